@@ -1,0 +1,178 @@
+"""The record types a session is made of.
+
+A session is a stream of timestamped records. Producers (load workers, pollers, the operator,
+the schedule, replay) emit them; consumers (the TUI, the headless printer, the recorder, ensure,
+compare, report) read them. Every record serialises to one JSON object with a ``type`` field;
+``to_dict``/``record_from_dict`` are the only encoder and decoder.
+
+Times: ``t`` is UTC wall-clock epoch seconds (to line up with CloudWatch), ``elapsed`` is seconds
+since the session started (monotonic clock). Latencies are milliseconds unless a name says _us.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+FORMAT_VERSION = 1
+
+# Outcome classes of one request, in display order.
+OK = "ok"
+HTTP_4XX = "4xx"
+HTTP_5XX = "5xx"
+THROTTLED = "throttled"
+TIMEOUT = "timeout"
+CONN_ERROR = "conn_error"
+OTHER = "other"
+OUTCOMES: tuple[str, ...] = (OK, HTTP_4XX, HTTP_5XX, THROTTLED, TIMEOUT, CONN_ERROR, OTHER)
+ERROR_OUTCOMES: tuple[str, ...] = OUTCOMES[1:]
+
+
+@dataclass(slots=True)
+class Header:
+    """First line of a recording: what was run, against what, when."""
+
+    TYPE: ClassVar[str] = "header"
+    format: int
+    tool_version: str
+    started_at: str  # ISO 8601 UTC
+    t: float  # epoch seconds at elapsed 0
+    target: str
+    profile_path: str | None = None
+    profile: dict[str, Any] = field(default_factory=dict)  # sanitised, secrets never included
+    workers: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Tick:
+    """One second of client-side load, merged across workers.
+
+    ``second`` k covers elapsed [k, k+1). Sends are counted in the second they happened,
+    completions in the second they completed. Histograms are HDR encodings in microseconds:
+    ``latency`` from the intended send time (corrected for coordinated omission), ``service``
+    from the actual send, ``lag`` is actual minus intended send time.
+    """
+
+    TYPE: ClassVar[str] = "tick"
+    second: int
+    t: float
+    elapsed: float
+    phase: str | None
+    phase_index: int
+    target_rps: float  # requests the schedule asked for in this second
+    sent: int = 0
+    completed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    status: dict[str, int] = field(default_factory=dict)  # HTTP status code -> count
+    errors: dict[str, int] = field(default_factory=dict)  # error code -> count
+    late: int = 0  # sent more than the late threshold after their intended time
+    not_sent: int = 0  # due but dropped because the in-flight cap was reached
+    in_flight: int = 0  # at the end of the second
+    out_of_range: int = 0  # latencies the histogram could not hold
+    latency: str = ""
+    service: str = ""
+    lag: str = ""
+    workers: int = 1
+
+    @property
+    def errors_total(self) -> int:
+        return sum(n for k, n in self.outcomes.items() if k != OK)
+
+
+@dataclass(slots=True)
+class Event:
+    """Something that happened: a phase started, the operator changed the rate, an error code."""
+
+    TYPE: ClassVar[str] = "event"
+    t: float
+    elapsed: float
+    source: str  # schedule | operator | driver | target | scaling | poller | session
+    name: str
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Datapoint:
+    """One server-side metric value for one period, as CloudWatch reports it.
+
+    ``t`` is the start of the period. Latencies are converted to milliseconds once, by the
+    poller; ``unit`` says what the value is after conversion.
+    """
+
+    TYPE: ClassVar[str] = "metric"
+    t: float
+    period: int
+    namespace: str
+    metric: str
+    stat: str
+    value: float
+    unit: str = ""
+    revised: bool = False  # an update of a value emitted before
+
+
+@dataclass(slots=True)
+class EndpointState:
+    """The endpoint as DescribeEndpoint sees it at one moment."""
+
+    TYPE: ClassVar[str] = "endpoint"
+    t: float
+    elapsed: float
+    endpoint: str
+    status: str
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    # each: {"name", "current", "desired", "instance_type"}
+
+
+@dataclass(slots=True)
+class ScalingActivity:
+    """One Application Auto Scaling activity; emitted again when its status changes."""
+
+    TYPE: ClassVar[str] = "scaling"
+    t: float  # start time
+    activity_id: str
+    status: str  # Pending | InProgress | Successful | Failed | ...
+    description: str = ""
+    cause: str = ""
+    end: float | None = None
+    status_message: str = ""
+
+
+@dataclass(slots=True)
+class Footer:
+    """Last line of a complete recording."""
+
+    TYPE: ClassVar[str] = "footer"
+    t: float
+    elapsed: float
+    reason: str  # completed | killed | interrupted | error
+    summary: dict[str, Any] = field(default_factory=dict)
+    ensure: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int = 0
+
+
+Record = Header | Tick | Event | Datapoint | EndpointState | ScalingActivity | Footer
+RECORD_TYPES: dict[str, type] = {
+    cls.TYPE: cls
+    for cls in (Header, Tick, Event, Datapoint, EndpointState, ScalingActivity, Footer)
+}
+_FIELDS = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in RECORD_TYPES.items()}
+
+
+def to_dict(record: Record) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": record.TYPE}
+    for f in dataclasses.fields(record):
+        out[f.name] = getattr(record, f.name)
+    return out
+
+
+def record_from_dict(data: dict[str, Any]) -> Record:
+    """Decode one record; unknown fields (from a newer minor writer) are ignored."""
+    kind = data.get("type")
+    cls = RECORD_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"unknown record type {kind!r}")
+    known = _FIELDS[kind]  # type: ignore[index]
+    return cls(**{k: v for k, v in data.items() if k in known})

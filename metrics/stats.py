@@ -1,0 +1,150 @@
+"""Aggregation of ticks: a cheap ``add`` and a derived ``snapshot``.
+
+Ticks from several workers merge into one tick per second (``merge_ticks``); ticks over a
+window or a phase merge into an ``Aggregate`` whose snapshot gives the figures people read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from metrics import hdr
+from metrics.records import ERROR_OUTCOMES, OK, OUTCOMES, Tick
+
+
+def merge_ticks(parts: list[Tick]) -> Tick:
+    """One tick from the same second of several workers."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    outcomes: Counter[str] = Counter()
+    status: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for part in parts:
+        outcomes.update(part.outcomes)
+        status.update(part.status)
+        errors.update(part.errors)
+    return Tick(
+        second=first.second,
+        t=first.t,
+        elapsed=first.elapsed,
+        phase=first.phase,
+        phase_index=first.phase_index,
+        target_rps=sum(p.target_rps for p in parts),
+        sent=sum(p.sent for p in parts),
+        completed=sum(p.completed for p in parts),
+        outcomes=dict(outcomes),
+        status=dict(status),
+        errors=dict(errors),
+        late=sum(p.late for p in parts),
+        not_sent=sum(p.not_sent for p in parts),
+        in_flight=sum(p.in_flight for p in parts),
+        out_of_range=sum(p.out_of_range for p in parts),
+        latency=hdr.encode(hdr.merge(p.latency for p in parts)),
+        service=hdr.encode(hdr.merge(p.service for p in parts)),
+        lag=hdr.encode(hdr.merge(p.lag for p in parts)),
+        workers=sum(p.workers for p in parts),
+    )
+
+
+def error_rate(outcomes: dict[str, int], not_sent: int = 0) -> float:
+    """Errors as a fraction of requests; requests not sent (in-flight cap) count as errors."""
+    errors = sum(outcomes.get(k, 0) for k in ERROR_OUTCOMES) + not_sent
+    total = sum(outcomes.values()) + not_sent
+    return errors / total if total else 0.0
+
+
+@dataclass
+class Aggregate:
+    """Counters and histograms over any run of ticks (a window, a phase, a whole session)."""
+
+    ticks: int = 0
+    first_second: int | None = None
+    last_second: int | None = None
+    target: float = 0.0
+    sent: int = 0
+    completed: int = 0
+    late: int = 0
+    not_sent: int = 0
+    out_of_range: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    status: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    latency: hdr.Histogram = field(default_factory=hdr.new_histogram)
+    service: hdr.Histogram = field(default_factory=hdr.new_histogram)
+    lag: hdr.Histogram = field(default_factory=hdr.new_histogram)
+
+    def add(self, tick: Tick) -> None:
+        self.ticks += 1
+        if self.first_second is None:
+            self.first_second = tick.second
+        self.last_second = tick.second
+        self.target += tick.target_rps
+        self.sent += tick.sent
+        self.completed += tick.completed
+        self.late += tick.late
+        self.not_sent += tick.not_sent
+        self.out_of_range += tick.out_of_range
+        self.outcomes.update(tick.outcomes)
+        self.status.update(tick.status)
+        self.errors.update(tick.errors)
+        hdr.merge((tick.latency,), into=self.latency)
+        hdr.merge((tick.service,), into=self.service)
+        hdr.merge((tick.lag,), into=self.lag)
+
+    def extend(self, ticks: Iterable[Tick]) -> Aggregate:
+        for tick in ticks:
+            self.add(tick)
+        return self
+
+    @property
+    def duration(self) -> int:
+        if self.first_second is None or self.last_second is None:
+            return 0
+        return self.last_second - self.first_second + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The figures: rates per second, counts by outcome, latency percentiles in ms."""
+        seconds = max(self.duration, 1)
+        outcome_counts = {k: self.outcomes.get(k, 0) for k in OUTCOMES}
+        return {
+            "seconds": self.duration,
+            "target_rps": self.target / seconds,
+            "achieved_rps": self.sent / seconds,
+            "throughput_rps": self.completed / seconds,
+            "requests": self.sent,
+            "completed": self.completed,
+            "ok": outcome_counts[OK],
+            "outcomes": outcome_counts,
+            "errors_total": sum(outcome_counts[k] for k in ERROR_OUTCOMES),
+            "error_rate": error_rate(outcome_counts, self.not_sent),
+            "late": self.late,
+            "not_sent": self.not_sent,
+            "out_of_range": self.out_of_range,
+            "status": dict(sorted(self.status.items())),
+            "error_codes": dict(self.errors.most_common()),
+            "latency_ms": hdr.summary_ms(self.latency),
+            "service_ms": hdr.summary_ms(self.service),
+            "lag_ms": hdr.summary_ms(self.lag),
+        }
+
+
+def summarize(ticks: Iterable[Tick]) -> dict[str, Any]:
+    """Per-phase and total figures, in phase order; what a footer's ``summary`` holds."""
+    total = Aggregate()
+    phases: dict[int, tuple[str | None, Aggregate]] = {}
+    for tick in ticks:
+        total.add(tick)
+        if tick.phase_index not in phases:
+            phases[tick.phase_index] = (tick.phase, Aggregate())
+        phases[tick.phase_index][1].add(tick)
+    return {
+        "phases": [
+            {"index": index, "name": name, **agg.snapshot()}
+            for index, (name, agg) in sorted(phases.items())
+        ],
+        "total": total.snapshot(),
+    }
