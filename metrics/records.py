@@ -71,6 +71,7 @@ class Tick:
     not_sent: int = 0  # due but dropped because the in-flight cap was reached
     in_flight: int = 0  # at the end of the second
     out_of_range: int = 0  # latencies the histogram could not hold
+    in_schedule: bool = True  # False for seconds after the schedule's end (requests draining)
     latency: str = ""
     service: str = ""
     lag: str = ""

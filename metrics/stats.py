@@ -43,6 +43,7 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         not_sent=sum(p.not_sent for p in parts),
         in_flight=sum(p.in_flight for p in parts),
         out_of_range=sum(p.out_of_range for p in parts),
+        in_schedule=first.in_schedule,
         latency=hdr.encode(hdr.merge(p.latency for p in parts)),
         service=hdr.encode(hdr.merge(p.service for p in parts)),
         lag=hdr.encode(hdr.merge(p.lag for p in parts)),
@@ -62,8 +63,7 @@ class Aggregate:
     """Counters and histograms over any run of ticks (a window, a phase, a whole session)."""
 
     ticks: int = 0
-    first_second: int | None = None
-    last_second: int | None = None
+    seconds: int = 0  # ticks inside the schedule: rates are per these seconds
     target: float = 0.0
     sent: int = 0
     completed: int = 0
@@ -79,9 +79,8 @@ class Aggregate:
 
     def add(self, tick: Tick) -> None:
         self.ticks += 1
-        if self.first_second is None:
-            self.first_second = tick.second
-        self.last_second = tick.second
+        if tick.in_schedule:
+            self.seconds += 1
         self.target += tick.target_rps
         self.sent += tick.sent
         self.completed += tick.completed
@@ -100,18 +99,12 @@ class Aggregate:
             self.add(tick)
         return self
 
-    @property
-    def duration(self) -> int:
-        if self.first_second is None or self.last_second is None:
-            return 0
-        return self.last_second - self.first_second + 1
-
     def snapshot(self) -> dict[str, Any]:
         """The figures: rates per second, counts by outcome, latency percentiles in ms."""
-        seconds = max(self.duration, 1)
+        seconds = max(self.seconds, 1)
         outcome_counts = {k: self.outcomes.get(k, 0) for k in OUTCOMES}
         return {
-            "seconds": self.duration,
+            "seconds": self.seconds,
             "target_rps": self.target / seconds,
             "achieved_rps": self.sent / seconds,
             "throughput_rps": self.completed / seconds,
@@ -132,19 +125,32 @@ class Aggregate:
         }
 
 
+class SummaryBuilder:
+    """Per-phase and total aggregates built tick by tick, in constant memory."""
+
+    def __init__(self) -> None:
+        self.total = Aggregate()
+        self.phases: dict[int, tuple[str | None, Aggregate]] = {}
+
+    def add(self, tick: Tick) -> None:
+        self.total.add(tick)
+        if tick.phase_index not in self.phases:
+            self.phases[tick.phase_index] = (tick.phase, Aggregate())
+        self.phases[tick.phase_index][1].add(tick)
+
+    def result(self) -> dict[str, Any]:
+        """What a footer's ``summary`` holds: phases in order, then the total."""
+        return {
+            "phases": [
+                {"index": index, "name": name, **agg.snapshot()}
+                for index, (name, agg) in sorted(self.phases.items())
+            ],
+            "total": self.total.snapshot(),
+        }
+
+
 def summarize(ticks: Iterable[Tick]) -> dict[str, Any]:
-    """Per-phase and total figures, in phase order; what a footer's ``summary`` holds."""
-    total = Aggregate()
-    phases: dict[int, tuple[str | None, Aggregate]] = {}
+    builder = SummaryBuilder()
     for tick in ticks:
-        total.add(tick)
-        if tick.phase_index not in phases:
-            phases[tick.phase_index] = (tick.phase, Aggregate())
-        phases[tick.phase_index][1].add(tick)
-    return {
-        "phases": [
-            {"index": index, "name": name, **agg.snapshot()}
-            for index, (name, agg) in sorted(phases.items())
-        ],
-        "total": total.snapshot(),
-    }
+        builder.add(tick)
+    return builder.result()

@@ -1,0 +1,496 @@
+"""The session runner: wires producers (workers, schedule, operator, pollers) to consumers.
+
+One ``Session`` per run. It starts the worker processes, hands them one shared start time,
+merges their per-second ticks, emits schedule and operator events, runs extra producers (the
+CloudWatch and endpoint pollers), and passes every record to every subscriber (the recorder,
+the TUI, the headless printer). Live control is a handful of methods; each becomes an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import driver
+from driver.profile import Profile, describe_plan
+from driver.schedule import Control, RateFunction
+from driver.worker import WorkerConfig, WorkerRequest
+from metrics import ensure as ensure_checks
+from metrics.recording import RecordingWriter
+from metrics.records import (
+    FORMAT_VERSION,
+    Event,
+    Footer,
+    Header,
+    Record,
+    Tick,
+    record_from_dict,
+)
+from metrics.stats import SummaryBuilder, merge_ticks
+
+Consumer = Callable[[Record], None]
+Producer = Callable[["Session"], Awaitable[None]]
+Cleanup = Callable[["Session"], Awaitable[None]]
+
+EXIT_OK = 0
+EXIT_ENSURE_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+# How long a killed worker may take to cancel its requests before it is killed itself.
+KILL_DEADLINE_S = 1.0
+# Workers get this long past the schedule's end (plus the request timeout) to report done.
+END_SLACK_S = 5.0
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class SessionResult:
+    reason: str  # completed | killed | interrupted | error
+    exit_code: int
+    summary: dict[str, Any]
+    checks: list[ensure_checks.Check]
+    recording: Path | None
+    error: str | None = None
+
+
+@dataclass
+class _WorkerHandle:
+    index: int
+    process: asyncio.subprocess.Process
+    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=40))
+    done: bool = False
+    reason: str | None = None
+
+
+class Session:
+    def __init__(
+        self,
+        profile: Profile,
+        target: dict[str, Any] | None = None,
+        *,
+        target_label: str | None = None,
+        workers: int | None = None,
+        record: str | Path | None = None,
+        meta: dict[str, Any] | None = None,
+        seed: int = 0,
+        extra_secrets: set[str] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.profile = profile
+        self.target = target or {"kind": "http"}
+        self.target_label = target_label or profile.target or "(none)"
+        self.workers = workers or profile.load.workers
+        self.record_path = Path(record) if record else None
+        self.meta = meta or {}
+        self.seed = seed
+        self.secrets = set(profile.secrets) | (extra_secrets or set())
+        self.clock = clock
+        self.wall = wall
+        self.base_rate = RateFunction.from_phases(profile.phases)
+        self.controls: list[Control] = []
+        self.rate = self.base_rate
+        self.t0 = 0.0
+        self.epoch0 = 0.0
+        self.started = False
+        self.finished = asyncio.Event()
+        self.reason: str | None = None
+        self._consumers: list[Consumer] = []
+        self._producers: list[Producer] = []
+        self._cleanups: list[Cleanup] = []
+        self._handles: list[_WorkerHandle] = []
+        self._pending: dict[int, dict[int, Tick]] = {}
+        self._summary = SummaryBuilder()
+        self._writer: RecordingWriter | None = None
+        self._consumer_failures: set[int] = set()
+        self.last_tick: Tick | None = None
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def subscribe(self, consumer: Consumer) -> None:
+        self._consumers.append(consumer)
+
+    def add_producer(self, producer: Producer) -> None:
+        """An async callable run for the whole session and cancelled at its end."""
+        self._producers.append(producer)
+
+    def add_cleanup(self, cleanup: Cleanup) -> None:
+        """Runs after load stops, also on Ctrl-C and on errors (restore scaling, say)."""
+        self._cleanups.append(cleanup)
+
+    def emit(self, record: Record) -> None:
+        if self._writer is not None:
+            self._writer.write(record)
+        for i, consumer in enumerate(self._consumers):
+            try:
+                consumer(record)
+            except Exception as exc:  # a broken view must not stop the load or the recording
+                if i not in self._consumer_failures:
+                    self._consumer_failures.add(i)
+                    print(f"loadwatch: a consumer failed: {exc!r}", file=sys.stderr)
+
+    def event(self, source: str, name: str, message: str = "", *, at: float | None = None,
+              **data: Any) -> Event:
+        """Emit an event now (or, with ``at``, stamped at that elapsed time)."""
+        elapsed = self.elapsed() if at is None else at
+        record = Event(self.epoch0 + elapsed if self.started else self.wall(), elapsed, source,
+                       name, message, data)
+        self.emit(record)
+        return record
+
+    # --- time and state ------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return max(0.0, self.clock() - self.t0) if self.started else 0.0
+
+    @property
+    def duration(self) -> float:
+        return self.base_rate.duration
+
+    @property
+    def control(self) -> Control:
+        return self.controls[-1] if self.controls else Control(0.0)
+
+    def target_rps_now(self) -> float:
+        return self.rate.rate_at(self.elapsed())
+
+    def scheduled_rps_now(self) -> float:
+        return self.base_rate.rate_at(self.elapsed())
+
+    def phase_now(self) -> tuple[int, str]:
+        index = self.base_rate.phase_index_at(self.elapsed())
+        return index, self.profile.phases[index].name
+
+    # --- live control --------------------------------------------------------------------
+
+    def _apply(self, control: Control, name: str, message: str, **data: Any) -> None:
+        if self.reason is not None:
+            return
+        self.controls.append(control)
+        self.rate = self.base_rate.with_controls(self.controls)
+        payload = {"controls": [asdict(c) for c in self.controls]}
+        for handle in self._handles:
+            self._send(handle, {"cmd": "controls", **payload})
+        self.event("operator", name, message, mode=control.mode, value=control.value,
+                   paused=control.paused, **data)
+
+    def _at(self) -> float:
+        return self.elapsed() + 0.005
+
+    def set_rate(self, rps: float) -> None:
+        """Send ``rps`` requests per second from now on, whatever the schedule says."""
+        rps = max(0.0, rps)
+        self._apply(Control(self._at(), "absolute", rps, self.control.paused), "rate_set",
+                    f"rate set to {rps:g} req/s")
+
+    def set_factor(self, factor: float) -> None:
+        """Follow the schedule's shape at ``factor`` times its rate."""
+        factor = max(0.0, factor)
+        self._apply(Control(self._at(), "factor", factor, self.control.paused), "rate_set",
+                    f"rate set to {factor:g}x the schedule")
+
+    def nudge(self, delta_rps: float) -> None:
+        """Raise or lower the rate by ``delta_rps`` from the rate in force (paused or not)."""
+        self.set_rate(self.unpaused_rps_now() + delta_rps)
+
+    def unpaused_rps_now(self) -> float:
+        """The rate that is (or, while paused, would be) sent now."""
+        control = self.control
+        if not control.paused:
+            return self.target_rps_now()
+        resumed = [*self.controls[:-1], Control(control.at, control.mode, control.value, False)]
+        return self.base_rate.with_controls(resumed).rate_at(self.elapsed())
+
+    def follow_schedule(self) -> None:
+        self._apply(Control(self._at(), "schedule", 1.0, self.control.paused), "schedule",
+                    "back to the profile's schedule")
+
+    def pause(self) -> None:
+        if not self.control.paused:
+            c = self.control
+            self._apply(Control(self._at(), c.mode, c.value, True), "paused", "load paused")
+
+    def resume(self) -> None:
+        if self.control.paused:
+            c = self.control
+            self._apply(Control(self._at(), c.mode, c.value, False), "resumed", "load resumed")
+
+    def mark(self, text: str = "") -> None:
+        self.event("operator", "marker", text or "marker")
+
+    def kill(self, reason: str = "killed") -> None:
+        """Stop all traffic at once: workers cancel every request in flight."""
+        if self.reason is not None:
+            return
+        self.reason = reason
+        self.event("operator" if reason == "killed" else "session", reason,
+                   "test killed: all traffic stopped" if reason == "killed"
+                   else "interrupted: stopping load and finishing the recording")
+        for handle in self._handles:
+            self._send(handle, {"cmd": "kill"})
+
+    def stop(self) -> None:
+        """Stop sending; requests in flight may finish."""
+        if self.reason is not None:
+            return
+        self.reason = "stopped"
+        self.event("operator", "stopped", "load stopped; waiting for requests in flight")
+        for handle in self._handles:
+            self._send(handle, {"cmd": "stop"})
+
+    # --- running -------------------------------------------------------------------------
+
+    def _header(self) -> Header:
+        profile = self.profile
+        meta = {
+            "plan": describe_plan(profile),
+            "load": asdict(profile.load) | {"workers": self.workers},
+            "ensure": profile.ensure,
+            "target_kind": self.target.get("kind", "http"),
+            **self.meta,
+        }
+        return Header(
+            format=FORMAT_VERSION,
+            tool_version=driver.__version__,
+            started_at=datetime.fromtimestamp(self.epoch0, UTC).isoformat(),
+            t=self.epoch0,
+            target=self.target_label,
+            profile_path=str(profile.path) if profile.path else None,
+            profile=profile.sanitized,
+            workers=self.workers,
+            meta=meta,
+        )
+
+    def _worker_config(self, index: int) -> WorkerConfig:
+        profile = self.profile
+        rendered = profile.rendered_requests()
+        return WorkerConfig(
+            index=index,
+            workers=self.workers,
+            phases=profile.phases,
+            scenarios=[[WorkerRequest(r.method, r.url, r.headers, r.body) for r in requests]
+                       for requests in rendered],
+            weights=[s.weight for s in profile.scenarios],
+            target=self.target,
+            arrivals=profile.load.arrivals,
+            payload_order=profile.payload.order if profile.payload else "random",
+            seed=self.seed,
+            timeout=profile.load.timeout,
+            connections=profile.load.connections,
+            max_in_flight=profile.load.max_in_flight,
+            late_ms=profile.load.late_ms,
+        )
+
+    async def _spawn(self, index: int) -> _WorkerHandle:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT),
+                                                          env.get("PYTHONPATH")]))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "driver.worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
+            limit=2**24,
+        )
+        handle = _WorkerHandle(index, process)
+        assert process.stdin is not None
+        process.stdin.write(self._worker_config(index).to_json().encode() + b"\n")
+        await process.stdin.drain()
+        return handle
+
+    def _send(self, handle: _WorkerHandle, command: dict[str, Any]) -> None:
+        stdin = handle.process.stdin
+        if stdin is None or stdin.is_closing() or handle.done:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            stdin.write(json.dumps(command).encode() + b"\n")
+
+    async def _wait_ready(self, handle: _WorkerHandle) -> None:
+        assert handle.process.stdout is not None
+        line = await handle.process.stdout.readline()
+        if not line:
+            await self._collect_stderr(handle)
+            raise RuntimeError(f"worker {handle.index} failed to start:\n"
+                               + "\n".join(handle.stderr))
+        message = json.loads(line)
+        if message.get("type") != "ready":
+            raise RuntimeError(f"worker {handle.index} sent {message!r} before ready")
+
+    async def _collect_stderr(self, handle: _WorkerHandle) -> None:
+        stream = handle.process.stderr
+        if stream is None:
+            return
+        while True:
+            line = await stream.readline()
+            if not line:
+                return
+            handle.stderr.append(line.decode(errors="replace").rstrip())
+
+    async def _read_worker(self, handle: _WorkerHandle) -> None:
+        stdout = handle.process.stdout
+        assert stdout is not None
+        while True:
+            line = await stdout.readline()
+            if not line:
+                break
+            message = json.loads(line)
+            kind = message.get("type")
+            if kind == "tick":
+                tick = record_from_dict(message)
+                assert isinstance(tick, Tick)
+                self._pending.setdefault(tick.second, {})[handle.index] = tick
+                self._flush_ticks()
+            elif kind == "event":
+                record = record_from_dict(message)
+                self.emit(record)
+            elif kind == "done":
+                handle.done = True
+                handle.reason = message.get("reason")
+        await handle.process.wait()
+        if not handle.done:
+            handle.done = True
+            handle.reason = "crashed"
+            await asyncio.sleep(0)  # let the stderr reader catch up
+            tail = "\n".join(list(handle.stderr)[-10:])
+            self.event("driver", "worker_failed",
+                       f"worker {handle.index} exited with code {handle.process.returncode}",
+                       worker=handle.index, stderr=tail)
+        self._flush_ticks()
+
+    def _flush_ticks(self, force: bool = False) -> None:
+        """Emit merged ticks, in order, for every second all live workers have reported."""
+        live = {h.index for h in self._handles if not h.done}
+        for second in sorted(self._pending):
+            parts = self._pending[second]
+            if not force and not live <= parts.keys():
+                break
+            del self._pending[second]
+            merged = merge_ticks([parts[i] for i in sorted(parts)])
+            merged.phase_index = self.base_rate.phase_index_at(float(second))
+            merged.phase = self.profile.phases[merged.phase_index].name
+            self._summary.add(merged)
+            self.last_tick = merged
+            self.emit(merged)
+
+    async def _announce_phases(self) -> None:
+        start = 0.0
+        for index, phase in enumerate(self.profile.phases):
+            delay = start - self.elapsed()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            rates = "pause" if phase.pause else (
+                f"{phase.rate_start:g} req/s" if phase.rate_start == phase.rate_end
+                else f"{phase.rate_start:g} → {phase.rate_end:g} req/s")
+            self.event("schedule", "phase_started", at=start, message=
+                       f"phase {index + 1}/{len(self.profile.phases)} '{phase.name}': "
+                       f"{rates} for {phase.duration:g} s",
+                       index=index, phase=phase.name, duration=phase.duration,
+                       rate_start=phase.rate_start, rate_end=phase.rate_end, pause=phase.pause)
+            start += phase.duration
+
+    async def run(self) -> SessionResult:
+        """Run to the end of the schedule, a kill, or cancellation (Ctrl-C)."""
+        tasks: list[asyncio.Task[Any]] = []
+        error: str | None = None
+        try:
+            self._handles = [await self._spawn(i) for i in range(self.workers)]
+            for handle in self._handles:
+                tasks.append(asyncio.create_task(self._collect_stderr(handle)))
+            await asyncio.gather(*(self._wait_ready(h) for h in self._handles))
+            # Elapsed 0 is a moment from now, so every worker has the start command in hand.
+            self.t0 = self.clock() + 0.05
+            self.epoch0 = self.wall() + 0.05
+            self.started = True
+            if self.record_path is not None:
+                self._writer = RecordingWriter(self.record_path, self._header(), self.secrets)
+            self.event("session", "started",
+                       f"load on {self.target_label}: {len(self.profile.phases)} phase(s), "
+                       f"{self.duration:g} s, {self.workers} worker(s)")
+            for handle in self._handles:
+                self._send(handle, {"cmd": "start", "t0": self.t0, "epoch": self.epoch0})
+            readers = [asyncio.create_task(self._read_worker(h)) for h in self._handles]
+            tasks.append(asyncio.create_task(self._announce_phases()))
+            tasks.extend(asyncio.create_task(p(self)) for p in self._producers)
+            await self._wait_for_workers(readers)
+        except asyncio.CancelledError:
+            self.kill("interrupted")
+            await self._terminate_workers()
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self.reason = "error"
+            await self._terminate_workers()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._flush_ticks(force=True)
+            result = await self._finish(error)
+        return result
+
+    async def _wait_for_workers(self, readers: list[asyncio.Task[None]]) -> None:
+        timeout = self.profile.load.timeout + END_SLACK_S
+        while True:
+            remaining = self.duration + timeout - self.elapsed()
+            if self.reason in ("killed", "interrupted"):
+                remaining = KILL_DEADLINE_S
+            done, pending = await asyncio.wait(readers, timeout=max(remaining, 0.01),
+                                               return_when=asyncio.ALL_COMPLETED)
+            if not pending:
+                return
+            if self.reason in ("killed", "interrupted") or remaining <= 0.01:
+                await self._terminate_workers()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
+            # A kill arrived while waiting: loop to apply the short deadline.
+
+    async def _terminate_workers(self) -> None:
+        for handle in self._handles:
+            if handle.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    handle.process.kill()
+        for handle in self._handles:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handle.process.wait(), 2.0)
+
+    async def _finish(self, error: str | None) -> SessionResult:
+        for cleanup in self._cleanups:
+            try:
+                await cleanup(self)
+            except Exception as exc:
+                self.event("session", "cleanup_failed", f"{type(exc).__name__}: {exc}")
+        summary = self._summary.result()
+        checks = ensure_checks.evaluate(self.profile.ensure, summary["total"])
+        reason = self.reason if self.reason not in (None, "stopped") else "completed"
+        if reason == "stopped":
+            reason = "completed"
+        if error is not None:
+            reason = "error"
+        if reason == "interrupted":
+            exit_code = EXIT_INTERRUPTED
+        elif reason == "error":
+            exit_code = EXIT_USAGE
+        else:
+            exit_code = EXIT_OK if all(c.ok for c in checks) else EXIT_ENSURE_FAILED
+        self.reason = reason
+        elapsed = self.elapsed()
+        if error:
+            self.event("session", "error", error)
+        footer = Footer(t=self.epoch0 + elapsed if self.started else self.wall(),
+                        elapsed=elapsed, reason=reason, summary=summary,
+                        ensure=ensure_checks.as_dicts(checks), exit_code=exit_code)
+        self.emit(footer)
+        if self._writer is not None:
+            self._writer.close()
+        self.finished.set()
+        return SessionResult(reason, exit_code, summary, checks,
+                             self.record_path if self._writer else None, error)

@@ -1,0 +1,444 @@
+"""A load worker: one process, one uvloop event loop, one aiohttp ClientSession.
+
+The contract (JSON Lines; the same a distributed engine will run later):
+
+- stdin, first line: the worker config (``WorkerConfig.to_json``); then commands:
+  ``{"cmd": "start", "t0": <perf_counter of elapsed 0>, "epoch": <UTC epoch at elapsed 0>}``,
+  ``{"cmd": "controls", "controls": [{"at", "mode", "value", "paused"}, ...]}``,
+  ``{"cmd": "stop"}`` (stop sending, let requests in flight finish) and
+  ``{"cmd": "kill"}`` (stop sending and cancel everything in flight now).
+  End of stdin means the controller is gone: the worker kills its load and exits.
+- stdout: ``{"type": "ready"}``, then one ``tick`` per elapsed second (a ``metrics.records.Tick``
+  as a dict), ``event`` lines (an error code's first sighting, with its message), and finally
+  ``{"type": "done", "reason": ...}``.
+
+Timing: ``time.perf_counter`` is CLOCK_MONOTONIC on Linux and the same clock in every process,
+so the controller hands out one ``t0``. Intended send times come from the pure schedule; latency
+is completion minus intended time, service time is completion minus actual send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import gc
+import json
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+
+from driver.schedule import Control, Pacer, Phase, RateFunction
+from driver.targets import HttpTarget, make_target
+from metrics import hdr
+from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT, Tick, to_dict
+
+# A sleep shorter than this returns at once under uvloop (timers have 1 ms resolution), so the
+# sender yields to the loop instead; longer waits sleep and may overshoot by up to ~0.5 ms.
+SPIN_BELOW_S = 0.0005
+# Long waits are cut into slices so a rate change or a stop is noticed promptly.
+MAX_SLEEP_S = 0.05
+# After the schedule ends, requests in flight get this long (at most) before being cancelled.
+DRAIN_GRACE_S = 10.0
+# An error code is reported as an event when first seen, then at most this often.
+ERROR_EVENT_INTERVAL_S = 30.0
+
+
+@dataclass
+class WorkerRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+
+
+@dataclass
+class WorkerConfig:
+    index: int
+    workers: int
+    phases: list[Phase]
+    scenarios: list[list[WorkerRequest]]  # per scenario, one request per payload row
+    weights: list[float]
+    target: dict[str, Any] = field(default_factory=lambda: {"kind": "http"})
+    arrivals: str = "even"
+    payload_order: str = "random"
+    seed: int = 0
+    timeout: float = 30.0
+    connections: int = 256
+    max_in_flight: int = 2048
+    late_ms: float = 10.0
+    gc_freeze: bool = True
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["phases"] = [asdict(p) for p in self.phases]
+        data["scenarios"] = [
+            [{"method": r.method, "url": r.url, "headers": r.headers,
+              "body": None if r.body is None else base64.b64encode(r.body).decode()}
+             for r in requests]
+            for requests in self.scenarios
+        ]
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerConfig:
+        data = json.loads(text)
+        data["phases"] = [Phase(**p) for p in data["phases"]]
+        data["scenarios"] = [
+            [WorkerRequest(r["method"], r["url"], r["headers"],
+                           None if r["body"] is None else base64.b64decode(r["body"]))
+             for r in requests]
+            for requests in data["scenarios"]
+        ]
+        return cls(**data)
+
+
+class _Bucket:
+    """What happened in one elapsed second. Plain attributes: the hot path increments them."""
+
+    __slots__ = ("completed", "errors", "late", "lag", "latency", "not_sent", "out_of_range",
+                 "outcomes", "second", "sent", "service", "status")
+
+    def __init__(self, second: int) -> None:
+        self.second = second
+        self.sent = 0
+        self.completed = 0
+        self.late = 0
+        self.not_sent = 0
+        self.out_of_range = 0
+        self.outcomes: dict[str, int] = {}
+        self.status: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.latency = hdr.new_histogram()
+        self.service = hdr.new_histogram()
+        self.lag = hdr.new_histogram()
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, emit: Any) -> None:
+        self.config = config
+        self.emit = emit  # callable(dict) writing one line to the controller
+        self.base_rate = RateFunction.from_phases(config.phases)
+        self.pacer = Pacer(self.base_rate, config.index, config.workers, config.arrivals,
+                           seed=config.seed + config.index)
+        self.target: HttpTarget = make_target(config.target)
+        self._random = random.Random(config.seed * 7919 + config.index)
+        self._choices = self._scenario_sequence()
+        self._row_position = [0] * len(config.scenarios)
+        self.t0 = 0.0
+        self.epoch0 = 0.0
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.bucket = _Bucket(0)
+        self.stopping = False
+        self.killed = False
+        self.started = asyncio.Event()
+        self._last_error_event: dict[str, float] = {}
+        self._error_counts_since: dict[str, int] = {}
+        self._late_s = config.late_ms / 1000.0
+        self._next_request_id = 0
+
+    # --- commands ---------------------------------------------------------------------
+
+    def start(self, t0: float, epoch: float) -> None:
+        self.t0, self.epoch0 = t0, epoch
+        self.started.set()
+
+    def set_controls(self, controls: list[dict[str, Any]]) -> None:
+        self.pacer.rate = self.base_rate.with_controls([Control(**c) for c in controls])
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def kill(self) -> None:
+        self.stopping = True
+        self.killed = True
+        for task in list(self.in_flight):
+            task.cancel()
+
+    # --- request selection --------------------------------------------------------------
+
+    def _scenario_sequence(self) -> list[int]:
+        """A shuffled sequence of scenario indexes in proportion to their weights."""
+        weights = self.config.weights
+        if len(weights) == 1:
+            return [0]
+        total = sum(weights)
+        sequence = [i for i, w in enumerate(weights) for _ in range(round(1000 * w / total))]
+        self._random.shuffle(sequence)
+        return sequence or [0]
+
+    def _pick(self, n: int) -> tuple[int, WorkerRequest]:
+        scenario = self._choices[n % len(self._choices)]
+        requests = self.config.scenarios[scenario]
+        if len(requests) == 1:
+            return scenario * 1_000_003, requests[0]
+        if self.config.payload_order == "sequence":
+            row = self._row_position[scenario]
+            self._row_position[scenario] = (row + 1) % len(requests)
+        else:
+            row = self._random.randrange(len(requests))
+        return scenario * 1_000_003 + row, requests[row]
+
+    # --- the loops ----------------------------------------------------------------------
+
+    async def run(self, session: aiohttp.ClientSession) -> str:
+        await self.started.wait()
+        ticker = asyncio.create_task(self._ticker())
+        try:
+            await self._send(session)
+            await self._drain()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            self._emit_tick(final=True)
+        return "killed" if self.killed else ("stopped" if self.stopping else "completed")
+
+    async def _send(self, session: aiohttp.ClientSession) -> None:
+        pacer = self.pacer
+        perf = time.perf_counter
+        loop = asyncio.get_running_loop()
+        t0 = self.t0
+        duration = self.base_rate.duration
+        cap = self.config.max_in_flight
+        late_s = self._late_s
+        in_flight = self.in_flight
+        request = self._request
+        n = 0
+        while not self.stopping:
+            intended = pacer.peek()
+            now = perf() - t0
+            if intended is None:
+                if now >= duration:
+                    return
+                await asyncio.sleep(min(MAX_SLEEP_S, duration - now))
+                continue
+            wait = intended - now
+            if wait > 0:
+                if wait < SPIN_BELOW_S:
+                    await asyncio.sleep(0)
+                else:
+                    await asyncio.sleep(min(wait, MAX_SLEEP_S))
+                continue
+            pacer.take()
+            bucket = self.bucket
+            if len(in_flight) >= cap:
+                bucket.not_sent += 1
+                continue
+            if -wait > late_s:
+                bucket.late += 1
+            request_id, spec = self._pick(n)
+            n += 1
+            task = loop.create_task(request(session, request_id, spec, intended + t0))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+
+    async def _request(self, session: aiohttp.ClientSession, request_id: int,
+                       spec: WorkerRequest, intended: float) -> None:
+        perf = time.perf_counter
+        prepared = self.target.prepare(request_id, spec.method, spec.url, spec.headers,
+                                       spec.body, self.epoch0 + (intended - self.t0))
+        actual = perf()
+        bucket = self.bucket
+        bucket.sent += 1
+        bucket.lag.record_value(int((actual - intended) * 1e6))
+        status = 0
+        code = message = None
+        try:
+            async with session.request(prepared.method, prepared.url, headers=prepared.headers,
+                                       data=prepared.body, allow_redirects=False) as response:
+                body = await response.read()
+                status = response.status
+                outcome = self.target.classify(status, response.headers, body)
+            kind, code, message = outcome.kind, outcome.code, outcome.message
+        except asyncio.CancelledError:
+            kind, code, message = OTHER, "Cancelled", "cancelled by kill or end of run"
+            self._complete(kind, status, code, message, intended, actual, perf())
+            raise
+        except TimeoutError:
+            kind, code, message = TIMEOUT, "Timeout", f"no response within {self.config.timeout:g} s"
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            kind, code, message = CONN_ERROR, type(exc).__name__, str(exc)[:300]
+        except aiohttp.ClientError as exc:
+            kind, code, message = OTHER, type(exc).__name__, str(exc)[:300]
+        self._complete(kind, status, code, message, intended, actual, perf())
+
+    def _complete(self, kind: str, status: int, code: str | None, message: str | None,
+                  intended: float, actual: float, end: float) -> None:
+        bucket = self.bucket
+        bucket.completed += 1
+        outcomes = bucket.outcomes
+        outcomes[kind] = outcomes.get(kind, 0) + 1
+        if status:
+            key = str(status)
+            bucket.status[key] = bucket.status.get(key, 0) + 1
+        if kind == OK:
+            pass
+        elif code:
+            bucket.errors[code] = bucket.errors.get(code, 0) + 1
+            self._note_error(kind, code, message or "", status, end)
+        if not bucket.latency.record_value(int((end - intended) * 1e6)):
+            bucket.out_of_range += 1
+        bucket.service.record_value(int((end - actual) * 1e6))
+
+    def _note_error(self, kind: str, code: str, message: str, status: int, now: float) -> None:
+        self._error_counts_since[code] = self._error_counts_since.get(code, 0) + 1
+        last = self._last_error_event.get(code)
+        if last is not None and now - last < ERROR_EVENT_INTERVAL_S:
+            return
+        count = self._error_counts_since.pop(code)
+        self._last_error_event[code] = now
+        elapsed = now - self.t0
+        self.emit({
+            "type": "event", "t": self.epoch0 + elapsed, "elapsed": elapsed, "source": "target",
+            "name": "error", "message": f"{code}: {message}" if message else code,
+            "data": {"code": code, "outcome": kind, "status": status, "count": count,
+                     "first": last is None, "worker": self.config.index},
+        })
+
+    async def _ticker(self) -> None:
+        """Close a bucket at every elapsed second and send it as a tick."""
+        while True:
+            next_boundary = self.t0 + self.bucket.second + 1
+            delay = next_boundary - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._emit_tick()
+
+    def _emit_tick(self, final: bool = False) -> None:
+        bucket = self.bucket
+        if final and bucket.sent == 0 and bucket.completed == 0 and bucket.not_sent == 0:
+            return
+        self.bucket = _Bucket(bucket.second + 1)
+        start = float(bucket.second)
+        tick = Tick(
+            second=bucket.second,
+            t=self.epoch0 + start,
+            elapsed=start,
+            phase=None,
+            phase_index=self.base_rate.phase_index_at(start),
+            target_rps=self.pacer.due_between(start, start + 1),
+            sent=bucket.sent,
+            completed=bucket.completed,
+            outcomes=bucket.outcomes,
+            status=bucket.status,
+            errors=bucket.errors,
+            late=bucket.late,
+            not_sent=bucket.not_sent,
+            in_flight=len(self.in_flight),
+            out_of_range=bucket.out_of_range,
+            in_schedule=start < self.base_rate.duration,
+            latency=hdr.encode(bucket.latency),
+            service=hdr.encode(bucket.service),
+            lag=hdr.encode(bucket.lag),
+        )
+        if tick.phase_index < len(self.config.phases):
+            tick.phase = self.config.phases[tick.phase_index].name
+        self.emit(to_dict(tick))
+
+    async def _drain(self) -> None:
+        if not self.in_flight:
+            return
+        if self.killed:
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+            return
+        grace = min(self.config.timeout, DRAIN_GRACE_S)
+        _done, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _read_commands(worker: Worker, reader: asyncio.StreamReader) -> None:
+    while True:
+        line = await reader.readline()
+        if not line:  # the controller is gone
+            worker.kill()
+            worker.started.set()
+            return
+        command = json.loads(line)
+        kind = command.get("cmd")
+        if kind == "start":
+            worker.start(command["t0"], command["epoch"])
+        elif kind == "controls":
+            worker.set_controls(command["controls"])
+        elif kind == "stop":
+            worker.stop()
+        elif kind == "kill":
+            worker.kill()
+
+
+async def serve(reader: asyncio.StreamReader, write: Any) -> None:
+    """Run one worker over a command stream; ``write`` takes one encoded output line."""
+
+    def emit(message: dict[str, Any]) -> None:
+        write((json.dumps(message, separators=(",", ":")) + "\n").encode())
+
+    first = await reader.readline()
+    if not first:
+        return
+    config = WorkerConfig.from_json(first.decode())
+    worker = Worker(config, emit)
+    connector = aiohttp.TCPConnector(limit=config.connections, limit_per_host=config.connections,
+                                     ttl_dns_cache=300, enable_cleanup_closed=True)
+    timeout = aiohttp.ClientTimeout(total=config.timeout)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                     auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+                                     skip_auto_headers=("User-Agent",)) as session:
+        commands = asyncio.create_task(_read_commands(worker, reader))
+        if config.gc_freeze:
+            # Collector pauses were the source of send lag at high rates: move everything
+            # allocated so far out of the collector's way and collect the young generation
+            # less often. The hot path allocates little that lives long.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 100)
+        emit({"type": "ready", "worker": config.index, "pid": os.getpid()})
+        reason = await worker.run(session)
+        commands.cancel()
+    emit({"type": "done", "worker": config.index, "reason": reason})
+
+
+async def _main() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**26)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out = sys.stdout.buffer
+
+    def write(data: bytes) -> None:
+        out.write(data)
+        out.flush()
+
+    await serve(reader, write)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker if the controller dies without closing our stdin."""
+    with contextlib.suppress(Exception):
+        import ctypes  # noqa: PLC0415
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def main() -> None:
+    # Ctrl-C belongs to the controller, which stops workers in order and keeps the recording.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    try:
+        import uvloop  # noqa: PLC0415
+
+        uvloop.run(_main())
+    except ImportError:
+        asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

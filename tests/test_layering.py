@@ -1,0 +1,74 @@
+"""The layering of docs/architecture.md: the core never imports the UI.
+
+Each package is imported in a fresh interpreter and the modules it pulled in are inspected, so
+an indirect import (through a third module) is caught too.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS = ("tui", "driver", "metrics", "sandbox")
+# package -> packages of ours it may import
+ALLOWED = {
+    "metrics": set(),
+    "sandbox": set(),
+    "driver": {"metrics"},
+    "tui": {"driver", "metrics", "sandbox"},
+}
+
+
+def _modules(package: str) -> list[str]:
+    names = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+@pytest.mark.parametrize("package", ["metrics", "driver", "sandbox"])
+def test_core_never_loads_textual(package: str) -> None:
+    modules = _modules(package)
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=True)
+    loaded = set(json.loads(result.stdout))
+    assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}
+    forbidden = {p for p in OURS if p != package and p not in ALLOWED[package]}
+    assert not {m for m in loaded if m.split(".")[0] in forbidden}, forbidden
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_imports_follow_the_table(package: str) -> None:
+    """Static check of every import statement, including ones inside functions."""
+    problems = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top == "textual" and package != "tui":
+                    problems.append(f"{path}:{node.lineno}: imports {name}")
+                if top in OURS and top != package and top not in ALLOWED[package]:
+                    problems.append(f"{path}:{node.lineno}: imports {name}")
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,205 @@
+"""The ``loadwatch`` command line.
+
+Exit codes: 0 success (ensure holds), 1 ensure failed, 2 usage, profile or setup error,
+130 interrupted (Ctrl-C; the recording is finished first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from importlib import resources
+from pathlib import Path
+
+import driver
+from driver.profile import Profile, ProfileError, describe_plan, load_profile
+from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
+from driver.setup import PreparedRun, RunOptions, SetupError, default_recording_path, prepare_run
+from tui.headless import HeadlessPrinter, clock, summary_lines
+
+
+def demo_profile_path() -> Path:
+    """profiles/sandbox-demo.yml, wherever loadwatch is installed."""
+    return Path(str(resources.files("profiles") / "sandbox-demo.yml"))
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--headless", action="store_true",
+                        help="no UI: print a status line every few seconds, then a summary")
+    parser.add_argument("--record", metavar="FILE", type=Path,
+                        help="record to FILE (default: recordings/<time>-<profile>.jsonl)")
+    parser.add_argument("--no-record", action="store_true", help="do not record the session")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="load worker processes; the rate is split between them")
+    parser.add_argument("--target", metavar="URL", help="HTTP target, overriding config.target")
+    parser.add_argument("--interval", type=int, default=5, metavar="SECONDS",
+                        help="headless: seconds between status lines (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for random arrivals and rows")
+    aws = parser.add_argument_group("AWS")
+    aws.add_argument("--profile", dest="aws_profile", metavar="NAME", help="AWS profile")
+    aws.add_argument("--region", help="AWS region")
+    aws.add_argument("--endpoint-url", metavar="URL",
+                     help="AWS endpoint URL (also AWS_ENDPOINT_URL)")
+    aws.add_argument("--sandbox", action="store_true",
+                     help="run against the built-in sandbox whatever the profile targets")
+    aws.add_argument("--realistic", action="store_true",
+                     help="sandbox with AWS's timings (60 s metric periods, slow provisioning)")
+    aws.add_argument("--keep-scaling", action="store_true",
+                     help="leave scaling changes in place at exit instead of restoring")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loadwatch",
+        description="Load-test autoscaling inference endpoints and watch them respond, live. "
+                    "With no command: the monitor on the built-in sandbox demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"loadwatch {driver.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a profile (monitor, or --headless)")
+    run.add_argument("profile", type=Path, nargs="?", help="YAML profile (default: sandbox demo)")
+    _add_run_options(run)
+
+    validate = commands.add_parser("validate", help="check a profile and print its plan")
+    validate.add_argument("profile", type=Path)
+    validate.add_argument("--target", metavar="URL", help="HTTP target, overriding config.target")
+    return parser
+
+
+def _load(path: Path, target: str | None = None) -> Profile:
+    return load_profile(path, target_override=target)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        profile = _load(args.profile, args.target)
+    except ProfileError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.profile}: valid")
+    if profile.target_problem is not None:
+        print(f"warning: {profile.target_problem} — `run` will refuse until it is set")
+    if profile.target is not None and profile.target_problem is None:
+        print(f"target: {profile.target}")
+    elif profile.sagemaker and profile.sagemaker.endpoint:
+        print(f"target: SageMaker endpoint {profile.sagemaker.endpoint} "
+              f"(variant {profile.sagemaker.variant})")
+    elif profile.uses_sandbox:
+        print("target: the built-in sandbox")
+    print(f"{'#':>2}  {'phase':<20} {'start':>8} {'duration':>9} {'rate req/s':>16} "
+          f"{'requests':>10}")
+    for i, row in enumerate(describe_plan(profile), start=1):
+        rate = "pause" if row["pause"] else (
+            f"{row['rate_start']:g}" if row["rate_start"] == row["rate_end"]
+            else f"{row['rate_start']:g} → {row['rate_end']:g}")
+        print(f"{i:>2}  {row['name'][:20]:<20} {clock(row['start']):>8} "
+              f"{clock(row['duration']):>9} {rate:>16} {round(row['requests']):>10}")
+    print(f"total: {clock(profile.duration)} ({profile.duration:g} s), "
+          f"{round(profile.requests)} requests, {len(profile.scenarios)} scenario(s)")
+    if profile.ensure:
+        print("ensure: " + ", ".join(f"{k} {v:g}" for k, v in profile.ensure.items()))
+    return 0
+
+
+def _run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
+    record = None
+    if not args.no_record:
+        record = args.record or default_recording_path(profile)
+    return RunOptions(
+        workers=args.workers, record=record, seed=args.seed, aws_profile=args.aws_profile,
+        region=args.region, endpoint_url=args.endpoint_url, sandbox=args.sandbox,
+        realistic=args.realistic, keep_scaling=args.keep_scaling,
+    )
+
+
+async def run_headless(prepared: PreparedRun, interval: int = 5) -> SessionResult:
+    """Run a prepared session with status lines; Ctrl-C stops load and finishes the recording."""
+    session = prepared.session
+    session.subscribe(HeadlessPrinter(interval=interval))
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(session.run())
+
+    def interrupt() -> None:
+        if session.started:
+            session.kill("interrupted")
+        else:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    loop.add_signal_handler(signal.SIGTERM, interrupt)
+    try:
+        return await task
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    path = args.profile or demo_profile_path()
+    try:
+        profile = _load(path, args.target)
+        options = _run_options(args, profile)
+    except ProfileError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers is not None and args.workers < 1:
+        print("loadwatch: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.headless:
+        from tui.app import run_monitor  # noqa: PLC0415 - textual loads only for the monitor
+
+        return run_monitor(profile, options)
+    return _run(_headless_main(profile, options, args.interval))
+
+
+async def _headless_main(profile: Profile, options: RunOptions, interval: int) -> int:
+    try:
+        prepared = await prepare_run(profile, options)
+    except (SetupError, ProfileError) as exc:
+        print(f"loadwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        for note in prepared.notes:
+            print(note, flush=True)
+        result = await run_headless(prepared, interval)
+    finally:
+        await prepared.close()
+    print()
+    for line in summary_lines(result.summary, result.checks):
+        print(line)
+    if result.error:
+        print(f"loadwatch: {result.error}", file=sys.stderr)
+    if result.recording:
+        print(f"recording: {result.recording}")
+    if result.reason == "interrupted":
+        print("interrupted: load stopped, recording finished", file=sys.stderr)
+    return result.exit_code
+
+
+def _run(coro) -> int:  # type: ignore[no-untyped-def]
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        uvloop = None
+    try:
+        return uvloop.run(coro) if uvloop else asyncio.run(coro)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or [])])
+    return COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The headless printer: status lines while a session runs, a summary table at its end.
+
+It is one more consumer of the record stream, for CI logs and long runs in a terminal that
+nobody watches.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from metrics.records import (
+    ERROR_OUTCOMES,
+    HTTP_4XX,
+    HTTP_5XX,
+    OK,
+    Datapoint,
+    EndpointState,
+    Event,
+    Footer,
+    Record,
+    ScalingActivity,
+    Tick,
+)
+from metrics.stats import Aggregate
+
+STATUS_HEADER = (
+    f"{'elapsed':>8}  {'phase':<14} {'target/s':>9} {'sent/s':>8} {'ok':>7} {'4xx':>6} "
+    f"{'5xx':>6} {'other':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+)
+# Events worth a line of their own in a log.
+_SHOWN_EVENTS = {"phase_started", "rate_set", "schedule", "paused", "resumed", "killed",
+                 "interrupted", "marker", "stopped", "error", "worker_failed", "cleanup_failed",
+                 "scaling_enabled", "scaling_disabled", "scaling_restored", "warning"}
+
+
+def clock(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+class HeadlessPrinter:
+    """Prints a status line every ``interval`` seconds of ticks, and notable events."""
+
+    def __init__(self, out: TextIO | None = None, interval: int = 5) -> None:
+        self.out = out or sys.stdout
+        self.interval = max(1, interval)
+        self._window = Aggregate()
+        self._window_phase: str | None = None
+        self._lines = 0
+        self._server: dict[str, float] = {}
+        self._instances: str | None = None
+
+    def _print(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def __call__(self, record: Record) -> None:
+        if isinstance(record, Tick):
+            self._window.add(record)
+            self._window_phase = record.phase
+            if self._window.ticks >= self.interval:
+                self._status(record.second + 1)
+        elif isinstance(record, Event):
+            if record.name in _SHOWN_EVENTS or record.source in ("target", "scaling"):
+                self._print(f"{clock(record.elapsed):>8}  · {record.message or record.name}")
+        elif isinstance(record, Datapoint):
+            self._server[f"{record.metric}:{record.stat}"] = record.value
+        elif isinstance(record, EndpointState):
+            counts = [f"{v.get('current')}/{v.get('desired')}" for v in record.variants]
+            instances = f"{record.status} instances {', '.join(counts)}"
+            if instances != self._instances:
+                self._instances = instances
+                self._print(f"{clock(record.elapsed):>8}  · endpoint {instances}")
+        elif isinstance(record, ScalingActivity):
+            self._print(f"{'':>8}  · scaling {record.status}: {record.description}")
+        elif isinstance(record, Footer):
+            if self._window.ticks:
+                self._status(int(record.elapsed))
+
+    def _status(self, elapsed: float) -> None:
+        snap = self._window.snapshot()
+        if self._lines % 20 == 0:
+            self._print(STATUS_HEADER)
+        self._lines += 1
+        outcomes = snap["outcomes"]
+        other = sum(outcomes[k] for k in ERROR_OUTCOMES if k not in (HTTP_4XX, HTTP_5XX))
+        other += snap["not_sent"]
+        latency = snap["latency_ms"]
+        line = (
+            f"{clock(elapsed):>8}  {(self._window_phase or '')[:14]:<14} "
+            f"{snap['target_rps']:>9.1f} {snap['achieved_rps']:>8.1f} {outcomes[OK]:>7} "
+            f"{outcomes[HTTP_4XX]:>6} {outcomes[HTTP_5XX]:>6} {other:>6} "
+            f"{_ms(latency['p50']):>8} {_ms(latency['p95']):>8} {_ms(latency['p99']):>8}"
+        )
+        model = self._server.get("ModelLatency:Average")
+        if model is not None:
+            line += f"  model {model:.1f} ms"
+        self._print(line)
+        self._window = Aggregate()
+
+
+def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None) -> list[str]:
+    """The end-of-run table: one row per phase and a total row, then ensure results."""
+    head = (f"{'phase':<16} {'secs':>6} {'target/s':>9} {'sent/s':>8} {'requests':>9} "
+            f"{'ok':>9} {'4xx':>7} {'5xx':>7} {'other':>7} {'err %':>6} {'p50':>7} {'p95':>7} "
+            f"{'p99':>7} {'max':>7}")
+    lines = [head, "-" * len(head)]
+    rows = [*summary.get("phases", []), {"name": "total", **summary.get("total", {})}]
+    for row in rows:
+        if not row.get("seconds"):
+            continue
+        outcomes = row["outcomes"]
+        other = sum(outcomes.get(k, 0) for k in ERROR_OUTCOMES if k not in (HTTP_4XX, HTTP_5XX))
+        other += row.get("not_sent", 0)
+        latency = row["latency_ms"]
+        lines.append(
+            f"{str(row.get('name') or '')[:16]:<16} {row['seconds']:>6} "
+            f"{row['target_rps']:>9.1f} {row['achieved_rps']:>8.1f} {row['requests']:>9} "
+            f"{outcomes.get(OK, 0):>9} {outcomes.get(HTTP_4XX, 0):>7} "
+            f"{outcomes.get(HTTP_5XX, 0):>7} {other:>7} {100 * row['error_rate']:>6.2f} "
+            f"{_ms(latency['p50']):>7} {_ms(latency['p95']):>7} {_ms(latency['p99']):>7} "
+            f"{_ms(latency['max']):>7}"
+        )
+    lines.append("latency in ms from each request's intended send time (coordinated omission "
+                 "corrected)")
+    total = summary.get("total", {})
+    if total.get("error_codes"):
+        codes = ", ".join(f"{k} {v}" for k, v in list(total["error_codes"].items())[:6])
+        lines.append(f"error codes: {codes}")
+    if total.get("not_sent") or total.get("late"):
+        lines.append(f"late sends: {total.get('late', 0)}, not sent (in-flight cap): "
+                     f"{total.get('not_sent', 0)}")
+    for check in checks or []:
+        lines.append(f"ensure {check.describe()}")
+    return lines
