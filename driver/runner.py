@@ -443,7 +443,7 @@ class Session:
             remaining = self.duration + timeout - self.elapsed()
             if self.reason in ("killed", "interrupted"):
                 remaining = KILL_DEADLINE_S
-            done, pending = await asyncio.wait(readers, timeout=max(remaining, 0.01),
+            _done, pending = await asyncio.wait(readers, timeout=max(remaining, 0.01),
                                                return_when=asyncio.ALL_COMPLETED)
             if not pending:
                 return

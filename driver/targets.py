@@ -95,12 +95,12 @@ def _message(body: bytes) -> str:
 
 
 def make_target(spec: Mapping[str, Any]) -> HttpTarget:
-    """Build the target a worker uses from its JSON spec: ``{"kind": "http" | "sagemaker", ...}``."""
+    """Build a worker's target from its JSON spec: ``{"kind": "http" | "sagemaker", ...}``."""
     kind = spec.get("kind", "http")
     if kind == "http":
         return HttpTarget(spec)
     if kind == "sagemaker":
-        from driver.sagemaker import SageMakerTarget  # noqa: PLC0415 - only workers that need it
+        from driver.sagemaker import SageMakerTarget
 
         return SageMakerTarget(spec)
     raise ValueError(f"unknown target kind {kind!r}")

@@ -102,8 +102,20 @@ class WorkerConfig:
 class _Bucket:
     """What happened in one elapsed second. Plain attributes: the hot path increments them."""
 
-    __slots__ = ("completed", "errors", "late", "lag", "latency", "not_sent", "out_of_range",
-                 "outcomes", "second", "sent", "service", "status")
+    __slots__ = (
+        "completed",
+        "errors",
+        "lag",
+        "late",
+        "latency",
+        "not_sent",
+        "out_of_range",
+        "outcomes",
+        "second",
+        "sent",
+        "service",
+        "status",
+    )
 
     def __init__(self, second: int) -> None:
         self.second = second
@@ -262,7 +274,8 @@ class Worker:
             self._complete(kind, status, code, message, intended, actual, perf())
             raise
         except TimeoutError:
-            kind, code, message = TIMEOUT, "Timeout", f"no response within {self.config.timeout:g} s"
+            kind, code = TIMEOUT, "Timeout"
+            message = f"no response within {self.config.timeout:g} s"
         except (aiohttp.ClientConnectionError, OSError) as exc:
             kind, code, message = CONN_ERROR, type(exc).__name__, str(exc)[:300]
         except aiohttp.ClientError as exc:
@@ -422,7 +435,7 @@ async def _main() -> None:
 def _die_with_parent() -> None:
     """Ask Linux to SIGKILL this worker if the controller dies without closing our stdin."""
     with contextlib.suppress(Exception):
-        import ctypes  # noqa: PLC0415
+        import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -433,7 +446,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     try:
-        import uvloop  # noqa: PLC0415
+        import uvloop
 
         uvloop.run(_main())
     except ImportError:

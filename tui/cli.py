@@ -149,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("loadwatch: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     if not args.headless:
-        from tui.app import run_monitor  # noqa: PLC0415 - textual loads only for the monitor
+        from tui.app import run_monitor
 
         return run_monitor(profile, options)
     return _run(_headless_main(profile, options, args.interval))
@@ -181,7 +181,7 @@ async def _headless_main(profile: Profile, options: RunOptions, interval: int) -
 
 def _run(coro) -> int:  # type: ignore[no-untyped-def]
     try:
-        import uvloop  # noqa: PLC0415
+        import uvloop
     except ImportError:
         uvloop = None
     try:

@@ -80,9 +80,8 @@ class HeadlessPrinter:
                 self._print(f"{clock(record.elapsed):>8}  · endpoint {instances}")
         elif isinstance(record, ScalingActivity):
             self._print(f"{'':>8}  · scaling {record.status}: {record.description}")
-        elif isinstance(record, Footer):
-            if self._window.ticks:
-                self._status(int(record.elapsed))
+        elif isinstance(record, Footer) and self._window.ticks:
+            self._status(int(record.elapsed))
 
     def _status(self, elapsed: float) -> None:
         snap = self._window.snapshot()
