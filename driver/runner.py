@@ -131,6 +131,9 @@ class Session:
     def emit(self, record: Record) -> None:
         if self._writer is not None:
             self._writer.write(record)
+        self._notify(record)
+
+    def _notify(self, record: Record) -> None:
         for i, consumer in enumerate(self._consumers):
             try:
                 consumer(record)
@@ -410,8 +413,10 @@ class Session:
             self.t0 = self.clock() + 0.05
             self.epoch0 = self.wall() + 0.05
             self.started = True
+            header = self._header()
             if self.record_path is not None:
-                self._writer = RecordingWriter(self.record_path, self._header(), self.secrets)
+                self._writer = RecordingWriter(self.record_path, header, self.secrets)
+            self._notify(header)
             self.event("session", "started",
                        f"load on {self.target_label}: {len(self.profile.phases)} phase(s), "
                        f"{self.duration:g} s, {self.workers} worker(s)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import signal
 import sys
 from importlib import resources
@@ -18,6 +19,20 @@ from driver.profile import Profile, ProfileError, describe_plan, load_profile
 from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
 from driver.setup import PreparedRun, RunOptions, SetupError, default_recording_path, prepare_run
 from tui.headless import HeadlessPrinter, clock, summary_lines
+
+# Commands that live in their own module: each has ``register(subparsers)``, which adds its
+# parser with ``set_defaults(handler=...)``; handlers take the parsed args and return the exit
+# code. Modules keep heavy imports (textual, boto3) inside their handlers so that
+# ``loadwatch --help`` stays fast.
+COMMAND_MODULES = (
+    "tui.replay_cmd",
+    "tui.compare_cmd",
+    "tui.report_cmd",
+    "tui.export_cmd",
+    "tui.sandbox_cmd",
+    "tui.scaling_cmd",
+    "tui.capacity_cmd",
+)
 
 
 def demo_profile_path() -> Path:
@@ -63,9 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("profile", type=Path, nargs="?", help="YAML profile (default: sandbox demo)")
     _add_run_options(run)
 
+    run.set_defaults(handler=cmd_run)
+
     validate = commands.add_parser("validate", help="check a profile and print its plan")
     validate.add_argument("profile", type=Path)
     validate.add_argument("--target", metavar="URL", help="HTTP target, overriding config.target")
+    validate.set_defaults(handler=cmd_validate)
+
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(commands)
     return parser
 
 
@@ -190,15 +217,12 @@ def _run(coro) -> int:  # type: ignore[no-untyped-def]
         return EXIT_INTERRUPTED
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
-    return COMMANDS[args.command](args)
+    return args.handler(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,253 @@
+"""A session's state over time, filled from records: what charts, reports and comparisons read.
+
+Live sessions and replays feed the same ``Timeline`` with the same records, so every view
+renders both the same way. Client series are per second; server series are per CloudWatch
+period and arrive late, so both are keyed by elapsed seconds since the session's start (server
+datapoints by the start of their period) and line up on one time axis.
+
+Memory is bounded: past ``max_points`` seconds the client series halve their resolution
+(pairs merge: counts add, rates and latencies average, p99 keeps the larger) — exact figures
+for any window still come from the histograms in the summary, not from these series.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from metrics import hdr
+from metrics.records import (
+    CONN_ERROR,
+    HTTP_4XX,
+    HTTP_5XX,
+    OK,
+    OTHER,
+    THROTTLED,
+    TIMEOUT,
+    Datapoint,
+    EndpointState,
+    Event,
+    Footer,
+    Header,
+    Record,
+    ScalingActivity,
+    Tick,
+)
+from metrics.stats import Aggregate, SummaryBuilder
+
+# Client series, one value per point. Counts are per point; rates per second.
+CLIENT_SERIES = (
+    "target_rps", "sent_rps", "completed_rps", "ok", "4xx", "5xx", "throttled", "timeout",
+    "conn_error", "other", "not_sent", "late", "in_flight", "p50_ms", "p95_ms", "p99_ms",
+    "service_p50_ms", "service_p99_ms", "lag_p99_ms",
+)
+_COUNTS = {"ok", "4xx", "5xx", "throttled", "timeout", "conn_error", "other", "not_sent", "late"}
+_TAKE_MAX = {"p99_ms", "service_p99_ms", "lag_p99_ms", "in_flight"}
+
+
+@dataclass
+class Series:
+    """Points (x = elapsed seconds of the point's start, width seconds) and named values."""
+
+    x: list[float] = field(default_factory=list)
+    width: list[float] = field(default_factory=list)
+    values: dict[str, list[float | None]] = field(
+        default_factory=lambda: {name: [] for name in CLIENT_SERIES})
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def append(self, x: float, width: float, point: dict[str, float | None]) -> None:
+        self.x.append(x)
+        self.width.append(width)
+        for name in CLIENT_SERIES:
+            self.values[name].append(point.get(name))
+
+    def halve(self) -> None:
+        """Merge neighbouring points pairwise (the last point stays alone if odd)."""
+        n = len(self.x)
+        x, width = [], []
+        values: dict[str, list[float | None]] = {name: [] for name in CLIENT_SERIES}
+        for i in range(0, n, 2):
+            j = min(i + 1, n - 1)
+            x.append(self.x[i])
+            w = self.width[i] + (self.width[j] if j != i else 0.0)
+            width.append(w)
+            for name in CLIENT_SERIES:
+                a, b = self.values[name][i], self.values[name][j] if j != i else None
+                values[name].append(_merge_value(name, a, b, self.width[i],
+                                                 self.width[j] if j != i else 0.0))
+        self.x, self.width, self.values = x, width, values
+
+
+def _merge_value(name: str, a: float | None, b: float | None, wa: float, wb: float) -> float | None:
+    if b is None:
+        return a
+    if a is None:
+        return b
+    if name in _COUNTS:
+        return a + b
+    if name in _TAKE_MAX:
+        return max(a, b)
+    return (a * wa + b * wb) / (wa + wb)
+
+
+def tick_point(tick: Tick) -> dict[str, float | None]:
+    """The chartable figures of one tick (percentiles read from its histograms)."""
+    outcomes = tick.outcomes
+    point: dict[str, float | None] = {
+        "target_rps": tick.target_rps,
+        "sent_rps": float(tick.sent),
+        "completed_rps": float(tick.completed),
+        "ok": float(outcomes.get(OK, 0)),
+        "4xx": float(outcomes.get(HTTP_4XX, 0)),
+        "5xx": float(outcomes.get(HTTP_5XX, 0)),
+        "throttled": float(outcomes.get(THROTTLED, 0)),
+        "timeout": float(outcomes.get(TIMEOUT, 0)),
+        "conn_error": float(outcomes.get(CONN_ERROR, 0)),
+        "other": float(outcomes.get(OTHER, 0)),
+        "not_sent": float(tick.not_sent),
+        "late": float(tick.late),
+        "in_flight": float(tick.in_flight),
+    }
+    latency = hdr.decode(tick.latency)
+    if latency.get_total_count():
+        values = latency.get_percentile_to_value_dict([50, 95, 99])
+        point["p50_ms"] = values[50] / 1000
+        point["p95_ms"] = values[95] / 1000
+        point["p99_ms"] = values[99] / 1000
+    service = hdr.decode(tick.service)
+    if service.get_total_count():
+        values = service.get_percentile_to_value_dict([50, 99])
+        point["service_p50_ms"] = values[50] / 1000
+        point["service_p99_ms"] = values[99] / 1000
+    point["lag_p99_ms"] = hdr.percentile_ms(hdr.decode(tick.lag), 99)
+    return point
+
+
+@dataclass
+class InstancePoint:
+    elapsed: float
+    status: str
+    current: int | None
+    desired: int | None
+
+
+class Timeline:
+    """Everything a view needs about one session, updated one record at a time."""
+
+    def __init__(self, max_points: int = 4 * 3600, max_events: int = 2000) -> None:
+        self.max_points = max_points
+        self.header: Header | None = None
+        self.footer: Footer | None = None
+        self.client = Series()
+        self.server: dict[tuple[str, str], dict[float, float]] = {}
+        self.server_units: dict[tuple[str, str], str] = {}
+        self.period: int | None = None
+        self.instances: list[InstancePoint] = []
+        self.activities: dict[str, ScalingActivity] = {}
+        self.events: deque[Event] = deque(maxlen=max_events)
+        self.summary = SummaryBuilder()
+        self.last_tick: Tick | None = None
+        self.last_point: dict[str, float | None] = {}
+        self.elapsed = 0.0  # the latest elapsed time any record spoke of
+        self.endpoint_status: str | None = None
+
+    @property
+    def epoch0(self) -> float:
+        return self.header.t if self.header else 0.0
+
+    def add(self, record: Record) -> None:
+        if isinstance(record, Tick):
+            point = tick_point(record)
+            self.client.append(float(record.second), 1.0, point)
+            if len(self.client) > self.max_points:
+                self.client.halve()
+            self.summary.add(record)
+            self.last_tick = record
+            self.last_point = point
+            self.elapsed = max(self.elapsed, record.second + 1.0)
+        elif isinstance(record, Datapoint):
+            key = (record.metric, record.stat)
+            self.server.setdefault(key, {})[record.t - self.epoch0] = record.value
+            self.server_units[key] = record.unit
+            self.period = record.period
+        elif isinstance(record, EndpointState):
+            current = sum(v.get("current") or 0 for v in record.variants) or None
+            desired = sum(v.get("desired") or 0 for v in record.variants) or None
+            last = self.instances[-1] if self.instances else None
+            if last is None or (last.current, last.desired, last.status) != (
+                    current, desired, record.status):
+                self.instances.append(InstancePoint(record.elapsed, record.status, current,
+                                                    desired))
+            self.endpoint_status = record.status
+            self.elapsed = max(self.elapsed, record.elapsed)
+        elif isinstance(record, ScalingActivity):
+            self.activities[record.activity_id] = record
+        elif isinstance(record, Event):
+            self.events.append(record)
+            self.elapsed = max(self.elapsed, record.elapsed)
+        elif isinstance(record, Header):
+            self.header = record
+        elif isinstance(record, Footer):
+            self.footer = record
+            self.elapsed = max(self.elapsed, record.elapsed)
+
+    def server_series(self, metric: str, stat: str) -> tuple[list[float], list[float]]:
+        """(period starts in elapsed seconds, values), sorted by time."""
+        points = self.server.get((metric, stat), {})
+        xs = sorted(points)
+        return xs, [points[x] for x in xs]
+
+    def latest_server(self, metric: str, stat: str) -> float | None:
+        points = self.server.get((metric, stat))
+        if not points:
+            return None
+        return points[max(points)]
+
+    def activity_marks(self) -> list[tuple[float, ScalingActivity]]:
+        """Scaling activities at their start, in elapsed seconds."""
+        return sorted(((a.t - self.epoch0, a) for a in self.activities.values()),
+                      key=lambda pair: pair[0])
+
+    def window(self, seconds: float | None) -> tuple[int, int]:
+        """Index range [start, end) of client points within the last ``seconds`` (None: all)."""
+        end = len(self.client)
+        if seconds is None or not end:
+            return 0, end
+        start_x = self.client.x[-1] + self.client.width[-1] - seconds
+        start = end
+        while start > 0 and self.client.x[start - 1] >= start_x:
+            start -= 1
+        return start, end
+
+    def totals(self) -> dict[str, Any]:
+        return self.summary.total.snapshot()
+
+    def phase_aggregate(self, index: int) -> Aggregate | None:
+        entry = self.summary.phases.get(index)
+        return entry[1] if entry else None
+
+
+def downsample(xs: list[float], ys: list[float | None], width: int,
+               how: str = "mean") -> tuple[list[float], list[float]]:
+    """At most ``width`` points for a chart: buckets by index, ``mean`` or ``max`` of each.
+
+    None values (no data) are skipped; a bucket with no data is left out.
+    """
+    n = len(xs)
+    if n == 0 or width <= 0:
+        return [], []
+    if n <= width:
+        pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
+        return [p[0] for p in pairs], [float(p[1]) for p in pairs]
+    out_x, out_y = [], []
+    for b in range(width):
+        lo, hi = b * n // width, (b + 1) * n // width
+        values = [y for y in ys[lo:hi] if y is not None]
+        if not values:
+            continue
+        out_x.append(xs[lo])
+        out_y.append(max(values) if how == "max" else sum(values) / len(values))
+    return out_x, out_y
