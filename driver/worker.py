@@ -153,6 +153,7 @@ class Worker:
         self._last_error_event: dict[str, float] = {}
         self._error_counts_since: dict[str, int] = {}
         self._late_s = config.late_ms / 1000.0
+        self._connections = asyncio.Semaphore(config.connections)
         self._next_request_id = 0
 
     # --- commands ---------------------------------------------------------------------
@@ -219,7 +220,6 @@ class Worker:
         t0 = self.t0
         duration = self.base_rate.duration
         cap = self.config.max_in_flight
-        late_s = self._late_s
         in_flight = self.in_flight
         request = self._request
         n = 0
@@ -243,8 +243,6 @@ class Worker:
             if len(in_flight) >= cap:
                 bucket.not_sent += 1
                 continue
-            if -wait > late_s:
-                bucket.late += 1
             request_id, spec = self._pick(n)
             n += 1
             task = loop.create_task(request(session, request_id, spec, intended + t0))
@@ -256,12 +254,23 @@ class Worker:
         perf = time.perf_counter
         prepared = self.target.prepare(request_id, spec.method, spec.url, spec.headers,
                                        spec.body, self.epoch0 + (intended - self.t0))
+        connections = self._connections
+        status = 0
+        code = message = None
+        try:
+            # The request is sent when it has a connection: waiting for one is send lag (as a
+            # client with a bounded pool lives it), not service time.
+            await connections.acquire()
+        except asyncio.CancelledError:
+            self._cancelled_before_send()
+            raise
         actual = perf()
         bucket = self.bucket
         bucket.sent += 1
-        bucket.lag.record_value(int((actual - intended) * 1e6))
-        status = 0
-        code = message = None
+        lag = actual - intended
+        bucket.lag.record_value(int(lag * 1e6))
+        if lag > self._late_s:
+            bucket.late += 1
         try:
             async with session.request(prepared.method, prepared.url, headers=prepared.headers,
                                        data=prepared.body, allow_redirects=False) as response:
@@ -280,7 +289,13 @@ class Worker:
             kind, code, message = CONN_ERROR, type(exc).__name__, str(exc)[:300]
         except aiohttp.ClientError as exc:
             kind, code, message = OTHER, type(exc).__name__, str(exc)[:300]
+        finally:
+            connections.release()
         self._complete(kind, status, code, message, intended, actual, perf())
+
+    def _cancelled_before_send(self) -> None:
+        """A request killed while waiting for a connection was never sent: count it so."""
+        self.bucket.not_sent += 1
 
     def _complete(self, kind: str, status: int, code: str | None, message: str | None,
                   intended: float, actual: float, end: float) -> None:

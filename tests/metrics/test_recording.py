@@ -1,0 +1,96 @@
+"""Recordings: round trip, truncation, corruption, versions, redaction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from metrics.recording import RecordingError, RecordingWriter, read_recording
+from metrics.records import FORMAT_VERSION, Datapoint, Event, Footer, Header, Tick
+
+
+def header() -> Header:
+    return Header(format=FORMAT_VERSION, tool_version="t", started_at="2026-01-01T00:00:00Z",
+                  t=1000.0, target="http://127.0.0.1:9")
+
+
+def write_session(path, secrets=()) -> None:
+    with RecordingWriter(path, header(), secrets) as writer:
+        writer.write(Tick(second=0, t=1000.0, elapsed=0.0, phase="a", phase_index=0,
+                          target_rps=5, sent=5, completed=5, outcomes={"ok": 5}))
+        writer.write(Event(t=1000.5, elapsed=0.5, source="target", name="error",
+                           message="Unauthorized: bad key s3cr3t-value"))
+        writer.write(Datapoint(t=960.0, period=60, namespace="AWS/SageMaker",
+                               metric="ModelLatency", stat="Average", value=9.5, unit="ms"))
+        writer.close(Footer(t=1001.0, elapsed=1.0, reason="completed"))
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_session(path)
+    recording = read_recording(path)
+    assert recording.complete and recording.warnings == []
+    assert recording.header.target == "http://127.0.0.1:9"
+    assert [type(r).__name__ for r in recording.records] == ["Tick", "Event", "Datapoint"]
+    assert recording.records[0].outcomes == {"ok": 5}
+    assert recording.footer.reason == "completed"
+
+
+def test_secrets_never_reach_the_file(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_session(path, secrets={"s3cr3t-value"})
+    text = path.read_text()
+    assert "s3cr3t-value" not in text
+    assert "Unauthorized: bad key <redacted>" in text
+
+
+def test_a_truncated_last_line_is_skipped_with_a_warning(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_session(path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    recording = read_recording(path)
+    assert len(recording.records) == 3
+    assert not recording.complete
+    assert any("last line is truncated" in w for w in recording.warnings)
+    assert any("no footer" in w for w in recording.warnings)
+
+
+def test_a_corrupt_middle_line_is_skipped_and_named(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_session(path)
+    lines = path.read_text().splitlines()
+    lines[2] = "{not json"
+    path.write_text("\n".join(lines) + "\n")
+    recording = read_recording(path)
+    assert len(recording.records) == 2
+    assert recording.warnings == [f"{path}:3: corrupt line skipped"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "empty file"),
+        ("hello\n", "line 1 is not JSON"),
+        ('{"type": "tick"}\n', "line 1 is not a loadwatch header"),
+        (json.dumps({"type": "header", "format": FORMAT_VERSION + 1}) + "\n",
+         f"recording format {FORMAT_VERSION + 1} is newer than this loadwatch reads"),
+    ],
+)
+def test_files_that_are_not_readable_recordings(tmp_path, content, message):
+    path = tmp_path / "r.jsonl"
+    path.write_text(content)
+    with pytest.raises(RecordingError, match=message):
+        read_recording(path)
+
+
+def test_unknown_fields_from_a_newer_minor_writer_are_ignored(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_session(path)
+    lines = path.read_text().splitlines()
+    data = json.loads(lines[1])
+    data["future_field"] = 1
+    lines[1] = json.dumps(data)
+    path.write_text("\n".join(lines) + "\n")
+    assert read_recording(path).records[0].sent == 5
