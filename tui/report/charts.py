@@ -1,0 +1,341 @@
+"""What each chart shows, decided once for the HTML report (SVG) and the terminal (plotext).
+
+A ``Chart`` is data only: lines in elapsed seconds with a label, a colour and a style, vertical
+marks (scaling activities, operator events), horizontal guides (the latency objective, the
+scaling target) and phase bands. Renderers only draw it.
+
+Colours are the Okabe–Ito palette, readable by people with the common colour-vision
+deficiencies; in an overlay run A is blue and run B orange, and a line's style says which series
+it is (solid client, dashed second client series, dotted schedule, dots for server periods).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from metrics.compare import Comparison, RunAnalysis
+from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT, Event
+from metrics.timeline import downsample
+
+BLUE = "#0072B2"
+ORANGE = "#D55E00"
+GREEN = "#009E73"
+YELLOW = "#E69F00"
+PURPLE = "#CC79A7"
+SKY = "#56B4E9"
+BLACK = "#222222"
+GREY = "#777777"
+RUN_COLOURS = (BLUE, ORANGE)
+SOLID, DASHED, DOTTED = "", "6 4", "2 3"
+# Most points a line keeps: about one per horizontal pixel of a chart at laptop width.
+MAX_POINTS = 600
+# Operator and driver events worth a mark on the time axis.
+Shift = Callable[[float], float]  # puts a run's elapsed seconds on the chart's time axis
+MARKED_EVENTS = {"marker", "rate_set", "schedule", "paused", "resumed", "killed", "stopped",
+                 "interrupted", "scaling_enabled", "scaling_disabled", "scaling_restored",
+                 "worker_failed", "error"}
+
+
+@dataclass
+class Line:
+    label: str
+    xs: list[float]
+    ys: list[float]
+    color: str
+    dash: str = SOLID
+    step: bool = False  # a count that holds until it changes (instances)
+    dots: bool = False  # one value per period (server datapoints): drawn as points on a line
+
+
+@dataclass
+class Mark:
+    x: float
+    label: str
+    color: str
+    detail: str = ""
+
+
+@dataclass
+class Guide:
+    y: float
+    label: str
+    color: str = GREY
+
+
+@dataclass
+class Band:
+    start: float
+    end: float
+    label: str
+
+
+@dataclass
+class Chart:
+    key: str
+    title: str
+    y_label: str
+    lines: list[Line] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+    guides: list[Guide] = field(default_factory=list)
+    bands: list[Band] = field(default_factory=list)
+    y_log: bool = False
+    x_end: float = 0.0
+    note: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not any(line.ys for line in self.lines)
+
+
+def _client(run: RunAnalysis, name: str, how: str = "mean",
+            shift: Shift = float) -> tuple[list[float], list[float]]:
+    client = run.timeline.client
+    xs, ys = downsample(client.x, client.values[name], MAX_POINTS, how)
+    return [shift(x) for x in xs], ys
+
+
+def _client_sum(run: RunAnalysis, names: tuple[str, ...],
+                shift: Shift = float) -> tuple[list[float], list[float]]:
+    client = run.timeline.client
+    total = [float(sum(client.values[n][i] or 0 for n in names)) for i in range(len(client))]
+    xs, ys = downsample(client.x, total, MAX_POINTS)
+    return [shift(x) for x in xs], ys
+
+
+def _server(run: RunAnalysis, metric: str, stat: str, per_second: bool = False,
+            per_minute: bool = False, shift: Shift = float) -> tuple[list[float], list[float]]:
+    xs, ys = run.timeline.server_series(metric, stat)
+    period = run.timeline.period or 60
+    if per_second:
+        ys = [y / period for y in ys]
+    if per_minute:
+        ys = [y * 60.0 / period for y in ys]
+    return [shift(x) for x in xs], ys
+
+
+def _instances(run: RunAnalysis, which: str, shift: Shift = float,
+               ) -> tuple[list[float], list[float]]:
+    points = [(p.elapsed, getattr(p, which)) for p in run.timeline.instances
+              if getattr(p, which) is not None]
+    xs = [shift(x) for x, _ in points]
+    ys = [float(y) for _, y in points]
+    if xs:  # hold the last count to the end of the run
+        xs.append(shift(run.duration))
+        ys.append(ys[-1])
+    return xs, ys
+
+
+def _bands(run: RunAnalysis) -> list[Band]:
+    return [Band(w.start, w.end if w.end is not None else run.duration, w.name)
+            for w in run.phases]
+
+
+def _scaling_marks(run: RunAnalysis, color: str, shift: Shift = float,
+                   prefix: str = "") -> list[Mark]:
+    marks = []
+    for x, activity in run.timeline.activity_marks():
+        text = activity.description or activity.cause or activity.activity_id
+        marks.append(Mark(shift(x), f"{prefix}scaling {activity.status}", color, text))
+    return marks
+
+
+def _event_marks(run: RunAnalysis, color: str = GREY) -> list[Mark]:
+    return [Mark(e.elapsed, e.name.replace("_", " "), color, e.message)
+            for e in run.timeline.events
+            if isinstance(e, Event) and e.name in MARKED_EVENTS]
+
+
+def _log_scale_wanted(lines: list[Line]) -> bool:
+    """A log axis when the latencies shown span more than a factor of 30."""
+    values = [y for line in lines for y in line.ys if y > 0]
+    return bool(values) and max(values) / max(min(values), 1e-3) > 30
+
+
+def _has_server(run: RunAnalysis, metric: str, stat: str) -> bool:
+    return bool(run.timeline.server.get((metric, stat)))
+
+
+# --- one run -------------------------------------------------------------------------------
+
+
+def run_charts(run: RunAnalysis) -> list[Chart]:
+    """Every series of one run, grouped into charts that share a unit."""
+    end = run.duration
+    bands = _bands(run)
+    events = _event_marks(run)
+    charts = [
+        Chart("load", "Load", "requests per second", [
+            Line("scheduled target", *_client(run, "target_rps"), BLACK, DOTTED),
+            Line("sent", *_client(run, "sent_rps"), BLUE),
+            Line("completed", *_client(run, "completed_rps"), GREEN, DASHED),
+            Line("server Invocations per second", *_server(run, "Invocations", "Sum", True),
+                 ORANGE, dots=True),
+        ], events, bands=bands, x_end=end),
+        _latency_chart(run, bands, events),
+    ]
+    instances = Chart("instances", "Instances", "instances", [
+        Line("current", *_instances(run, "current"), BLUE, step=True),
+        Line("desired", *_instances(run, "desired"), ORANGE, DASHED, step=True),
+    ], _scaling_marks(run, PURPLE), bands=bands, x_end=end)
+    if instances.empty and instances.marks:
+        instances.note = "no endpoint states recorded; scaling activities only"
+    if not instances.empty or instances.marks:
+        charts.append(instances)
+    charts.append(_errors_chart(run, bands, events))
+    if _has_server(run, "InvocationsPerInstance", "Sum"):
+        guides = [Guide(run.scaling_target, "scaling target")] if run.scaling_target else []
+        charts.append(Chart("per-instance", "Invocations per instance", "per minute", [
+            Line("InvocationsPerInstance per minute",
+                 *_server(run, "InvocationsPerInstance", "Sum", per_minute=True), BLUE,
+                 dots=True),
+        ], _scaling_marks(run, PURPLE), guides, bands, x_end=end))
+    utilisation = [Line(f"{metric} ({stat})", *_server(run, metric, stat), color, dots=True)
+                   for (metric, stat), color in (
+                       (("CPUUtilization", "Average"), BLUE),
+                       (("MemoryUtilization", "Average"), GREEN),
+                       (("DiskUtilization", "Average"), GREY))
+                   if _has_server(run, metric, stat)]
+    if utilisation:
+        charts.append(Chart("utilisation", "Instance utilisation", "percent (100 per vCPU)",
+                            utilisation, bands=bands, x_end=end))
+    charts.append(Chart("send-lag", "Send lag (load generator health)", "ms", [
+        Line("send lag p99", *_client(run, "lag_p99_ms", "max"), BLUE),
+    ], events, bands=bands, x_end=end,
+        note="how far behind its intended time a request left; high lag means the load "
+             "generator, not the target, was the bottleneck"))
+    charts.append(Chart("in-flight", "Requests in flight and late sends", "requests", [
+        Line("in flight (end of second)", *_client(run, "in_flight", "max"), GREEN),
+        Line("late sends per second", *_client(run, "late"), ORANGE, DASHED),
+        Line("not sent per second (in-flight cap)", *_client(run, "not_sent"), BLACK, DOTTED),
+    ], events, bands=bands, x_end=end))
+    charts.extend(_other_server_charts(run, bands, end))
+    return charts
+
+
+def _errors_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Chart:
+    lines = [
+        Line("client 4xx", *_client(run, HTTP_4XX), YELLOW),
+        Line("client 5xx", *_client(run, HTTP_5XX), ORANGE),
+        Line("throttled", *_client(run, THROTTLED), PURPLE, DASHED),
+        Line("timeouts", *_client(run, TIMEOUT), BLACK, DASHED),
+        Line("connection errors", *_client(run, CONN_ERROR), SKY, DASHED),
+        Line("other errors", *_client(run, OTHER), GREY, DOTTED),
+        Line("not sent (in-flight cap)", *_client(run, "not_sent"), GREEN, DOTTED),
+        Line("server Invocation4XXErrors per second",
+             *_server(run, "Invocation4XXErrors", "Sum", True), YELLOW, dots=True),
+        Line("server Invocation5XXErrors per second",
+             *_server(run, "Invocation5XXErrors", "Sum", True), ORANGE, dots=True),
+    ]
+    # Only the kinds of error that happened: nine flat lines at zero hide the one that matters.
+    shown = [line for line in lines if any(line.ys)]
+    chart = Chart("errors", "Errors", "requests per second", shown or lines[:1], events,
+                  bands=bands, x_end=run.duration)
+    if not shown:
+        chart.note = "no errors of any kind in this run"
+    return chart
+
+
+def _latency_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Chart:
+    lines = [
+        Line("client p50", *_client(run, "p50_ms"), GREEN, DASHED),
+        Line("client p95", *_client(run, "p95_ms"), SKY),
+        Line("client p99", *_client(run, "p99_ms", "max"), BLUE),
+        Line("service time p99", *_client(run, "service_p99_ms", "max"), GREY, DOTTED),
+        Line("server ModelLatency average", *_server(run, "ModelLatency", "Average"),
+             ORANGE, dots=True),
+        Line("server ModelLatency p99", *_server(run, "ModelLatency", "p99"), PURPLE,
+             dots=True),
+        Line("server OverheadLatency average", *_server(run, "OverheadLatency", "Average"),
+             YELLOW, dots=True),
+    ]
+    log = _log_scale_wanted(lines)
+    return Chart("latency", "Latency", "ms (log scale)" if log else "ms", lines, events,
+                 [Guide(run.slo_ms, f"objective {run.slo_ms:g} ms")], bands, log, run.duration,
+                 note="client latency from each request's intended send time")
+
+
+SHOWN_SERVER = {("Invocations", "Sum"), ("Invocation4XXErrors", "Sum"),
+                ("Invocation5XXErrors", "Sum"), ("ModelLatency", "Average"),
+                ("ModelLatency", "p99"), ("OverheadLatency", "Average"),
+                ("InvocationsPerInstance", "Sum"), ("CPUUtilization", "Average"),
+                ("MemoryUtilization", "Average"), ("DiskUtilization", "Average")}
+
+
+def _other_server_charts(run: RunAnalysis, bands: list[Band], end: float) -> list[Chart]:
+    """One chart per unit for the server series no chart above shows (every series is shown)."""
+    by_unit: dict[str, list[tuple[str, str]]] = {}
+    for key in sorted(run.timeline.server):
+        if key not in SHOWN_SERVER:
+            by_unit.setdefault(run.timeline.server_units.get(key) or "value", []).append(key)
+    palette = (BLUE, ORANGE, GREEN, PURPLE, SKY, YELLOW, BLACK, GREY)
+    charts = []
+    for unit, keys in by_unit.items():
+        lines = [Line(f"{metric} ({stat})", *_server(run, metric, stat),
+                      palette[i % len(palette)], dots=True)
+                 for i, (metric, stat) in enumerate(keys)]
+        charts.append(Chart(f"server-{unit}", f"Other server metrics ({unit})", unit, lines,
+                            bands=bands, x_end=end))
+    return charts
+
+
+# --- two runs overlaid ---------------------------------------------------------------------
+
+
+def overlay_charts(comparison: Comparison) -> list[Chart]:
+    """The monitor's four charts (load, latency, instances, errors) with both runs overlaid."""
+    a, b = comparison.runs
+    shifts = (float, comparison.b_time)
+    end = max(a.duration, comparison.b_time(b.duration))
+    bands = _bands(a)
+    load, latency, instances, errors = [], [], [], []
+    for run, color, shift in zip((a, b), RUN_COLOURS, shifts, strict=True):
+        name = run.label
+        load += [
+            Line(f"{name} sent", *_client(run, "sent_rps", shift=shift), color),
+            Line(f"{name} scheduled", *_client(run, "target_rps", shift=shift), color, DOTTED),
+            Line(f"{name} server Invocations/s",
+                 *_server(run, "Invocations", "Sum", True, shift=shift), color, dots=True),
+        ]
+        latency += [
+            Line(f"{name} client p99", *_client(run, "p99_ms", "max", shift=shift), color),
+            Line(f"{name} client p50", *_client(run, "p50_ms", shift=shift), color, DASHED),
+            Line(f"{name} server ModelLatency avg",
+                 *_server(run, "ModelLatency", "Average", shift=shift), color, dots=True),
+        ]
+        instances += [
+            Line(f"{name} instances", *_instances(run, "current", shift), color, step=True),
+        ]
+        errors += [
+            Line(f"{name} client errors", *_client_sum(
+                run, (HTTP_4XX, HTTP_5XX, THROTTLED, TIMEOUT, CONN_ERROR, OTHER, "not_sent"),
+                shift), color),
+            Line(f"{name} server 4XX+5XX per second", *_server_errors(run, shift), color,
+                 dots=True),
+        ]
+    marks = (_scaling_marks(a, BLUE, prefix=f"{a.label}: ")
+             + _scaling_marks(b, ORANGE, comparison.b_time, prefix=f"{b.label}: "))
+    slo = {a.slo_ms, b.slo_ms}
+    log = _log_scale_wanted(latency)
+    charts = [
+        Chart("load", "Load", "requests per second", load, bands=bands, x_end=end),
+        Chart("latency", "Latency", "ms (log scale)" if log else "ms", latency,
+              guides=[Guide(v, f"objective {v:g} ms") for v in sorted(slo)], bands=bands,
+              y_log=log, x_end=end),
+        Chart("instances", "Instances", "instances", instances, marks, bands=bands, x_end=end),
+        Chart("errors", "Errors", "requests per second", errors, bands=bands, x_end=end),
+    ]
+    if comparison.by == "phase":
+        for chart in charts:
+            chart.note = f"{b.label}'s time is stretched phase by phase onto {a.label}'s"
+    return [c for c in charts if not c.empty or c.marks]
+
+
+def _server_errors(run: RunAnalysis, shift: Shift) -> tuple[list[float], list[float]]:
+    x4, y4 = _server(run, "Invocation4XXErrors", "Sum", True)
+    x5, y5 = _server(run, "Invocation5XXErrors", "Sum", True)
+    totals: dict[float, float] = {}
+    for x, y in [*zip(x4, y4, strict=True), *zip(x5, y5, strict=True)]:
+        totals[x] = totals.get(x, 0.0) + y
+    xs = sorted(totals)
+    return [shift(x) for x in xs], [totals[x] for x in xs]

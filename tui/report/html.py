@@ -1,0 +1,392 @@
+"""One self-contained HTML report: inline CSS, inline SVG, no script, nothing fetched.
+
+``report_html(runs, comparison)`` returns the document. Sections: a title and the key figures,
+warnings (a cut recording says so at the top), the comparison (two runs: per-phase table and
+overlaid charts), then each run's metadata, plan, ensure results, per-phase summary, every
+chart, and its events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+import driver
+from metrics.compare import TOTAL, Comparison, RunAnalysis
+from metrics.records import Event, ScalingActivity
+from tui.report import charts as chart_specs
+from tui.report import svg, tables
+from tui.report.tables import BETTER, WORSE, Table
+
+MAX_EVENTS = 400
+
+CSS = """
+:root { --ink: #1d2330; --muted: #5b6472; --line: #d9dde3; --soft: #f4f6f8; --ok: #08754f;
+  --bad: #b3261e; --warn-bg: #fff4d6; --warn-line: #e0b23c; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--ink); background: #fff;
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  sans-serif; }
+main { max-width: 1360px; margin: 0 auto; padding: 24px 28px 64px; }
+h1 { font-size: 1.75rem; margin: 0 0 4px; }
+h2 { font-size: 1.3rem; margin: 40px 0 10px; padding-bottom: 4px;
+  border-bottom: 2px solid var(--ink); }
+h3 { font-size: 1.05rem; margin: 22px 0 8px; }
+h4 { font-size: 1rem; margin: 0 0 2px; }
+p, li { max-width: 95ch; }
+.sub, .note { color: var(--muted); }
+.note { font-size: 0.88rem; margin: 4px 0; }
+.warnings { background: var(--warn-bg); border-left: 4px solid var(--warn-line);
+  padding: 10px 14px; margin: 16px 0; }
+.warnings ul { margin: 4px 0 0; padding-left: 20px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(210px, 1fr));
+  gap: 12px; margin: 18px 0; }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
+.card .k { color: var(--muted); font-size: 0.85rem; }
+.card .v { font-size: 1.25rem; font-weight: 600; font-variant-numeric: tabular-nums; }
+.card .v small { font-weight: 400; color: var(--muted); font-size: 0.85rem; }
+.scroll { overflow-x: auto; margin: 8px 0 12px; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 0.92rem; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right;
+  white-space: nowrap; }
+th { background: var(--soft); font-weight: 600; }
+th:first-child, td:first-child, th.text { text-align: left; }
+td.text { text-align: left; white-space: normal; min-width: 12em; }
+th.group { text-align: center; border-left: 2px solid #fff; }
+td.first, th.first { border-left: 2px solid var(--line); }
+td.long { white-space: normal; min-width: 8em; }
+tr.total td { font-weight: 600; border-top: 2px solid var(--ink); }
+.better { color: var(--ok); font-weight: 600; }
+.worse { color: var(--bad); font-weight: 600; }
+.ok { color: var(--ok); font-weight: 600; }
+.failed { color: var(--bad); font-weight: 600; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 18px; margin: 8px 0; }
+dl.meta dt { color: var(--muted); }
+dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr));
+  gap: 18px 26px; }
+figure { margin: 0; min-width: 0; }
+figcaption { font-weight: 600; margin-bottom: 2px; }
+svg.chart { width: 100%; height: auto; display: block; overflow: visible; }
+svg.chart text { font: 11.5px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
+  fill: #3b4350; }
+svg.chart .axis-label { font-size: 12px; fill: var(--muted); }
+svg.chart .band { fill: #eef1f5; }
+svg.chart .band-edge { stroke: #c5ccd6; stroke-width: 1; }
+svg.chart .band-label { font-size: 11px; fill: var(--muted); }
+svg.chart .grid { stroke: #e6e9ee; stroke-width: 1; }
+svg.chart .tick-mark { stroke: #8a93a0; }
+svg.chart .frame { fill: none; stroke: #8a93a0; stroke-width: 1; }
+svg.chart .series { fill: none; stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
+svg.chart .series.thin { stroke-width: 1; opacity: 0.55; }
+svg.chart .guide { stroke-dasharray: 8 4; stroke-width: 1.2; }
+svg.chart .guide-label { font-size: 11px; fill: #555; }
+svg.chart .mark line { stroke-dasharray: 3 3; stroke-width: 1.3; opacity: 0.85; }
+ul.legend { list-style: none; margin: 4px 0 0; padding: 0; display: flex; flex-wrap: wrap;
+  gap: 2px 16px; font-size: 0.85rem; }
+ul.legend li { display: flex; align-items: center; gap: 6px; }
+.run { margin-top: 12px; }
+footer { margin-top: 48px; color: var(--muted); font-size: 0.85rem; }
+@media (max-width: 700px) { main { padding: 16px 12px 40px; }
+  .charts { grid-template-columns: 1fr; } }
+"""
+
+
+def _table(table: Table, total_last: bool = False, text_columns: Iterable[int] = ()) -> str:
+    text = set(text_columns)
+    head = "".join(f'<th class="text">{escape(c)}</th>' if j in text else f"<th>{escape(c)}</th>"
+                   for j, c in enumerate(table.columns))
+    rows = []
+    for i, row in enumerate(table.rows):
+        cls = ' class="total"' if total_last and i == len(table.rows) - 1 else ""
+        cells = "".join(
+            f'<td class="text">{escape(v)}</td>' if j in text else f"<td>{escape(v)}</td>"
+            for j, v in enumerate(row))
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _figure(chart: chart_specs.Chart) -> str:
+    notes = [n for n in (chart.note, svg.hidden_guides_note(chart)) if n]
+    note = "".join(f'<p class="note">{escape(n)}</p>' for n in notes)
+    return (f'<figure data-chart="{escape(chart.key)}"><figcaption>{escape(chart.title)}'
+            f"</figcaption>{svg.render(chart)}{svg.legend_html(chart)}{note}</figure>")
+
+
+def _charts(charts: list[chart_specs.Chart]) -> str:
+    shown = [c for c in charts if not c.empty or c.marks]
+    return f'<div class="charts">{"".join(_figure(c) for c in shown)}</div>'
+
+
+def _duration(seconds: float) -> str:
+    return f"{svg.clock(seconds)} ({seconds:,.0f} s)"
+
+
+def _started(run: RunAnalysis) -> str:
+    try:
+        when = datetime.fromisoformat(run.header.started_at)
+    except (TypeError, ValueError):
+        return str(run.header.started_at)
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _metadata(run: RunAnalysis) -> str:
+    header, footer = run.header, run.footer
+    meta = header.meta if isinstance(header.meta, dict) else {}
+    load = meta.get("load") if isinstance(meta.get("load"), dict) else {}
+    items: list[tuple[str, str]] = [
+        ("recording", str(run.recording.path)),
+        ("target", header.target),
+        ("started", _started(run)),
+        ("duration recorded", _duration(run.duration)),
+        ("ended", f"{footer.reason} (exit code {footer.exit_code})" if footer
+         else "no footer: the recording was cut short"),
+        ("profile", header.profile_path or "—"),
+        ("load workers", str(header.workers)),
+    ]
+    if load:
+        items.append(("arrivals", f"{load.get('arrivals', '?')}, timeout "
+                      f"{load.get('timeout', '?')} s, in-flight cap "
+                      f"{load.get('max_in_flight', '?')} per worker"))
+    items.append(("latency objective", f"p99 ≤ {run.slo_ms:g} ms ({run.slo_source})"))
+    if run.scaling_target:
+        items.append(("scaling target", f"{run.scaling_target:,.0f} InvocationsPerInstance "
+                      "per minute"))
+    if run.timeline.period:
+        items.append(("server metric period", f"{run.timeline.period} s"))
+    items.append(("written by", f"loadwatch {header.tool_version} (format {header.format})"))
+    body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items)
+    return f'<dl class="meta">{body}</dl>'
+
+
+def _plan(run: RunAnalysis) -> str:
+    plan = run.header.meta.get("plan") if isinstance(run.header.meta, dict) else None
+    if not isinstance(plan, list) or not plan:
+        return ""
+    rows = []
+    for i, phase in enumerate(plan, start=1):
+        if not isinstance(phase, dict):
+            continue
+        start, end = phase.get("rate_start"), phase.get("rate_end")
+        rate = "pause" if phase.get("pause") else (
+            f"{start:g}" if start == end else f"{start:g} → {end:g}")
+        rows.append([str(i), str(phase.get("name", "")), svg.clock(phase.get("start", 0)),
+                     svg.clock(phase.get("duration", 0)), rate,
+                     f"{phase.get('requests', 0):,.0f}"])
+    return _table(Table(["#", "phase", "start", "duration", "rate req/s", "requests"], rows),
+                  text_columns=[1])
+
+
+def _ensure(run: RunAnalysis) -> str:
+    table, recomputed = tables.ensure_table(run)
+    if not table.rows:
+        return '<p class="note">The profile sets no ensure checks.</p>'
+    html = _table(table).replace("<td>ok</td>", '<td class="ok">ok</td>').replace(
+        "<td>FAILED</td>", '<td class="failed">FAILED</td>')
+    if recomputed:
+        html += ('<p class="note">Recomputed from the recorded seconds: the recording has no '
+                 "footer, so the run's own verdict was never written.</p>")
+    return html
+
+
+def _events(run: RunAnalysis) -> str:
+    rows: list[tuple[float, list[str]]] = []
+    for event in run.timeline.events:
+        if isinstance(event, Event):
+            rows.append((event.elapsed, [svg.clock(event.elapsed), event.source,
+                                         event.name.replace("_", " "), event.message]))
+    for x, activity in run.timeline.activity_marks():
+        rows.append((x, [svg.clock(x), "scaling activity", activity.status,
+                         _activity_text(activity)]))
+    rows.sort(key=lambda r: r[0])
+    shown = [r for _, r in rows[:MAX_EVENTS]]
+    more = (f'<p class="note">{len(rows) - MAX_EVENTS} more events are in the recording.</p>'
+            if len(rows) > MAX_EVENTS else "")
+    if not shown:
+        return '<p class="note">No events recorded.</p>'
+    return _table(Table(["time", "source", "event", "message"], shown),
+                  text_columns=[3]) + more
+
+
+def _activity_text(activity: ScalingActivity) -> str:
+    return " — ".join(p for p in (activity.description, activity.cause,
+                                  activity.status_message) if p)
+
+
+def _cards(items: list[tuple[str, str, str]]) -> str:
+    cards = "".join(f'<div class="card"><div class="k">{escape(k)}</div>'
+                    f'<div class="v">{v}</div>{f"<div class=note>{escape(n)}</div>" if n else ""}'
+                    "</div>" for k, v, n in items)
+    return f'<div class="cards">{cards}</div>'
+
+
+def _run_cards(run: RunAnalysis) -> str:
+    f = run.figures(TOTAL)
+    return _cards([
+        ("achieved send rate", f"{tables.rps(f.achieved_rps)} <small>req/s</small>",
+         f"offered {tables.rps(f.offered_rps)} req/s"),
+        ("client latency p99", f"{tables.ms(f.p99_ms)} <small>ms</small>",
+         f"p50 {tables.ms(f.p50_ms)} ms, p95 {tables.ms(f.p95_ms)} ms"),
+        ("errors", escape(tables.percent(f.error_rate)),
+         f"4xx {tables.percent(f.rate_4xx)}, 5xx {tables.percent(f.rate_5xx)}, other "
+         f"{tables.percent(f.rate_other)}"),
+        ("seconds with p99 over objective", f"{f.seconds_over_slo} <small>s</small>",
+         f"objective {run.slo_ms:g} ms"),
+        *_scaling_cards(run.scaling_recorded, [
+            ("instances", escape(tables.instances(f)), "min–max seen"),
+            ("first breach → scale-out", escape(tables.breach_to_scale_out(f)),
+             f.first_breach.detail if f.first_breach else ""),
+        ]),
+    ])
+
+
+def _scaling_cards(recorded: bool, cards: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Instances and scale-out cards only where the endpoint was watched (not plain HTTP)."""
+    return cards if recorded else []
+
+
+def _comparison_cards(comparison: Comparison) -> str:
+    a, b = comparison.runs
+    fa, fb = a.figures(TOTAL), b.figures(TOTAL)
+
+    def pair(va: str, vb: str) -> str:
+        return f"{escape(va)} <small>→</small> {escape(vb)}"
+
+    return _cards([
+        ("client latency p99, ms", pair(tables.ms(fa.p99_ms), tables.ms(fb.p99_ms)),
+         f"{a.label} → {b.label}"),
+        ("errors", pair(tables.percent(fa.error_rate), tables.percent(fb.error_rate)),
+         "of all requests"),
+        ("seconds with p99 over objective",
+         pair(f"{fa.seconds_over_slo} s", f"{fb.seconds_over_slo} s"),
+         f"objective {a.slo_ms:g} ms"),
+        ("achieved send rate, req/s", pair(tables.rps(fa.achieved_rps),
+                                           tables.rps(fb.achieved_rps)), ""),
+        *_scaling_cards(a.scaling_recorded or b.scaling_recorded, [
+            ("instances", pair(tables.instances(fa), tables.instances(fb)), "min–max seen"),
+            ("first breach → scale-out", pair(_short_breach(fa), _short_breach(fb)),
+             "from the first breach to the first scale-out"),
+        ]),
+    ])
+
+
+def _short_breach(f: Any) -> str:
+    if f.first_breach is None:
+        return "no breach"
+    if f.scale_out is None:
+        return "never"
+    return f"{f.breach_to_scale_out_s:.0f} s"
+
+
+def _comparison(comparison: Comparison) -> str:
+    a, b = comparison.runs
+    parts = [f'<section id="comparison"><h2>{escape(a.label)} vs {escape(b.label)}</h2>',
+             f'<p class="sub">Aligned by {"phase" if comparison.by == "phase" else "elapsed time"}'
+             f"; change is {escape(b.label)} against {escape(a.label)} (green: better, red: "
+             "worse).</p>",
+             _comparison_cards(comparison)]
+    for note in [*comparison.notes, tables.missing_note(list(comparison.runs))]:
+        if note:
+            parts.append(f'<p class="note">{escape(note)}</p>')
+    parts.append(_comparison_table(comparison))
+    parts.append("<h3>Both runs over time</h3>")
+    parts.append(_charts(chart_specs.overlay_charts(comparison)))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _comparison_table(comparison: Comparison) -> str:
+    """One table: a row per figure, a column group (A, B, change) per phase."""
+    a, b = comparison.runs
+    sections = tables.comparison_sections(comparison)
+    labels: list[str] = []
+    for section in sections:
+        for row in section.rows:
+            if row.label not in labels:
+                labels.append(row.label)
+    groups = "".join(f'<th class="group first" colspan="3">{escape(s.title)}<br>'
+                     f'<span class="sub">{escape(s.subtitle)}</span></th>' for s in sections)
+    names = "".join(f'<th class="first">{escape(a.label)}</th><th>{escape(b.label)}</th>'
+                    "<th>change</th>" for _ in sections)
+    body = []
+    for label in labels:
+        cells = []
+        for section in sections:
+            row = next((r for r in section.rows if r.label == label), None)
+            if row is None:
+                cells.append('<td class="first">—</td><td>—</td><td></td>')
+                continue
+            cls = {BETTER: "better", WORSE: "worse"}.get(row.verdict, "")
+            cells.append(f'<td class="first{_long(row.values[0])}">{escape(row.values[0])}</td>'
+                         f'<td class="{_long(row.values[1])}">{escape(row.values[1])}</td>'
+                         f'<td class="{cls}">{escape(row.change)}</td>')
+        body.append(f'<tr><td class="text">{escape(label)}</td>{"".join(cells)}</tr>')
+    return (f'<div class="scroll"><table class="comparison"><thead><tr><th></th>{groups}</tr>'
+            f'<tr><th class="text">figure</th>{names}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def _long(text: str) -> str:
+    """A class that lets a long value (the breach to scale-out text) wrap in its cell."""
+    return " long" if len(text) > 14 else ""
+
+
+def _run_section(run: RunAnalysis, index: int, of: int) -> str:
+    heading = f"Run {'AB'[index]}: {run.label}" if of > 1 else f"Run: {run.label}"
+    return (f'<section class="run" id="run-{index + 1}"><h2>{escape(heading)}</h2>'
+            + ("" if of > 1 else _run_cards(run))
+            + "<h3>Metadata</h3>" + _metadata(run)
+            + "<h3>Plan</h3>" + _plan(run)
+            + "<h3>Ensure</h3>" + _ensure(run)
+            + "<h3>Summary per phase</h3>"
+            + _table(tables.phase_table(run), total_last=True, text_columns=[0])
+            + '<p class="note">Client latency in ms from each request\'s intended send time '
+              "(coordinated omission corrected), percentiles from merged HDR histograms; "
+              "ModelLatency average weighted by each period's invocations. Errors are shares "
+              "of all requests; other kinds = timeouts, connection errors, throttled and not "
+              "sent."
+              "</p>"
+            + "<h3>Over time</h3>" + _charts(chart_specs.run_charts(run))
+            + "<h3>Events</h3>" + _events(run)
+            + "</section>")
+
+
+def report_html(runs: list[RunAnalysis], comparison: Comparison | None = None,
+                generated: datetime | None = None) -> str:
+    """The whole report for one run, or two runs and their comparison."""
+    generated = generated or datetime.now(UTC)
+    if comparison is not None:
+        title = f"loadwatch report: {comparison.a.label} vs {comparison.b.label}"
+    else:
+        title = f"loadwatch report: {runs[0].label}"
+    targets = sorted({r.header.target for r in runs})
+    warnings = [w for run in runs for w in run.warnings]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        # The report must not fetch anything, even if someone edits it to add a link.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>",
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="sub">Target {escape(", ".join(targets))} · '
+        f"{len(runs)} recording{'s' if len(runs) > 1 else ''} · generated "
+        f"{generated.strftime('%Y-%m-%d %H:%M UTC')} by loadwatch {escape(driver.__version__)}"
+        "</p>",
+    ]
+    if warnings:
+        items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+        parts.append(f'<div class="warnings" role="alert"><strong>Read with care:</strong>'
+                     f"<ul>{items}</ul></div>")
+    if comparison is not None:
+        parts.append(_comparison(comparison))
+    for i, run in enumerate(runs):
+        parts.append(_run_section(run, i, len(runs)))
+    parts.append('<footer>Times are elapsed from each session\'s start (m:ss). Server metrics '
+                 "are CloudWatch periods drawn at their start. Shaded bands are the profile's "
+                 "phases.</footer></main></body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,262 @@
+"""The figures as text tables, one model for the terminal, Markdown and HTML.
+
+``comparison_sections`` gives one section per phase (and the total): a row per figure with
+both runs' values and how B changed against A. ``phase_table`` gives one run's figures with a
+row per phase. Rows that neither run has data for (server figures of a plain HTTP target, say)
+are left out, and ``missing_note`` says so once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from metrics.compare import Comparison, Figures, RunAnalysis, Window
+from tui.report.svg import clock
+
+BETTER, WORSE, SAME = 1, -1, 0
+
+
+@dataclass
+class TableRow:
+    label: str
+    values: list[str]
+    change: str = ""
+    verdict: int = SAME  # BETTER / WORSE: B against A, for colour
+
+
+@dataclass
+class Section:
+    title: str
+    subtitle: str
+    rows: list[TableRow] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 10:
+        return f"{value:.2f}"
+    if value < 100:
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
+def rps(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def percent(fraction: float | None) -> str:
+    if fraction is None:
+        return "—"
+    if fraction == 0:
+        return "0 %"
+    return f"{100 * fraction:.2f} %" if fraction < 0.1 else f"{100 * fraction:.1f} %"
+
+
+def count(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def instances(f: Figures) -> str:
+    if f.instances_min is None:
+        return "—"
+    if f.instances_min == f.instances_max:
+        return str(f.instances_min)
+    return f"{f.instances_min}–{f.instances_max}"
+
+
+def breach_to_scale_out(f: Figures) -> str:
+    breach = f.first_breach
+    if breach is None:
+        return "no breach"
+    if not f.scaling_recorded:
+        return f"breach {clock(breach.elapsed)}, no scaling data"
+    if f.scale_out is None:
+        return f"never (breach {clock(breach.elapsed)})"
+    return (f"{f.breach_to_scale_out_s:.0f} s ({clock(breach.elapsed)} → "
+            f"{clock(f.scale_out.elapsed)})")
+
+
+def window_text(window: Window, run_end: float) -> str:
+    if window.index < 0:
+        return f"0:00–{clock(run_end)}"
+    end = window.end if window.end is not None else max(run_end, window.start)
+    return f"{clock(window.start)}–{clock(end)}"
+
+
+def _ratio_change(a: float | None, b: float | None, lower_is_better: bool) -> tuple[str, int]:
+    """How B compares with A, in words people read at a glance: "20× lower", "+4.2 %"."""
+    if a is None or b is None:
+        return "", SAME
+    if a == b:
+        return "same", SAME
+    better = (b < a) == lower_is_better
+    verdict = BETTER if better else WORSE
+    if a == 0 or b == 0:
+        return ("down to 0" if b == 0 else "up from 0"), verdict
+    ratio = b / a
+    if ratio >= 2:
+        return f"{ratio:.1f}× higher", verdict
+    if ratio <= 0.5:
+        return f"{1 / ratio:.1f}× lower", verdict
+    change = 100 * (ratio - 1)
+    if abs(change) < 0.05:
+        return "same", SAME
+    if abs(change) < 2:  # noise on a shared machine; not worth a colour
+        verdict = SAME
+    return f"{change:+.1f} %", verdict
+
+
+def _difference(a: float | None, b: float | None, unit: str,
+                lower_is_better: bool) -> tuple[str, int]:
+    if a is None or b is None:
+        return "", SAME
+    if a == b:
+        return "same", SAME
+    return f"{b - a:+,.0f}{unit}", BETTER if (b < a) == lower_is_better else WORSE
+
+
+# One figure: label, how to read it from Figures, how to print it, how to compare two.
+@dataclass(frozen=True)
+class _Figure:
+    label: str
+    get: Callable[[Figures], float | None]
+    show: Callable[[Figures], str]
+    compare: Callable[[float | None, float | None], tuple[str, int]] | None = None
+    server: bool = False  # from CloudWatch / the endpoint, absent for plain HTTP targets
+
+
+def _lower(a: float | None, b: float | None) -> tuple[str, int]:
+    return _ratio_change(a, b, True)
+
+
+def _higher(a: float | None, b: float | None) -> tuple[str, int]:
+    return _ratio_change(a, b, False)
+
+
+def _fewer_seconds(a: float | None, b: float | None) -> tuple[str, int]:
+    return _difference(a, b, " s", True)
+
+
+def figure_rows(slo_ms: float) -> list[_Figure]:
+    return [
+        _Figure("offered load, req/s", lambda f: f.offered_rps, lambda f: rps(f.offered_rps)),
+        _Figure("achieved send rate, req/s", lambda f: f.achieved_rps,
+                lambda f: rps(f.achieved_rps), _higher),
+        _Figure("completed, req/s", lambda f: f.completed_rps, lambda f: rps(f.completed_rps),
+                _higher),
+        _Figure("client p50, ms", lambda f: f.p50_ms, lambda f: ms(f.p50_ms), _lower),
+        _Figure("client p95, ms", lambda f: f.p95_ms, lambda f: ms(f.p95_ms), _lower),
+        _Figure("client p99, ms", lambda f: f.p99_ms, lambda f: ms(f.p99_ms), _lower),
+        _Figure("server ModelLatency avg, ms", lambda f: f.model_latency_avg_ms,
+                lambda f: ms(f.model_latency_avg_ms), _lower, server=True),
+        _Figure("server ModelLatency p99 worst, ms", lambda f: f.model_latency_p99_ms,
+                lambda f: ms(f.model_latency_p99_ms), _lower, server=True),
+        _Figure("errors 4xx", lambda f: f.rate_4xx, lambda f: percent(f.rate_4xx), _lower),
+        _Figure("errors 5xx", lambda f: f.rate_5xx, lambda f: percent(f.rate_5xx), _lower),
+        _Figure("errors, other kinds", lambda f: f.rate_other,
+                lambda f: percent(f.rate_other), _lower),
+        _Figure("server 4XX / 5XX errors", lambda f: _server_errors(f),
+                lambda f: f"{count(f.server_4xx)} / {count(f.server_5xx)}", server=True),
+        _Figure("instances (min–max)", lambda f: f.instances_max, instances, server=True),
+        _Figure("first breach → scale-out", lambda f: f.breach_to_scale_out_s,
+                breach_to_scale_out),
+        _Figure(f"seconds with p99 over {slo_ms:g} ms", lambda f: float(f.seconds_over_slo),
+                lambda f: f"{f.seconds_over_slo} s", _fewer_seconds),
+    ]
+
+
+def _server_errors(f: Figures) -> float | None:
+    if f.server_4xx is None and f.server_5xx is None:
+        return None
+    return (f.server_4xx or 0) + (f.server_5xx or 0)
+
+
+def _has(figures: list[Figures | None], figure: _Figure) -> bool:
+    if figure.label.startswith("first breach"):
+        return any(f is not None and f.first_breach is not None for f in figures)
+    return any(f is not None and figure.get(f) is not None for f in figures)
+
+
+def comparison_sections(comparison: Comparison) -> list[Section]:
+    """One section per compared phase, then the total: figure, A, B, change."""
+    a, b = comparison.runs
+    slo = a.slo_ms
+    sections = []
+    for row in comparison.rows:
+        window = row.a.window if row.a else row.b.window if row.b else None
+        ends = []
+        for run, figures in ((a, row.a), (b, row.b)):
+            if figures is not None:
+                ends.append(window_text(figures.window, run.duration))
+        subtitle = ends[0] if len(set(ends)) == 1 else " vs ".join(ends)
+        title = "whole run" if window is not None and window.index < 0 else f"phase “{row.name}”"
+        section = Section(title, subtitle)
+        for figure in figure_rows(slo):
+            if not _has([row.a, row.b], figure):
+                continue
+            values = [figure.show(f) if f is not None else "—" for f in (row.a, row.b)]
+            change, verdict = "", SAME
+            if figure.compare and row.a is not None and row.b is not None:
+                change, verdict = figure.compare(figure.get(row.a), figure.get(row.b))
+            section.rows.append(TableRow(figure.label, values, change, verdict))
+        sections.append(section)
+    return sections
+
+
+def missing_note(runs: list[RunAnalysis]) -> str:
+    """Say once which kinds of figure are absent, so an empty row is not a mystery."""
+    absent = [run.label for run in runs if not run.timeline.server]
+    if not absent:
+        return ""
+    who = " and ".join(absent)
+    return (f"no server metrics in {who} (a plain HTTP target, or metrics polling was off): "
+            "server rows are left out or show —")
+
+
+PHASE_COLUMNS = ["phase", "time", "secs", "offered/s", "sent/s", "requests", "p50 ms",
+                 "p95 ms", "p99 ms", "max ms", "4xx", "5xx", "other err",
+                 "ModelLatency avg ms", "instances", "p99 over objective"]
+
+
+def phase_table(run: RunAnalysis) -> Table:
+    """One run's figures: a row per phase, then the whole run."""
+    rows = []
+    for window in [*run.phases, None]:
+        f = run.figures(window) if window is not None else run.figures()
+        rows.append([
+            "whole run" if window is None else window.name,
+            window_text(f.window, run.duration),
+            str(f.seconds), rps(f.offered_rps), rps(f.achieved_rps), f"{f.requests:,}",
+            ms(f.p50_ms), ms(f.p95_ms), ms(f.p99_ms), ms(f.max_ms),
+            percent(f.rate_4xx), percent(f.rate_5xx), percent(f.rate_other),
+            ms(f.model_latency_avg_ms), instances(f), f"{f.seconds_over_slo} s",
+        ])
+    # Columns nobody has data for (server figures of an HTTP target) only take room.
+    keep = [i for i in range(len(PHASE_COLUMNS)) if any(row[i] != "—" for row in rows)]
+    return Table([PHASE_COLUMNS[i] for i in keep], [[row[i] for i in keep] for row in rows])
+
+
+def ensure_table(run: RunAnalysis) -> tuple[Table, bool]:
+    """The run's ensure checks and whether they were recomputed from a cut recording."""
+    checks, recomputed = run.ensure_results()
+    rows = []
+    for check in checks:
+        unit = str(check.get("unit", "")).strip()
+        actual = check.get("actual")
+        rows.append([
+            str(check.get("name")),
+            f"{check.get('limit'):g} {unit}".strip(),
+            "n/a" if actual is None else f"{actual:.3g} {unit}".strip(),
+            "ok" if check.get("ok") else "FAILED",
+        ])
+    return Table(["check", "limit", "actual", "result"], rows), recomputed
