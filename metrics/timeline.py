@@ -12,7 +12,7 @@ for any window still come from the histograms in the summary, not from these ser
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,7 +137,8 @@ class InstancePoint:
 class Timeline:
     """Everything a view needs about one session, updated one record at a time."""
 
-    def __init__(self, max_points: int = 4 * 3600, max_events: int = 2000) -> None:
+    def __init__(self, max_points: int = 4 * 3600, max_events: int = 2000,
+                 recent_seconds: int = 5) -> None:
         self.max_points = max_points
         self.header: Header | None = None
         self.footer: Footer | None = None
@@ -153,13 +154,19 @@ class Timeline:
         self.last_point: dict[str, float | None] = {}
         self.elapsed = 0.0  # the latest elapsed time any record spoke of
         self.endpoint_status: str | None = None
+        # Records added so far, by type: a view redraws only when the types it shows changed.
+        self.counts: Counter[str] = Counter()
+        # The last few seconds of ticks whole, for exact "now" figures from their histograms.
+        self.recent: deque[Tick] = deque(maxlen=recent_seconds)
 
     @property
     def epoch0(self) -> float:
         return self.header.t if self.header else 0.0
 
     def add(self, record: Record) -> None:
+        self.counts[record.TYPE] += 1
         if isinstance(record, Tick):
+            self.recent.append(record)
             point = tick_point(record)
             self.client.append(float(record.second), 1.0, point)
             if len(self.client) > self.max_points:
