@@ -46,6 +46,7 @@ class Line:
     dash: str = SOLID
     step: bool = False  # a count that holds until it changes (instances)
     dots: bool = False  # one value per period (server datapoints): drawn as points on a line
+    weight: float = 2.0  # stroke width; run A is drawn wider beneath B so equal lines show both
 
 
 @dataclass
@@ -289,27 +290,29 @@ def overlay_charts(comparison: Comparison) -> list[Chart]:
     end = max(a.duration, comparison.b_time(b.duration))
     bands = _bands(a)
     load, latency, instances, errors = [], [], [], []
-    for run, color, shift in zip((a, b), RUN_COLOURS, shifts, strict=True):
+    for run, color, shift, weight in zip((a, b), RUN_COLOURS, shifts, (4.0, 2.0), strict=True):
         name = run.label
         load += [
-            Line(f"{name} sent", *_client(run, "sent_rps", shift=shift), color),
+            Line(f"{name} sent", *_client(run, "sent_rps", shift=shift), color, weight=weight),
             Line(f"{name} scheduled", *_client(run, "target_rps", shift=shift), color, DOTTED),
             Line(f"{name} server Invocations/s",
                  *_server(run, "Invocations", "Sum", True, shift=shift), color, dots=True),
         ]
         latency += [
-            Line(f"{name} client p99", *_client(run, "p99_ms", "max", shift=shift), color),
+            Line(f"{name} client p99", *_client(run, "p99_ms", "max", shift=shift), color,
+                 weight=weight),
             Line(f"{name} client p50", *_client(run, "p50_ms", shift=shift), color, DASHED),
             Line(f"{name} server ModelLatency avg",
                  *_server(run, "ModelLatency", "Average", shift=shift), color, dots=True),
         ]
         instances += [
-            Line(f"{name} instances", *_instances(run, "current", shift), color, step=True),
+            Line(f"{name} instances", *_instances(run, "current", shift), color, step=True,
+                 weight=weight),
         ]
         errors += [
             Line(f"{name} client errors", *_client_sum(
                 run, (HTTP_4XX, HTTP_5XX, THROTTLED, TIMEOUT, CONN_ERROR, OTHER, "not_sent"),
-                shift), color),
+                shift), color, weight=weight),
             Line(f"{name} server 4XX+5XX per second", *_server_errors(run, shift), color,
                  dots=True),
         ]

@@ -79,7 +79,7 @@ svg.chart .band-label { font-size: 11px; fill: var(--muted); }
 svg.chart .grid { stroke: #e6e9ee; stroke-width: 1; }
 svg.chart .tick-mark { stroke: #8a93a0; }
 svg.chart .frame { fill: none; stroke: #8a93a0; stroke-width: 1; }
-svg.chart .series { fill: none; stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
+svg.chart .series { fill: none; stroke-linejoin: round; stroke-linecap: round; }
 svg.chart .series.thin { stroke-width: 1; opacity: 0.55; }
 svg.chart .guide { stroke-dasharray: 8 4; stroke-width: 1.2; }
 svg.chart .guide-label { font-size: 11px; fill: #555; }

@@ -157,6 +157,8 @@ def render(chart: Chart) -> str:
                'text-anchor="middle">elapsed time (m:ss)</text>')
     out.append(f'<text class="axis-label" transform="translate(14 {TOP + PLOT_H / 2:.0f}) '
                f'rotate(-90)" text-anchor="middle">{escape(chart.y_label)}</text>')
+    # Drawn before the lines, so a series at zero shows on top of the axis.
+    out.append(f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{PLOT_W}" height="{PLOT_H}"/>')
     for guide in scale.guides:
         y = scale.y(guide.y)
         out.append(f'<line class="guide" x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{y:.1f}" '
@@ -173,7 +175,6 @@ def render(chart: Chart) -> str:
                    f'stroke="{mark.color}"/>'
                    f'<path d="M{x - 5:.1f},{TOP + PLOT_H + 10}L{x + 5:.1f},{TOP + PLOT_H + 10}'
                    f'L{x:.1f},{TOP + PLOT_H + 2}Z" fill="{mark.color}"/></g>')
-    out.append(f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{PLOT_W}" height="{PLOT_H}"/>')
     out.append("</svg>")
     return "".join(out)
 
@@ -186,7 +187,7 @@ def _draw_line(line: Line, scale: _Scale) -> list[str]:
     dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
     if not line.dots:
         return [f'<path class="series" data-series="{label}" d="{path}" stroke="{line.color}"'
-                f'{dash}><title>{label}</title></path>']
+                f' stroke-width="{line.weight:g}"{dash}><title>{label}</title></path>']
     circles = "".join(f'<circle cx="{scale.x(x):.1f}" cy="{scale.y(y):.1f}" r="2.6"/>'
                       for x, y in zip(line.xs, line.ys, strict=True))
     return [f'<g class="points" fill="{line.color}"><title>{label}</title>'
@@ -211,7 +212,7 @@ def legend_html(chart: Chart) -> str:
         else:
             dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
             swatch = (f'<line x1="0" y1="6" x2="22" y2="6" stroke="{line.color}" '
-                      f'stroke-width="2.5"{dash}/>')
+                      f'stroke-width="{max(line.weight, 2.5):g}"{dash}/>')
         items.append(f'<li><svg width="22" height="12" aria-hidden="true">{swatch}</svg>'
                      f'{escape(line.label)}</li>')
     kinds = {m.color: m.label for m in chart.marks}
