@@ -46,10 +46,16 @@ class HttpTarget:
 
     def __init__(self, spec: Mapping[str, Any] | None = None) -> None:
         self.spec = dict(spec or {})
+        self._prepared: dict[int, Prepared] = {}
 
     def prepare(self, request_id: int, method: str, url: str, headers: dict[str, str],
                 body: bytes | None, epoch: float) -> Prepared:
-        return Prepared(method, url, headers, body)
+        """The request as it goes out; ``request_id`` names identical requests, ``epoch`` is
+        the intended send time (signers use it)."""
+        prepared = self._prepared.get(request_id)
+        if prepared is None:
+            prepared = self._prepared[request_id] = Prepared(method, url, headers, body)
+        return prepared
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         if 200 <= status < 300:

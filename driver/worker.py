@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp.payload import BytesPayload
 
 from driver.schedule import Control, Pacer, Phase, RateFunction
 from driver.targets import HttpTarget, make_target
@@ -46,6 +47,8 @@ SPIN_BELOW_S = 0.0005
 MAX_SLEEP_S = 0.05
 # After the schedule ends, requests in flight get this long (at most) before being cancelled.
 DRAIN_GRACE_S = 10.0
+# Requests past their timeout are cancelled by a sweep this often.
+TIMEOUT_SWEEP_S = 0.1
 # An error code is reported as an event when first seen, then at most this often.
 ERROR_EVENT_INTERVAL_S = 30.0
 
@@ -56,6 +59,12 @@ class WorkerRequest:
     url: str
     headers: dict[str, str]
     body: bytes | None
+    payload: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # aiohttp reuses a BytesPayload safely (bytes are immutable); building one per
+        # request was measurable on the hot path.
+        self.payload = None if self.body is None else BytesPayload(self.body)
 
 
 @dataclass
@@ -76,7 +85,7 @@ class WorkerConfig:
     gc_freeze: bool = True
 
     def to_json(self) -> str:
-        data = asdict(self)
+        data = {f: getattr(self, f) for f in self.__dataclass_fields__}
         data["phases"] = [asdict(p) for p in self.phases]
         data["scenarios"] = [
             [{"method": r.method, "url": r.url, "headers": r.headers,
@@ -145,7 +154,9 @@ class Worker:
         self._row_position = [0] * len(config.scenarios)
         self.t0 = 0.0
         self.epoch0 = 0.0
-        self.in_flight: set[asyncio.Task[None]] = set()
+        # request sequence number -> (task, perf_counter when it was sent or None before)
+        self.in_flight: dict[int, list[Any]] = {}
+        self._timed_out: set[int] = set()
         self.bucket = _Bucket(0)
         self.stopping = False
         self.killed = False
@@ -154,6 +165,7 @@ class Worker:
         self._error_counts_since: dict[str, int] = {}
         self._late_s = config.late_ms / 1000.0
         self._connections = asyncio.Semaphore(config.connections)
+        self.collect_garbage = False  # set when the automatic collector is off
         self._next_request_id = 0
 
     # --- commands ---------------------------------------------------------------------
@@ -171,7 +183,7 @@ class Worker:
     def kill(self) -> None:
         self.stopping = True
         self.killed = True
-        for task in list(self.in_flight):
+        for task, _sent in list(self.in_flight.values()):
             task.cancel()
 
     # --- request selection --------------------------------------------------------------
@@ -203,13 +215,15 @@ class Worker:
     async def run(self, session: aiohttp.ClientSession) -> str:
         await self.started.wait()
         ticker = asyncio.create_task(self._ticker())
+        sweeper = asyncio.create_task(self._sweep_timeouts())
         try:
             await self._send(session)
             await self._drain()
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in (ticker, sweeper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             self._emit_tick(final=True)
         return "killed" if self.killed else ("stopped" if self.stopping else "completed")
 
@@ -245,26 +259,28 @@ class Worker:
                 continue
             request_id, spec = self._pick(n)
             n += 1
-            task = loop.create_task(request(session, request_id, spec, intended + t0))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
+            in_flight[n] = [loop.create_task(request(session, n, request_id, spec, intended + t0)),
+                            None]
 
-    async def _request(self, session: aiohttp.ClientSession, request_id: int,
+    async def _request(self, session: aiohttp.ClientSession, seq: int, request_id: int,
                        spec: WorkerRequest, intended: float) -> None:
         perf = time.perf_counter
         prepared = self.target.prepare(request_id, spec.method, spec.url, spec.headers,
                                        spec.body, self.epoch0 + (intended - self.t0))
+        # The same body bytes go out as one reusable aiohttp payload (no per-request wrapper).
+        data = spec.payload if prepared.body is spec.body else prepared.body
         connections = self._connections
         status = 0
-        code = message = None
         try:
             # The request is sent when it has a connection: waiting for one is send lag (as a
             # client with a bounded pool lives it), not service time.
             await connections.acquire()
         except asyncio.CancelledError:
-            self._cancelled_before_send()
+            del self.in_flight[seq]
+            self.bucket.not_sent += 1  # killed (or the run ended) before it had a connection
             raise
         actual = perf()
+        self.in_flight[seq][1] = actual
         bucket = self.bucket
         bucket.sent += 1
         lag = actual - intended
@@ -273,15 +289,19 @@ class Worker:
             bucket.late += 1
         try:
             async with session.request(prepared.method, prepared.url, headers=prepared.headers,
-                                       data=prepared.body, allow_redirects=False) as response:
+                                       data=data, allow_redirects=False) as response:
                 body = await response.read()
                 status = response.status
                 outcome = self.target.classify(status, response.headers, body)
             kind, code, message = outcome.kind, outcome.code, outcome.message
         except asyncio.CancelledError:
-            kind, code, message = OTHER, "Cancelled", "cancelled by kill or end of run"
-            self._complete(kind, status, code, message, intended, actual, perf())
-            raise
+            if seq in self._timed_out:
+                kind, code = TIMEOUT, "Timeout"
+                message = f"no response within {self.config.timeout:g} s"
+            else:
+                kind, code, message = OTHER, "Cancelled", "cancelled by kill or end of run"
+                self._complete(kind, status, code, message, intended, actual, perf())
+                raise
         except TimeoutError:
             kind, code = TIMEOUT, "Timeout"
             message = f"no response within {self.config.timeout:g} s"
@@ -291,11 +311,25 @@ class Worker:
             kind, code, message = OTHER, type(exc).__name__, str(exc)[:300]
         finally:
             connections.release()
+            self.in_flight.pop(seq, None)
+            self._timed_out.discard(seq)
         self._complete(kind, status, code, message, intended, actual, perf())
 
-    def _cancelled_before_send(self) -> None:
-        """A request killed while waiting for a connection was never sent: count it so."""
-        self.bucket.not_sent += 1
+    async def _sweep_timeouts(self) -> None:
+        """Cancel requests past the timeout, a few times a second.
+
+        One sweep instead of a timer per request: per-request timers were a measurable share
+        of the worker's CPU at thousands of requests per second. Timeouts are therefore
+        precise to about ``TIMEOUT_SWEEP_S`` and count from the actual send.
+        """
+        timeout = self.config.timeout
+        while True:
+            await asyncio.sleep(TIMEOUT_SWEEP_S)
+            deadline = time.perf_counter() - timeout
+            for seq, (task, sent) in list(self.in_flight.items()):
+                if sent is not None and sent < deadline and seq not in self._timed_out:
+                    self._timed_out.add(seq)
+                    task.cancel()
 
     def _complete(self, kind: str, status: int, code: str | None, message: str | None,
                   intended: float, actual: float, end: float) -> None:
@@ -339,6 +373,15 @@ class Worker:
                 await asyncio.sleep(delay)
             self._emit_tick()
 
+    def _collect_garbage(self, second: int) -> None:
+        """With the automatic collector off: young generations each second, all each minute.
+
+        Requests are freed by reference counting (measured: no cycles per request); what
+        needs the collector is a few objects a second (the histograms' ctypes arrays), so
+        the cost lands in one known spot per second rather than mid-send.
+        """
+        gc.collect(2 if second % 60 == 59 else 1)
+
     def _emit_tick(self, final: bool = False) -> None:
         bucket = self.bucket
         if final and bucket.sent == 0 and bucket.completed == 0 and bucket.not_sent == 0:
@@ -369,15 +412,18 @@ class Worker:
         if tick.phase_index < len(self.config.phases):
             tick.phase = self.config.phases[tick.phase_index].name
         self.emit(to_dict(tick))
+        if self.collect_garbage:
+            self._collect_garbage(bucket.second)
 
     async def _drain(self) -> None:
-        if not self.in_flight:
+        tasks = {task for task, _sent in self.in_flight.values()}
+        if not tasks:
             return
         if self.killed:
-            await asyncio.gather(*self.in_flight, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             return
         grace = min(self.config.timeout, DRAIN_GRACE_S)
-        _done, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             task.cancel()
         if pending:
@@ -421,13 +467,14 @@ async def serve(reader: asyncio.StreamReader, write: Any) -> None:
                                      auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
                                      skip_auto_headers=("User-Agent",)) as session:
         commands = asyncio.create_task(_read_commands(worker, reader))
-        if config.gc_freeze:
-            # Collector pauses were the source of send lag at high rates: move everything
-            # allocated so far out of the collector's way and collect the young generation
-            # less often. The hot path allocates little that lives long.
+        if config.gc_freeze and os.environ.get("LOADWATCH_GC_TUNING") != "0":
+            # Collector pauses at random moments were the source of send lag at high rates.
+            # Move everything allocated so far out of the collector's way, and collect at
+            # a moment we choose: right after each tick (see Worker._collect_garbage).
             gc.collect()
             gc.freeze()
-            gc.set_threshold(50_000, 20, 100)
+            gc.disable()
+            worker.collect_garbage = True
         emit({"type": "ready", "worker": config.index, "pid": os.getpid()})
         reason = await worker.run(session)
         commands.cancel()
