@@ -1,0 +1,490 @@
+"""Target tracking as Application Auto Scaling does it for a SageMaker variant.
+
+Each policy has the two CloudWatch alarms AWS creates: AlarmHigh (metric above the target for
+3 of 3 periods) and AlarmLow (below 90 % of the target for 15 of 15). While an alarm is in
+ALARM the policy asks for ``ceil(capacity * metric / target)`` instances, clamped to
+[min, max], using the newest datapoint. Missing datapoints break a streak (AWS's alarms treat
+missing data as not breaching, which is why an idle SageMaker endpoint never scales in).
+
+Cooldowns, as AWS documents them: during a scale-out cooldown (from the start of a scale-out
+until ``ScaleOutCooldown`` after it completed) another scale-out happens only if it is larger
+than the previous one, computed from the capacity before it; scale-in waits until
+``ScaleInCooldown`` after the last scale-in completed; a scale-out is never held back by a
+scale-in cooldown. ``decide`` is a pure function of its inputs, so every rule above is tested
+by tables; ``Autoscaler`` keeps targets, policies and activities and calls it.
+
+SageMaker's unit is invocations per instance per minute. With shorter periods, Sum and
+SampleCount values are scaled by 60 / period before they are compared with the target.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.errors import AwsError, validation
+from sandbox.metricstore import BASIC_STATISTICS
+
+SERVICE_NAMESPACE = "sagemaker"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+PREDEFINED_METRIC = "SageMakerVariantInvocationsPerInstance"
+HIGH_PERIODS = 3
+LOW_PERIODS = 15
+LOW_FRACTION = 0.9
+
+SCALE_OUT = "scale-out"
+SCALE_IN = "scale-in"
+
+# Activity status codes.
+PENDING = "Pending"
+IN_PROGRESS = "InProgress"
+SUCCESSFUL = "Successful"
+OVERRIDDEN = "Overridden"
+FAILED = "Failed"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """The CloudWatch series and statistic a policy tracks."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+    statistic: str
+
+
+@dataclass(slots=True)
+class ScalableTarget:
+    resource_id: str
+    min_capacity: int
+    max_capacity: int
+    role_arn: str
+    arn: str
+    created: float
+    scale_in_suspended: bool = False
+    scale_out_suspended: bool = False
+    scheduled_suspended: bool = False
+
+
+@dataclass(slots=True)
+class Policy:
+    name: str
+    arn: str
+    resource_id: str
+    created: float
+    target_value: float
+    metric: MetricSpec
+    scale_out_cooldown: float | None
+    scale_in_cooldown: float | None
+    disable_scale_in: bool
+    configuration: dict[str, Any]  # as given, for DescribeScalingPolicies
+    alarms: list[dict[str, str]]
+
+    @property
+    def alarm_high(self) -> str:
+        return self.alarms[0]["AlarmName"]
+
+    @property
+    def alarm_low(self) -> str:
+        return self.alarms[1]["AlarmName"]
+
+
+@dataclass(slots=True)
+class Activity:
+    activity_id: str
+    resource_id: str
+    description: str
+    cause: str
+    start: float
+    status: str
+    end: float | None = None
+    status_message: str | None = None
+    desired: int | None = None
+    direction: str | None = None
+    not_scaled_reasons: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def not_scaled(self) -> bool:
+        return bool(self.not_scaled_reasons)
+
+
+@dataclass(slots=True)
+class Cooldowns:
+    """When the last scaling activities of a target started and ended (None: still running)."""
+
+    out_started: float | None = None
+    out_ended: float | None = None
+    out_from: int = 0  # the capacity before the last scale-out
+    in_started: float | None = None
+    in_ended: float | None = None
+
+    def scale_out_cooling(self, now: float, cooldown: float) -> bool:
+        return self.out_started is not None and (
+            self.out_ended is None or now < self.out_ended + cooldown)
+
+    def scale_in_cooling(self, now: float, cooldown: float) -> bool:
+        return self.in_started is not None and (
+            self.in_ended is None or now < self.in_ended + cooldown)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: str | None = None  # SCALE_OUT, SCALE_IN or None
+    capacity: int | None = None
+    alarm: str | None = None  # "high" or "low": which alarm is in ALARM, if any
+    metric: float | None = None
+    not_scaled: str | None = None  # AWS's NotScaledReason code, when an alarm fired in vain
+
+
+NO_ALARM = Decision()
+
+
+def decide(*, target_value: float, values: Sequence[float | None], desired: int,
+           min_capacity: int, max_capacity: int, now: float, cooldowns: Cooldowns,
+           scale_out_cooldown: float, scale_in_cooldown: float, disable_scale_in: bool = False,
+           scale_out_suspended: bool = False, scale_in_suspended: bool = False) -> Decision:
+    """What one target tracking policy does now, given its metric (oldest first, per minute)."""
+    high = values[-HIGH_PERIODS:]
+    low = values[-LOW_PERIODS:]
+    latest = values[-1] if values else None
+    if len(high) == HIGH_PERIODS and all(v is not None and v > target_value for v in high):
+        assert latest is not None
+        if scale_out_suspended:
+            return Decision(alarm="high", metric=latest)
+        base = desired
+        if cooldowns.scale_out_cooling(now, scale_out_cooldown):
+            base = cooldowns.out_from
+        wanted = _clamp(math.ceil(base * latest / target_value), min_capacity, max_capacity)
+        if wanted > desired:
+            return Decision(SCALE_OUT, wanted, "high", latest)
+        if desired >= max_capacity:
+            return Decision(alarm="high", metric=latest, not_scaled="AlreadyAtMaxCapacity")
+        return Decision(alarm="high", metric=latest)
+    if len(low) == LOW_PERIODS and all(
+            v is not None and v < LOW_FRACTION * target_value for v in low):
+        assert latest is not None
+        if disable_scale_in or scale_in_suspended:
+            return Decision(alarm="low", metric=latest)
+        if cooldowns.scale_in_cooling(now, scale_in_cooldown):
+            return Decision(alarm="low", metric=latest)
+        wanted = _clamp(math.ceil(desired * latest / target_value), min_capacity, max_capacity)
+        if wanted < desired:
+            return Decision(SCALE_IN, wanted, "low", latest)
+        if desired <= min_capacity:
+            return Decision(alarm="low", metric=latest, not_scaled="AlreadyAtMinCapacity")
+        return Decision(alarm="low", metric=latest, not_scaled="AlreadyAtDesiredCapacity")
+    return NO_ALARM
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def per_minute(value: float | None, statistic: str, period_s: float) -> float | None:
+    """A datapoint in SageMaker's per-minute unit: counts scale with the period, others not."""
+    if value is None or statistic not in ("Sum", "SampleCount"):
+        return value
+    return value * 60.0 / period_s
+
+
+class Actuator:
+    """What the autoscaler acts on: the endpoint's variants. Implemented by the simulation."""
+
+    def desired(self, resource_id: str) -> int | None:  # None: no such variant
+        raise NotImplementedError
+
+    def set_desired(self, resource_id: str, capacity: int, now: float) -> None:
+        raise NotImplementedError
+
+    def metric(self, spec: MetricSpec, last_period_start: int, count: int,
+               now: float) -> Sequence[float | None]:
+        raise NotImplementedError
+
+
+class Autoscaler:
+    """Application Auto Scaling for one account and region: targets, policies, activities."""
+
+    def __init__(self, actuator: Actuator, *, region: str, account_id: str, period_s: float,
+                 default_cooldown_s: float) -> None:
+        self.actuator = actuator
+        self.region = region
+        self.account_id = account_id
+        self.period_s = period_s
+        self.default_cooldown_s = default_cooldown_s
+        self.targets: dict[str, ScalableTarget] = {}
+        self.policies: dict[tuple[str, str], Policy] = {}
+        self.activities: list[Activity] = []  # oldest first
+        self.cooldowns: dict[str, Cooldowns] = {}
+        self._last_not_scaled: dict[str, str | None] = {}
+
+    # --- control plane ----------------------------------------------------------------------
+
+    def register(self, resource_id: str, now: float, min_capacity: int | None = None,
+                 max_capacity: int | None = None, role_arn: str | None = None,
+                 suspended: dict[str, bool] | None = None) -> ScalableTarget:
+        """Create or update a scalable target; capacity outside new bounds is moved inside."""
+        if self.actuator.desired(resource_id) is None:
+            raise validation(f"The resource ID {resource_id!r} does not identify an existing "
+                             "SageMaker endpoint variant.")
+        target = self.targets.get(resource_id)
+        if target is None:
+            if min_capacity is None or max_capacity is None:
+                raise validation("MinCapacity and MaxCapacity are required to register a "
+                                 "new scalable target.")
+            target = ScalableTarget(
+                resource_id, min_capacity, max_capacity,
+                role_arn or (f"arn:aws:iam::{self.account_id}:role/aws-service-role/"
+                             "sagemaker.application-autoscaling.amazonaws.com/"
+                             "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"),
+                f"arn:aws:application-autoscaling:{self.region}:{self.account_id}:"
+                f"scalable-target/{uuid.uuid4().hex}",
+                now)
+        new_min = target.min_capacity if min_capacity is None else min_capacity
+        new_max = target.max_capacity if max_capacity is None else max_capacity
+        if new_min < 1 or new_max < new_min:
+            raise validation(f"MinCapacity ({new_min}) must be at least 1 and no more than "
+                             f"MaxCapacity ({new_max}).")
+        min_changed = new_min != target.min_capacity or resource_id not in self.targets
+        target.min_capacity, target.max_capacity = new_min, new_max
+        if suspended:
+            target.scale_in_suspended = suspended.get("DynamicScalingInSuspended",
+                                                      target.scale_in_suspended)
+            target.scale_out_suspended = suspended.get("DynamicScalingOutSuspended",
+                                                       target.scale_out_suspended)
+            target.scheduled_suspended = suspended.get("ScheduledScalingSuspended",
+                                                       target.scheduled_suspended)
+        self.targets[resource_id] = target
+        self.cooldowns.setdefault(resource_id, Cooldowns())
+        desired = self.actuator.desired(resource_id) or 0
+        if desired < new_min:
+            cause = f"minimum capacity was set to {new_min}" if min_changed else \
+                f"minimum capacity is {new_min}"
+            self._scale(resource_id, new_min, desired, now, cause, SCALE_OUT, cooldown=False)
+        elif desired > new_max:
+            self._scale(resource_id, new_max, desired, now,
+                        f"maximum capacity was set to {new_max}", SCALE_IN, cooldown=False)
+        return target
+
+    def deregister(self, resource_id: str) -> None:
+        if resource_id not in self.targets:
+            raise _no_target(resource_id)
+        del self.targets[resource_id]
+        for key in [k for k in self.policies if k[0] == resource_id]:
+            del self.policies[key]
+
+    def put_policy(self, resource_id: str, name: str, configuration: dict[str, Any],
+                   now: float, endpoint_dimensions: tuple[tuple[str, str], ...]) -> Policy:
+        """Create or replace a TargetTrackingScaling policy (the alarms keep their names)."""
+        if resource_id not in self.targets:
+            raise _no_target(resource_id)
+        target_value = configuration.get("TargetValue")
+        if not isinstance(target_value, (int, float)) or target_value <= 0:
+            raise validation("TargetValue must be a positive number.")
+        metric = _metric_spec(configuration, endpoint_dimensions)
+        previous = self.policies.get((resource_id, name))
+        if previous is not None:
+            arn, created, alarms = previous.arn, previous.created, previous.alarms
+        else:
+            policy_id = uuid.uuid4()
+            arn = (f"arn:aws:autoscaling:{self.region}:{self.account_id}:scalingPolicy:"
+                   f"{policy_id}:resource/sagemaker/{resource_id}:policyName/{name}")
+            created = now
+            alarms = []
+            for kind in ("AlarmHigh", "AlarmLow"):
+                alarm = f"TargetTracking-{resource_id}-{kind}-{uuid.uuid4()}"
+                alarms.append({
+                    "AlarmName": alarm,
+                    "AlarmARN": f"arn:aws:cloudwatch:{self.region}:{self.account_id}:"
+                                f"alarm:{alarm}",
+                })
+        policy = Policy(
+            name, arn, resource_id, created, float(target_value), metric,
+            _seconds(configuration.get("ScaleOutCooldown")),
+            _seconds(configuration.get("ScaleInCooldown")),
+            bool(configuration.get("DisableScaleIn", False)), dict(configuration), alarms)
+        self.policies[(resource_id, name)] = policy
+        return policy
+
+    def delete_policy(self, resource_id: str, name: str) -> None:
+        if (resource_id, name) not in self.policies:
+            raise AwsError("ObjectNotFoundException",
+                           f"No scaling policy found for service namespace: sagemaker, "
+                           f"resource ID: {resource_id}, scalable dimension: "
+                           f"{SCALABLE_DIMENSION}, policy name: {name}")
+        del self.policies[(resource_id, name)]
+
+    # --- the alarms ---------------------------------------------------------------------------
+
+    def evaluate(self, now: float, last_period_start: int) -> list[Activity]:
+        """Evaluate every policy's alarms on the periods up to ``last_period_start``.
+
+        Called once per period, when that period's datapoints have become visible. Returns the
+        activities it started (including not-scaled ones).
+        """
+        started: list[Activity] = []
+        for resource_id, target in self.targets.items():
+            desired = self.actuator.desired(resource_id)
+            if desired is None:
+                continue
+            decisions = []
+            for policy in [p for (r, _), p in self.policies.items() if r == resource_id]:
+                raw = self.actuator.metric(policy.metric, last_period_start, LOW_PERIODS, now)
+                values = [per_minute(v, policy.metric.statistic, self.period_s) for v in raw]
+                decision = decide(
+                    target_value=policy.target_value, values=values, desired=desired,
+                    min_capacity=target.min_capacity, max_capacity=target.max_capacity,
+                    now=now, cooldowns=self.cooldowns[resource_id],
+                    scale_out_cooldown=self._cooldown(policy.scale_out_cooldown),
+                    scale_in_cooldown=self._cooldown(policy.scale_in_cooldown),
+                    disable_scale_in=policy.disable_scale_in,
+                    scale_out_suspended=target.scale_out_suspended,
+                    scale_in_suspended=target.scale_in_suspended)
+                decisions.append((policy, decision))
+            activity = self._act(resource_id, target, desired, decisions, now)
+            if activity is not None:
+                started.append(activity)
+        return started
+
+    def _cooldown(self, seconds: float | None) -> float:
+        return self.default_cooldown_s if seconds is None else seconds
+
+    def _act(self, resource_id: str, target: ScalableTarget, desired: int,
+             decisions: list[tuple[Policy, Decision]], now: float) -> Activity | None:
+        # Several policies: scale out if any asks to (the largest wins), scale in only if all do.
+        outs = [(p, d) for p, d in decisions if d.action == SCALE_OUT]
+        ins = [(p, d) for p, d in decisions if d.action == SCALE_IN]
+        if outs:
+            policy, decision = max(outs, key=lambda pd: pd[1].capacity or 0)
+            alarm = policy.alarm_high
+        elif ins and len(ins) == len(decisions):
+            policy, decision = max(ins, key=lambda pd: pd[1].capacity or 0)
+            alarm = policy.alarm_low
+        else:
+            return self._not_scaled(resource_id, target, desired, decisions, now)
+        self._last_not_scaled[resource_id] = None
+        assert decision.capacity is not None and decision.action is not None
+        cause = f"monitor alarm {alarm} in state ALARM triggered policy {policy.name}"
+        return self._scale(resource_id, decision.capacity, desired, now, cause, decision.action)
+
+    def _not_scaled(self, resource_id: str, target: ScalableTarget, desired: int,
+                    decisions: list[tuple[Policy, Decision]], now: float) -> Activity | None:
+        fired = [(p, d) for p, d in decisions if d.not_scaled]
+        if not fired:
+            return None
+        policy, decision = fired[0]
+        reason = decision.not_scaled
+        # One not-scaled activity per episode, not one per period while the alarm stays on.
+        if self._last_not_scaled.get(resource_id) == reason:
+            return None
+        self._last_not_scaled[resource_id] = reason
+        alarm = policy.alarm_high if decision.alarm == "high" else policy.alarm_low
+        details: dict[str, Any] = {"Code": reason}
+        if reason == "AlreadyAtMaxCapacity":
+            details["MaxCapacity"] = target.max_capacity
+        elif reason == "AlreadyAtMinCapacity":
+            details["MinCapacity"] = target.min_capacity
+        else:
+            details["CurrentCapacity"] = desired
+        activity = Activity(
+            str(uuid.uuid4()), resource_id, "Attempting to scale due to alarm triggered",
+            f"monitor alarm {alarm} in state ALARM triggered policy {policy.name}",
+            now, FAILED, end=now, not_scaled_reasons=[details])
+        self.activities.append(activity)
+        return activity
+
+    def _scale(self, resource_id: str, capacity: int, desired: int, now: float, cause: str,
+               direction: str, cooldown: bool = True) -> Activity:
+        """Start an activity; ``cooldown`` is False for changes of min/max, which start none."""
+        for earlier in self.activities:
+            if earlier.resource_id == resource_id and earlier.status in (PENDING, IN_PROGRESS):
+                earlier.status = OVERRIDDEN
+                earlier.end = now
+                earlier.status_message = (f"Desired instance count was updated to {capacity} "
+                                          "by a newer scaling event.")
+        activity = Activity(str(uuid.uuid4()), resource_id,
+                            f"Setting desired instance count to {capacity}.", cause, now,
+                            PENDING, desired=capacity, direction=direction if cooldown else None)
+        self.activities.append(activity)
+        cooldowns = self.cooldowns.setdefault(resource_id, Cooldowns())
+        if cooldown and direction == SCALE_OUT:
+            if not cooldowns.scale_out_cooling(now, self._out_cooldown(resource_id)):
+                cooldowns.out_from = desired
+            cooldowns.out_started, cooldowns.out_ended = now, None
+        elif cooldown:
+            cooldowns.in_started, cooldowns.in_ended = now, None
+        self.actuator.set_desired(resource_id, capacity, now)
+        activity.status = IN_PROGRESS  # the sandbox's endpoint accepts every update at once
+        return activity
+
+    def _out_cooldown(self, resource_id: str) -> float:
+        cooldowns = [self._cooldown(p.scale_out_cooldown)
+                     for (r, _), p in self.policies.items() if r == resource_id]
+        return max(cooldowns, default=self.default_cooldown_s)
+
+    def update_finished(self, resource_id: str, now: float) -> None:
+        """The variant reached its desired count: running activities succeed, cooldowns start."""
+        cooldowns = self.cooldowns.get(resource_id)
+        for activity in self.activities:
+            if activity.resource_id != resource_id or activity.status != IN_PROGRESS:
+                continue
+            activity.status = SUCCESSFUL
+            activity.end = now
+            activity.status_message = (f"Successfully set desired instance count to "
+                                       f"{activity.desired}. Change successfully fulfilled "
+                                       "by sagemaker.")
+            if cooldowns is not None:
+                if activity.direction == SCALE_OUT and cooldowns.out_ended is None:
+                    cooldowns.out_ended = now
+                elif activity.direction == SCALE_IN and cooldowns.in_ended is None:
+                    cooldowns.in_ended = now
+        if cooldowns is not None:
+            # An overridden activity's update also ended now.
+            if cooldowns.out_started is not None and cooldowns.out_ended is None:
+                cooldowns.out_ended = now
+            if cooldowns.in_started is not None and cooldowns.in_ended is None:
+                cooldowns.in_ended = now
+
+
+def _no_target(resource_id: str) -> AwsError:
+    return AwsError("ObjectNotFoundException",
+                    f"No scalable target registered for service namespace: sagemaker, "
+                    f"resource ID: {resource_id}, scalable dimension: {SCALABLE_DIMENSION}")
+
+
+def _seconds(value: object) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or value < 0:
+        raise validation("Cooldowns must be non-negative whole seconds.")
+    return float(value)
+
+
+def _metric_spec(configuration: dict[str, Any],
+                 endpoint_dimensions: tuple[tuple[str, str], ...]) -> MetricSpec:
+    predefined = configuration.get("PredefinedMetricSpecification")
+    customized = configuration.get("CustomizedMetricSpecification")
+    if bool(predefined) == bool(customized):
+        raise validation("Exactly one of PredefinedMetricSpecification and "
+                         "CustomizedMetricSpecification must be given.")
+    if predefined:
+        kind = predefined.get("PredefinedMetricType")
+        if kind != PREDEFINED_METRIC:
+            raise validation(f"Unsupported predefined metric type {kind!r} for SageMaker; the "
+                             f"sandbox supports {PREDEFINED_METRIC}.")
+        return MetricSpec("AWS/SageMaker", "InvocationsPerInstance", endpoint_dimensions, "Sum")
+    if customized.get("Metrics"):
+        raise validation("Metric math in CustomizedMetricSpecification.Metrics is not "
+                         "supported by the sandbox; name one metric.")
+    for key in ("MetricName", "Namespace", "Statistic"):
+        if not customized.get(key):
+            raise validation(f"CustomizedMetricSpecification.{key} is required.")
+    if customized["Statistic"] not in BASIC_STATISTICS:
+        raise validation(f"Unsupported statistic {customized['Statistic']!r}.")
+    dimensions = tuple(sorted((d["Name"], d["Value"])
+                              for d in customized.get("Dimensions") or []))
+    return MetricSpec(customized["Namespace"], customized["MetricName"], dimensions,
+                      customized["Statistic"])
+

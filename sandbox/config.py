@@ -1,0 +1,202 @@
+"""What a sandbox is made of: instance profiles, timings and the fixed identity it answers as.
+
+Everything is a frozen dataclass so a configuration can be passed to a child process as plain
+command-line flags and compared in tests. Two timing presets exist: ``fast`` (10 s periods, a
+30 s provisioning delay) makes the blog's BEFORE/AFTER story fit in a few minutes; ``realistic``
+uses the timings AWS shows (1-minute periods, minutes to provision).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+# Not secrets: the sandbox only listens on 127.0.0.1 and these are printed for the user. They
+# look like AWS keys so that client-side validation (length, prefix) accepts them.
+DEFAULT_ACCESS_KEY_ID = "AKIASANDBOXLOADWATCH"
+DEFAULT_SECRET_ACCESS_KEY = "loadwatch/sandbox/not-a-secret/0123456789abcd"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"
+DEFAULT_ENDPOINT_NAME = "loadwatch-sandbox"
+DEFAULT_VARIANT = "AllTraffic"
+DEFAULT_INSTANCE_TYPE = "ml.m4.xlarge"
+
+ROUTING_RANDOM = "random"
+ROUTING_LEAST_OUTSTANDING = "least-outstanding"
+ROUTINGS = (ROUTING_RANDOM, ROUTING_LEAST_OUTSTANDING)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceProfile:
+    """How one simulated instance serves: workers, service time, queue bound, time limit.
+
+    Capacity is ``workers / service_time_ms * 1000`` requests per second. The service time is
+    drawn from a normal distribution (standard deviation ``jitter_ms``) clamped to
+    [mean/5, mean + 4 jitter]; it is simulated with ``asyncio.sleep``, so an instance costs no
+    CPU while "busy". ``queue_bound`` requests may wait for a worker; beyond that the endpoint
+    answers 503. A request still unanswered ``container_timeout_s`` after it reached the
+    instance fails with ModelError, as SageMaker's 60 s container limit does.
+    """
+
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    vcpus: int = 4
+    memory_gib: float = 16.0
+    workers: int = 4
+    service_time_ms: float = 9.5
+    jitter_ms: float = 1.0
+    queue_bound: int = 128
+    container_timeout_s: float = 60.0
+
+    @property
+    def capacity_rps(self) -> float:
+        return self.workers * 1000.0 / self.service_time_ms
+
+    def replace(self, **changes: object) -> InstanceProfile:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+# ml.m4.xlarge mirrors the blog: 4 vCPUs, about 420 RPS at about 10 ms; a queue of 128 waits
+# about 300 ms at saturation, the latency the blog saw before errors began. Other types scale
+# workers with vCPUs at the same per-request service time.
+INSTANCE_PROFILES: dict[str, InstanceProfile] = {
+    "ml.m4.xlarge": InstanceProfile(),
+    "ml.m5.large": InstanceProfile("ml.m5.large", vcpus=2, memory_gib=8.0, workers=2,
+                                   queue_bound=64),
+    "ml.m5.xlarge": InstanceProfile("ml.m5.xlarge"),
+    "ml.c5.xlarge": InstanceProfile("ml.c5.xlarge", memory_gib=8.0, service_time_ms=8.0),
+    "ml.c5.2xlarge": InstanceProfile("ml.c5.2xlarge", vcpus=8, memory_gib=16.0, workers=8,
+                                     service_time_ms=8.0, queue_bound=256),
+    # For tests: about 50 RPS, so saturating it takes little load on a 2-core machine.
+    "small": InstanceProfile("ml.c5.large", vcpus=2, memory_gib=4.0, workers=1,
+                             service_time_ms=20.0, jitter_ms=1.0, queue_bound=10,
+                             container_timeout_s=2.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """How the sandbox compresses AWS's clock.
+
+    ``period_s`` is the metric period (CloudWatch and the scaling alarms); datapoints become
+    visible ``publication_delay_s`` after their period ends. New instances serve after
+    ``provisioning_delay_s``; removed ones leave after ``deprovisioning_delay_s``.
+    ``default_cooldown_s`` applies when a scaling policy names no cooldown (AWS: 300 s).
+    """
+
+    period_s: float = 10.0
+    publication_delay_s: float = 5.0
+    provisioning_delay_s: float = 30.0
+    deprovisioning_delay_s: float = 10.0
+    default_cooldown_s: float = 50.0
+
+
+FAST = Timings()
+REALISTIC = Timings(period_s=60.0, publication_delay_s=60.0, provisioning_delay_s=300.0,
+                    deprovisioning_delay_s=120.0, default_cooldown_s=300.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    access_key_id: str = DEFAULT_ACCESS_KEY_ID
+    secret_access_key: str = DEFAULT_SECRET_ACCESS_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """Everything a sandbox needs to start; the defaults are the blog's endpoint in fast mode.
+
+    ``internal_failure_rate`` answers that fraction of invocations with InternalFailure (500)
+    and ``throttle_rps`` throttles invocations above that rate (ThrottlingException, 429), so a
+    client's handling of both can be exercised; both are off by default.
+    """
+
+    endpoint_name: str = DEFAULT_ENDPOINT_NAME
+    variant: str = DEFAULT_VARIANT
+    profile: InstanceProfile = field(default_factory=InstanceProfile)
+    initial_instances: int = 1
+    timings: Timings = FAST
+    routing: str = ROUTING_RANDOM
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    credentials: Credentials = field(default_factory=Credentials)
+    seed: int | None = None
+    internal_failure_rate: float = 0.0
+    throttle_rps: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.routing not in ROUTINGS:
+            raise ValueError(f"routing must be one of {ROUTINGS}, not {self.routing!r}")
+        if self.initial_instances < 1:
+            raise ValueError("initial_instances must be at least 1")
+        if self.timings.period_s <= 0:
+            raise ValueError("period_s must be positive")
+
+    def replace(self, **changes: object) -> SandboxConfig:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def profile_named(name: str) -> InstanceProfile:
+    """The built-in profile called ``name`` (an instance type, or ``small`` for tests)."""
+    try:
+        return INSTANCE_PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(INSTANCE_PROFILES))
+        raise ValueError(f"unknown instance profile {name!r}; known: {known}") from None
+
+
+def config_to_json(config: SandboxConfig) -> str:
+    """The whole configuration as JSON, for a child process (``config_from_json`` reverses it)."""
+    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+
+
+def config_from_json(text: str) -> SandboxConfig:
+    data = json.loads(text)
+    return SandboxConfig(**{
+        **data,
+        "profile": InstanceProfile(**data["profile"]),
+        "timings": Timings(**data["timings"]),
+        "credentials": Credentials(**data["credentials"]),
+    })
+
+
+def sandbox_env(url: str, config: SandboxConfig) -> dict[str, str]:
+    """The environment that points AWS SDKs and loadwatch at a sandbox."""
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_DEFAULT_REGION": config.region,
+        "AWS_REGION": config.region,
+        "AWS_ACCESS_KEY_ID": config.credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": config.credentials.secret_access_key,
+        "LOADWATCH_SANDBOX_ENDPOINT": config.endpoint_name,
+        "LOADWATCH_SANDBOX_VARIANT": config.variant,
+    }
+
+
+class SandboxHandle:
+    """What every way of running a sandbox offers: where it listens and who it answers as."""
+
+    config: SandboxConfig
+    endpoint_url: str
+
+    @property
+    def region(self) -> str:
+        return self.config.region
+
+    @property
+    def credentials(self) -> Credentials:
+        return self.config.credentials
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.config.endpoint_name
+
+    @property
+    def variant(self) -> str:
+        return self.config.variant
+
+    def env(self) -> dict[str, str]:
+        """AWS_ENDPOINT_URL, region, credentials, endpoint name and variant, as strings."""
+        if not self.endpoint_url:
+            raise RuntimeError("the sandbox is not running")
+        return sandbox_env(self.endpoint_url, self.config)

@@ -1,0 +1,442 @@
+"""The simulated endpoint: instances that queue and saturate, routing, and what they publish.
+
+An instance has ``workers`` slots. A request takes a free slot or waits in the instance's
+queue (at most ``queue_bound`` waiting, else 503); a slot is handed straight from a finishing
+request to the oldest waiter. Holding a slot means: parse and predict with the real model,
+then ``asyncio.sleep`` for the rest of a sampled service time, so saturation costs no CPU. A
+request still unanswered ``container_timeout_s`` after it reached the instance fails with
+ModelError, as SageMaker's container time limit does.
+
+Every request that reaches the endpoint is counted in the period (epoch-aligned) in which it
+finished. When a period ends its counters become ``AWS/SageMaker`` datapoints, and each serving
+instance adds one ``/aws/sagemaker/Endpoints`` sample (CPU from the fraction of time its workers
+were busy). The sandbox has one endpoint with one production variant, like the blog's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sandbox.config import ROUTING_LEAST_OUTSTANDING, InstanceProfile, SandboxConfig
+from sandbox.metricstore import Datapoint, LatencyRecorder, MetricStore, series_key
+from sandbox.model import IrisModel, ModelInputError
+
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+
+# Outcomes of one invocation.
+OK = "ok"
+MODEL_ERROR = "model_error"  # the container answered 4xx (bad payload): 424, counted as 4XX
+TIMED_OUT = "timed_out"  # container time limit: 424, counted as 5XX
+QUEUE_FULL = "queue_full"  # no room on the instance: 503, counted as 5XX
+INTERNAL_FAILURE = "internal_failure"  # injected fault: 500, counted as 5XX
+THROTTLED = "throttled"  # over throttle_rps: 429, never reaches the endpoint's metrics
+
+PROVISIONING = "Provisioning"
+IN_SERVICE = "InService"
+DRAINING = "Draining"  # being removed: still serving until the deprovisioning delay passes
+
+TIMEOUT_MESSAGE = ("Your invocation timed out while waiting for a response from container "
+                   "primary. Review the latency metrics for each container in Amazon "
+                   "CloudWatch, resolve the issue, and try again.")
+# Disk use of the simulated instance: a model artifact and a container image on the volume.
+DISK_UTILIZATION = 9.6
+MEMORY_BASELINE = 4.5  # percent of the instance's memory held by the model server when idle
+
+
+@dataclass(slots=True)
+class Served:
+    kind: str
+    body: bytes = b""
+    message: str = ""
+    original_status: int = 0
+    model_seconds: float | None = None  # time inside the instance, None if it never got there
+
+
+class Instance:
+    """One simulated instance: worker slots, a bounded queue, and busy-time bookkeeping."""
+
+    def __init__(self, number: int, profile: InstanceProfile, model: IrisModel,
+                 rng: random.Random, state: str, ready_at: float) -> None:
+        self.number = number
+        self.profile = profile
+        self.state = state
+        self.ready_at = ready_at  # wall time a Provisioning instance starts serving
+        self.leave_at = math.inf  # wall time a Draining instance is removed
+        self.busy = 0
+        self.queued = 0
+        self.served = 0
+        self._model = model
+        self._rng = rng
+        self._waiting: deque[asyncio.Future[bool]] = deque()
+        self._busy_seconds = 0.0
+        self._peak_outstanding = 0
+        self._last_change = time.perf_counter()
+        self._window_start = self._last_change
+        low = profile.service_time_ms / 5000.0
+        high = (profile.service_time_ms + 4 * profile.jitter_ms) / 1000.0
+        self._service_bounds = (low, high)
+
+    @property
+    def outstanding(self) -> int:
+        return self.busy + self.queued
+
+    def _set_busy(self, busy: int) -> None:
+        now = time.perf_counter()
+        self._busy_seconds += self.busy * (now - self._last_change)
+        self._last_change = now
+        self.busy = busy
+
+    def _sample_service_seconds(self) -> float:
+        low, high = self._service_bounds
+        sample = self._rng.gauss(self.profile.service_time_ms, self.profile.jitter_ms) / 1000.0
+        return min(max(sample, low), high)
+
+    async def serve(self, body: bytes, content_type: str | None) -> Served:
+        started = time.perf_counter()
+        timeout = self.profile.container_timeout_s
+        if self.busy < self.profile.workers:
+            self._set_busy(self.busy + 1)
+        else:
+            if self.queued >= self.profile.queue_bound:
+                return Served(QUEUE_FULL, message="The endpoint's instance queue is full.")
+            if not await self._wait_for_slot(timeout):
+                return Served(TIMED_OUT, message=TIMEOUT_MESSAGE, model_seconds=timeout)
+        if self.outstanding > self._peak_outstanding:
+            self._peak_outstanding = self.outstanding
+        try:
+            try:
+                answer = self._model.predict_csv(body, content_type)
+            except ModelInputError as error:
+                return Served(MODEL_ERROR, message=error.message, original_status=error.status,
+                              model_seconds=time.perf_counter() - started)
+            now = time.perf_counter()
+            remaining = started + timeout - now
+            rest = self._sample_service_seconds() - (now - started)
+            if rest >= remaining:
+                await asyncio.sleep(max(remaining, 0.0))
+                return Served(TIMED_OUT, message=TIMEOUT_MESSAGE, model_seconds=timeout)
+            if rest > 0:
+                await asyncio.sleep(rest)
+            self.served += 1
+            return Served(OK, body=answer, model_seconds=time.perf_counter() - started)
+        finally:
+            self._release()
+
+    async def _wait_for_slot(self, timeout: float) -> bool:
+        """Queue until a slot is handed over (True) or the container time limit passes (False)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiting.append(waiter)
+        self.queued += 1
+        if self.outstanding > self._peak_outstanding:
+            self._peak_outstanding = self.outstanding
+        expiry = loop.call_later(timeout, self._expire, waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # The client went away: give back the slot if it had been handed over already.
+            if waiter.cancelled():
+                self.queued -= 1
+            elif waiter.result():
+                self._release()
+            raise
+        finally:
+            expiry.cancel()
+
+    def _expire(self, waiter: asyncio.Future[bool]) -> None:
+        if not waiter.done():
+            self.queued -= 1
+            waiter.set_result(False)
+
+    def _release(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                self.queued -= 1
+                waiter.set_result(True)  # the slot passes on; busy stays the same
+                return
+        self._set_busy(self.busy - 1)
+
+    def take_utilization(self) -> tuple[float, float]:
+        """(busy fraction of the workers, peak outstanding / (workers + queue)) since last call."""
+        self._set_busy(self.busy)
+        now = self._last_change
+        elapsed = max(now - self._window_start, 1e-9)
+        busy = min(self._busy_seconds / (elapsed * self.profile.workers), 1.0)
+        room = self.profile.workers + self.profile.queue_bound
+        peak = self._peak_outstanding / room
+        self._busy_seconds = 0.0
+        self._window_start = now
+        self._peak_outstanding = self.outstanding
+        return busy, peak
+
+
+class _Period:
+    """Counters of one metric period; ``record`` is on the hot path, so it only adds."""
+
+    __slots__ = ("e4xx", "e5xx", "index", "invocations", "model_errors", "model_latency",
+                 "overhead_latency", "per_instance")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.invocations = 0
+        self.e4xx = 0
+        self.e5xx = 0
+        self.model_errors = 0
+        self.per_instance: dict[int, int] = {}  # serving instance count -> invocations
+        self.model_latency = LatencyRecorder()
+        self.overhead_latency = LatencyRecorder()
+
+
+class Endpoint:
+    """The one endpoint and its variant: instances, desired capacity, status and accounting."""
+
+    def __init__(self, config: SandboxConfig, model: IrisModel, store: MetricStore,
+                 now: float, rng: random.Random | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.name = config.endpoint_name
+        self.variant = config.variant
+        self.profile = config.profile
+        self.model = model
+        self.store = store
+        self._wall = wall
+        self._rng = rng or random.Random(config.seed)
+        arn_prefix = f"arn:aws:sagemaker:{config.region}:{config.account_id}"
+        self.arn = f"{arn_prefix}:endpoint/{self.name.lower()}"
+        self.config_name = f"{self.name}-config"
+        self.config_arn = f"{arn_prefix}:endpoint-config/{self.config_name.lower()}"
+        self.model_name = f"{self.name}-iris-decision-tree"
+        self.created = now
+        self.last_modified = now
+        self.update_started: float | None = None
+        self._numbers = 0
+        self.instances: list[Instance] = [self._new_instance(IN_SERVICE, now)
+                                          for _ in range(config.initial_instances)]
+        self.desired = config.initial_instances
+        self._serving: list[Instance] = list(self.instances)
+        self._period_s = store.base_period
+        self._period = _Period(int(wall() // self._period_s))
+        self._sampled_index = self._period.index
+        self._throttle_tokens = config.throttle_rps or 0.0
+        self._throttle_at = time.perf_counter()
+        self.throttled = 0
+
+    def _new_instance(self, state: str, ready_at: float) -> Instance:
+        self._numbers += 1
+        return Instance(self._numbers, self.profile, self.model, self._rng, state, ready_at)
+
+    # --- capacity -------------------------------------------------------------------------
+
+    @property
+    def current(self) -> int:
+        """CurrentInstanceCount: instances serving, including ones being removed."""
+        return len(self._serving)
+
+    @property
+    def status(self) -> str:
+        return "Updating" if self.updating else "InService"
+
+    @property
+    def updating(self) -> bool:
+        return any(i.state != IN_SERVICE for i in self.instances)
+
+    def set_desired(self, count: int, now: float) -> None:
+        """Start an update towards ``count`` instances (the endpoint reports Updating)."""
+        if count < 1:
+            raise ValueError("an endpoint needs at least one instance")
+        timings = self.config.timings
+        kept = [i for i in self.instances if i.state != DRAINING]
+        if count > len(kept):
+            for _ in range(count - len(kept)):
+                self.instances.append(
+                    self._new_instance(PROVISIONING, now + timings.provisioning_delay_s))
+        elif count < len(kept):
+            surplus = len(kept) - count
+            # Instances not yet serving go first, then the newest serving ones.
+            for instance in sorted(kept, key=lambda i: (i.state == IN_SERVICE, -i.number)):
+                if surplus == 0:
+                    break
+                if instance.state == PROVISIONING:
+                    self.instances.remove(instance)
+                else:
+                    instance.state = DRAINING
+                    instance.leave_at = now + timings.deprovisioning_delay_s
+                surplus -= 1
+        if count != self.desired:
+            self.desired = count
+            self.last_modified = now
+            if self.update_started is None and self.updating:
+                self.update_started = now
+        self._refresh_serving()
+
+    def advance(self, now: float) -> bool:
+        """Bring instances up or remove them as their delays pass; True if an update finished."""
+        was_updating = self.updating
+        for instance in list(self.instances):
+            if instance.state == PROVISIONING and instance.ready_at <= now:
+                instance.state = IN_SERVICE
+            elif instance.state == DRAINING and instance.leave_at <= now:
+                self.instances.remove(instance)
+        self._refresh_serving()
+        finished = was_updating and not self.updating
+        if finished:
+            self.last_modified = now
+            self.update_started = None
+        return finished
+
+    def next_change_at(self) -> float | None:
+        times = [i.ready_at for i in self.instances if i.state == PROVISIONING]
+        times += [i.leave_at for i in self.instances if i.state == DRAINING]
+        return min(times, default=None)
+
+    def _refresh_serving(self) -> None:
+        self._serving = [i for i in self.instances if i.state in (IN_SERVICE, DRAINING)]
+
+    # --- serving ----------------------------------------------------------------------------
+
+    def _route(self) -> Instance:
+        serving = self._serving
+        if len(serving) == 1:
+            return serving[0]
+        if self.config.routing == ROUTING_LEAST_OUTSTANDING:
+            # Start the scan at a random instance so ties do not always go to the first one.
+            start = self._rng.randrange(len(serving))
+            return min(serving[start:] + serving[:start], key=lambda i: i.outstanding)
+        return serving[self._rng.randrange(len(serving))]
+
+    def _throttle(self) -> bool:
+        rate = self.config.throttle_rps
+        if rate is None:
+            return False
+        now = time.perf_counter()
+        self._throttle_tokens = min(rate, self._throttle_tokens + (now - self._throttle_at) * rate)
+        self._throttle_at = now
+        if self._throttle_tokens < 1.0:
+            self.throttled += 1
+            return True
+        self._throttle_tokens -= 1.0
+        return False
+
+    async def invoke(self, body: bytes, content_type: str | None, received_at: float) -> Served:
+        """Serve one invocation and count it; ``received_at`` is the handler's perf_counter()."""
+        if self._throttle():
+            return Served(THROTTLED, message="Rate exceeded")
+        instances = len(self._serving)
+        if self.config.internal_failure_rate and (
+                self._rng.random() < self.config.internal_failure_rate):
+            served = Served(INTERNAL_FAILURE, message="An internal failure occurred.")
+        else:
+            served = await self._route().serve(body, content_type)
+        self._record(served, instances, time.perf_counter() - received_at)
+        return served
+
+    def _record(self, served: Served, instances: int, total_seconds: float) -> None:
+        index = int(self._wall() // self._period_s)
+        period = self._period
+        if index != period.index:
+            self._close(period)
+            period = self._period = _Period(index)
+        period.invocations += 1
+        period.per_instance[instances] = period.per_instance.get(instances, 0) + 1
+        kind = served.kind
+        if kind != OK:
+            if kind == MODEL_ERROR:
+                period.e4xx += 1
+                period.model_errors += 1
+            else:
+                period.e5xx += 1
+                if kind == TIMED_OUT:
+                    period.model_errors += 1
+        model_seconds = served.model_seconds
+        if model_seconds is not None:
+            period.model_latency.record(int(model_seconds * 1e6))
+            total_seconds -= model_seconds
+        period.overhead_latency.record(int(total_seconds * 1e6))
+
+    # --- publication ------------------------------------------------------------------------
+
+    def publish(self, now: float) -> None:
+        """Close the request period if it has ended; once per period, sample each instance."""
+        index = int(now // self._period_s)
+        if self._period.index < index:
+            self._close(self._period)
+            self._period = _Period(index)
+        if index <= self._sampled_index:
+            return
+        self._sampled_index = index
+        period_start = (index - 1) * self._period_s
+        visible_at = period_start + self._period_s + self.config.timings.publication_delay_s
+        dims = self._dimensions()
+        cpu: dict[float, int] = {}
+        memory: dict[float, int] = {}
+        for instance in self._serving:
+            busy, peak = instance.take_utilization()
+            value = round(100.0 * self.profile.vcpus * busy, 3)
+            cpu[value] = cpu.get(value, 0) + 1
+            used = round(MEMORY_BASELINE + 1.5 * peak, 3)
+            memory[used] = memory.get(used, 0) + 1
+        if cpu:
+            put = self.store.put
+            put(series_key(INSTANCE_NAMESPACE, "CPUUtilization", dims), period_start,
+                Datapoint.of_values(cpu), visible_at)
+            put(series_key(INSTANCE_NAMESPACE, "MemoryUtilization", dims), period_start,
+                Datapoint.of_values(memory), visible_at)
+            put(series_key(INSTANCE_NAMESPACE, "DiskUtilization", dims), period_start,
+                Datapoint.of_values({DISK_UTILIZATION: len(self._serving)}), visible_at)
+
+    def _dimensions(self) -> tuple[tuple[str, str], ...]:
+        return (("EndpointName", self.name), ("VariantName", self.variant))
+
+    def _close(self, period: _Period) -> None:
+        if period.invocations == 0:
+            return  # like SageMaker: no traffic, no invocation datapoints
+        start = period.index * self._period_s
+        visible_at = start + self._period_s + self.config.timings.publication_delay_s
+        dims = self._dimensions()
+        n = period.invocations
+        points = {
+            "Invocations": Datapoint.of_values({1.0: n}),
+            # AWS sends 1/instances on each request, so the Sum is invocations per instance.
+            "InvocationsPerInstance": Datapoint.of_values(
+                {1.0 / k: count for k, count in period.per_instance.items()}),
+            "Invocation4XXErrors": Datapoint.of_values({1.0: period.e4xx, 0.0: n - period.e4xx}),
+            "Invocation5XXErrors": Datapoint.of_values({1.0: period.e5xx, 0.0: n - period.e5xx}),
+            "InvocationModelErrors": Datapoint.of_values(
+                {1.0: period.model_errors, 0.0: n - period.model_errors}),
+        }
+        model_latency = period.model_latency.take()
+        if model_latency is not None:
+            points["ModelLatency"] = model_latency
+        overhead = period.overhead_latency.take()
+        if overhead is not None:
+            points["OverheadLatency"] = overhead
+        for name, point in points.items():
+            self.store.put(series_key(SAGEMAKER_NAMESPACE, name, dims), start, point, visible_at)
+
+    def snapshot(self) -> dict[str, object]:
+        """What /_sandbox/state shows about the endpoint and its instances."""
+        return {
+            "endpoint": self.name, "variant": self.variant, "status": self.status,
+            "desired": self.desired, "current": self.current,
+            "instance_type": self.profile.instance_type,
+            "capacity_rps_per_instance": round(self.profile.capacity_rps, 1),
+            "throttled": self.throttled,
+            "model": {"predictions": self.model.stats.predictions,
+                      "cache_hits": self.model.stats.cache_hits,
+                      "rejected": self.model.stats.rejected},
+            "instances": [
+                {"number": i.number, "state": i.state, "busy": i.busy, "queued": i.queued,
+                 "served": i.served,
+                 "ready_at": i.ready_at if i.state == PROVISIONING else None,
+                 "leave_at": i.leave_at if i.state == DRAINING else None}
+                for i in self.instances
+            ],
+        }
