@@ -17,8 +17,9 @@ from pathlib import Path
 import driver
 from driver.profile import Profile, ProfileError, describe_plan, load_profile
 from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
-from driver.setup import PreparedRun, RunOptions, SetupError, default_recording_path, prepare_run
+from driver.setup import PreparedRun, RunOptions, SetupError, default_recording_path
 from tui.headless import HeadlessPrinter, clock, summary_lines
+from tui.launch import launch
 
 # Commands that live in their own module: each has ``register(subparsers)``, which adds its
 # parser with ``set_defaults(handler=...)``; handlers take the parsed args and return the exit
@@ -184,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def _headless_main(profile: Profile, options: RunOptions, interval: int) -> int:
     try:
-        prepared = await prepare_run(profile, options)
+        prepared = await launch(profile, options)
     except (SetupError, ProfileError) as exc:
         print(f"loadwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,251 @@
+"""The CloudWatch poller: the endpoint's own metrics as ``Datapoint`` records.
+
+One GetMetricData request per poll asks for every series (``METRICS``) of one endpoint variant.
+Only complete periods are asked for, over a window reaching ``lookback`` seconds back, because
+CloudWatch publishes late and revises recent periods as late samples arrive: a datapoint seen
+for the first time is emitted, one whose value changed is emitted again with ``revised=True``,
+one unchanged is not. Latencies arrive in microseconds and leave in milliseconds; nothing
+downstream converts again.
+
+Polls never overlap (the next is armed after the previous finished), run boto3 in a thread
+so the event loop never waits on the network, and back off (doubling, up to ``max_backoff``)
+while CloudWatch throttles or fails. The client is the caller's: ``metrics`` makes no clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from metrics.records import Datapoint, Event, Record
+
+SAGEMAKER = "AWS/SageMaker"
+ENDPOINTS = "/aws/sagemaker/Endpoints"
+# GetMetricData is billed per metric requested: each query of each request counts once.
+USD_PER_1000_METRICS = 0.01
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded",
+                              "TooManyRequestsException", "LimitExceededException"})
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One series to ask for: a metric, a statistic and how to convert what comes back."""
+
+    id: str  # GetMetricData query id: ^[a-z][a-zA-Z0-9_]*$
+    namespace: str
+    metric: str
+    stat: str
+    unit: str  # after conversion
+    scale: float = 1.0  # multiply CloudWatch's value by this once
+
+
+_US_TO_MS = 0.001
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("invocations", SAGEMAKER, "Invocations", "Sum", "count"),
+    MetricSpec("invocations_per_instance", SAGEMAKER, "InvocationsPerInstance", "Sum", "count"),
+    MetricSpec("model_latency_avg", SAGEMAKER, "ModelLatency", "Average", "ms", _US_TO_MS),
+    MetricSpec("model_latency_p50", SAGEMAKER, "ModelLatency", "p50", "ms", _US_TO_MS),
+    MetricSpec("model_latency_p99", SAGEMAKER, "ModelLatency", "p99", "ms", _US_TO_MS),
+    MetricSpec("overhead_latency_avg", SAGEMAKER, "OverheadLatency", "Average", "ms", _US_TO_MS),
+    MetricSpec("overhead_latency_p99", SAGEMAKER, "OverheadLatency", "p99", "ms", _US_TO_MS),
+    MetricSpec("errors_4xx", SAGEMAKER, "Invocation4XXErrors", "Sum", "count"),
+    MetricSpec("errors_5xx", SAGEMAKER, "Invocation5XXErrors", "Sum", "count"),
+    MetricSpec("cpu", ENDPOINTS, "CPUUtilization", "Average", "percent"),
+    MetricSpec("memory", ENDPOINTS, "MemoryUtilization", "Average", "percent"),
+)
+
+
+def poll_cost_per_hour(interval_s: float, metrics: int = len(METRICS)) -> float:
+    """Estimated USD per hour of GetMetricData for one poll of ``metrics`` every interval."""
+    return 3600.0 / interval_s * metrics * USD_PER_1000_METRICS / 1000.0
+
+
+def aws_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") or "Unknown"
+    return type(exc).__name__
+
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class CloudWatchPoller:
+    """Polls one endpoint variant's metrics and emits what is new or revised.
+
+    ``clock`` is UTC epoch seconds (CloudWatch's time), ``elapsed`` the session's elapsed
+    seconds for events; both, and ``sleep``, are injected so tests never wait.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        endpoint: str,
+        variant: str,
+        emit: Callable[[Record], None],
+        *,
+        period: int = 60,
+        interval: float | None = None,
+        lookback: float | None = None,
+        since: float | None = None,
+        max_backoff: float = 600.0,
+        clock: Callable[[], float] = time.time,
+        elapsed: Callable[[], float] = lambda: 0.0,
+        sleep: Sleep = asyncio.sleep,
+        metrics: tuple[MetricSpec, ...] = METRICS,
+    ) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.variant = variant
+        self.emit = emit
+        self.period = int(period)
+        self.interval = float(interval or period)
+        # CloudWatch revises recent periods for a few minutes; keep watching them that long.
+        self.lookback = float(lookback or max(5 * self.period, 300))
+        self.since = since
+        self.max_backoff = max(max_backoff, self.interval)
+        self.clock = clock
+        self.elapsed = elapsed
+        self.sleep = sleep
+        self.metrics = metrics
+        self._by_id = {m.id: m for m in metrics}
+        self._seen: dict[tuple[str, float], float] = {}  # (query id, period start) -> raw value
+        self.failures = 0  # consecutive failed polls
+        self.polls = 0
+        self.requests = 0  # GetMetricData calls, NextToken pages included
+        self._last_failure_code: str | None = None
+        self._reported_status: set[tuple[str, str]] = set()
+
+    # --- the request ---------------------------------------------------------------------
+
+    def queries(self) -> list[dict[str, Any]]:
+        dimensions = [{"Name": "EndpointName", "Value": self.endpoint},
+                      {"Name": "VariantName", "Value": self.variant}]
+        return [{
+            "Id": m.id,
+            "MetricStat": {
+                "Metric": {"Namespace": m.namespace, "MetricName": m.metric,
+                           "Dimensions": dimensions},
+                "Period": self.period,
+                "Stat": m.stat,
+            },
+            "ReturnData": True,
+        } for m in self.metrics]
+
+    def window(self, now: float) -> tuple[float, float]:
+        """[start, end) in epoch seconds, on period boundaries; end excludes the open period."""
+        end = math.floor(now / self.period) * self.period
+        start = math.floor((now - self.lookback) / self.period) * self.period
+        if self.since is not None:
+            start = max(start, math.floor(self.since / self.period) * self.period)
+        return start, end
+
+    def fetch(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Every MetricDataResult for the window, following NextToken (blocking: a thread's)."""
+        request: dict[str, Any] = {
+            "MetricDataQueries": self.queries(),
+            "StartTime": start,
+            "EndTime": end,
+            "ScanBy": "TimestampAscending",
+        }
+        results: list[dict[str, Any]] = []
+        while True:
+            response = self.client.get_metric_data(**request)
+            self.requests += 1
+            results.extend(response.get("MetricDataResults", []))
+            token = response.get("NextToken")
+            if not token:
+                return results
+            request["NextToken"] = token
+
+    # --- one poll ------------------------------------------------------------------------
+
+    async def poll(self) -> list[Datapoint]:
+        """Fetch the window and emit new and revised datapoints; errors propagate."""
+        now = self.clock()
+        start, end = self.window(now)
+        self.polls += 1
+        if end <= start:
+            return []
+        results = await asyncio.to_thread(self.fetch, start, end)
+        return self._absorb(results, start)
+
+    def _absorb(self, results: list[dict[str, Any]], start: float) -> list[Datapoint]:
+        fresh: list[Datapoint] = []
+        for result in results:
+            spec = self._by_id.get(result.get("Id", ""))
+            if spec is None:
+                continue
+            status = result.get("StatusCode", "Complete")
+            if status not in ("Complete", "PartialData") and \
+                    (spec.id, status) not in self._reported_status:
+                self._reported_status.add((spec.id, status))
+                messages = "; ".join(m.get("Value", "") for m in result.get("Messages", []))
+                self._event("metric_unavailable",
+                            f"CloudWatch {spec.metric} {spec.stat}: {status} {messages}".strip(),
+                            metric=spec.metric, stat=spec.stat, status=status)
+            for stamp, raw in zip(result.get("Timestamps", []), result.get("Values", []),
+                                  strict=False):
+                t = stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
+                if t < start:
+                    continue
+                key = (spec.id, t)
+                before = self._seen.get(key)
+                if before is not None and before == raw:
+                    continue
+                self._seen[key] = raw
+                fresh.append(Datapoint(t=t, period=self.period, namespace=spec.namespace,
+                                       metric=spec.metric, stat=spec.stat,
+                                       value=raw * spec.scale, unit=spec.unit,
+                                       revised=before is not None))
+        # Periods that left the window can no longer be revised: forget them.
+        self._seen = {k: v for k, v in self._seen.items() if k[1] >= start}
+        fresh.sort(key=lambda d: (d.t, d.namespace, d.metric, d.stat))
+        for datapoint in fresh:
+            self.emit(datapoint)
+        return fresh
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def next_delay(self) -> float:
+        """Seconds until the next poll: the interval, doubled per consecutive failure."""
+        if not self.failures:
+            return self.interval
+        return min(self.interval * 2 ** self.failures, self.max_backoff)
+
+    async def run(self) -> None:
+        """Poll until cancelled; a failed poll becomes an event, never an exception."""
+        while True:
+            try:
+                await self.poll()
+            except (ClientError, BotoCoreError) as exc:
+                self._failed(exc)
+            else:
+                if self.failures:
+                    self._event("poll_recovered", "CloudWatch answers again")
+                self.failures = 0
+                self._last_failure_code = None
+            await self.sleep(self.next_delay())
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        code = aws_code(exc)
+        throttled = code in THROTTLING_CODES
+        delay = self.next_delay()
+        if code != self._last_failure_code:
+            what = "throttled" if throttled else "failed"
+            message = exc.response.get("Error", {}).get("Message", "") \
+                if isinstance(exc, ClientError) else str(exc)
+            self._event("poll_throttled" if throttled else "poll_failed",
+                        f"CloudWatch poll {what} ({code}): {' '.join(message.split())[:200]}; "
+                        f"next poll in {delay:g} s", code=code, retry_in=delay)
+        self._last_failure_code = code
+
+    def _event(self, name: str, message: str, **data: Any) -> None:
+        self.emit(Event(t=self.clock(), elapsed=self.elapsed(), source="poller", name=name,
+                        message=message, data=data))

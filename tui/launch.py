@@ -1,0 +1,66 @@
+"""The one way the headless mode and the monitor get a ``PreparedRun``.
+
+If the profile names no target (or ``--sandbox`` was given), the built-in sandbox is started
+as a child process first and the AWS options are pointed at it: its URL, its fixed
+credentials, its region and endpoint. The rest is ``driver.setup.prepare_run``, exactly as
+for real AWS. ``PreparedRun.close()`` stops the sandbox. This lives in ``tui/`` because
+``driver/`` may not import ``sandbox/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from driver.profile import Profile
+from driver.setup import PreparedRun, RunOptions, SetupError, prepare_run
+
+
+def uses_sandbox(profile: Profile, options: RunOptions) -> bool:
+    return options.sandbox or profile.uses_sandbox
+
+
+async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
+    """Start the sandbox if the run needs one, then prepare the run; SetupError if either fails.
+
+    The sandbox starts in a thread (it takes a second or two to train its model) so a UI
+    calling this keeps drawing.
+    """
+    if not uses_sandbox(profile, options):
+        return await prepare_run(profile, options)
+
+    from driver.aws import FrozenCredentials
+    from sandbox.config import FAST, REALISTIC, SandboxConfig
+    from sandbox.process import SandboxProcess, SandboxStartError
+
+    sagemaker = profile.sagemaker
+    config = SandboxConfig(timings=REALISTIC if options.realistic else FAST)
+    if sagemaker is not None and sagemaker.endpoint:
+        config = config.replace(endpoint_name=sagemaker.endpoint)
+    if sagemaker is not None:
+        config = config.replace(variant=sagemaker.variant)
+    sandbox = SandboxProcess(config)
+    try:
+        await asyncio.to_thread(sandbox.start)
+    except (SandboxStartError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SetupError(f"the sandbox did not start: {first}") from exc
+    aimed = dataclasses.replace(
+        options, sandbox=True, endpoint_url=sandbox.endpoint_url, region=sandbox.region,
+        aws_profile=None, endpoint=sandbox.endpoint_name, variant=sandbox.variant,
+        aws_credentials=FrozenCredentials(sandbox.credentials.access_key_id,
+                                          sandbox.credentials.secret_access_key),
+        metrics_period=int(config.timings.period_s))
+    try:
+        prepared = await prepare_run(profile, aimed)
+    except BaseException:
+        await asyncio.to_thread(sandbox.stop)
+        raise
+    prepared._closers.append(lambda: asyncio.to_thread(sandbox.stop))
+    timings = config.timings
+    prepared.notes.insert(0, (
+        f"sandbox: {sandbox.endpoint_url} (pid {sandbox.pid}), {config.initial_instances} x "
+        f"{config.profile.instance_type} at about {config.profile.capacity_rps:.0f} req/s each; "
+        f"{timings.period_s:g} s metric periods, new instances serve after "
+        f"{timings.provisioning_delay_s:g} s"))
+    return prepared
