@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -85,11 +86,10 @@ def boto3_invoke(n: int, rows: int) -> float:
     bodies = _bodies(rows)
     start = time.perf_counter()
     for i in range(n):
-        try:
+        # The empty response does not parse; the request was built and signed all the same.
+        with contextlib.suppress(Exception):
             client.invoke_endpoint(EndpointName="blog-endpoint", Body=bodies[i % rows],
                                    ContentType="text/csv")
-        except Exception:  # the empty response does not parse; the request was built
-            pass
     return (time.perf_counter() - start) / n
 
 
@@ -148,7 +148,7 @@ def main() -> None:
     results.mkdir(parents=True, exist_ok=True)
     (results / "sigv4_cost.json").write_text(json.dumps({
         "requests": n, "rounds": args.rounds, "rows": rows, "reuse_fraction": reuse,
-        "us_per_request": us, "runs_s": runs}, indent=2))
+        "us_per_request": us, "runs_s": runs}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
