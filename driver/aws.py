@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import boto3
 import botocore.exceptions as aws_exceptions
+import botocore.session
 from botocore.config import Config
 
 import driver
@@ -200,8 +201,15 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
         if session is None:
             creds = self.settings.credentials
+            core = None
+            if creds is not None and self.settings.aws_profile is None:
+                # Explicit keys (the sandbox's) name the identity: an AWS_PROFILE left in the
+                # environment must not be looked up, or a stale one would stop the run.
+                core = botocore.session.Session(
+                    session_vars={"profile": (None, None, None, None)})
             try:
                 session = boto3.Session(
+                    botocore_session=core,
                     profile_name=self.settings.aws_profile,
                     region_name=self.settings.region,
                     aws_access_key_id=creds.access_key if creds else None,

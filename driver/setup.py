@@ -177,6 +177,9 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
                  else f"about ${cost:.4f}/hour")
         notes.append(f"CloudWatch: {len(METRICS)} metrics every {interval:g} s "
                      f"({period} s periods), GetMetricData at $0.01 per 1,000 metrics: {price}")
+        if period < 60 and not options.sandbox:
+            notes.append(f"warning: metrics.period is {period} s, but SageMaker publishes "
+                         "one-minute metrics: shorter periods show little or nothing on AWS")
 
     async def scaling_at_start(session: Session) -> None:
         control.announce_saved()
