@@ -182,3 +182,20 @@ def test_export_needs_the_format_flag(capsys) -> None:
         main(["export", str(BEFORE)])
     assert exc.value.code == 2
     assert "--csv" in capsys.readouterr().err
+
+
+def test_export_of_a_sandbox_run_writes_server_and_endpoint_series(tmp_path, capsys) -> None:
+    source = FIXTURES / "sandbox-after.jsonl"
+    assert main(["export", str(source), "--csv", "-o", str(tmp_path)]) == 0
+    with open(tmp_path / "sandbox-after-server.csv", encoding="utf-8") as handle:
+        server = list(csv.DictReader(handle))
+    assert {"elapsed_s", "period_s", "Invocations_Sum_count", "ModelLatency_Average_ms",
+            "InvocationsPerInstance_Sum_count", "CPUUtilization_Average_percent"} <= set(server[0])
+    assert all(row["period_s"] == "5" for row in server)
+    with open(tmp_path / "sandbox-after-endpoint.csv", encoding="utf-8") as handle:
+        endpoint = list(csv.DictReader(handle))
+    assert max(int(row["instances_desired"]) for row in endpoint) == 4
+    with open(tmp_path / "sandbox-after-events.csv", encoding="utf-8") as handle:
+        events = list(csv.DictReader(handle))
+    assert any(e["source"] == "scaling activity" and "count to 4" in e["message"]
+               for e in events)

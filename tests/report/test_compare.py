@@ -201,3 +201,25 @@ def test_compare_refuses_an_unknown_alignment() -> None:
     run = load(FIXTURES / "http-4x.jsonl")
     with pytest.raises(ValueError, match="by must be"):
         compare(run, run, "sideways")
+
+
+# --- the sandbox fixtures: server datapoints, endpoint states, scaling activities ------------
+
+
+def test_sandbox_fixtures_show_the_scale_out_only_where_scaling_was_on() -> None:
+    from tui.report.inputs import load_runs
+
+    before, after = load_runs([FIXTURES / "sandbox-before.jsonl",
+                               FIXTURES / "sandbox-after.jsonl"])
+    # BEFORE had scaling off and names no target; the comparison holds it to AFTER's.
+    assert before.scaling_target == after.scaling_target == 1500
+    a, b = before.figures(), after.figures()
+    assert a.first_breach is not None and a.first_breach.kind == "invocations per instance"
+    assert a.scale_out is None and (a.instances_min, a.instances_max) == (1, 1)
+    assert b.first_breach is not None and b.scale_out is not None
+    assert b.scale_out.source == "scaling activity" and b.scale_out.instances_to == 4
+    assert 0 < b.breach_to_scale_out_s < 60
+    assert (b.instances_min, b.instances_max) == (1, 4)
+    for f in (a, b):
+        assert f.model_latency_avg_ms is not None and f.model_latency_avg_ms > 0
+        assert f.server_invocations == pytest.approx(f.requests, rel=0.1)

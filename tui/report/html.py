@@ -302,6 +302,8 @@ def _comparison_table(comparison: Comparison) -> str:
     """One table: a row per figure, a column group (A, B, change) per phase."""
     a, b = comparison.runs
     sections = tables.comparison_sections(comparison)
+    # The whole run first: at laptop width the later column groups may need a scroll.
+    sections = sections[-1:] + sections[:-1]
     labels: list[str] = []
     for section in sections:
         for row in section.rows:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from metrics.compare import RunAnalysis, analyze, resolve_slo
+from metrics.compare import RunAnalysis, analyze, resolve_slo, scaling_target_per_minute
 from metrics.recording import Recording, RecordingError, read_recording
 
 EXIT_BAD_INPUT = 2
@@ -52,11 +52,14 @@ def load_runs(paths: list[Path], labels: str | None = None, slo_ms: float | None
     recordings = [read(p) for p in paths]
     # One objective for every run, so "seconds over" counts the same thing in each.
     slo, source = resolve_slo(slo_ms, [r.header for r in recordings])
+    # The same for the scaling target: a BEFORE run with scaling off names none, yet its load
+    # per instance breached the target the AFTER run was held to.
+    target = next((t for t in map(scaling_target_per_minute, recordings) if t), None)
     runs = []
     for recording, name in zip(recordings, names, strict=True):
         for warning in recording.warnings:
             print(f"warning: {warning}", file=err)
-        run = analyze(recording, name, slo)
+        run = analyze(recording, name, slo, target)
         run.slo_source = source
         runs.append(run)
     return runs

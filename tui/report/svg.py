@@ -55,7 +55,8 @@ class _Scale:
     def __init__(self, chart: Chart) -> None:
         lines = [line for line in chart.lines if line.ys]
         x_values = [x for line in lines for x in line.xs] + [m.x for m in chart.marks]
-        self.x0 = 0.0
+        # Server periods are aligned to the wall clock: the first may start before elapsed 0.
+        self.x0 = min([0.0, *x_values])
         self.x1 = max([chart.x_end, *x_values, 1.0])
         ys = [y for line in lines for y in line.ys]
         data_max = max(ys, default=0.0)
@@ -104,7 +105,8 @@ class _Scale:
     def x_ticks(self) -> list[float]:
         span = self.x1 - self.x0
         step = next((s for s in TIME_STEPS if span / s <= 8), TIME_STEPS[-1])
-        return [i * step for i in range(int(span // step) + 1)]
+        first = math.ceil(self.x0 / step)
+        return [i * step for i in range(first, int(self.x1 // step) + 1)]
 
 
 def _path(line: Line, scale: _Scale) -> str:

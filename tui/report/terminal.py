@@ -31,6 +31,9 @@ def header_lines(comparison: Comparison) -> list[str]:
              f"A: {a.recording.path}  ({a.header.target}, {clock(a.duration)})",
              f"B: {b.recording.path}  ({b.header.target}, {clock(b.duration)})",
              f"latency objective: client p99 ≤ {a.slo_ms:g} ms ({a.slo_source})"]
+    if a.scaling_target:
+        lines.append(f"scaling target: {a.scaling_target:,.0f} invocations per instance per "
+                     "minute (a breach is a period above it)")
     lines += [f"note: {n}" for n in comparison.notes]
     note = tables.missing_note(list(comparison.runs))
     if note:
@@ -151,7 +154,8 @@ def plot(chart: Chart, width: int, height: int, color: bool = True) -> str:
         ticks = _log_ticks(min(positive), max(positive) * 1.05)
         plt.yticks(ticks, [number(t) for t in ticks])
     elif ys:
-        plt.ylim(0, max(max(ys), 1e-9) * 1.08)
+        top = max(ys)
+        plt.ylim(0, top * 1.08 if top > 0 else 1.0)  # all zero: a 0–1 axis, not 0–1e-9
     text = plt.build()
     return text if color else plt.uncolorize(text)
 
