@@ -254,6 +254,8 @@ class RunAnalysis:
         return sum(v for v, _ in pairs) / len(pairs)
 
     def _instances_range(self, window: Window) -> tuple[int | None, int | None]:
+        if window.start >= self.duration:
+            return None, None  # a phase the recording never reached
         counts = []
         before = None
         for point in self.timeline.instances:
@@ -381,6 +383,8 @@ def analyze(recording: Recording, label: str | None = None, slo_ms: float | None
             scaling_target: float | None = None) -> RunAnalysis:
     """Index a recording: its timeline, phase windows, breaches and scale-outs."""
     ticks = [r for r in recording.records if isinstance(r, Tick)]
+    if not ticks:
+        recording.warnings.append(f"{recording.path}: no second of load was recorded")
     # No halving: the per-second series must stay one point per tick.
     timeline = Timeline(max_points=len(ticks) + 1)
     timeline.add(recording.header)

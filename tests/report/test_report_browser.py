@@ -33,6 +33,7 @@ for (const fig of document.querySelectorAll("figure[data-chart]")) {
   out.charts.push({key: fig.dataset.chart, section: fig.closest("section").id,
     rect: {x: r.x + scrollX, y: r.y + scrollY, w: r.width, h: r.height},
     legend: fig.querySelectorAll("ul.legend li").length,
+    marks: svg.querySelectorAll("g.mark").length,
     lines: [...svg.querySelectorAll("path.series")].map(p => {
       const b = p.getBBox();
       return {name: p.dataset.series, stroke: getComputedStyle(p).stroke,
@@ -55,12 +56,10 @@ def _chromium(*args: str, user_data: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> dict:  # type: ignore[type-arg]
-    tmp = tmp_path_factory.mktemp("browser")
+def _render(tmp: Path, recordings: list[Path]) -> dict:  # type: ignore[type-arg]
+    """Write the report, lay out a probe copy, screenshot the report itself."""
     report = tmp / "report.html"
-    assert main(["report", str(FIXTURES / "http-1x.jsonl"), str(FIXTURES / "http-4x.jsonl"),
-                 "-o", str(report)]) == 0
+    assert main(["report", *map(str, recordings), "-o", str(report)]) == 0
     html = report.read_text(encoding="utf-8")
     # The probe copy lets its one inline script run; the report itself allows none.
     probe_html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
@@ -75,7 +74,20 @@ def rendered(tmp_path_factory) -> dict:  # type: ignore[type-arg]
     _chromium(f"--screenshot={shot}", f"--window-size={WIDTH},{layout['height']}",
               report.as_uri(), user_data=tmp / "profile-shot")
     assert shot.exists(), "chromium wrote no screenshot"
-    return {"layout": layout, "screenshot": shot}
+    return {"layout": layout, "screenshot": shot, "dom": dom.stdout}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict:  # type: ignore[type-arg]
+    """Two HTTP runs compared: one saturated, one not."""
+    return _render(tmp_path_factory.mktemp("compared"),
+                   [FIXTURES / "http-1x.jsonl", FIXTURES / "http-4x.jsonl"])
+
+
+@pytest.fixture(scope="module")
+def rendered_cut(tmp_path_factory) -> dict:  # type: ignore[type-arg]
+    """One sandbox run with scaling on, cut short mid-line."""
+    return _render(tmp_path_factory.mktemp("cut"), [FIXTURES / "sandbox-after-truncated.jsonl"])
 
 
 def test_every_chart_is_laid_out_at_laptop_width_without_horizontal_scroll(rendered) -> None:
@@ -128,3 +140,18 @@ def test_chart_regions_of_the_screenshot_hold_the_series_colours(rendered) -> No
         assert _count_colour(image, box, orange) > 150, chart["key"]
     # A control: the page's top margin holds no series colour at all.
     assert _count_colour(image, (0, 0, WIDTH, 20), blue) == 0
+
+
+def test_a_cut_sandbox_run_renders_its_server_series_and_says_it_was_cut(rendered_cut) -> None:
+    layout = rendered_cut["layout"]
+    assert layout["scrollWidth"] <= WIDTH
+    charts = {c["key"]: c for c in layout["charts"]}
+    assert {"load", "latency", "instances", "errors", "per-instance", "utilisation"} <= set(
+        charts)
+    lines = {line["name"]: line for line in charts["latency"]["lines"]}
+    assert lines["server ModelLatency average"]["length"] > 0
+    instances = {line["name"]: line for line in charts["instances"]["lines"]}
+    assert instances["current"]["length"] > 0
+    assert charts["instances"]["marks"] >= 1  # the scale-out activity, marked on the axis
+    assert "Read with care" in rendered_cut["dom"] and "truncated" in rendered_cut["dom"]
+    assert "Recomputed from the recorded seconds" in rendered_cut["dom"]

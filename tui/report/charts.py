@@ -55,6 +55,7 @@ class Mark:
     label: str
     color: str
     detail: str = ""
+    kind: str = "event"  # what the legend calls marks of this colour
 
 
 @dataclass
@@ -137,12 +138,14 @@ def _scaling_marks(run: RunAnalysis, color: str, shift: Shift = float,
     marks = []
     for x, activity in run.timeline.activity_marks():
         text = activity.description or activity.cause or activity.activity_id
-        marks.append(Mark(shift(x), f"{prefix}scaling {activity.status}", color, text))
+        marks.append(Mark(shift(x), f"{prefix}scaling {activity.status}", color, text,
+                          f"{prefix}scaling activity"))
     return marks
 
 
 def _event_marks(run: RunAnalysis, color: str = GREY) -> list[Mark]:
-    return [Mark(e.elapsed, e.name.replace("_", " "), color, e.message)
+    return [Mark(e.elapsed, e.name.replace("_", " "), color, e.message,
+                 "event (hover for details)")
             for e in run.timeline.events
             if isinstance(e, Event) and e.name in MARKED_EVENTS]
 
@@ -230,7 +233,8 @@ def _errors_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Ch
     ]
     # Only the kinds of error that happened: nine flat lines at zero hide the one that matters.
     shown = [line for line in lines if any(line.ys)]
-    chart = Chart("errors", "Errors", "requests per second", shown or lines[:1], events,
+    nothing = [Line("errors (none)", lines[0].xs, lines[0].ys, GREY)]
+    chart = Chart("errors", "Errors", "requests per second", shown or nothing, events,
                   bands=bands, x_end=run.duration)
     if not shown:
         chart.note = "no errors of any kind in this run"

@@ -217,18 +217,11 @@ def legend_html(chart: Chart) -> str:
                       f'stroke-width="{max(line.weight, 2.5):g}"{dash}/>')
         items.append(f'<li><svg width="22" height="12" aria-hidden="true">{swatch}</svg>'
                      f'{escape(line.label)}</li>')
-    kinds = {m.color: m.label for m in chart.marks}
-    for color, label in kinds.items():
+    kinds = {(m.color, m.kind) for m in chart.marks}
+    for color, kind in sorted(kinds, key=lambda k: k[1]):
         items.append(f'<li><svg width="22" height="12" aria-hidden="true"><path '
-                     f'd="M6,11L16,11L11,2Z" fill="{color}"/></svg>{escape(_kind(label))}</li>')
+                     f'd="M6,11L16,11L11,2Z" fill="{color}"/></svg>{escape(kind)}</li>')
     return f'<ul class="legend">{"".join(items)}</ul>'
-
-
-def _kind(label: str) -> str:
-    """A mark's legend entry: scaling activities by run, other marks as events."""
-    if "scaling" in label:
-        return label.split("scaling")[0] + "scaling activity"
-    return "event (hover for details)"
 
 
 def hidden_guides_note(chart: Chart) -> str:

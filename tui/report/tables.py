@@ -89,7 +89,9 @@ def breach_to_scale_out(f: Figures) -> str:
 def window_text(window: Window, run_end: float) -> str:
     if window.index < 0:
         return f"0:00–{clock(run_end)}"
-    end = window.end if window.end is not None else max(run_end, window.start)
+    if window.start >= run_end:
+        return "not reached"
+    end = min(window.end, run_end) if window.end is not None else run_end
     return f"{clock(window.start)}–{clock(end)}"
 
 
@@ -157,9 +159,9 @@ def figure_rows(slo_ms: float) -> list[_Figure]:
         _Figure("client p50, ms", lambda f: f.p50_ms, lambda f: ms(f.p50_ms), _lower),
         _Figure("client p95, ms", lambda f: f.p95_ms, lambda f: ms(f.p95_ms), _lower),
         _Figure("client p99, ms", lambda f: f.p99_ms, lambda f: ms(f.p99_ms), _lower),
-        _Figure("server ModelLatency avg, ms", lambda f: f.model_latency_avg_ms,
+        _Figure("ModelLatency avg, ms", lambda f: f.model_latency_avg_ms,
                 lambda f: ms(f.model_latency_avg_ms), _lower, server=True),
-        _Figure("server ModelLatency p99 worst, ms", lambda f: f.model_latency_p99_ms,
+        _Figure("ModelLatency p99 worst, ms", lambda f: f.model_latency_p99_ms,
                 lambda f: ms(f.model_latency_p99_ms), _lower, server=True),
         _Figure("errors 4xx", lambda f: f.rate_4xx, lambda f: percent(f.rate_4xx), _lower),
         _Figure("errors 5xx", lambda f: f.rate_5xx, lambda f: percent(f.rate_5xx), _lower),
@@ -225,7 +227,7 @@ def missing_note(runs: list[RunAnalysis]) -> str:
 
 PHASE_COLUMNS = ["phase", "time", "secs", "offered/s", "sent/s", "requests", "p50 ms",
                  "p95 ms", "p99 ms", "max ms", "4xx", "5xx", "other err",
-                 "ModelLatency avg ms", "instances", "p99 over objective"]
+                 "ModelLatency avg ms", "instances", "secs p99 > objective"]
 
 
 def phase_table(run: RunAnalysis) -> Table:

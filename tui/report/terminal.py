@@ -16,7 +16,7 @@ from tui.report.svg import clock, nice_step, number
 from tui.report.tables import BETTER, WORSE, Section
 
 GREEN, RED, BOLD, DIM, RESET = "\x1b[32m", "\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
-LABEL_WIDTH = 34
+LABEL_WIDTH = 30
 FOOTNOTE = ("Client latency is measured from each request's intended send time (coordinated "
             "omission corrected); percentiles come from merged HDR histograms. Errors are "
             "shares of all requests; other kinds = timeouts, connection errors, throttled and "
@@ -54,17 +54,19 @@ def text_tables(comparison: Comparison, color: bool = False) -> str:
     widths = [max(len(a.label), len(b.label), *(len(r.values[i]) for s in sections
                                                   for r in s.rows)) for i in (0, 1)]
     widths = [min(max(w, 9), 28) for w in widths]
+    label_width = min(max((len(r.label) for s in sections for r in s.rows), default=10),
+                      LABEL_WIDTH)
     out = []
     for section in sections:
         title = f"{section.title}  {section.subtitle}"
         out.append("")
         out.append(f"{BOLD}{title}{RESET}" if color else title)
-        head = (f"{'':<{LABEL_WIDTH}} {a.label[:widths[0]]:>{widths[0]}} "
+        head = (f"{'':<{label_width}} {a.label[:widths[0]]:>{widths[0]}} "
                 f"{b.label[:widths[1]]:>{widths[1]}}  change")
         out.append(f"{DIM}{head}{RESET}" if color else head)
         for row in section.rows:
             change = _verdict(row.change, row.verdict, color)
-            out.append(f"{row.label[:LABEL_WIDTH]:<{LABEL_WIDTH}} "
+            out.append(f"{row.label[:label_width]:<{label_width}} "
                        f"{row.values[0]:>{widths[0]}} {row.values[1]:>{widths[1]}}  {change}")
     out.append("")
     out.append(textwrap.fill(FOOTNOTE, 100))
