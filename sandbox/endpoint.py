@@ -110,6 +110,7 @@ class Instance:
                 return Served(TIMED_OUT, message=TIMEOUT_MESSAGE, model_seconds=timeout)
         if self.outstanding > self._peak_outstanding:
             self._peak_outstanding = self.outstanding
+        began = time.perf_counter()  # a worker is ours: service time starts now
         try:
             try:
                 answer = self._model.predict_csv(body, content_type)
@@ -118,7 +119,8 @@ class Instance:
                               model_seconds=time.perf_counter() - started)
             now = time.perf_counter()
             remaining = started + timeout - now
-            rest = self._sample_service_seconds() - (now - started)
+            # The prediction itself is part of the service time; sleep for the rest of it.
+            rest = self._sample_service_seconds() - (now - began)
             if rest >= remaining:
                 await asyncio.sleep(max(remaining, 0.0))
                 return Served(TIMED_OUT, message=TIMEOUT_MESSAGE, model_seconds=timeout)

@@ -8,17 +8,23 @@ the simulation. Signatures stay valid because the clock moves by seconds, not mi
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import boto3
 import botocore.session
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials as BotoCredentials
 
 from sandbox.config import INSTANCE_PROFILES, SandboxConfig, Timings
 from sandbox.model import IrisModel
@@ -102,6 +108,12 @@ def step(handle: SandboxThread, clock: MovableClock, seconds: float = 0.0) -> No
     handle.call(lambda: handle.server.simulation.step(clock()))
 
 
+def align(clock: MovableClock) -> None:
+    """Move the clock just past the next whole second, so a short burst stays in one period."""
+    now = clock()
+    clock.advance(math.ceil(now) - now + 0.01)
+
+
 def cloudwatch_session(tmp_path: Path, protocol: str) -> botocore.session.Session:
     """A botocore session whose CloudWatch model speaks only ``protocol``.
 
@@ -141,3 +153,50 @@ def metric_value(cloudwatch: Any, handle: Any, name: str, stat: str = "Sum",
     values = response["MetricDataResults"][0]["Values"]
     assert len(values) <= 1
     return values[0] if values else None
+
+
+class SignedInvoker:
+    """Signs InvokeEndpoint requests the way botocore does, for a raw aiohttp load loop."""
+
+    def __init__(self, handle: Any, body: bytes = b"5,3.5,1.3,0.3") -> None:
+        self.url = f"{handle.endpoint_url}/endpoints/{handle.endpoint_name}/invocations"
+        self.body = body
+        self._credentials = BotoCredentials(handle.credentials.access_key_id,
+                                            handle.credentials.secret_access_key)
+        self._region = handle.region
+
+    def headers(self) -> dict[str, str]:
+        request = AWSRequest(method="POST", url=self.url, data=self.body,
+                             headers={"Content-Type": "text/csv"})
+        SigV4Auth(self._credentials, "sagemaker", self._region).add_auth(request)
+        return dict(request.headers.items())
+
+
+async def open_loop(invoker: SignedInvoker, rate: float, seconds: float
+                    ) -> list[tuple[float, int, float]]:
+    """Send at ``rate`` per second for ``seconds`` whatever the answers: (sent, status, latency).
+
+    Latency runs from the intended send time, so queueing in the client counts too. The
+    request count is bounded (rate x seconds) and every request has a 30 s timeout.
+    """
+    timeout = aiohttp.ClientTimeout(total=30)
+    results: list[tuple[float, int, float]] = []
+    async with aiohttp.ClientSession(timeout=timeout,
+                                     connector=aiohttp.TCPConnector(limit=500)) as session:
+        async def one(intended: float) -> None:
+            async with session.post(invoker.url, data=invoker.body,
+                                    headers=invoker.headers()) as response:
+                await response.read()
+                results.append((intended - start, response.status,
+                                time.perf_counter() - intended))
+
+        start = time.perf_counter()
+        tasks = []
+        for i in range(int(rate * seconds)):
+            intended = start + i / rate
+            delay = intended - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(intended)))
+        await asyncio.gather(*tasks)
+    return sorted(results)
