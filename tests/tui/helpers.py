@@ -1,0 +1,59 @@
+"""Helpers for monitor tests: a live monitor on a real session, and waiting for records."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from driver.profile import load_profile
+from driver.runner import Session
+from driver.setup import RunOptions
+from metrics.records import Record
+from tui.app import MonitorApp
+from tui.launch import launch
+from tui.screens.live import LiveRun, LiveScreen
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def until(session: Session, predicate: Callable[[Record], bool],
+          timeout: float = 30.0) -> Awaitable[Record]:
+    """The first record from this call on that ``predicate`` accepts.
+
+    It listens from the call, not from the await, so a test can start listening, press a
+    key, and then wait.
+    """
+    found: asyncio.Future[Record] = asyncio.get_running_loop().create_future()
+
+    def consumer(record: Record) -> None:
+        if not found.done() and predicate(record):
+            found.set_result(record)
+
+    session.subscribe(consumer)
+    return asyncio.wait_for(found, timeout)
+
+
+def notifications(app: MonitorApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+@asynccontextmanager
+async def live_monitor(profile_path: Path, options: RunOptions, *,
+                       size: tuple[int, int] = (160, 48), keymap: dict[str, str] | None = None,
+                       ) -> AsyncIterator[tuple[Any, LiveRun]]:
+    """The monitor on a real session (workers and all), with load already started."""
+    prepared = await launch(load_profile(profile_path), options)
+    live = LiveRun(prepared, options)
+    app = MonitorApp(LiveScreen(live), keymap)
+    try:
+        async with app.run_test(size=size) as pilot:
+            if not live.session.started:
+                await until(live.session, lambda r: r.TYPE == "header")
+            await pilot.pause()
+            yield pilot, live
+    finally:
+        await live.finish()
+        await prepared.close()

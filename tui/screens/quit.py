@@ -1,0 +1,67 @@
+"""Quitting: stop the load if it still runs, and restore or keep the scaling configuration."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+QUIT = "quit"  # nothing to decide about scaling
+RESTORE = "restore"
+KEEP = "keep"
+
+
+class QuitScreen(ModalScreen[str | None]):
+    """Answers ``quit``, ``restore`` or ``keep`` (the scaling), or None to stay."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y,enter", "answer('default')", "Quit", id="quit-yes"),
+        Binding("r", "answer('restore')", "Quit, restore scaling", id="quit-restore"),
+        Binding("k", "answer('keep')", "Quit, keep scaling", id="quit-keep"),
+        Binding("n,escape", "answer(None)", "Stay", id="quit-stay"),
+    ]
+
+    def __init__(self, load_running: bool, scaling_note: str | None = None,
+                 default: str = RESTORE) -> None:
+        """``scaling_note``: why scaling is worth a decision (None: nothing to decide);
+        ``default``: what y/enter does with it (``--keep-scaling`` makes that keep)."""
+        super().__init__()
+        self.load_running = load_running
+        self.scaling_note = scaling_note
+        self.default = default if scaling_note else QUIT
+
+    def compose(self) -> ComposeResult:
+        lines = []
+        if self.load_running:
+            lines.append("The test is still running: quitting stops all traffic now and "
+                         "finishes the recording.")
+        if self.scaling_note:
+            lines.append(f"Scaling {self.scaling_note}")
+        with Vertical(classes="dialog"):
+            yield Static("Quit loadwatch?", classes="dialog-title")
+            yield Static("\n".join(lines) or "The session is over.", classes="dialog-message")
+            with Horizontal(classes="dialog-buttons"):
+                if self.scaling_note:
+                    for answer, label, key in ((RESTORE, "Quit and restore scaling", "r"),
+                                               (KEEP, "Quit, keep scaling", "k")):
+                        default = answer == self.default
+                        keys = f"y/{key}" if default else key
+                        yield Button(f"{label} \\[{keys}]", id=answer,
+                                     variant="primary" if default else "default")
+                else:
+                    yield Button("Quit \\[y]", variant="primary", id=QUIT)
+                yield Button("Stay \\[n]", id="stay")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        scaling_choice = action == "answer" and parameters in ((KEEP,), (RESTORE,))
+        return bool(self.scaling_note) or not scaling_choice
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(self.default if answer == "default" else answer)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "stay" else event.button.id)

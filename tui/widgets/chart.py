@@ -1,0 +1,242 @@
+"""The base of the four monitor charts: a plotext plot over elapsed time that redraws only
+when what it shows changed.
+
+A plotext redraw is the most expensive thing the monitor does, so each chart keeps a signature
+of its inputs (the counts of the record types it draws, the visible time range, its size) and
+skips the redraw when nothing moved. Points are bucketed by time to about two per braille
+column; buckets are aligned to multiples of their width, so old points do not shimmer as new
+ones arrive. Server series are per period: they are drawn as steps spanning their period, which
+lines them up with the client's per-second points on the same axis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from textual_plotext import PlotextPlot
+
+from metrics.timeline import Timeline
+from tui.headless import clock
+
+RGB = tuple[int, int, int]
+# Bucket widths in seconds, so bucket edges stay put while the visible span grows.
+_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+_TICK_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+# Columns taken by the y-axis labels and frame, roughly, when sizing buckets.
+_AXIS_COLUMNS = 8
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """What every chart draws from: the state, the right edge in elapsed seconds, the window."""
+
+    timeline: Timeline
+    now: float
+    window: float | None  # seconds shown; None: the whole run
+
+
+@dataclass
+class Line:
+    label: str
+    color: RGB
+    xs: list[float] = field(default_factory=list)
+    ys: list[float] = field(default_factory=list)
+
+
+def nice_bucket(span: float, points: int) -> int:
+    """The smallest bucket width (s) that keeps ``span`` seconds within ``points`` points."""
+    need = span / max(points, 1)
+    return next((b for b in _BUCKETS if b >= need), _BUCKETS[-1])
+
+
+def bucketed(xs: Sequence[float], ys: Sequence[float | None], x0: float, x1: float,
+             bucket: int, how: str = "mean") -> tuple[list[float], list[float]]:
+    """Points in [x0, x1) merged into time-aligned buckets (mean or max); None is skipped."""
+    out_x: list[float] = []
+    out_y: list[float] = []
+    key: int | None = None
+    acc: list[float] = []
+
+    def close() -> None:
+        if acc and key is not None:
+            out_x.append(key * bucket)
+            out_y.append(max(acc) if how == "max" else sum(acc) / len(acc))
+
+    for x, y in zip(xs, ys, strict=True):
+        if x < x0 or x >= x1 or y is None:
+            continue
+        k = int(x // bucket)
+        if k != key:
+            close()
+            key, acc = k, []
+        acc.append(y)
+    close()
+    return out_x, out_y
+
+
+def steps(xs: Sequence[float], ys: Sequence[float], width: float) -> tuple[list[float],
+                                                                           list[float]]:
+    """A step line: each value held from its x for ``width`` seconds (a server period)."""
+    out_x: list[float] = []
+    out_y: list[float] = []
+    for x, y in zip(xs, ys, strict=True):
+        out_x += [x, x + width]
+        out_y += [y, y]
+    return out_x, out_y
+
+
+def time_ticks(x0: float, x1: float, columns: int) -> tuple[list[float], list[str]]:
+    """Evenly spaced elapsed-time ticks labelled m:ss, about one per 12 columns."""
+    most = max(2, columns // 12)
+    step = next((s for s in _TICK_STEPS if (x1 - x0) / s <= most), _TICK_STEPS[-1])
+    first = math.ceil(x0 / step) * step
+    ticks = [float(t) for t in range(int(first), int(x1) + 1, step)]
+    return ticks, [clock(t) for t in ticks]
+
+
+def waiting_note(view: ChartView, what: str) -> str:
+    """Why server-side data is missing: an HTTP target has none; a SageMaker one is late."""
+    header = view.timeline.header
+    if header is not None and header.meta.get("target_kind", "http") == "http":
+        return f"no {what} for a plain HTTP target"
+    return f"waiting for {what}"
+
+
+def swatch(label: str, color: RGB) -> str:
+    r, g, b = color
+    return f"[rgb({r},{g},{b})]━━[/] {label}"
+
+
+class TimeChart(PlotextPlot):
+    """A chart of series over elapsed time; subclasses say what to draw in ``lines``."""
+
+    TITLE = ""
+    # Record types (``Record.TYPE``) whose arrival can change this chart.
+    INPUTS: tuple[str, ...] = ("tick",)
+    # Leave out lines that are zero throughout the visible range (errors that never happened).
+    HIDE_ZERO = False
+    # Whole numbers on the y axis, with room above the highest (instance counts).
+    INTEGER_Y = False
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.can_focus = False
+        self._signature: tuple[object, ...] | None = None
+        self.redraws = 0
+        self.border_title = self.TITLE
+
+    @property
+    def plot_columns(self) -> int:
+        return max(10, self.content_size.width - _AXIS_COLUMNS)
+
+    def lines(self, view: ChartView, x0: float, x1: float, bucket: int) -> list[Line]:
+        """The series to draw, the one to keep on top first (it is also the legend order)."""
+        raise NotImplementedError
+
+    def marks(self, view: ChartView, x0: float, x1: float) -> list[float]:
+        """Elapsed times to mark with a vertical line (scaling activities, say)."""
+        return []
+
+    def note(self, view: ChartView, drawn: list[Line]) -> str:
+        """A short remark under the chart (what is missing and why)."""
+        return ""
+
+    def x_range(self, view: ChartView) -> tuple[float, float]:
+        right = max(view.now, 1.0)
+        if view.window is None:
+            return 0.0, right
+        return max(0.0, right - view.window), right
+
+    def update_chart(self, view: ChartView) -> bool:
+        """Redraw if anything this chart shows changed; True if it redrew."""
+        x0, x1 = self.x_range(view)
+        size = (self.content_size.width, self.content_size.height)
+        bucket = nice_bucket(x1 - x0, 2 * self.plot_columns)
+        signature = (id(view.timeline), tuple(view.timeline.counts[t] for t in self.INPUTS),
+                     int(x0), int(x1), bucket, size, self.app.theme)
+        if signature == self._signature or not size[0] or not size[1]:
+            return False
+        self._signature = signature
+        self.redraws += 1
+        drawn = [line for line in self.lines(view, x0, x1, bucket)
+                 if line.xs and not (self.HIDE_ZERO and not any(line.ys))]
+        self._draw(drawn, self.marks(view, x0, x1), x0, x1)
+        legend = "  ".join(swatch(line.label, line.color) for line in drawn)
+        note = self.note(view, drawn)
+        title = f"{self.TITLE}  {legend}" if legend else self.TITLE
+        if self.screen.has_class("-compact"):  # no bottom border to carry the note
+            self.border_title, self.border_subtitle = f"{title}  [dim]{note}[/]", ""
+        else:
+            self.border_title, self.border_subtitle = title, note
+        self.refresh()
+        return True
+
+    def _draw(self, drawn: list[Line], marks: list[float], x0: float, x1: float) -> None:
+        plt = self.plt
+        plt.clear_data()
+        # On a small terminal the frame would take two of the few rows the chart has: keep
+        # only the y axis.
+        compact = self.screen.has_class("-compact")
+        plt.frame(not compact)
+        if compact:
+            plt.yaxes(True, False)
+        top = max((max(line.ys) for line in drawn), default=0.0)
+        # Last drawn wins a cell: draw in reverse so the first line listed (the client's) is on
+        # top of the server's steps.
+        for line in reversed(drawn):
+            plt.plot(line.xs, line.ys, marker="braille", color=line.color)
+        for x in marks:
+            plt.vline(x, color=(200, 90, 200))
+        plt.xlim(x0, x1)
+        if self.INTEGER_Y:
+            top = max(math.ceil(top), 1)
+            plt.ylim(0, top + 0.5)
+            step = max(1, math.ceil((top + 1) / max(2, self.content_size.height // 3)))
+            plt.yticks(list(range(0, top + 1, step)))
+        else:  # from zero: rates, counts and latencies read against nothing
+            plt.ylim(0.0, top * 1.1 if top > 0 else 1.0)
+        ticks, labels = time_ticks(x0, x1, self.plot_columns)
+        plt.xticks(ticks, labels)
+
+
+def client_line(view: ChartView, names: str | tuple[str, ...], label: str, color: RGB,
+                x0: float, x1: float, bucket: int, how: str = "mean",
+                counts: bool = False) -> Line:
+    """One client series (or the sum of several), bucketed for the visible range.
+
+    ``counts``: the series count events per point; they are turned into rates per second,
+    since a point covers more than one second once the timeline has merged old points.
+    """
+    series = view.timeline.client
+    start, end = view.timeline.window(x1 - x0)
+    columns = [series.values[name][start:end] for name in
+               ((names,) if isinstance(names, str) else names)]
+    values: list[float | None] = []
+    for i, width in enumerate(series.width[start:end]):
+        parts = [column[i] for column in columns if column[i] is not None]
+        total = sum(parts) if parts else None
+        values.append(total / width if counts and total is not None else total)
+    xs, ys = bucketed(series.x[start:end], values, x0, x1, bucket, how)
+    return Line(label, color, xs, ys)
+
+
+def server_line(view: ChartView, metric: str, stat: str, label: str, color: RGB, x0: float,
+                x1: float, bucket: int, rate: bool = False, how: str = "mean") -> Line:
+    """One server series as steps over its periods; ``rate`` divides sums by the period.
+
+    Periods shorter than the chart's bucket are merged into buckets first.
+    """
+    timeline = view.timeline
+    xs, ys = timeline.server_series(metric, stat)
+    period = float(timeline.period or 60)
+    if rate:
+        ys = [y / period for y in ys]
+    width = period
+    if bucket > period:
+        xs, ys = bucketed(xs, ys, x0 - bucket, x1, bucket, how)
+        width = float(bucket)
+    kept = [(x, y) for x, y in zip(xs, ys, strict=True) if x + width > x0 and x < x1]
+    sx, sy = steps([x for x, _ in kept], [y for _, y in kept], width)
+    return Line(label, color, sx, sy)

@@ -1,0 +1,102 @@
+"""The event log: phases, operator actions, scaling activities, endpoint changes and error
+codes with their messages, one line each, in the order they arrived.
+
+It is fed record by record (live and replay alike) but only formats them then; lines are
+written to the screen at the next refresh, and at most ``MAX_LINES`` are kept, so a burst of
+records (a replay seeking across an hour) costs a bounded amount of drawing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from metrics.records import EndpointState, Event, Footer, Header, Record, ScalingActivity
+from tui.headless import clock
+
+MAX_LINES = 500
+SOURCE_STYLES = {
+    "schedule": "cyan",
+    "operator": "bold yellow",
+    "target": "red",
+    "driver": "bold red",
+    "scaling": "magenta",
+    "poller": "dim",
+    "session": "green",
+}
+
+
+class EventLog(RichLog):
+    """A bounded, append-only log of what happened during the session."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, max_lines=MAX_LINES, min_width=10, wrap=True, markup=False,
+                         auto_scroll=True)
+        self.can_focus = False
+        self.border_title = "events"
+        self._pending: deque[Text] = deque(maxlen=MAX_LINES)
+        self._epoch0 = 0.0
+        self._instances: tuple[str, int | None, int | None] | None = None
+        self._activities: dict[str, str] = {}
+        self.lines_added = 0
+
+    def reset(self) -> None:
+        """Forget everything (a replay seeking backwards re-feeds the records)."""
+        self._pending.clear()
+        self._instances = None
+        self._activities.clear()
+        self.clear()
+
+    def add(self, record: Record) -> None:
+        line = self._line(record)
+        if line is not None:
+            self._pending.append(line)
+            self.lines_added += 1
+
+    def add_note(self, text: str) -> None:
+        """A line that is not a record: what the run was set up with, say."""
+        self._pending.append(_entry(0.0, "session", text))
+
+    def flush(self) -> None:
+        """Write the lines that arrived since the last flush."""
+        while self._pending:
+            self.write(self._pending.popleft())
+
+    def _line(self, record: Record) -> Text | None:
+        if isinstance(record, Event):
+            return _entry(record.elapsed, record.source, record.message or record.name)
+        if isinstance(record, ScalingActivity):
+            if self._activities.get(record.activity_id) == record.status:
+                return None
+            self._activities[record.activity_id] = record.status
+            text = f"scaling {record.status}: {record.description}"
+            if record.status_message:
+                text += f" ({record.status_message})"
+            at = record.end if record.end is not None else record.t  # when it changed
+            return _entry(at - self._epoch0, "scaling", text)
+        if isinstance(record, EndpointState):
+            current = sum(v.get("current") or 0 for v in record.variants) or None
+            desired = sum(v.get("desired") or 0 for v in record.variants) or None
+            state = (record.status, current, desired)
+            previous, self._instances = self._instances, state
+            if previous == state:
+                return None
+            change = (f"{previous[1]} → {current}" if previous and previous[1] != current
+                      else f"{current}")
+            return _entry(record.elapsed, "poller",
+                          f"endpoint {record.status}: instances {change} (desired {desired})")
+        if isinstance(record, Header):
+            self._epoch0 = record.t
+            return None
+        if isinstance(record, Footer):
+            return _entry(record.elapsed, "session",
+                          f"session ended: {record.reason} (exit code {record.exit_code})")
+        return None
+
+
+def _entry(elapsed: float, source: str, message: str) -> Text:
+    line = Text(f"{clock(max(elapsed, 0.0)):>7} ", style="dim")
+    line.append(message, style=SOURCE_STYLES.get(source, ""))
+    return line

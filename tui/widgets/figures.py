@@ -1,0 +1,152 @@
+"""The current figures: the last few seconds, the server's latest period, and the run so far.
+
+Figures come from histograms (exact percentiles), not from the chart series. They are rebuilt
+only when a record they depend on arrived; the layout flows into as many label/value column
+pairs as the panel's height needs, so the same panel reads at 80x24 and on a large terminal.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT
+from metrics.stats import Aggregate
+from metrics.timeline import Timeline
+
+Row = tuple[str, str]  # (label, value); a label with an empty value heads a section
+# The figures kept when the panel is squeezed under the charts (80x24).
+COMPACT_LABELS = {"target", "sent", "p50 / p99", "errors", "send lag p99", "requests",
+                  "invocations", "model avg/p99", "instances"}
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _errors(snapshot: dict[str, Any]) -> str:
+    outcomes = snapshot["outcomes"]
+    parts = [f"{name} {outcomes[key]}" for key, name in (
+        (HTTP_4XX, "4xx"), (THROTTLED, "thr"), (HTTP_5XX, "5xx"), (TIMEOUT, "t/o"),
+        (CONN_ERROR, "conn"), (OTHER, "other")) if outcomes.get(key)]
+    if snapshot["not_sent"]:
+        parts.append(f"unsent {snapshot['not_sent']}")
+    share = f"{100 * snapshot['error_rate']:.2f} %"
+    return f"{share} ({', '.join(parts)})" if parts else share
+
+
+def client_rows(title: str, snapshot: dict[str, Any], per_second: bool = True) -> list[Row]:
+    latency = snapshot["latency_ms"]
+    rows: list[Row] = [(title, "")]
+    if per_second:
+        rows += [("target", f"{_rate(snapshot['target_rps'])}/s"),
+                 ("sent", f"{_rate(snapshot['achieved_rps'])}/s"),
+                 ("completed", f"{_rate(snapshot['throughput_rps'])}/s")]
+    else:
+        rows += [("requests", f"{snapshot['requests']:,}"),
+                 ("achieved", f"{_rate(snapshot['achieved_rps'])}/s")]
+    rows += [("p50 / p99", f"{_ms(latency['p50'])} / {_ms(latency['p99'])} ms"),
+             ("errors", _errors(snapshot))]
+    if per_second:
+        rows += [("service p99", f"{_ms(snapshot['service_ms']['p99'])} ms"),
+                 ("send lag p99", f"{_ms(snapshot['lag_ms']['p99'])} ms"),
+                 ("late", str(snapshot["late"]))]
+    else:
+        rows.append(("max", f"{_ms(latency['max'])} ms"))
+    return rows
+
+
+def server_rows(timeline: Timeline) -> list[Row]:
+    rows: list[Row] = []
+    if timeline.server:
+        period = timeline.period or 60
+        invocations = timeline.latest_server("Invocations", "Sum")
+        per_second = None if invocations is None else invocations / period
+        rows += [(f"server, {period} s", ""),
+                 ("invocations", f"{_rate(per_second)}/s"),
+                 ("model avg/p99", f"{_ms(timeline.latest_server('ModelLatency', 'Average'))} / "
+                                   f"{_ms(timeline.latest_server('ModelLatency', 'p99'))} ms"),
+                 ("overhead", f"{_ms(timeline.latest_server('OverheadLatency', 'Average'))} ms")]
+        errors = [timeline.latest_server(m, "Sum") for m in ("Invocation4XXErrors",
+                                                               "Invocation5XXErrors")]
+        rows.append(("4XX / 5XX", " / ".join("-" if e is None else f"{e:,.0f}" for e in errors)))
+        cpu = timeline.latest_server("CPUUtilization", "Average")
+        if cpu is not None:
+            rows.append(("CPU", f"{cpu:.0f} %"))
+    if timeline.instances:
+        point = timeline.instances[-1]
+        rows += [("endpoint", point.status),
+                 ("instances", f"{point.current if point.current is not None else '-'}"
+                               f" (desired {point.desired if point.desired is not None else '-'})")]
+    return rows
+
+
+class FiguresPanel(Static):
+    """Label/value figures in as many columns as the height asks for."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.can_focus = False
+        self._signature: tuple[object, ...] | None = None
+        self._rows: list[Row] = []
+        self.border_title = "now"
+
+    def update_figures(self, timeline: Timeline) -> bool:
+        """Rebuild the figures if a record they show arrived; True if they changed."""
+        counts = timeline.counts
+        signature = (id(timeline), counts["tick"], counts["metric"], counts["endpoint"])
+        if signature == self._signature:
+            return False
+        self._signature = signature
+        rows: list[Row] = []
+        if timeline.recent:
+            seconds = len(timeline.recent)
+            recent = Aggregate().extend(timeline.recent).snapshot()
+            rows += client_rows(f"last {seconds} s", recent)
+        rows += server_rows(timeline)
+        if timeline.counts["tick"]:
+            rows += client_rows("run so far", timeline.totals(), per_second=False)
+        self._rows = rows or [("waiting for the first second of load", "")]
+        self.update(self._table())
+        return True
+
+    def on_resize(self) -> None:
+        if self._rows:
+            self.update(self._table())
+
+    def _table(self) -> Table:
+        # Beside the charts the panel grows to fit one column; under them (small terminals)
+        # its height is fixed and the rows flow into more columns.
+        fixed = self.screen.has_class("-compact")
+        rows = [row for row in self._rows if not fixed or not row[1] or row[0] in COMPACT_LABELS]
+        height = max(1, self.content_size.height) if fixed else len(rows)
+        columns = max(1, math.ceil(len(rows) / height))
+        per_column = math.ceil(len(rows) / columns)
+        chunks = [rows[i:i + per_column] for i in range(0, len(rows), per_column)]
+        table = Table.grid(padding=(0, 1), expand=fixed)
+        for chunk in chunks:  # labels as wide as they need, values share the rest
+            table.add_column(style="dim", no_wrap=True,
+                             width=max((len(label) for label, value in chunk if value),
+                                       default=8))
+            table.add_column(no_wrap=True, overflow="ellipsis", ratio=1 if fixed else None)
+        for r in range(per_column):
+            cells: list[Text | str] = []
+            for chunk in chunks:
+                label, value = chunk[r] if r < len(chunk) else ("", "")
+                if label and not value:
+                    cells += [Text(label, style="bold"), ""]
+                else:
+                    cells += [label, value]
+            cells += [""] * (2 * columns - len(cells))
+            table.add_row(*cells)
+        return table

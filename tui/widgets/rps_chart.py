@@ -1,0 +1,34 @@
+"""Requests per second: the schedule's target, what the client sent, what the server counted."""
+
+from __future__ import annotations
+
+from tui.widgets.chart import (
+    ChartView,
+    Line,
+    TimeChart,
+    client_line,
+    server_line,
+    waiting_note,
+)
+
+TARGET = (150, 150, 150)
+CLIENT = (80, 200, 255)
+SERVER = (255, 170, 40)
+
+
+class RpsChart(TimeChart):
+    """Target and achieved rate per second, and the server's Invocations per second."""
+
+    TITLE = "req/s"
+    INPUTS = ("tick", "metric")
+
+    def lines(self, view: ChartView, x0: float, x1: float, bucket: int) -> list[Line]:
+        return [
+            client_line(view, "sent_rps", "sent", CLIENT, x0, x1, bucket),
+            client_line(view, "target_rps", "target", TARGET, x0, x1, bucket),
+            server_line(view, "Invocations", "Sum", "server", SERVER, x0, x1,
+                        bucket, rate=True),
+        ]
+
+    def note(self, view: ChartView, drawn: list[Line]) -> str:
+        return "" if view.timeline.server else waiting_note(view, "server metrics")
