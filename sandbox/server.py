@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -92,6 +93,9 @@ class SandboxServer(SandboxHandle):
             "Content-Type": "text/csv; charset=utf-8",
             "x-Amzn-Invoked-Production-Variant": config.variant,
         }
+        # Request ids shaped like AWS's UUIDs; a counter costs a tenth of uuid4 per request.
+        self._request_ids = itertools.count()
+        self._request_id_prefix = str(uuid.uuid4())[:24]
 
     @property
     def url(self) -> str:
@@ -164,7 +168,11 @@ class SandboxServer(SandboxHandle):
 
     async def _invoke(self, request: web.Request) -> web.Response:
         received = time.perf_counter()
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _error_response(REST_JSON, AwsError(
+                "ValidationError", "Payload size exceeds the limit of 6 MB."))
         try:
             self._verify(request, body, "sagemaker")
             endpoint = self.simulation.endpoint
@@ -183,7 +191,7 @@ class SandboxServer(SandboxHandle):
             return _error_response(REST_JSON, error)
         if served.kind == OK:
             headers = dict(self._invocation_headers)
-            headers["x-amzn-RequestId"] = str(uuid.uuid4())
+            headers["x-amzn-RequestId"] = f"{self._request_id_prefix}{next(self._request_ids):012x}"
             return web.Response(body=served.body, headers=headers)
         return _error_response(REST_JSON, self._invocation_error(served))
 

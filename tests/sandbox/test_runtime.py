@@ -104,3 +104,13 @@ def test_throttling_above_the_configured_rate(start_sandbox: Callable[..., Sandb
     # Throttled requests never reach the endpoint, so they are not invocations.
     cloudwatch = client(sandbox, "cloudwatch")
     assert metric_value(cloudwatch, sandbox, "Invocations") == codes.count("ok")
+
+
+@pytest.mark.parametrize("megabytes", [6.5, 8])
+def test_payloads_over_six_megabytes_are_refused(sandbox: SandboxThread,
+                                                 megabytes: float) -> None:
+    runtime = client(sandbox, "sagemaker-runtime")
+    body = b"5,3.5,1.3,0.3\n" * int(megabytes * 2**20 / 14)
+    error = error_of(lambda: invoke(runtime, body))
+    assert error.response["Error"]["Code"] == "ValidationError"
+    assert "6 MB" in error.response["Error"]["Message"]
