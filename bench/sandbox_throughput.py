@@ -71,7 +71,7 @@ def run_hey(url: str, headers: dict[str, str], rate: int, seconds: int,
 
 
 def _aiohttp_worker(url: str, headers: dict[str, str], rate: int, seconds: int,
-                    results: Any) -> None:
+                    results: Any, connections: int = 64) -> None:
     import asyncio
 
     import aiohttp
@@ -79,7 +79,7 @@ def _aiohttp_worker(url: str, headers: dict[str, str], rate: int, seconds: int,
     async def main() -> None:
         statuses: dict[int, int] = {}
         async with aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=64),
+                connector=aiohttp.TCPConnector(limit=connections),
                 timeout=aiohttp.ClientTimeout(total=30)) as session:
             async def one() -> None:
                 async with session.post(url, data=BODY, headers=headers) as response:
