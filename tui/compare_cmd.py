@@ -54,11 +54,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         sys.stdout.write(terminal.markdown(comparison))
         return 0
     colour = _use_colour()
+    width = args.width or min(shutil.get_terminal_size((120, 40)).columns, 160)
     print("\n".join(terminal.header_lines(comparison)))
-    print(terminal.text_tables(comparison, colour))
+    print(terminal.text_tables(comparison, colour, width))
     if args.no_charts:
         return 0
-    width = args.width or min(shutil.get_terminal_size((120, 40)).columns, 160)
     for chart in overlay_charts(comparison):
         print()
         print(terminal.plot(chart, max(width, 40), CHART_HEIGHT, colour))

@@ -62,6 +62,7 @@ def _utc(epoch: float) -> str:
 
 
 def _round(value: float | None, digits: int = 3) -> float | str:
+    """Empty for no value (no request completed that second), else rounded to the µs."""
     return "" if value is None else round(value, digits)
 
 
@@ -71,9 +72,9 @@ def client_rows(recording: Recording) -> list[list[object]]:
     for tick in recording.records:
         if not isinstance(tick, Tick):
             continue
-        latency = hdr.summary_ms(hdr.decode(tick.latency))
-        service = hdr.summary_ms(hdr.decode(tick.service))
-        lag = hdr.summary_ms(hdr.decode(tick.lag))
+        latency = _percentiles_ms(tick.latency, (50, 90, 95, 99))
+        service = _percentiles_ms(tick.service, (50, 99))
+        lag = _percentiles_ms(tick.lag, (99,))
         outcomes = tick.outcomes
         rows.append([
             tick.second, round(tick.elapsed, 3), _utc(tick.t), tick.phase or "",
@@ -81,11 +82,26 @@ def client_rows(recording: Recording) -> list[list[object]]:
             outcomes.get(OK, 0), outcomes.get(HTTP_4XX, 0), outcomes.get(HTTP_5XX, 0),
             outcomes.get(THROTTLED, 0), outcomes.get(TIMEOUT, 0), outcomes.get(CONN_ERROR, 0),
             outcomes.get(OTHER, 0), tick.not_sent, tick.late, tick.in_flight,
-            _round(latency["p50"]), _round(latency["p90"]), _round(latency["p95"]),
-            _round(latency["p99"]), _round(latency["max"]), _round(service["p50"]),
-            _round(service["p99"]), _round(lag["p99"]), tick.out_of_range,
+            _round(latency.get(50)), _round(latency.get(90)), _round(latency.get(95)),
+            _round(latency.get(99)), _round(latency.get("max")), _round(service.get(50)),
+            _round(service.get(99)), _round(lag.get(99)), tick.out_of_range,
         ])
     return rows
+
+
+def _percentiles_ms(encoded: str, percentiles: tuple[float, ...]) -> dict[float | str, float]:
+    """The percentiles and max of one encoded histogram, in ms; {} when it is empty.
+
+    Not ``hdr.summary_ms``: its mean walks every bucket in Python (~70 ms a histogram), which
+    made an hour's export take minutes.
+    """
+    histogram = hdr.decode(encoded)
+    if not histogram.get_total_count():
+        return {}
+    values: dict[float | str, float] = {
+        p: v / 1000.0 for p, v in histogram.get_percentile_to_value_dict(list(percentiles)).items()}
+    values["max"] = histogram.get_max_value() / 1000.0
+    return values
 
 
 def server_table(recording: Recording) -> tuple[list[str], list[list[object]]]:

@@ -223,3 +223,10 @@ def test_sandbox_fixtures_show_the_scale_out_only_where_scaling_was_on() -> None
     for f in (a, b):
         assert f.model_latency_avg_ms is not None and f.model_latency_avg_ms > 0
         assert f.server_invocations == pytest.approx(f.requests, rel=0.1)
+    # The blog's story: one instance saturates at the peak (queue full: 503) and stays slow;
+    # with scaling the endpoint grows and the cool-down is healthy again.
+    peak_a, peak_b = before.figures(before.phases[1]), after.figures(after.phases[1])
+    assert peak_a.rate_5xx > peak_b.rate_5xx and peak_a.p50_ms > 100
+    assert a.seconds_over_slo > b.seconds_over_slo
+    cool = after.figures(after.phases[2])
+    assert cool.instances_min >= 2 and cool.p99_ms < after.slo_ms and cool.rate_5xx == 0

@@ -82,6 +82,7 @@ class Chart:
     guides: list[Guide] = field(default_factory=list)
     bands: list[Band] = field(default_factory=list)
     y_log: bool = False
+    y_integer: bool = False  # counts of whole things (instances): no 0.72 on the axis
     x_end: float = 0.0
     note: str = ""
 
@@ -173,6 +174,7 @@ def run_charts(run: RunAnalysis) -> list[Chart]:
             Line("scheduled target", *_client(run, "target_rps"), BLACK, DOTTED),
             Line("sent", *_client(run, "sent_rps"), BLUE),
             Line("completed", *_client(run, "completed_rps"), GREEN, DASHED),
+            Line("completed ok", *_client(run, "ok"), SKY, DOTTED),
             Line("server Invocations per second", *_server(run, "Invocations", "Sum", True),
                  ORANGE, dots=True),
         ], events, bands=bands, x_end=end),
@@ -181,7 +183,7 @@ def run_charts(run: RunAnalysis) -> list[Chart]:
     instances = Chart("instances", "Instances", "instances", [
         Line("current", *_instances(run, "current"), BLUE, step=True),
         Line("desired", *_instances(run, "desired"), ORANGE, DASHED, step=True),
-    ], _scaling_marks(run, PURPLE), bands=bands, x_end=end)
+    ], _scaling_marks(run, PURPLE), bands=bands, x_end=end, y_integer=True)
     if instances.empty and instances.marks:
         instances.note = "no endpoint states recorded; scaling activities only"
     if not instances.empty or instances.marks:
@@ -246,6 +248,7 @@ def _latency_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> C
         Line("client p50", *_client(run, "p50_ms"), GREEN, DASHED),
         Line("client p95", *_client(run, "p95_ms"), SKY),
         Line("client p99", *_client(run, "p99_ms", "max"), BLUE),
+        Line("service time p50", *_client(run, "service_p50_ms"), BLACK, DOTTED),
         Line("service time p99", *_client(run, "service_p99_ms", "max"), GREY, DOTTED),
         Line("server ModelLatency average", *_server(run, "ModelLatency", "Average"),
              ORANGE, dots=True),
@@ -329,7 +332,8 @@ def overlay_charts(comparison: Comparison) -> list[Chart]:
         Chart("latency", "Latency", "ms (log scale)" if log else "ms", latency,
               guides=[Guide(v, f"objective {v:g} ms") for v in sorted(slo)], bands=bands,
               y_log=log, x_end=end),
-        Chart("instances", "Instances", "instances", instances, marks, bands=bands, x_end=end),
+        Chart("instances", "Instances", "instances", instances, marks, bands=bands, x_end=end,
+              y_integer=True),
         Chart("errors", "Errors", "requests per second", errors, bands=bands, x_end=end),
     ]
     if comparison.by == "phase":

@@ -74,6 +74,8 @@ class _Scale:
         else:
             self.y0 = 0.0
             step = nice_step(top or 1.0)
+            if chart.y_integer:
+                step = max(1.0, round(step))
             self.y1 = step * math.ceil((top * 1.05 or 1.0) / step)
             self.y_step = step
 

@@ -28,12 +28,12 @@ def header_lines(comparison: Comparison) -> list[str]:
     a, b = comparison.runs
     by = "phase (k-th phase beside k-th phase)" if comparison.by == "phase" else "elapsed time"
     lines = [f"{a.label} (A) vs {b.label} (B), aligned by {by}",
-             f"A: {a.recording.path}  ({a.header.target}, {clock(a.duration)})",
-             f"B: {b.recording.path}  ({b.header.target}, {clock(b.duration)})",
+             f"A: {a.recording.path}", f"   {a.header.target}, {clock(a.duration)} recorded",
+             f"B: {b.recording.path}", f"   {b.header.target}, {clock(b.duration)} recorded",
              f"latency objective: client p99 ≤ {a.slo_ms:g} ms ({a.slo_source})"]
     if a.scaling_target:
         lines.append(f"scaling target: {a.scaling_target:,.0f} invocations per instance per "
-                     "minute (a breach is a period above it)")
+                     "minute")
     lines += [f"note: {n}" for n in comparison.notes]
     note = tables.missing_note(list(comparison.runs))
     if note:
@@ -47,7 +47,7 @@ def _verdict(text: str, verdict: int, color: bool) -> str:
     return f"{GREEN if verdict == BETTER else RED}{text}{RESET}"
 
 
-def text_tables(comparison: Comparison, color: bool = False) -> str:
+def text_tables(comparison: Comparison, color: bool = False, width: int = 100) -> str:
     """Side-by-side figures per phase, aligned for a terminal of 80 columns or more."""
     a, b = comparison.runs
     sections = tables.comparison_sections(comparison)
@@ -69,7 +69,7 @@ def text_tables(comparison: Comparison, color: bool = False) -> str:
             out.append(f"{row.label[:label_width]:<{label_width}} "
                        f"{row.values[0]:>{widths[0]}} {row.values[1]:>{widths[1]}}  {change}")
     out.append("")
-    out.append(textwrap.fill(FOOTNOTE, 100))
+    out.append(textwrap.fill(FOOTNOTE, min(width, 100)))
     return "\n".join(out)
 
 
@@ -158,6 +158,9 @@ def plot(chart: Chart, width: int, height: int, color: bool = True) -> str:
     elif ys:
         top = max(ys)
         plt.ylim(0, top * 1.08 if top > 0 else 1.0)  # all zero: a 0–1 axis, not 0–1e-9
+        if chart.y_integer:
+            ticks = list(range(0, int(top) + 1))
+            plt.yticks(ticks, [str(t) for t in ticks])
     text = plt.build()
     return text if color else plt.uncolorize(text)
 
