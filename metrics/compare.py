@@ -34,6 +34,7 @@ from metrics.records import (
     OTHER,
     THROTTLED,
     TIMEOUT,
+    Event,
     Footer,
     Header,
     ScalingActivity,
@@ -360,7 +361,8 @@ def scaling_target_per_minute(recording: Recording) -> float | None:
     """The target-tracking target (InvocationsPerInstance per minute) the run was held to.
 
     Looked for in the header (``meta.scaling.target``, then the profile's ``scaling.target``),
-    then in scaling events that carry a target value. None when the run names none.
+    then in the policy the endpoint poller saw in force, then in any scaling event that carries
+    a target value. None when the run names none.
     """
     header = recording.header
     for source in (_lower_keys(header.meta).get("scaling"),
@@ -368,14 +370,35 @@ def scaling_target_per_minute(recording: Recording) -> float | None:
         value = _lower_keys(source).get("target")
         if isinstance(value, int | float) and value > 0:
             return float(value)
-    for record in recording.records:
-        data = getattr(record, "data", None)
-        if getattr(record, "source", None) != "scaling" or not isinstance(data, dict):
-            continue
-        for key in ("target", "target_value", "TargetValue"):
+    events = [r for r in recording.records
+              if isinstance(r, Event) and r.source == "scaling" and isinstance(r.data, dict)]
+    in_force = [e for e in events if e.name == "policy_in_force"]
+    for event in [*in_force, *events]:
+        value = _find_number(event.data, ("target", "target_value", "TargetValue"))
+        if value is not None:
+            return value
+    return None
+
+
+def _find_number(data: Any, keys: tuple[str, ...]) -> float | None:
+    """The first positive number under one of ``keys``, searching nested dicts and lists.
+
+    A policy-in-force event nests it: policies[].TargetTrackingScalingPolicyConfiguration.
+    """
+    if isinstance(data, dict):
+        for key in keys:
             value = data.get(key)
-            if isinstance(value, int | float) and value > 0:
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
                 return float(value)
+        children = list(data.values())
+    elif isinstance(data, list):
+        children = data
+    else:
+        return None
+    for child in children:
+        found = _find_number(child, keys)
+        if found is not None:
+            return found
     return None
 
 

@@ -3,6 +3,7 @@ and on the recorded fixtures."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -230,3 +231,15 @@ def test_sandbox_fixtures_show_the_scale_out_only_where_scaling_was_on() -> None
     assert a.seconds_over_slo > b.seconds_over_slo
     cool = after.figures(after.phases[2])
     assert cool.instances_min >= 2 and cool.p99_ms < after.slo_ms and cool.rate_5xx == 0
+
+
+def test_the_scaling_target_is_found_in_the_policy_in_force_when_the_profile_names_none(
+        tmp_path) -> None:
+    lines = (FIXTURES / "sandbox-after.jsonl").read_text(encoding="utf-8").splitlines()
+    head = json.loads(lines[0])
+    del head["profile"]["scaling"]
+    path = tmp_path / "no-scaling-section.jsonl"
+    path.write_text("\n".join([json.dumps(head), *lines[1:]]) + "\n", encoding="utf-8")
+    run = load(path)
+    assert run.scaling_target == 1500
+    assert run.figures().first_breach is not None
