@@ -98,7 +98,9 @@ def _markdown_section(section: Section, label_a: str, label_b: str) -> list[str]
              f"| figure | {_md(label_a)} | {_md(label_b)} | change |",
              "|---|---:|---:|---|"]
     for row in section.rows:
-        change = f"**{row.change}**" if row.verdict in (BETTER, WORSE) else row.change
+        # Words, not colour: Markdown renders none, and not every reader sees it.
+        change = {BETTER: f"{row.change}, better", WORSE: f"**{row.change}, worse**"}.get(
+            row.verdict, row.change)
         lines.append(f"| {_md(row.label)} | {_md(row.values[0])} | {_md(row.values[1])} | "
                      f"{_md(change)} |")
     lines.append("")
