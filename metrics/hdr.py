@@ -7,8 +7,10 @@ compressed encoding (base64 text), so any HdrHistogram library can read them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import cache
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
@@ -48,11 +50,53 @@ def merge(parts: Iterable[HdrHistogram | str], into: HdrHistogram | None = None)
     return total
 
 
+@cache
+def _bucket_values() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every counts index: its lowest, highest and median equivalent value.
+
+    hdrh answers percentiles and the mean by walking all 20,480 buckets in Python (about 1 ms
+    and 70 ms per histogram); with these tables numpy does the same sums in microseconds and
+    returns the same values, which ``tests/metrics/test_stats.py`` checks against hdrh.
+    """
+    h = new_histogram()
+    values = [h.get_value_from_index(i) for i in range(h.counts_len)]
+    lowest = np.array([h.get_lowest_equivalent_value(v) for v in values], dtype=np.float64)
+    highest = np.array([h.get_highest_equivalent_value(v) for v in values], dtype=np.float64)
+    # hdrh's mean weighs each bucket by the median of its range, reached from its top.
+    median = np.array([h._hdr_median_equiv_value(h.get_highest_equivalent_value(v))
+                       for v in values], dtype=np.float64)
+    return lowest, highest, median
+
+
+def _counts(histogram: HdrHistogram) -> np.ndarray:
+    return np.ctypeslib.as_array(histogram.counts)[: histogram.counts_len]
+
+
+def percentiles_us(histogram: HdrHistogram, percentiles: Sequence[float]) -> list[float]:
+    """Values at ``percentiles`` in microseconds, exactly as hdrh's own lookup gives them."""
+    total = histogram.get_total_count()
+    lowest, highest, _ = _bucket_values()
+    cumulative = np.cumsum(_counts(histogram))
+    out = []
+    for percentile in percentiles:
+        target = max(int(min(percentile, 100.0) * total / 100 + 0.5), 1)
+        index = min(int(np.searchsorted(cumulative, target, side="left")), len(cumulative) - 1)
+        out.append(float(highest[index] if percentile else lowest[index]))
+    return out
+
+
+def mean_us(histogram: HdrHistogram) -> float:
+    total = histogram.get_total_count()
+    if not total:
+        return 0.0
+    return float(np.dot(_counts(histogram).astype(np.float64), _bucket_values()[2]) / total)
+
+
 def percentile_ms(histogram: HdrHistogram, percentile: float) -> float | None:
     """The value at `percentile` in milliseconds, or None for an empty histogram."""
     if histogram.get_total_count() == 0:
         return None
-    return histogram.get_value_at_percentile(percentile) / 1000.0
+    return percentiles_us(histogram, (percentile,))[0] / 1000.0
 
 
 def summary_ms(histogram: HdrHistogram) -> dict[str, float | int | None]:
@@ -63,15 +107,15 @@ def summary_ms(histogram: HdrHistogram) -> dict[str, float | int | None]:
             "count": 0, "mean": None, "min": None, "p50": None, "p90": None,
             "p95": None, "p99": None, "p999": None, "max": None,
         }
-    values = histogram.get_percentile_to_value_dict([50, 90, 95, 99, 99.9])
+    p50, p90, p95, p99, p999 = percentiles_us(histogram, (50, 90, 95, 99, 99.9))
     return {
         "count": count,
-        "mean": histogram.get_mean_value() / 1000.0,
+        "mean": mean_us(histogram) / 1000.0,
         "min": histogram.get_min_value() / 1000.0,
-        "p50": values[50] / 1000.0,
-        "p90": values[90] / 1000.0,
-        "p95": values[95] / 1000.0,
-        "p99": values[99] / 1000.0,
-        "p999": values[99.9] / 1000.0,
+        "p50": p50 / 1000.0,
+        "p90": p90 / 1000.0,
+        "p95": p95 / 1000.0,
+        "p99": p99 / 1000.0,
+        "p999": p999 / 1000.0,
         "max": histogram.get_max_value() / 1000.0,
     }

@@ -113,15 +113,12 @@ def tick_point(tick: Tick) -> dict[str, float | None]:
     }
     latency = hdr.decode(tick.latency)
     if latency.get_total_count():
-        values = latency.get_percentile_to_value_dict([50, 95, 99])
-        point["p50_ms"] = values[50] / 1000
-        point["p95_ms"] = values[95] / 1000
-        point["p99_ms"] = values[99] / 1000
+        p50, p95, p99 = hdr.percentiles_us(latency, (50, 95, 99))
+        point["p50_ms"], point["p95_ms"], point["p99_ms"] = p50 / 1000, p95 / 1000, p99 / 1000
     service = hdr.decode(tick.service)
     if service.get_total_count():
-        values = service.get_percentile_to_value_dict([50, 99])
-        point["service_p50_ms"] = values[50] / 1000
-        point["service_p99_ms"] = values[99] / 1000
+        p50, p99 = hdr.percentiles_us(service, (50, 99))
+        point["service_p50_ms"], point["service_p99_ms"] = p50 / 1000, p99 / 1000
     point["lag_p99_ms"] = hdr.percentile_ms(hdr.decode(tick.lag), 99)
     return point
 

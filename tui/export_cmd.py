@@ -90,16 +90,13 @@ def client_rows(recording: Recording) -> list[list[object]]:
 
 
 def _percentiles_ms(encoded: str, percentiles: tuple[float, ...]) -> dict[float | str, float]:
-    """The percentiles and max of one encoded histogram, in ms; {} when it is empty.
-
-    Not ``hdr.summary_ms``: its mean walks every bucket in Python (~70 ms a histogram), which
-    made an hour's export take minutes.
-    """
+    """The percentiles and max of one encoded histogram, in ms; {} when it is empty."""
     histogram = hdr.decode(encoded)
     if not histogram.get_total_count():
         return {}
     values: dict[float | str, float] = {
-        p: v / 1000.0 for p, v in histogram.get_percentile_to_value_dict(list(percentiles)).items()}
+        p: v / 1000.0 for p, v in zip(percentiles, hdr.percentiles_us(histogram, percentiles),
+                                      strict=True)}
     values["max"] = histogram.get_max_value() / 1000.0
     return values
 

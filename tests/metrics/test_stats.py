@@ -83,3 +83,16 @@ def test_summary_per_phase_and_ensure():
     assert checks["p99"].ok
     assert not checks["p50"].ok
     assert not evaluate({"p99": 10}, Aggregate().snapshot())[0].ok  # nothing measured
+
+
+def test_fast_percentiles_and_mean_agree_with_hdrh_exactly():
+    """metrics.hdr answers with numpy tables; hdrh's own (slow) walk is the reference."""
+    rng = random.Random(11)
+    for n in (1, 2, 17, 1000, 30_000):
+        h = hdr.new_histogram()
+        for _ in range(n):
+            h.record_value(int(rng.lognormvariate(rng.uniform(3, 13), rng.uniform(0.1, 2))))
+        percentiles = [0, 1, 25, 50, 90, 95, 99, 99.9, 100]
+        assert hdr.percentiles_us(h, percentiles) == [h.get_value_at_percentile(p)
+                                                      for p in percentiles]
+        assert hdr.mean_us(h) == pytest.approx(h.get_mean_value(), rel=1e-12)
