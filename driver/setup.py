@@ -47,6 +47,9 @@ class RunOptions:
     endpoint_url: str | None = None
     sandbox: bool = False  # force the sandbox even if the profile names a target
     realistic: bool = False  # sandbox with AWS's timings
+    sandbox_instance: str | None = None  # sandbox instance profile (ml.m4.xlarge, small, ...)
+    sandbox_instances: int = 1  # instances the sandbox endpoint starts with
+    sandbox_period: float | None = None  # sandbox metric period in seconds
     keep_scaling: bool = False  # leave scaling changes in place at exit
     # Set by tui.launch when it started the sandbox (or by tests): what to aim at and as whom.
     endpoint: str | None = None  # overrides sagemaker.endpoint

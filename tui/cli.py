@@ -11,7 +11,6 @@ import asyncio
 import importlib
 import signal
 import sys
-from importlib import resources
 from pathlib import Path
 
 import driver
@@ -38,10 +37,13 @@ COMMAND_MODULES = (
 
 def demo_profile_path() -> Path:
     """profiles/sandbox-demo.yml, wherever loadwatch is installed."""
-    return Path(str(resources.files("profiles") / "sandbox-demo.yml"))
+    # Beside the packages, in a checkout and in site-packages alike. Not importlib.resources:
+    # `profiles` is a namespace package, and under an editable install its path holds the
+    # finder's hook, which resources.files() rejects (NotADirectoryError).
+    return Path(__file__).resolve().parent.parent / "profiles" / "sandbox-demo.yml"
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true",
                         help="no UI: print a status line every few seconds, then a summary")
     parser.add_argument("--record", metavar="FILE", type=Path,
@@ -62,6 +64,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                      help="run against the built-in sandbox whatever the profile targets")
     aws.add_argument("--realistic", action="store_true",
                      help="sandbox with AWS's timings (60 s metric periods, slow provisioning)")
+    aws.add_argument("--sandbox-instance", metavar="TYPE",
+                     help="sandbox instance profile: ml.m4.xlarge (default, ~420 req/s), "
+                          "ml.m5.large, ml.c5.xlarge, ml.c5.2xlarge, or small (~50 req/s)")
+    aws.add_argument("--sandbox-instances", type=int, default=1, metavar="N",
+                     help="instances the sandbox endpoint starts with (default 1)")
+    aws.add_argument("--sandbox-period", type=float, metavar="SECONDS",
+                     help="sandbox metric period (default 10; 60 with --realistic)")
     aws.add_argument("--keep-scaling", action="store_true",
                      help="leave scaling changes in place at exit instead of restoring")
 
@@ -77,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a profile (monitor, or --headless)")
     run.add_argument("profile", type=Path, nargs="?", help="YAML profile (default: sandbox demo)")
-    _add_run_options(run)
+    add_run_options(run)
 
     run.set_defaults(handler=cmd_run)
 
@@ -97,13 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path, target: str | None = None) -> Profile:
+def load_profile_arg(path: Path, target: str | None = None) -> Profile:
     return load_profile(path, target_override=target)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
-        profile = _load(args.profile, args.target)
+        profile = load_profile_arg(args.profile, args.target)
     except ProfileError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -132,7 +141,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
+def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
     record = None
     if not args.no_record:
         record = args.record or default_recording_path(profile)
@@ -140,6 +149,8 @@ def _run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
         workers=args.workers, record=record, seed=args.seed, aws_profile=args.aws_profile,
         region=args.region, endpoint_url=args.endpoint_url, sandbox=args.sandbox,
         realistic=args.realistic, keep_scaling=args.keep_scaling,
+        sandbox_instance=args.sandbox_instance, sandbox_instances=args.sandbox_instances,
+        sandbox_period=args.sandbox_period,
     )
 
 
@@ -168,8 +179,8 @@ async def run_headless(prepared: PreparedRun, interval: int = 5) -> SessionResul
 def cmd_run(args: argparse.Namespace) -> int:
     path = args.profile or demo_profile_path()
     try:
-        profile = _load(path, args.target)
-        options = _run_options(args, profile)
+        profile = load_profile_arg(path, args.target)
+        options = run_options(args, profile)
     except ProfileError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -180,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from tui.app import run_monitor
 
         return run_monitor(profile, options)
-    return _run(_headless_main(profile, options, args.interval))
+    return run_async(_headless_main(profile, options, args.interval))
 
 
 async def _headless_main(profile: Profile, options: RunOptions, interval: int) -> int:
@@ -207,7 +218,7 @@ async def _headless_main(profile: Profile, options: RunOptions, interval: int) -
     return result.exit_code
 
 
-def _run(coro) -> int:  # type: ignore[no-untyped-def]
+def run_async(coro) -> int:  # type: ignore[no-untyped-def]
     try:
         import uvloop
     except ImportError:
@@ -223,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except BrokenPipeError:  # `loadwatch validate x.yml | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

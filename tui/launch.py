@@ -30,11 +30,21 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
         return await prepare_run(profile, options)
 
     from driver.aws import FrozenCredentials
-    from sandbox.config import FAST, REALISTIC, SandboxConfig
+    from sandbox.config import FAST, REALISTIC, SandboxConfig, profile_named
     from sandbox.process import SandboxProcess, SandboxStartError
 
     sagemaker = profile.sagemaker
-    config = SandboxConfig(timings=REALISTIC if options.realistic else FAST)
+    timings = REALISTIC if options.realistic else FAST
+    if options.sandbox_period:
+        timings = dataclasses.replace(timings, period_s=options.sandbox_period,
+                                      publication_delay_s=min(timings.publication_delay_s,
+                                                              options.sandbox_period / 2))
+    try:
+        config = SandboxConfig(timings=timings, initial_instances=options.sandbox_instances)
+        if options.sandbox_instance:
+            config = config.replace(profile=profile_named(options.sandbox_instance))
+    except ValueError as exc:
+        raise SetupError(f"sandbox: {exc}") from exc
     if sagemaker is not None and sagemaker.endpoint:
         config = config.replace(endpoint_name=sagemaker.endpoint)
     if sagemaker is not None:

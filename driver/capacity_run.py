@@ -1,0 +1,178 @@
+"""Driving the capacity search against a live session.
+
+``CapacityRun.run`` is a session producer: it sets the rate of each step with live control,
+watches the session's ticks, judges each step with ``driver.capacity.CapacitySearch``, and
+stops the session when the search is over. Every step, verdict and the result become events,
+so a search is recorded, replayed and reported like any session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from driver.capacity import CapacitySearch, Objectives, StepResult, Verdict
+from driver.profile import Profile
+from driver.runner import Session
+from driver.schedule import Phase
+from metrics.records import Datapoint, Record, Tick
+from metrics.stats import Aggregate
+
+# The search profile's one phase: long enough for any search; the run stops when it is done.
+SEARCH_DURATION_S = 6 * 3600
+
+
+@dataclass
+class StepPlan:
+    hold_s: float  # how long a step lasts when it does not fail clearly
+    settle_s: float  # first seconds of a step, not judged: queues adapt to the new rate
+    rest_s: float  # no load between a failed step and the next, so queues drain
+    baseline_s: float
+    baseline_rps: float
+
+    @classmethod
+    def for_period(cls, period_s: float, start_rps: float, settle_s: float = 3.0,
+                   rest_s: float = 5.0) -> StepPlan:
+        """Steps long enough for two full metric periods after settling, as the issue asks."""
+        return cls(hold_s=settle_s + 2 * period_s, settle_s=settle_s, rest_s=rest_s,
+                   baseline_s=max(10.0, period_s), baseline_rps=max(1.0, min(20.0, start_rps / 2)))
+
+
+def search_profile(profile: Profile, start_rps: float) -> Profile:
+    """The profile's target and requests, with one long constant phase the search steers."""
+    return dataclasses.replace(
+        profile, phases=[Phase("capacity search", SEARCH_DURATION_S, start_rps, start_rps)],
+        ensure={})
+
+
+@dataclass
+class CapacityRun:
+    search: CapacitySearch
+    plan: StepPlan
+    safety_factor: float = 0.5
+    ticks: list[Tick] = field(default_factory=list)
+    model_latency: dict[float, float] = field(default_factory=dict)  # period start -> ms
+    result: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    _new_tick: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def observe(self, record: Record) -> None:
+        """Subscribe this to the session: it keeps what judging steps needs."""
+        if isinstance(record, Tick):
+            self.ticks.append(record)
+            self._new_tick.set()
+        elif isinstance(record, Datapoint) and record.metric == "ModelLatency" \
+                and record.stat == "Average":
+            self.model_latency[record.t] = record.value
+
+    async def _wait_ticks(self, session: Session, until_second: int) -> None:
+        while not self.ticks or self.ticks[-1].second < until_second:
+            if session.reason is not None:  # killed or stopped: no more ticks will come
+                raise asyncio.CancelledError
+            self._new_tick.clear()
+            await self._new_tick.wait()
+
+    def _measure(self, rate: float, first: int, last: int, epoch0: float,
+                 stopped_early: bool = False) -> StepResult:
+        agg = Aggregate().extend(t for t in self.ticks if first <= t.second <= last)
+        snap = agg.snapshot()
+        start, end = epoch0 + first, epoch0 + last + 1
+        model = [v for t, v in self.model_latency.items() if start <= t and t < end]
+        return StepResult(
+            rate=rate,
+            achieved_rps=snap["achieved_rps"],
+            error_rate=snap["error_rate"],
+            p99_ms=snap["latency_ms"]["p99"],
+            p50_ms=snap["latency_ms"]["p50"],
+            requests=snap["requests"],
+            server_model_latency_ms=sum(model) / len(model) if model else None,
+            stopped_early=stopped_early,
+        )
+
+    async def _hold(self, session: Session, rate: float, seconds: float,
+                    judge_early: bool) -> StepResult:
+        """Send ``rate`` for ``seconds`` (or until a clear failure) and measure the step."""
+        session.set_rate(rate)
+        begin = math.ceil(session.elapsed())
+        first = begin + int(self.plan.settle_s)
+        last = begin + max(int(seconds), 1) - 1
+        second = first
+        while second <= last:
+            await self._wait_ticks(session, second)
+            if judge_early and second >= first + 1:
+                partial = self._measure(rate, first, second, session.epoch0)
+                if self.search.step_should_stop(partial):
+                    return self._measure(rate, first, second, session.epoch0, True)
+            second += 1
+        return self._measure(rate, first, last, session.epoch0)
+
+    async def run(self, session: Session) -> None:
+        """The producer: baseline, steps, result; then it stops the session."""
+        try:
+            await self._run(session)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a search that breaks still leaves a finished recording
+            self.error = f"{type(exc).__name__}: {exc}"
+            session.event("capacity", "capacity_failed", f"capacity search failed: {self.error}")
+            session.stop()
+
+    async def _run(self, session: Session) -> None:
+        plan, search = self.plan, self.search
+        session.event("capacity", "capacity_baseline",
+                      f"baseline: {plan.baseline_rps:g} req/s for {plan.baseline_s:g} s",
+                      rate=plan.baseline_rps)
+        baseline = await self._hold(session, plan.baseline_rps, plan.baseline_s, False)
+        if baseline.p99_ms is None or baseline.error_rate >= search.objectives.max_error_rate:
+            self.error = (f"the endpoint fails even unloaded ({100 * baseline.error_rate:.0f}% "
+                          "errors): check the target and the requests")
+            session.event("capacity", "capacity_failed", self.error)
+            session.stop()
+            return
+        search.set_baseline(baseline.p99_ms)
+        session.event("capacity", "capacity_objectives",
+                      f"unloaded p99 {baseline.p99_ms:.1f} ms; a step passes under "
+                      f"{100 * search.objectives.max_error_rate:g}% errors, p99 under "
+                      f"{search.latency_objective_ms:.0f} ms, and at least "
+                      f"{100 * search.objectives.min_achieved:g}% of the offered rate",
+                      unloaded_p99_ms=baseline.p99_ms,
+                      latency_objective_ms=search.latency_objective_ms)
+        previous: Verdict | None = None
+        while (rate := search.next_rate()) is not None:
+            if previous is not None and not previous.passed and plan.rest_s > 0:
+                session.set_rate(0.0)
+                await asyncio.sleep(plan.rest_s)
+            session.event("capacity", "capacity_step", f"step: {rate:g} req/s", rate=rate)
+            result = await self._hold(session, rate, plan.hold_s, True)
+            verdict = search.record(result)
+            previous = verdict
+            self.steps.append({"rate": rate, "passed": verdict.passed, "clear": verdict.clear,
+                               "reasons": list(verdict.reasons),
+                               **dataclasses.asdict(result)})
+            figures = (f"p99 {result.p99_ms:.1f} ms" if result.p99_ms is not None
+                       else "no responses") + (f", errors {100 * result.error_rate:.1f}%, "
+                                               f"achieved {result.achieved_rps:.0f} req/s")
+            session.event("capacity", "capacity_verdict",
+                          f"{rate:g} req/s {'passed' if verdict.passed else 'FAILED'}: {figures}"
+                          + (f" ({'; '.join(verdict.reasons)})" if verdict.reasons else "")
+                          + (" — stopped early" if result.stopped_early else ""),
+                          **self.steps[-1])
+        self.result = search.recommendation(self.safety_factor)
+        if self.result is None:
+            session.event("capacity", "capacity_result",
+                          "no step passed: the endpoint does not sustain even the first step "
+                          f"({search.start_rps:g} req/s); start lower with --start")
+        else:
+            session.event("capacity", "capacity_result",
+                          f"one instance sustains {self.result['max_rps']:g} req/s; "
+                          f"{self.result['formula']}", **self.result)
+        session.stop()
+
+
+def objectives_from(max_error_rate_percent: float, latency_ms: float | None) -> Objectives:
+    return Objectives(max_error_rate=max_error_rate_percent / 100.0,
+                      latency_objective_ms=latency_ms)

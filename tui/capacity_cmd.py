@@ -1,0 +1,201 @@
+"""``loadwatch find-capacity``: the highest rate one instance sustains, and the policy for it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_NOT_FOUND = 1
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from tui.cli import add_run_options
+
+    parser = commands.add_parser(
+        "find-capacity",
+        help="find the highest rate one instance sustains and recommend the scaling target",
+        description="Raise the rate in steps (each held for two metric periods), narrow the "
+                    "edge by bisection, and recommend SageMakerVariantInvocationsPerInstance = "
+                    "MAX_RPS x SAFETY_FACTOR x 60. The endpoint must have one instance; "
+                    "scaling is suspended for the search and restored afterwards.")
+    parser.add_argument("profile", type=Path, nargs="?",
+                        help="profile naming the target and the request (default: sandbox demo)")
+    add_run_options(parser)
+    search = parser.add_argument_group("search")
+    search.add_argument("--start", type=float, default=50.0, metavar="RPS",
+                        help="first step (default 50 req/s)")
+    search.add_argument("--growth", type=float, default=2.0,
+                        help="each passing step multiplies the rate by this (default 2)")
+    search.add_argument("--tolerance", type=float, default=0.05,
+                        help="stop when the edge is this narrow, relative (default 0.05)")
+    search.add_argument("--max-error-rate", type=float, default=5.0, metavar="PERCENT",
+                        help="a step fails at this error rate (default 5, as the blog)")
+    search.add_argument("--latency-ms", type=float, metavar="MS",
+                        help="a step fails when client p99 reaches this (default: 4x the "
+                             "unloaded p99, at least 25 ms above it)")
+    search.add_argument("--hold", type=float, metavar="SECONDS",
+                        help="seconds per step (default: 3 + two metric periods)")
+    search.add_argument("--safety-factor", type=float, default=0.5,
+                        help="target = MAX_RPS x this x 60 (default 0.5, AWS's guidance)")
+    search.add_argument("--apply", action="store_true",
+                        help="put the recommended target-tracking policy on the endpoint")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from driver.profile import ProfileError
+    from driver.runner import EXIT_USAGE
+    from tui.cli import demo_profile_path, load_profile_arg, run_async, run_options
+
+    problems = [f"--{name} must be {rule}" for name, value, ok, rule in (
+        ("start", args.start, args.start > 0, "above 0"),
+        ("growth", args.growth, args.growth > 1, "above 1"),
+        ("tolerance", args.tolerance, 0 < args.tolerance < 1, "between 0 and 1"),
+        ("max-error-rate", args.max_error_rate, 0 < args.max_error_rate <= 100,
+         "a percentage above 0"),
+        ("safety-factor", args.safety_factor, 0 < args.safety_factor <= 1, "in (0, 1]"),
+    ) if not ok]
+    if problems:
+        print("loadwatch: " + "; ".join(problems), file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        profile = load_profile_arg(args.profile or demo_profile_path(), args.target)
+        options = run_options(args, profile)
+    except ProfileError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    return run_async(_find(profile, options, args))
+
+
+async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
+    from driver.capacity import CapacitySearch, scaling_block
+    from driver.capacity_run import (
+        CapacityRun,
+        StepPlan,
+        objectives_from,
+        search_profile,
+    )
+    from driver.profile import ProfileError, ScalingOptions
+    from driver.runner import EXIT_USAGE
+    from driver.setup import SetupError
+    from tui.cli import run_headless
+    from tui.launch import launch
+
+    scaling = profile.scaling or ScalingOptions()
+    # The search suspends scaling itself, before any load; the profile's own wish waits.
+    searched = dataclasses.replace(search_profile(profile, args.start),
+                                   scaling=dataclasses.replace(scaling, enabled=None))
+    try:
+        prepared = await launch(searched, options)
+    except (SetupError, ProfileError) as exc:
+        print(f"loadwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        refusal = await _take_one_instance(prepared)
+        if refusal:
+            print(f"loadwatch: cannot search: {refusal}", file=sys.stderr)
+            return EXIT_USAGE
+        session = prepared.session
+        aws = session.meta.get("aws", {})
+        period = float(aws.get("metrics_period") or 10)
+        plan = StepPlan.for_period(period, args.start)
+        if args.hold:
+            plan.hold_s = max(args.hold, plan.settle_s + 1)
+        search = CapacitySearch(start_rps=args.start, growth=args.growth,
+                                tolerance=args.tolerance,
+                                objectives=objectives_from(args.max_error_rate,
+                                                           args.latency_ms))
+        run = CapacityRun(search, plan, safety_factor=args.safety_factor)
+        session.subscribe(run.observe)
+        session.add_producer(run.run)
+        if args.apply and prepared.scaling is not None:
+            session.add_cleanup(_applier(run, prepared, scaling, args.safety_factor))
+        for note in prepared.notes:
+            print(note, flush=True)
+        print(f"search: from {args.start:g} req/s, x{args.growth:g} while steps pass, then "
+              f"bisection to {100 * args.tolerance:g}%; steps of {plan.hold_s:g} s "
+              f"(first {plan.settle_s:g} s not judged)", flush=True)
+        result = await run_headless(prepared, args.interval)
+    finally:
+        await prepared.close()
+    print()
+    for line in _report(run, args.safety_factor, scaling_block, scaling):
+        print(line)
+    if result.recording:
+        print(f"recording: {result.recording}")
+    if result.reason == "interrupted":
+        return result.exit_code
+    if run.error:
+        print(f"loadwatch: {run.error}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0 if run.result else EXIT_NOT_FOUND
+
+
+async def _take_one_instance(prepared: Any) -> str | None:
+    """Check the endpoint has one instance and suspend its scaling; a reason if it cannot."""
+    control = prepared.scaling
+    if control is None:  # a plain HTTP target: nothing to check or suspend
+        return None
+    instances = prepared.session.meta.get("aws", {}).get("instances")
+    if instances != 1:
+        return (f"endpoint {prepared.endpoint} variant {prepared.variant} runs {instances} "
+                "instances; capacity is found per instance: bring the variant to one instance "
+                "(e.g. min = max = 1) and run again")
+    if control.saved is not None and control.saved.target is not None:
+        message = await control.disable()
+        if control.last_error is not None:
+            return f"scaling must be suspended for the search, and that failed: {message}"
+    return None
+
+
+def _applier(run: Any, prepared: Any, scaling: Any, safety_factor: float) -> Any:
+    async def apply(session: Any) -> None:
+        recommendation = run.result
+        if recommendation is None:
+            session.event("capacity", "capacity_apply_skipped",
+                          "--apply: nothing to apply, no step passed")
+            return
+        control = prepared.scaling
+        control.options = dataclasses.replace(scaling, enabled=True,
+                                              target=float(recommendation["target"]))
+        message = await control.enable()
+        # The applied policy is the configuration to keep, not a change to undo at exit.
+        control.changed = False
+        session.event("capacity", "capacity_applied", f"--apply: {message}")
+
+    return apply
+
+
+def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) -> list[str]:
+    lines = [f"{'step req/s':>10} {'verdict':<8} {'achieved':>9} {'p50 ms':>8} {'p99 ms':>8} "
+             f"{'errors %':>8}  why"]
+    for step in run.steps:
+        verdict = "pass" if step["passed"] else ("FAIL!" if step["clear"] else "FAIL")
+        p50 = "-" if step["p50_ms"] is None else f"{step['p50_ms']:.1f}"
+        p99 = "-" if step["p99_ms"] is None else f"{step['p99_ms']:.1f}"
+        lines.append(f"{step['rate']:>10g} {verdict:<8} {step['achieved_rps']:>9.1f} {p50:>8} "
+                     f"{p99:>8} {100 * step['error_rate']:>8.2f}  {'; '.join(step['reasons'])}")
+    recommendation = run.result
+    if recommendation is None:
+        lines.append("no sustainable rate found" + (f": {run.error}" if run.error else ""))
+        return lines
+    rec = recommendation
+    lines += [
+        "",
+        f"maximum sustainable rate per instance: {rec['max_rps']:g} req/s "
+        f"(p50 {rec['p50_ms']:.1f} ms, p99 {rec['p99_ms']:.1f} ms, errors "
+        f"{100 * rec['error_rate']:.2f}%); first failing step: {rec['first_failing_rps']:g} req/s"
+        if rec["first_failing_rps"] else
+        f"maximum sustainable rate per instance: at least {rec['max_rps']:g} req/s "
+        "(no step failed)",
+        f"objectives: errors under {100 * rec['max_error_rate']:g}%, p99 under "
+        f"{rec['latency_objective_ms']:.0f} ms, achieved within 5% of offered",
+        f"recommended SageMakerVariantInvocationsPerInstance: {rec['formula']}",
+        "",
+        "paste into your profile:",
+        scaling_block(rec, scaling.min, scaling.max).rstrip(),
+    ]
+    return lines
