@@ -47,7 +47,8 @@ async def live_monitor(profile_path: Path, options: RunOptions, *,
     """The monitor on a real session (workers and all), with load already started."""
     prepared = await launch(load_profile(profile_path), options)
     live = LiveRun(prepared, options)
-    app = MonitorApp(LiveScreen(live), keymap)
+    # niceness 0: the test process runs every test; lowering it would slow all that follow.
+    app = MonitorApp(LiveScreen(live, niceness=0), keymap)
     try:
         async with app.run_test(size=size) as pilot:
             if not live.session.started:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 from driver.setup import RunOptions
 from metrics.recording import read_recording
 from metrics.records import Event, Tick
 from tests.tui.helpers import live_monitor, notifications, until
+from tui.cli import main
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen, binding_rows
 from tui.screens.live import LiveScreen, nice_step, rate_steps
@@ -146,3 +149,31 @@ async def test_quit_stops_the_load_and_finishes_the_recording(target_server, wri
         assert pilot.app.return_value == 130
     recording = read_recording(options.record)
     assert recording.footer is not None and recording.footer.reason == "interrupted"
+
+
+def test_the_monitor_steps_back_from_the_workers() -> None:
+    """Every thread of the monitor process gets nicer; run in a child, not to slow the tests."""
+    code = ("import os, threading\n"
+            "from tui.screens.live import yield_cpu_to_workers\n"
+            "before = os.getpriority(os.PRIO_PROCESS, 0)\n"
+            "ready, done = threading.Event(), threading.Event()\n"
+            "def other():\n"
+            "    ready.set(); done.wait()\n"
+            "    print(os.getpriority(os.PRIO_PROCESS, 0))\n"
+            "thread = threading.Thread(target=other); thread.start(); ready.wait()\n"
+            "yield_cpu_to_workers(5)\n"
+            "print(before); print(os.getpriority(os.PRIO_PROCESS, 0)); done.set(); thread.join()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.split()
+    before, main_thread, other_thread = (int(n) for n in out)
+    assert main_thread == other_thread == min(19, before + 5)
+
+
+def test_replay_of_a_missing_or_foreign_file_says_why(tmp_path, capsys) -> None:
+    assert main(["replay", str(tmp_path / "nothing.jsonl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    foreign = tmp_path / "notes.jsonl"
+    foreign.write_text("hello\n")
+    assert main(["replay", str(foreign)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a loadwatch recording" in err and len(err.splitlines()) == 1

@@ -1,9 +1,10 @@
 """The main screen both modes share: header, four charts, current figures, event log, footer.
 
 Records go straight into the screen's ``Timeline`` (bounded) and event log as they arrive;
-nothing is queued per record. Two timers render from that state: figures, header and log
-2 to 4 times a second, charts about once a second, each skipping work when its inputs did not
-change. When the UI falls behind, frames are dropped and the state stays current.
+nothing is queued per record. One timer renders from that state 4 times a second: header,
+figures and log each time, and one of the four charts in turn (so each chart about once a
+second), each skipping work when its inputs did not change. When the UI falls behind, frames
+are dropped and the state stays current.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from tui.widgets.session_header import SessionHeader, Status, scaling_label
 WINDOWS: tuple[tuple[float | None, str], ...] = (
     (300.0, "5 min"), (1800.0, "30 min"), (None, "whole run"))
 FIGURES_INTERVAL_S = 0.25
-CHARTS_INTERVAL_S = 1.0
+# One chart is looked at per figures tick, so each chart is considered once a second (four
+# charts, four ticks) and a redraw burst is one chart, not four, when load shares the cores.
 # Below this size the charts sit above the figures and the log instead of beside them.
 COMPACT_WIDTH = 120
 COMPACT_HEIGHT = 34
@@ -91,8 +93,9 @@ class MonitorScreen(Screen[None]):
     def on_mount(self) -> None:
         # Kept, not queried per record: records keep coming while the app shuts down.
         self.event_log = self.query_one(EventLog)
+        self.charts: list[TimeChart] = list(self.query(TimeChart))
+        self._next_chart = 0
         self.set_interval(FIGURES_INTERVAL_S, self.refresh_figures, name="figures")
-        self.set_interval(CHARTS_INTERVAL_S, self.refresh_charts, name="charts")
 
     def on_resize(self) -> None:
         size = self.size
@@ -100,10 +103,6 @@ class MonitorScreen(Screen[None]):
         self._charts_due = True
 
     # --- state -----------------------------------------------------------------------------
-
-    @property
-    def charts(self) -> list[TimeChart]:
-        return list(self.query(TimeChart))
 
     def on_record(self, record: Record) -> None:
         """The consumer of the record stream (a Session subscriber, or the replay's emit)."""
@@ -138,6 +137,9 @@ class MonitorScreen(Screen[None]):
         self.event_log.flush()
         if self._charts_due:
             self.refresh_charts()
+        else:
+            self._next_chart = (self._next_chart + 1) % len(self.charts)
+            self.charts[self._next_chart].update_chart(self.chart_view())
 
     def refresh_charts(self) -> None:
         self._charts_due = False

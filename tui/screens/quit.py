@@ -46,8 +46,8 @@ class QuitScreen(ModalScreen[str | None]):
             yield Static("\n".join(lines) or "The session is over.", classes="dialog-message")
             with Horizontal(classes="dialog-buttons"):
                 if self.scaling_note:
-                    for answer, label, key in ((RESTORE, "Quit and restore scaling", "r"),
-                                               (KEEP, "Quit, keep scaling", "k")):
+                    for answer, label, key in ((RESTORE, "Restore & quit", "r"),
+                                               (KEEP, "Keep & quit", "k")):
                         default = answer == self.default
                         keys = f"y/{key}" if default else key
                         yield Button(f"{label} \\[{keys}]", id=answer,

@@ -8,14 +8,14 @@ pairs as the panel's height needs, so the same panel reads at 80x24 and on a lar
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from metrics import hdr
 from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT
-from metrics.stats import Aggregate
+from metrics.stats import Aggregate, error_rate
 from metrics.timeline import Timeline
 
 Row = tuple[str, str]  # (label, value); a label with an empty value heads a section
@@ -34,35 +34,44 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
 
-def _errors(snapshot: dict[str, Any]) -> str:
-    outcomes = snapshot["outcomes"]
+def _errors(agg: Aggregate) -> str:
+    outcomes = agg.outcomes
     parts = [f"{name} {outcomes[key]}" for key, name in (
         (HTTP_4XX, "4xx"), (THROTTLED, "thr"), (HTTP_5XX, "5xx"), (TIMEOUT, "t/o"),
         (CONN_ERROR, "conn"), (OTHER, "other")) if outcomes.get(key)]
-    if snapshot["not_sent"]:
-        parts.append(f"unsent {snapshot['not_sent']}")
-    share = f"{100 * snapshot['error_rate']:.2f} %"
+    if agg.not_sent:
+        parts.append(f"unsent {agg.not_sent}")
+    share = f"{100 * error_rate(dict(outcomes), agg.not_sent):.2f} %"
     return f"{share} ({', '.join(parts)})" if parts else share
 
 
-def client_rows(title: str, snapshot: dict[str, Any], per_second: bool = True) -> list[Row]:
-    latency = snapshot["latency_ms"]
+def _p(histogram: hdr.Histogram, percentile: float) -> str:
+    return _ms(hdr.percentile_ms(histogram, percentile))
+
+
+def client_rows(title: str, agg: Aggregate, per_second: bool = True) -> list[Row]:
+    """Figures of an aggregate, read straight from its histograms.
+
+    Not ``Aggregate.snapshot()``: its mean walks every recorded value in Python (tens of ms
+    per histogram), which at once a second was most of the monitor's CPU.
+    """
+    seconds = max(agg.seconds, 1)
     rows: list[Row] = [(title, "")]
     if per_second:
-        rows += [("target", f"{_rate(snapshot['target_rps'])}/s"),
-                 ("sent", f"{_rate(snapshot['achieved_rps'])}/s"),
-                 ("completed", f"{_rate(snapshot['throughput_rps'])}/s")]
+        rows += [("target", f"{_rate(agg.target / seconds)}/s"),
+                 ("sent", f"{_rate(agg.sent / seconds)}/s"),
+                 ("completed", f"{_rate(agg.completed / seconds)}/s")]
     else:
-        rows += [("requests", f"{snapshot['requests']:,}"),
-                 ("achieved", f"{_rate(snapshot['achieved_rps'])}/s")]
-    rows += [("p50 / p99", f"{_ms(latency['p50'])} / {_ms(latency['p99'])} ms"),
-             ("errors", _errors(snapshot))]
+        rows += [("requests", f"{agg.sent:,}"),
+                 ("achieved", f"{_rate(agg.sent / seconds)}/s")]
+    rows += [("p50 / p99", f"{_p(agg.latency, 50)} / {_p(agg.latency, 99)} ms"),
+             ("errors", _errors(agg))]
     if per_second:
-        rows += [("service p99", f"{_ms(snapshot['service_ms']['p99'])} ms"),
-                 ("send lag p99", f"{_ms(snapshot['lag_ms']['p99'])} ms"),
-                 ("late", str(snapshot["late"]))]
+        rows += [("service p99", f"{_p(agg.service, 99)} ms"),
+                 ("send lag p99", f"{_p(agg.lag, 99)} ms"),
+                 ("late", str(agg.late))]
     else:
-        rows.append(("max", f"{_ms(latency['max'])} ms"))
+        rows.append(("max", f"{_p(agg.latency, 100)} ms"))
     return rows
 
 
@@ -111,18 +120,20 @@ class FiguresPanel(Static):
         rows: list[Row] = []
         if timeline.recent:
             seconds = len(timeline.recent)
-            recent = Aggregate().extend(timeline.recent).snapshot()
-            rows += client_rows(f"last {seconds} s", recent)
+            rows += client_rows(f"last {seconds} s", Aggregate().extend(timeline.recent))
         rows += server_rows(timeline)
         if timeline.counts["tick"]:
-            rows += client_rows("run so far", timeline.totals(), per_second=False)
-        self._rows = rows or [("waiting for the first second of load", "")]
-        self.update(self._table())
+            rows += client_rows("run so far", timeline.summary.total, per_second=False)
+        rows = rows or [("waiting for the first second of load", "")]
+        # A layout pass costs more than the figures: only when the panel's height may change.
+        layout = len(rows) != len(self._rows)
+        self._rows = rows
+        self.update(self._table(), layout=layout)
         return True
 
     def on_resize(self) -> None:
         if self._rows:
-            self.update(self._table())
+            self.update(self._table(), layout=False)
 
     def _table(self) -> Table:
         # Beside the charts the panel grows to fit one column; under them (small terminals)

@@ -32,4 +32,4 @@ class ReplayBar(Static):
         done = round(room * position / duration) if duration else room
         line.append("━" * done, style="cyan")
         line.append("─" * (room - done), style="dim")
-        self.update(line)
+        self.update(line, layout=False)  # always one line

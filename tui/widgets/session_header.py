@@ -25,6 +25,7 @@ class Status:
     window: str  # "5 min", "30 min", "whole run"
     scaling: str | None = None  # the scaling policy in force, if the target has one
     where: str | None = None  # "recording → path" or the replayed file
+    ended: bool = False  # the session is over (killed early, say): no time is left
 
 
 def scaling_label(timeline: Timeline) -> str | None:
@@ -96,7 +97,9 @@ class SessionHeader(Static):
             bottom.append("  ")
         bottom.append(clock(now), style="bold")
         bottom.append(f" / {clock(total)}", style="dim")
-        if total:
+        if status.ended:
+            bottom.append(" (ended)", style="dim")
+        elif total:
             bottom.append(f" ({clock(max(total - now, 0))} left)", style="dim")
         bottom.append("   window ", style="dim")
         bottom.append(status.window)
@@ -107,4 +110,4 @@ class SessionHeader(Static):
             bottom.append(f"   {status.where}", style="dim")
         both = Text("\n").join([top, bottom])
         both.no_wrap, both.overflow = True, "ellipsis"
-        self.update(both)
+        self.update(both, layout=False)  # always two lines
