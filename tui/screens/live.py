@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import math
 import os
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
@@ -73,7 +74,8 @@ class LiveRun:
         self.task: asyncio.Task[SessionResult] | None = None
         self.result: SessionResult | None = None
 
-    def start(self, consumer: Any, on_done: Any = None) -> None:
+    def start(self, consumer: Callable[[Record], None],
+              on_done: Callable[[SessionResult | None], None] | None = None) -> None:
         """Subscribe ``consumer`` and start the load; ``on_done(result)`` when it ends."""
         self.session.subscribe(consumer)
         self.task = asyncio.ensure_future(self.session.run())
@@ -256,6 +258,8 @@ class LiveScreen(MonitorScreen):
     def on_session_finished(self, message: SessionFinished) -> None:
         self.refresh_bindings()
         result = message.result
+        if result is not None and result.error:
+            self.notify(result.error, title="the session failed", severity="error", timeout=30)
         if result is not None:
             self.notify(f"Session {result.reason}; exit code {result.exit_code}. "
                         "Press q to quit.", timeout=10)
