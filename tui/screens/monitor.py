@@ -99,7 +99,10 @@ class MonitorScreen(Screen[None]):
 
     def on_resize(self) -> None:
         size = self.size
-        self.set_class(size.width < COMPACT_WIDTH or size.height < COMPACT_HEIGHT, "-compact")
+        compact = size.width < COMPACT_WIDTH or size.height < COMPACT_HEIGHT
+        if compact != self.has_class("-compact"):
+            self.set_class(compact, "-compact")
+            self.query_one(FiguresPanel).reflow()
         self._charts_due = True
 
     # --- state -----------------------------------------------------------------------------

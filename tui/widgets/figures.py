@@ -132,8 +132,12 @@ class FiguresPanel(Static):
         return True
 
     def on_resize(self) -> None:
+        self.reflow(layout=False)
+
+    def reflow(self, layout: bool = True) -> None:
+        """Lay the same figures out again (the panel moved under or beside the charts)."""
         if self._rows:
-            self.update(self._table(), layout=False)
+            self.update(self._table(), layout=layout)
 
     def _table(self) -> Table:
         # Beside the charts the panel grows to fit one column; under them (small terminals)
