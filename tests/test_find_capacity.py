@@ -30,7 +30,7 @@ def find_capacity(*args: str, timeout: float = 170) -> subprocess.CompletedProce
 def test_the_search_finds_a_small_instance_and_restores_scaling(tmp_path):
     """The sandbox's small instance serves about 50 req/s (1 worker, 20 ms)."""
     recording = tmp_path / "search.jsonl"
-    result = find_capacity("--sandbox-instance", "small", "--sandbox-period", "5",
+    result = find_capacity("--sandbox-instance", "small", "--sandbox-period", "1",
                            "--start", "20", "--tolerance", "0.1", "--interval", "60",
                            "--record", str(recording))
     assert result.returncode == 0, result.stderr + result.stdout

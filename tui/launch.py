@@ -39,6 +39,10 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
         timings = dataclasses.replace(timings, period_s=options.sandbox_period,
                                       publication_delay_s=min(timings.publication_delay_s,
                                                               options.sandbox_period / 2))
+        # Asked for on the command line, the sandbox's period is the one to poll at.
+        profile = dataclasses.replace(profile, metrics=dataclasses.replace(
+            profile.metrics, period=max(1, round(options.sandbox_period)),
+            poll_interval=None))
     try:
         config = SandboxConfig(timings=timings, initial_instances=options.sandbox_instances)
         if options.sandbox_instance:
