@@ -32,7 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from metrics import hdr  # noqa: E402
 from metrics.recording import read_recording  # noqa: E402
+from metrics.records import Tick  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 BODY = "5,3.5,1.3,0.3"
@@ -72,8 +74,9 @@ http {{
 }}
 """)
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    process = subprocess.Popen([*pin(core), binary, "-p", str(work), "-c", str(work / "nginx.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*pin(core), binary, "-p", str(work), "-c", str(work / "nginx.conf")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_port(port)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -139,7 +142,12 @@ scenarios:
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    total = read_recording(recording).footer.summary["total"]
+    replay = read_recording(recording)
+    total = replay.footer.summary["total"]
+    # The first second opens the connections and warms the interpreter's caches; the design
+    # asks for warm-up to be discarded explicitly, so both figures are kept.
+    steady = [r for r in replay.records if isinstance(r, Tick) and r.second >= 1]
+    steady_lag = hdr.merge(t.lag for t in steady)
     shutil.rmtree(work, ignore_errors=True)
     return {
         "tool": "loadwatch", "rate": rate, "workers": workers,
@@ -149,6 +157,7 @@ scenarios:
         "ok": total["ok"], "errors": total["errors_total"], "not_sent": total["not_sent"],
         "late": total["late"],
         "lag_p50_ms": total["lag_ms"]["p50"], "lag_p99_ms": total["lag_ms"]["p99"],
+        "lag_p99_after_warmup_ms": hdr.percentile_ms(steady_lag, 99),
         "latency_p50_ms": total["latency_ms"]["p50"], "latency_p99_ms": total["latency_ms"]["p99"],
         "service_p50_ms": total["service_ms"]["p50"], "service_p99_ms": total["service_ms"]["p99"],
         "cpu_cores": round(cpu / wall, 2),
@@ -195,9 +204,18 @@ def hey(url: str, seconds: int = 10, connections: int = 64, core: int = 0,
 
 
 def sustained(run: dict) -> bool:
-    """Within 1 % of the target rate with send-lag p99 under 2 ms and nothing dropped."""
+    """Within 1 % of the target rate, send-lag p99 under 2 ms (warm-up included), none dropped.
+
+    The p99 after the first second is reported beside it, not used: the figure holds for the
+    whole run a user would see.
+    """
     return (run["achieved_ratio"] >= 0.99 and (run["lag_p99_ms"] or 0) < 2.0
             and run["not_sent"] == 0)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def save(name: str, data: dict) -> None:
@@ -209,19 +227,38 @@ def save(name: str, data: dict) -> None:
 
 
 def bench_throughput(args: argparse.Namespace) -> None:
+    """Each rate ``--repeat`` times between wrk and hey runs; a rate holds if most runs do."""
+    peers: dict[str, list[float]] = {"wrk": [], "hey": []}
+    runs: list[dict] = []
     with nginx(core=1) as url:
-        peers = [wrk(url, args.seconds), hey(url, args.seconds)]
-        runs = []
-        for rate in args.rates:
-            run = loadwatch(url, rate, args.seconds)
-            run["sustained"] = sustained(run)
-            runs.append(run)
-            print(run, file=sys.stderr)
-    best = max((r["rate"] for r in runs if r["sustained"]), default=None)
+        for _ in range(args.repeat):
+            peers["wrk"].append(wrk(url, args.seconds)["rps"])
+            for rate in args.rates:
+                run = loadwatch(url, rate, args.seconds)
+                run["sustained"] = sustained(run)
+                runs.append(run)
+                print(run, file=sys.stderr)
+            peers["hey"].append(hey(url, args.seconds)["rps"])
+    by_rate = {}
+    for rate in args.rates:
+        mine = [r for r in runs if r["rate"] == rate]
+        by_rate[rate] = {
+            "runs": len(mine), "sustained_runs": sum(r["sustained"] for r in mine),
+            "median_achieved_ratio": median([r["achieved_ratio"] for r in mine]),
+            "median_lag_p99_ms": median([r["lag_p99_ms"] for r in mine]),
+            "median_lag_p99_after_warmup_ms": median([r["lag_p99_after_warmup_ms"]
+                                                      for r in mine]),
+            "median_latency_p50_ms": median([r["latency_p50_ms"] for r in mine]),
+        }
+    best = max((rate for rate, r in by_rate.items() if 2 * r["sustained_runs"] > r["runs"]),
+               default=None)
+    wrk_rps, hey_rps = median(peers["wrk"]), median(peers["hey"])
     save("throughput", {
-        "peers": peers, "loadwatch": runs, "best_sustained_rps": best,
-        "ratio_vs_wrk": best and round(best / peers[0]["rps"], 3),
-        "ratio_vs_hey": best and round(best / peers[1]["rps"], 3),
+        "wrk_rps": peers["wrk"], "hey_rps": peers["hey"], "by_rate": by_rate,
+        "best_sustained_rps": best,
+        "ratio_vs_wrk": best and round(best / wrk_rps, 3),
+        "ratio_vs_hey": best and round(best / hey_rps, 3),
+        "runs": runs,
     })
 
 
@@ -333,6 +370,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rates", type=float, nargs="+", default=[8000, 10000, 12000])
     parser.add_argument("--minutes", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     globals()[f"bench_{args.bench}"](args)
 
