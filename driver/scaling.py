@@ -80,6 +80,7 @@ class ScalingControl:
         self.saved_instances: int | None = None
         self.current: ScalingConfig | None = None
         self.changed = False
+        self.keep_at_exit = False  # leave loadwatch's changes in place when the run ends
         self.last_error: AwsError | None = None
         self._lock = asyncio.Lock()
 
@@ -174,11 +175,11 @@ class ScalingControl:
             return None
         return await (self.enable() if self.options.enabled else self.disable())
 
-    async def restore_at_exit(self, keep: bool = False) -> str | None:
-        """The session clean-up: restore what loadwatch changed, unless told to keep it."""
+    async def restore_at_exit(self) -> str | None:
+        """The session clean-up: restore what loadwatch changed, unless ``keep_at_exit``."""
         if not self.changed:
             return None
-        if keep:
+        if self.keep_at_exit:
             self._emit("scaling_kept", "scaling changes kept (--keep-scaling); saved "
                        f"configuration: {self.saved.describe() if self.saved else 'none'}",
                        saved=self.saved.to_dict() if self.saved else None)

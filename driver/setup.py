@@ -189,8 +189,9 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         await control.apply_profile()
 
     async def scaling_at_exit(session: Session) -> None:
-        await control.restore_at_exit(options.keep_scaling)
+        await control.restore_at_exit()
 
+    control.keep_at_exit = options.keep_scaling
     session.add_producer(scaling_at_start)
     session.add_cleanup(scaling_at_exit)
     keep = "kept at exit (--keep-scaling)" if options.keep_scaling else "restored at exit"

@@ -122,7 +122,8 @@ async def test_keep_scaling_leaves_the_change_and_says_so(moto_aws):
     c = control(events=events)
     c.save()
     await c.enable()
-    assert await c.restore_at_exit(keep=True) is None
+    c.keep_at_exit = True
+    assert await c.restore_at_exit() is None
     assert now().mode == "enabled"
     assert events[-1][0] == "scaling_kept"
 

@@ -284,13 +284,12 @@ class LiveScreen(MonitorScreen):
 
     async def _stop_and_exit(self, answer: str) -> None:
         scaling = self.live.prepared.scaling
-        if answer == KEEP and scaling is not None and scaling.changed:
-            # Say so in the recording, then leave nothing for the session's clean-up to undo.
-            await scaling.restore_at_exit(keep=True)
-            scaling.changed = False
+        if scaling is not None and answer in (KEEP, RESTORE):
+            # The operator's answer wins over --keep-scaling; the session's clean-up obeys it.
+            scaling.keep_at_exit = answer == KEEP
         self.notify("Stopping load and finishing the recording…")
         await self.live.finish("interrupted")
         if answer == RESTORE and scaling is not None and scaling.changed:
-            # Still changed: --keep-scaling told the clean-up to keep it, the operator did not.
+            # The session ended before the answer, and its clean-up kept the change.
             await scaling.restore()
         self.app.exit(self.live.exit_code)
