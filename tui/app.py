@@ -22,7 +22,7 @@ from driver.profile import Profile, ProfileError
 from driver.runner import EXIT_USAGE
 from driver.setup import PreparedRun, RunOptions, SetupError
 from metrics.recording import RecordingError, read_recording
-from tui.headless import summary_lines
+from tui.headless import print_result
 from tui.launch import launch, uses_sandbox
 from tui.screens.live import LiveRun, LiveScreen
 from tui.screens.monitor import MonitorScreen
@@ -119,14 +119,7 @@ async def monitor_session(prepared: PreparedRun, options: RunOptions,
     finally:
         result = await live.finish("interrupted")
     if result is not None:
-        for line in summary_lines(result.summary, result.checks):
-            print(line)
-        if result.error:
-            print(f"loadwatch: {result.error}", file=sys.stderr)
-        if result.recording:
-            print(f"recording: {result.recording}")
-        if result.reason == "interrupted":
-            print("quit while running: load stopped, recording finished", file=sys.stderr)
+        print_result(result, "quit while running: load stopped, recording finished")
     return live.exit_code
 
 

@@ -81,7 +81,9 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
     from driver.profile import ProfileError, ScalingOptions
     from driver.runner import EXIT_USAGE
     from driver.setup import SetupError
+    from tui.app import load_keymap, monitor_session
     from tui.cli import run_headless
+    from tui.headless import print_result
     from tui.launch import launch
 
     scaling = profile.scaling or ScalingOptions()
@@ -113,21 +115,25 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
         session.add_producer(run.run)
         if args.apply and prepared.scaling is not None:
             session.add_cleanup(_applier(run, prepared, scaling, args.safety_factor))
-        for note in prepared.notes:
-            print(note, flush=True)
-        print(f"search: from {args.start:g} req/s, x{args.growth:g} while steps pass, then "
-              f"bisection to {100 * args.tolerance:g}%; steps of {plan.hold_s:g} s "
-              f"(first {plan.settle_s:g} s not judged)", flush=True)
-        result = await run_headless(prepared, args.interval)
+        plan_line = (f"search: from {args.start:g} req/s, x{args.growth:g} while steps pass, "
+                     f"then bisection to {100 * args.tolerance:g}%; steps of {plan.hold_s:g} s "
+                     f"(first {plan.settle_s:g} s not judged)")
+        if args.headless:
+            for note in [*prepared.notes, plan_line]:
+                print(note, flush=True)
+            result = await run_headless(prepared, args.interval)
+            print_result(result, "interrupted: load stopped, recording finished")
+            exit_code = result.exit_code
+        else:  # the monitor shows the search: its steps and verdicts are in the event log
+            session.event("capacity", "capacity_plan", plan_line)
+            exit_code = await monitor_session(prepared, options, load_keymap())
     finally:
         await prepared.close()
     print()
     for line in _report(run, args.safety_factor, scaling_block, scaling):
         print(line)
-    if result.recording:
-        print(f"recording: {result.recording}")
-    if result.reason == "interrupted":
-        return result.exit_code
+    if session.reason == "interrupted":
+        return exit_code
     if run.error:
         print(f"loadwatch: {run.error}", file=sys.stderr)
         return EXIT_USAGE

@@ -17,7 +17,7 @@ import driver
 from driver.profile import Profile, ProfileError, describe_plan, load_profile
 from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
 from driver.setup import PreparedRun, RunOptions, SetupError, default_recording_path
-from tui.headless import HeadlessPrinter, clock, summary_lines
+from tui.headless import HeadlessPrinter, clock, print_result
 from tui.launch import launch
 
 # Commands that live in their own module: each has ``register(subparsers)``, which adds its
@@ -33,6 +33,9 @@ COMMAND_MODULES = (
     "tui.scaling_cmd",
     "tui.capacity_cmd",
 )
+
+
+TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 
 
 def demo_profile_path() -> Path:
@@ -206,15 +209,7 @@ async def _headless_main(profile: Profile, options: RunOptions, interval: int) -
         result = await run_headless(prepared, interval)
     finally:
         await prepared.close()
-    print()
-    for line in summary_lines(result.summary, result.checks):
-        print(line)
-    if result.error:
-        print(f"loadwatch: {result.error}", file=sys.stderr)
-    if result.recording:
-        print(f"recording: {result.recording}")
-    if result.reason == "interrupted":
-        print("interrupted: load stopped, recording finished", file=sys.stderr)
+    print_result(result, "interrupted: load stopped, recording finished")
     return result.exit_code
 
 
@@ -231,9 +226,13 @@ def run_async(coro) -> int:  # type: ignore[no-untyped-def]
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    commands = next(a for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices
+    if not argv or (argv[0] not in commands and argv[0] not in TOP_LEVEL_OPTIONS):
+        # No command: `loadwatch`, `loadwatch --headless`, `loadwatch my.yml` mean `run`.
+        argv = ["run", *argv]
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["run", *(argv or [])])
     try:
         return args.handler(args)
     except BrokenPipeError:  # `loadwatch validate x.yml | head`: the reader left, not an error

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from driver.runner import SessionResult
 from metrics.records import (
     ERROR_OUTCOMES,
     HTTP_4XX,
@@ -104,6 +105,19 @@ class HeadlessPrinter:
             line += f"  model {model:.1f} ms"
         self._print(line)
         self._window = Aggregate()
+
+
+def print_result(result: SessionResult, interrupted: str) -> None:
+    """The end of a run on the terminal: the summary table, errors, where the recording is."""
+    print()
+    for line in summary_lines(result.summary, result.checks):
+        print(line)
+    if result.error:
+        print(f"loadwatch: {result.error}", file=sys.stderr)
+    if result.recording:
+        print(f"recording: {result.recording}")
+    if result.reason == "interrupted":
+        print(interrupted, file=sys.stderr)
 
 
 def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None) -> list[str]:
