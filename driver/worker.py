@@ -171,7 +171,6 @@ class Worker:
         self._late_s = config.late_ms / 1000.0
         self._connections = asyncio.Semaphore(config.connections)
         self.collect_garbage = False  # set when the automatic collector is off
-        self._next_request_id = 0
 
     # --- commands ---------------------------------------------------------------------
 
