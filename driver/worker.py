@@ -422,6 +422,8 @@ class Worker:
         if tick.phase_index < len(self.config.phases):
             tick.phase = self.config.phases[tick.phase_index].name
         self.emit(to_dict(tick))
+        for histogram in (bucket.latency, bucket.service, bucket.lag):
+            hdr.release(histogram)  # requests record only into the current bucket
         if self.collect_garbage:
             self._collect_garbage(bucket.second)
 

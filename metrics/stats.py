@@ -44,9 +44,9 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         in_flight=sum(p.in_flight for p in parts),
         out_of_range=sum(p.out_of_range for p in parts),
         in_schedule=first.in_schedule,
-        latency=hdr.encode(hdr.merge(p.latency for p in parts)),
-        service=hdr.encode(hdr.merge(p.service for p in parts)),
-        lag=hdr.encode(hdr.merge(p.lag for p in parts)),
+        latency=hdr.merge_encoded(p.latency for p in parts),
+        service=hdr.merge_encoded(p.service for p in parts),
+        lag=hdr.merge_encoded(p.lag for p in parts),
         workers=sum(p.workers for p in parts),
     )
 
@@ -93,6 +93,11 @@ class Aggregate:
         hdr.merge((tick.latency,), into=self.latency)
         hdr.merge((tick.service,), into=self.service)
         hdr.merge((tick.lag,), into=self.lag)
+
+    def release(self) -> None:
+        """Free the histograms now (see ``hdr.release``); the aggregate is done with."""
+        for histogram in (self.latency, self.service, self.lag):
+            hdr.release(histogram)
 
     def extend(self, ticks: Iterable[Tick]) -> Aggregate:
         for tick in ticks:

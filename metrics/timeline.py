@@ -119,7 +119,10 @@ def tick_point(tick: Tick) -> dict[str, float | None]:
     if service.get_total_count():
         p50, p99 = hdr.percentiles_us(service, (50, 99))
         point["service_p50_ms"], point["service_p99_ms"] = p50 / 1000, p99 / 1000
-    point["lag_p99_ms"] = hdr.percentile_ms(hdr.decode(tick.lag), 99)
+    lag = hdr.decode(tick.lag)
+    point["lag_p99_ms"] = hdr.percentile_ms(lag, 99)
+    for histogram in (latency, service, lag):
+        hdr.release(histogram)
     return point
 
 

@@ -104,6 +104,7 @@ class HeadlessPrinter:
         if model is not None:
             line += f"  model {model:.1f} ms"
         self._print(line)
+        self._window.release()
         self._window = Aggregate()
 
 
