@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def find_capacity(*args: str, timeout: float = 170) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui.cli", "find-capacity", *args],
+    return subprocess.run([sys.executable, "-m", "tui.cli", "find-capacity", "--headless", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
