@@ -82,7 +82,7 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
     from driver.runner import EXIT_USAGE
     from driver.setup import SetupError
     from tui.app import load_keymap, monitor_session
-    from tui.cli import run_headless
+    from tui.cli import run_headless, wants_headless
     from tui.headless import print_result
     from tui.launch import launch
 
@@ -118,7 +118,7 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
         plan_line = (f"search: from {args.start:g} req/s, x{args.growth:g} while steps pass, "
                      f"then bisection to {100 * args.tolerance:g}%; steps of {plan.hold_s:g} s "
                      f"(first {plan.settle_s:g} s not judged)")
-        if args.headless:
+        if wants_headless(args):
             for note in [*prepared.notes, plan_line]:
                 print(note, flush=True)
             result = await run_headless(prepared, args.interval)

@@ -144,6 +144,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def wants_headless(args: argparse.Namespace) -> bool:
+    """--headless, or no terminal to draw the monitor on (CI, a pipe, a cron job)."""
+    if args.headless:
+        return True
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("loadwatch: no terminal here, so no monitor: running headless", file=sys.stderr)
+        return True
+    return False
+
+
 def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
     record = None
     if not args.no_record:
@@ -190,7 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("loadwatch: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    if not args.headless:
+    if not wants_headless(args):
         from tui.app import run_monitor
 
         return run_monitor(profile, options)
