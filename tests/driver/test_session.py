@@ -278,3 +278,30 @@ async def test_ctrl_c_exits_130_with_a_readable_recording(target_server, write_p
     assert replay.complete and replay.footer.reason == "interrupted"
     assert replay.footer.exit_code == 130
     assert replay.footer.summary["total"]["requests"] >= 20
+
+
+async def test_a_crashed_controller_leaves_a_readable_recording_and_no_workers(
+        target_server, write_profile, tmp_path):
+    """SIGKILL is the worst crash: no handler runs. What was written must still replay."""
+    import psutil
+
+    path = write_profile(profile_text(target_server.url, "    - {duration: 60, arrivalRate: 20}"))
+    recording = tmp_path / "crash.jsonl"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tui.cli", "run", str(path), "--headless", "--interval", "1",
+        "--record", str(recording), cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    assert process.stdout is not None
+    while b"p99 ms" not in await asyncio.wait_for(process.stdout.readline(), 30):
+        pass
+    await asyncio.wait_for(process.stdout.readline(), 30)  # one status line: ticks recorded
+    workers = [p for p in psutil.Process(process.pid).children(recursive=True)]
+    assert workers, "the run has worker processes"
+    process.kill()
+    await process.wait()
+    _gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive, f"left behind: {alive}"
+    replay = read_recording(recording)
+    assert not replay.complete
+    assert any("no footer" in w for w in replay.warnings)
+    assert sum(t.sent for t in ticks(replay.records)) >= 20
