@@ -305,10 +305,19 @@ def bench_stall(args: argparse.Namespace) -> None:
 
 
 def bench_gc(args: argparse.Namespace) -> None:
+    """The worker's collector tuning against Python's defaults, alternating ``--repeat`` pairs."""
+    pairs = []
     with nginx(core=1) as url:
-        tuned = loadwatch(url, args.rates[0], args.seconds)
-        untuned = loadwatch(url, args.rates[0], args.seconds, env={"LOADWATCH_GC_TUNING": "0"})
-    save("gc", {"rate": args.rates[0], "tuned": tuned, "untuned": untuned})
+        for _ in range(args.repeat):
+            tuned = loadwatch(url, args.rates[0], args.seconds)
+            untuned = loadwatch(url, args.rates[0], args.seconds,
+                                env={"LOADWATCH_GC_TUNING": "0"})
+            pairs.append({"tuned": tuned, "untuned": untuned})
+    summary = {
+        mode: {"median_lag_p99_ms": median([p[mode]["lag_p99_ms"] for p in pairs]),
+               "median_late": median([p[mode]["late"] for p in pairs])}
+        for mode in ("tuned", "untuned")}
+    save("gc", {"rate": args.rates[0], **summary, "pairs": pairs})
 
 
 def bench_soak(args: argparse.Namespace) -> None:
