@@ -27,12 +27,12 @@ def find_capacity(*args: str, timeout: float = 170) -> subprocess.CompletedProce
 
 
 @pytest.mark.slow
-def test_the_search_finds_a_small_instance_and_restores_scaling(tmp_path):
+def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     """The sandbox's small instance serves about 50 req/s (1 worker, 20 ms)."""
     recording = tmp_path / "search.jsonl"
     result = find_capacity("--sandbox-instance", "small", "--sandbox-period", "1",
                            "--start", "20", "--tolerance", "0.1", "--interval", "60",
-                           "--record", str(recording))
+                           "--apply", "--record", str(recording))
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     assert "maximum sustainable rate per instance:" in out
@@ -49,6 +49,12 @@ def test_the_search_finds_a_small_instance_and_restores_scaling(tmp_path):
     assert failed and max(v["rate"] for v in verdicts) == min(
         r for r in failed if r >= max(failed)) == 80  # never above the first clear failure
     assert any(v["stopped_early"] for v in verdicts if not v["passed"])
+    # The sandbox starts with no policy, so nothing was suspended or restored; after the
+    # search, --apply put the recommended policy on.
+    names = [e.name for e in events if e.source in ("scaling", "capacity")]
+    assert "scaling_restored" not in names and names[-1] == "capacity_applied"
+    applied = next(e for e in events if e.name == "capacity_applied")
+    assert f"target tracking {found['target']}/instance/min" in applied.message
     # The run is a recording like any other: it replays, and says how it ended.
     assert replay.complete and replay.footer.reason == "completed"
 
