@@ -6,9 +6,10 @@ simulated endpoint. ``run_capacity_search`` (in ``driver.capacity_run``) drives 
 live session.
 
 The procedure, after a short unloaded baseline that sets the default latency objective:
-1. raise the rate geometrically (x ``growth``) while steps pass;
-2. at the first failure, bisect between the last pass and the first failure until the gap is
-   within ``tolerance`` of the passing rate;
+1. raise the rate geometrically (x ``growth``) while steps pass; if the very first step
+   fails, lower it the same way (/ ``growth``) until one passes;
+2. once a rate has passed and a higher one failed, bisect between the highest pass and the
+   lowest failure until the gap is within ``tolerance`` of the passing rate;
 3. a step that fails *clearly* (errors or latency far past the objective) ends the climb at
    once and is never exceeded again: the search does not overload further than it must.
 
@@ -93,6 +94,7 @@ class CapacitySearch:
     growth: float = 2.0
     tolerance: float = 0.05  # stop when (fail - pass) / pass is within this
     max_rps: float = 100_000.0
+    min_rps: float = 1.0  # stepping down from a failed start stops here
     max_steps: int = 20
     latency_objective_ms: float | None = None
     history: list[tuple[StepResult, Verdict]] = field(default_factory=list)
@@ -122,8 +124,9 @@ class CapacitySearch:
             rate = self.best_pass.rate * self.growth
             return rate if rate <= self.max_rps else None
         low = self.best_pass.rate if self.best_pass else 0.0
-        if low <= 0:
-            return None  # even the first step failed: nothing to bisect
+        if low <= 0:  # nothing passed yet: the start was above capacity, step down
+            rate = math.floor(self.lowest_fail / self.growth)
+            return rate if rate >= self.min_rps else None
         if (self.lowest_fail - low) / low <= self.tolerance:
             return None
         return math.floor((low + self.lowest_fail) / 2)

@@ -164,8 +164,9 @@ class CapacityRun:
         self.result = search.recommendation(self.safety_factor)
         if self.result is None:
             session.event("capacity", "capacity_result",
-                          "no step passed: the endpoint does not sustain even the first step "
-                          f"({search.start_rps:g} req/s); start lower with --start")
+                          "no step passed: the endpoint does not sustain even "
+                          f"{min(r.rate for r, _ in search.history):g} req/s"
+                          if search.history else "no step ran")
         else:
             session.event("capacity", "capacity_result",
                           f"one instance sustains {self.result['max_rps']:g} req/s; "

@@ -67,10 +67,19 @@ def test_the_recommendation_shows_the_formula():
     assert f"target: {rec['target']}" in block and block.startswith("scaling:\n")
 
 
-def test_a_first_step_that_fails_ends_the_search_without_a_result():
+def test_a_start_above_capacity_steps_down_then_bisects():
     search = CapacitySearch(start_rps=500)
     search.set_baseline(13)
-    assert run(search, endpoint(100)) == [500]
+    rates = run(search, endpoint(100))
+    assert rates[:4] == [500, 250, 125, 62]  # down by the growth factor until a pass
+    assert max(rates) == 500 and all(r < 125 for r in rates[4:])  # then only below the fail
+    assert search.recommendation()["max_rps"] == pytest.approx(100, rel=0.10)
+
+
+def test_an_endpoint_that_fails_every_step_ends_without_a_result():
+    search = CapacitySearch(start_rps=50)
+    search.set_baseline(13)
+    assert run(search, endpoint(0.5)) == [50, 25, 12, 6, 3, 1]
     assert search.recommendation() is None
 
 
