@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_NOT_FOUND = 1
+STEERED_BY = "the capacity search"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -101,6 +102,7 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
             print(f"loadwatch: cannot search: {refusal}", file=sys.stderr)
             return EXIT_USAGE
         session = prepared.session
+        session.meta["steered_by"] = STEERED_BY  # the header says who sets the rate
         aws = session.meta.get("aws", {})
         period = float(aws.get("metrics_period") or 10)
         plan = StepPlan.for_period(period, args.start)
@@ -126,7 +128,8 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
             exit_code = result.exit_code
         else:  # the monitor shows the search: its steps and verdicts are in the event log
             session.event("capacity", "capacity_plan", plan_line)
-            exit_code = await monitor_session(prepared, options, load_keymap())
+            exit_code = await monitor_session(prepared, options, load_keymap(),
+                                              driven_by=STEERED_BY)
     finally:
         await prepared.close()
     print()
@@ -184,6 +187,9 @@ def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) ->
         p99 = "-" if step["p99_ms"] is None else f"{step['p99_ms']:.1f}"
         lines.append(f"{step['rate']:>10g} {verdict:<8} {step['achieved_rps']:>9.1f} {p50:>8} "
                      f"{p99:>8} {100 * step['error_rate']:>8.2f}  {'; '.join(step['reasons'])}")
+    if any(step["clear"] for step in run.steps):
+        lines.append("FAIL!: failed clearly, so the step was cut short and no higher rate was "
+                     "tried")
     recommendation = run.result
     if recommendation is None:
         lines.append("no sustainable rate found" + (f": {run.error}" if run.error else ""))

@@ -111,6 +111,27 @@ async def test_pause_resume_marker_window_help(target_server, write_profile, tmp
     assert {"paused", "resumed", "marker"} <= set(names)
 
 
+async def test_a_driven_run_offers_no_steering_keys(target_server, write_profile,
+                                                   tmp_path) -> None:
+    """Under the capacity search the rate and scaling keys are gone; kill and marker stay."""
+    options = RunOptions(record=tmp_path / "run.jsonl")
+    async with live_monitor(_profile(write_profile, target_server), options,
+                            driven_by="the capacity search") as (pilot, live):
+        session = live.session
+        screen = pilot.app.screen
+        await pilot.press("up", "pageup", "s", "p", "e")
+        assert session.controls == [] and not session.control.paused
+        assert pilot.app.screen is screen  # no scaling dialog either
+        ids = {row[2] for row in binding_rows(screen)}
+        assert {"kill", "marker", "quit", "help"} <= ids
+        assert not ids & {"rate-up", "rate-down", "rate-up-large", "rate-down-large",
+                          "schedule", "pause", "scaling-enable", "scaling-disable"}
+        assert "the rate, pause and scaling keys are off" in " ".join(screen.help_notes())
+    names = [r.name for r in read_recording(options.record).records if isinstance(r, Event)
+             and r.source == "operator"]
+    assert names == []
+
+
 async def test_kill_asks_then_stops_all_traffic(target_server, write_profile, tmp_path) -> None:
     target_server.delay = 0.3  # requests are in flight when the kill comes
     options = RunOptions(record=tmp_path / "run.jsonl")

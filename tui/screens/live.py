@@ -31,6 +31,9 @@ from tui.widgets.session_header import Status
 
 # Actions that need a running session (the keys dim once it is over).
 LOAD_ACTIONS = {"nudge", "follow_schedule", "toggle_pause", "kill", "marker", "scaling"}
+# The keys that steer the rate or the endpoint: a run that something else drives (the
+# capacity search sets every step's rate and needs scaling suspended) does not offer them.
+STEERING_ACTIONS = {"nudge", "follow_schedule", "toggle_pause", "scaling"}
 # How much nicer than the load workers the monitor runs once they have started (Linux nice).
 UI_NICENESS = 10
 
@@ -138,11 +141,17 @@ class LiveScreen(MonitorScreen):
                 tooltip="Add a marker with a note to the recording"),
     ]
 
-    def __init__(self, run: LiveRun, niceness: int = UI_NICENESS) -> None:
-        """``niceness``: how far the monitor steps back from the workers (0: not at all)."""
+    def __init__(self, run: LiveRun, niceness: int = UI_NICENESS,
+                 driven_by: str | None = None) -> None:
+        """``niceness``: how far the monitor steps back from the workers (0: not at all).
+
+        ``driven_by`` names what sets the rate instead of the operator (``"the capacity
+        search"``): the rate, pause and scaling keys are then not offered.
+        """
         super().__init__()
         self.live = run
         self.niceness = niceness
+        self.driven_by = driven_by
         peak = max((max(p.rate_start, p.rate_end) for p in run.session.profile.phases
                     if not p.pause), default=10.0)
         self.small_step, self.large_step = rate_steps(peak)
@@ -182,7 +191,8 @@ class LiveScreen(MonitorScreen):
             mode, style = "PAUSED", "reverse bold yellow"
         else:
             mode, style = "LIVE", "reverse bold green"
-        if session.started and session.control.mode != "schedule" and self.live.running:
+        if session.started and session.control.mode != "schedule" and self.live.running \
+                and not self.driven_by:  # a steered run's rate is in the header already
             mode += f" · manual {session.unpaused_rps_now():,.0f}/s"
         scaling = self.live.prepared.scaling
         label = self.scaling_text() or (scaling.state.label() if scaling is not None else None)
@@ -191,12 +201,18 @@ class LiveScreen(MonitorScreen):
                       f"recording → {record}" if record else "not recording", ended)
 
     def help_notes(self) -> list[str]:
+        if self.driven_by:
+            return [f"{self.driven_by[0].upper()}{self.driven_by[1:]} sets the rate and keeps "
+                    "scaling suspended: the rate, pause and scaling keys are off. Kill, marker "
+                    "and quit work as usual."]
         return [f"Rate steps for this profile: small {self.small_step:g} req/s, large "
                 f"{self.large_step:g} req/s (from the profile's peak rate)."]
 
     # --- keys ------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.driven_by and action in STEERING_ACTIONS:
+            return False  # not offered at all: the run steers itself
         if action in LOAD_ACTIONS and not (self.live.running and self.live.session.started):
             return None  # shown dimmed: the test is not running
         return True

@@ -96,11 +96,16 @@ class SessionHeader(Static):
             bottom.append(row["name"], style="bold cyan")
             bottom.append("  ")
         bottom.append(clock(now), style="bold")
-        bottom.append(f" / {clock(total)}", style="dim")
-        if status.ended:
-            bottom.append(" (ended)", style="dim")
-        elif total:
-            bottom.append(f" ({clock(max(total - now, 0))} left)", style="dim")
+        steered = header.meta.get("steered_by") if header else None
+        if steered:  # its phase is only an upper bound: the search ends the run itself
+            bottom.append(" (ended)" if status.ended else f" (rate set by {steered})",
+                          style="dim")
+        else:
+            bottom.append(f" / {clock(total)}", style="dim")
+            if status.ended:
+                bottom.append(" (ended)", style="dim")
+            elif total:
+                bottom.append(f" ({clock(max(total - now, 0))} left)", style="dim")
         bottom.append("   window ", style="dim")
         bottom.append(status.window)
         if status.scaling:
