@@ -57,6 +57,16 @@ def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     assert f"target tracking {found['target']}/instance/min" in applied.message
     # The run is a recording like any other: it replays, and says how it ended.
     assert replay.complete and replay.footer.reason == "completed"
+    assert replay.header.meta["steered_by"] == "the capacity search"
+    # ...and its report shows the search: every step with its verdict, and the answer.
+    report = tmp_path / "search.html"
+    subprocess.run([sys.executable, "-m", "tui.cli", "report", str(recording), "-o",
+                    str(report)], cwd=ROOT, check=True, capture_output=True, timeout=60)
+    html = report.read_text()
+    assert "<h3>Capacity search</h3>" in html
+    assert f"one instance sustains {found['max_rps']:g} req/s" in html
+    assert html.count('<td class="text ok">pass</td>') == sum(v["passed"] for v in verdicts)
+    assert "The rate was set by the capacity search" in html  # not a 6-hour plan
 
 
 def test_an_endpoint_with_several_instances_is_refused_before_any_load(tmp_path):

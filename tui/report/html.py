@@ -163,9 +163,13 @@ def _metadata(run: RunAnalysis) -> str:
 
 
 def _plan(run: RunAnalysis) -> str:
-    plan = run.header.meta.get("plan") if isinstance(run.header.meta, dict) else None
+    meta = run.header.meta if isinstance(run.header.meta, dict) else {}
+    plan = meta.get("plan")
     if not isinstance(plan, list) or not plan:
         return ""
+    if meta.get("steered_by"):  # its one long phase is an upper bound, not a plan
+        return (f'<p class="note">The rate was set by {escape(str(meta["steered_by"]))}, '
+                "step by step: its steps and verdicts are in the events below.</p>")
     rows = []
     for i, phase in enumerate(plan, start=1):
         if not isinstance(phase, dict):
@@ -209,6 +213,39 @@ def _events(run: RunAnalysis) -> str:
         return '<p class="note">No events recorded.</p>'
     return _table(Table(["time", "source", "event", "message"], shown),
                   text_columns=[3]) + more
+
+
+def _capacity(run: RunAnalysis) -> str:
+    """A capacity search's steps and answer, when the run was one (``find-capacity``)."""
+    events = [e for e in run.timeline.events
+              if isinstance(e, Event) and e.source == "capacity" and isinstance(e.data, dict)]
+    steps = [e.data for e in events if e.name == "capacity_verdict"]
+    if not steps:
+        return ""
+    rows = []
+    for step in steps:
+        verdict = "pass" if step.get("passed") else ("FAIL!" if step.get("clear") else "FAIL")
+        rows.append([f"{step.get('rate', 0):g}", verdict,
+                     f"{step.get('achieved_rps', 0):.1f}", _ms(step.get("p50_ms")),
+                     _ms(step.get("p99_ms")), f"{100 * (step.get('error_rate') or 0):.2f} %",
+                     "; ".join(step.get("reasons") or [])])
+    table = _table(Table(["step req/s", "verdict", "achieved req/s", "p50 ms", "p99 ms",
+                          "errors", "why"], rows), text_columns=[1, 6])
+    table = table.replace("<td class=\"text\">pass</td>", '<td class="text ok">pass</td>')
+    for failed in ("FAIL!", "FAIL"):
+        table = table.replace(f'<td class="text">{failed}</td>',
+                              f'<td class="text failed">{failed}</td>')
+    result = next((e for e in reversed(events) if e.name == "capacity_result"), None)
+    answer = (f"<p><strong>{escape(result.message)}</strong></p>" if result is not None else
+              '<p class="note">The search did not finish: no result was recorded.</p>')
+    return ("<h3>Capacity search</h3>" + answer + table
+            + '<p class="note">FAIL! is a clear failure: the step was cut short and no higher '
+              "rate was tried. Each step is judged on the client's error rate, p99 and achieved "
+              "rate after its first seconds.</p>")
+
+
+def _ms(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, int | float) else "–"
 
 
 def _activity_text(activity: ScalingActivity) -> str:
@@ -342,6 +379,7 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
             + ("" if of > 1 else _run_cards(run))
             + "<h3>Metadata</h3>" + _metadata(run)
             + "<h3>Plan</h3>" + _plan(run)
+            + _capacity(run)
             + "<h3>Ensure</h3>" + _ensure(run)
             + "<h3>Summary per phase</h3>"
             + _table(tables.phase_table(run), total_last=True, text_columns=[0])
