@@ -172,6 +172,19 @@ async def test_quit_stops_the_load_and_finishes_the_recording(target_server, wri
     assert recording.footer is not None and recording.footer.reason == "interrupted"
 
 
+async def test_quit_after_the_session_ended_asks_nothing(target_server, write_profile,
+                                                         tmp_path) -> None:
+    options = RunOptions(record=tmp_path / "run.jsonl")
+    async with live_monitor(_profile(write_profile, target_server), options) as (pilot, live):
+        live.session.kill()
+        await live.task
+        await pilot.pause()
+        await pilot.press("q")  # over, and no scaling to restore: nothing to confirm
+        await pilot.pause()
+        assert not isinstance(pilot.app.screen, QuitScreen)
+        assert pilot.app.return_value == live.exit_code  # the app exited with the run's code
+
+
 def test_the_monitor_steps_back_from_the_workers() -> None:
     """Every thread of the monitor process gets nicer; run in a child, not to slow the tests."""
     code = ("import os, threading\n"

@@ -26,7 +26,7 @@ from tui.messages import SessionFinished
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.marker import MarkerScreen
 from tui.screens.monitor import MonitorScreen
-from tui.screens.quit import KEEP, RESTORE, QuitScreen
+from tui.screens.quit import KEEP, QUIT, RESTORE, QuitScreen
 from tui.widgets.session_header import Status
 
 # Actions that need a running session (the keys dim once it is over).
@@ -287,6 +287,9 @@ class LiveScreen(MonitorScreen):
             keep = "kept (--keep-scaling)" if self.live.options.keep_scaling else "restored"
             note = (f"was changed during this run; by default it is {keep}. "
                     f"{scaling.describe_change('restore')}")
+        if note is None and not self.live.running:
+            self._quit(QUIT)  # the session is over and nothing needs deciding: just go
+            return
         self.app.push_screen(QuitScreen(self.live.running, note,
                                         default=KEEP if self.live.options.keep_scaling
                                         else RESTORE),
@@ -303,7 +306,8 @@ class LiveScreen(MonitorScreen):
         if scaling is not None and answer in (KEEP, RESTORE):
             # The operator's answer wins over --keep-scaling; the session's clean-up obeys it.
             scaling.keep_at_exit = answer == KEEP
-        self.notify("Stopping load and finishing the recording…")
+        if self.live.running:
+            self.notify("Stopping load and finishing the recording…")
         await self.live.finish("interrupted")
         if answer == RESTORE and scaling is not None and scaling.changed:
             # The session ended before the answer, and its clean-up kept the change.
