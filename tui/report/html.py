@@ -48,8 +48,8 @@ p, li { max-width: 95ch; }
 .card .v { font-size: 1.25rem; font-weight: 600; font-variant-numeric: tabular-nums; }
 .card .v small { font-weight: 400; color: var(--muted); font-size: 0.85rem; }
 .scroll { overflow-x: auto; margin: 8px 0 12px; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 0.92rem; }
-th, td { padding: 4px 7px; border-bottom: 1px solid var(--line); text-align: right;
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 0.9rem; }
+th, td { padding: 4px 5px; border-bottom: 1px solid var(--line); text-align: right;
   white-space: nowrap; }
 th { background: var(--soft); font-weight: 600; white-space: normal; vertical-align: bottom; }
 th:first-child, td:first-child, th.text { text-align: left; }
