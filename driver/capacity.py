@@ -66,6 +66,14 @@ class Verdict:
     reasons: tuple[str, ...]
 
 
+CLEAR_FAILURE_NOTE = "FAIL! is a clear failure: the step was cut short and no higher rate was tried"
+
+
+def verdict_label(passed: bool, clear: bool) -> str:
+    """``pass``, ``FAIL`` or ``FAIL!`` (a clear failure), as the step tables show it."""
+    return "pass" if passed else ("FAIL!" if clear else "FAIL")
+
+
 def judge(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> Verdict:
     reasons = []
     clear = False

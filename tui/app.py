@@ -110,14 +110,10 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
 
 
 async def monitor_session(prepared: PreparedRun, options: RunOptions,
-                          keymap: dict[str, str] | None = None,
-                          driven_by: str | None = None) -> int:
-    """Show a prepared session until the operator quits; the load is stopped on every path.
-
-    ``driven_by``: what sets the rate instead of the operator (its steering keys are off).
-    """
+                          keymap: dict[str, str] | None = None) -> int:
+    """Show a prepared session until the operator quits; the load is stopped on every path."""
     live = LiveRun(prepared, options)
-    app = MonitorApp(LiveScreen(live, driven_by=driven_by), keymap)
+    app = MonitorApp(LiveScreen(live), keymap)
     try:
         await app.run_async()
     finally:

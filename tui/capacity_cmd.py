@@ -102,7 +102,9 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
             print(f"loadwatch: cannot search: {refusal}", file=sys.stderr)
             return EXIT_USAGE
         session = prepared.session
-        session.meta["steered_by"] = STEERED_BY  # the header says who sets the rate
+        # Recorded in the header: the monitor and replays say who sets the rate, and the
+        # monitor offers no keys that would steer it.
+        session.meta["steered_by"] = STEERED_BY
         aws = session.meta.get("aws", {})
         period = float(aws.get("metrics_period") or 10)
         plan = StepPlan.for_period(period, args.start)
@@ -128,8 +130,7 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
             exit_code = result.exit_code
         else:  # the monitor shows the search: its steps and verdicts are in the event log
             session.event("capacity", "capacity_plan", plan_line)
-            exit_code = await monitor_session(prepared, options, load_keymap(),
-                                              driven_by=STEERED_BY)
+            exit_code = await monitor_session(prepared, options, load_keymap())
     finally:
         await prepared.close()
     print()
@@ -179,17 +180,18 @@ def _applier(run: Any, prepared: Any, scaling: Any, safety_factor: float) -> Any
 
 
 def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) -> list[str]:
+    from driver.capacity import CLEAR_FAILURE_NOTE, verdict_label
+
     lines = [f"{'step req/s':>10} {'verdict':<8} {'achieved':>9} {'p50 ms':>8} {'p99 ms':>8} "
              f"{'errors %':>8}  why"]
     for step in run.steps:
-        verdict = "pass" if step["passed"] else ("FAIL!" if step["clear"] else "FAIL")
+        verdict = verdict_label(step["passed"], step["clear"])
         p50 = "-" if step["p50_ms"] is None else f"{step['p50_ms']:.1f}"
         p99 = "-" if step["p99_ms"] is None else f"{step['p99_ms']:.1f}"
         lines.append(f"{step['rate']:>10g} {verdict:<8} {step['achieved_rps']:>9.1f} {p50:>8} "
                      f"{p99:>8} {100 * step['error_rate']:>8.2f}  {'; '.join(step['reasons'])}")
     if any(step["clear"] for step in run.steps):
-        lines.append("FAIL!: failed clearly, so the step was cut short and no higher rate was "
-                     "tried")
+        lines.append(CLEAR_FAILURE_NOTE)
     recommendation = run.result
     if recommendation is None:
         lines.append("no sustainable rate found" + (f": {run.error}" if run.error else ""))

@@ -43,12 +43,14 @@ def notifications(app: MonitorApp) -> list[str]:
 @asynccontextmanager
 async def live_monitor(profile_path: Path, options: RunOptions, *,
                        size: tuple[int, int] = (160, 48), keymap: dict[str, str] | None = None,
-                       driven_by: str | None = None) -> AsyncIterator[tuple[Any, LiveRun]]:
+                       steered_by: str | None = None) -> AsyncIterator[tuple[Any, LiveRun]]:
     """The monitor on a real session (workers and all), with load already started."""
     prepared = await launch(load_profile(profile_path), options)
+    if steered_by:  # as find-capacity marks its session
+        prepared.session.meta["steered_by"] = steered_by
     live = LiveRun(prepared, options)
     # niceness 0: the test process runs every test; lowering it would slow all that follow.
-    app = MonitorApp(LiveScreen(live, niceness=0, driven_by=driven_by), keymap)
+    app = MonitorApp(LiveScreen(live, niceness=0), keymap)
     try:
         async with app.run_test(size=size) as pilot:
             if not live.session.started:

@@ -116,7 +116,7 @@ async def test_a_driven_run_offers_no_steering_keys(target_server, write_profile
     """Under the capacity search the rate and scaling keys are gone; kill and marker stay."""
     options = RunOptions(record=tmp_path / "run.jsonl")
     async with live_monitor(_profile(write_profile, target_server), options,
-                            driven_by="the capacity search") as (pilot, live):
+                            steered_by="the capacity search") as (pilot, live):
         session = live.session
         screen = pilot.app.screen
         await pilot.press("up", "pageup", "s", "p", "e")

@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 import driver
+from driver.capacity import CLEAR_FAILURE_NOTE, verdict_label
 from metrics.compare import TOTAL, Comparison, RunAnalysis
 from metrics.records import Event, ScalingActivity
 from tui.report import charts as chart_specs
@@ -169,7 +170,7 @@ def _plan(run: RunAnalysis) -> str:
         return ""
     if meta.get("steered_by"):  # its one long phase is an upper bound, not a plan
         return (f'<p class="note">The rate was set by {escape(str(meta["steered_by"]))}, '
-                "step by step: its steps and verdicts are in the events below.</p>")
+                "step by step (see Capacity search below).</p>")
     rows = []
     for i, phase in enumerate(plan, start=1):
         if not isinstance(phase, dict):
@@ -224,10 +225,10 @@ def _capacity(run: RunAnalysis) -> str:
         return ""
     rows = []
     for step in steps:
-        verdict = "pass" if step.get("passed") else ("FAIL!" if step.get("clear") else "FAIL")
+        verdict = verdict_label(bool(step.get("passed")), bool(step.get("clear")))
         rows.append([f"{step.get('rate', 0):g}", verdict,
-                     f"{step.get('achieved_rps', 0):.1f}", _ms(step.get("p50_ms")),
-                     _ms(step.get("p99_ms")), f"{100 * (step.get('error_rate') or 0):.2f} %",
+                     tables.rps(step.get("achieved_rps")), tables.ms(step.get("p50_ms")),
+                     tables.ms(step.get("p99_ms")), tables.percent(step.get("error_rate")),
                      "; ".join(step.get("reasons") or [])])
     table = _table(Table(["step req/s", "verdict", "achieved req/s", "p50 ms", "p99 ms",
                           "errors", "why"], rows), text_columns=[1, 6])
@@ -239,13 +240,8 @@ def _capacity(run: RunAnalysis) -> str:
     answer = (f"<p><strong>{escape(result.message)}</strong></p>" if result is not None else
               '<p class="note">The search did not finish: no result was recorded.</p>')
     return ("<h3>Capacity search</h3>" + answer + table
-            + '<p class="note">FAIL! is a clear failure: the step was cut short and no higher '
-              "rate was tried. Each step is judged on the client's error rate, p99 and achieved "
-              "rate after its first seconds.</p>")
-
-
-def _ms(value: object) -> str:
-    return f"{value:.1f}" if isinstance(value, int | float) else "–"
+            + f'<p class="note">{CLEAR_FAILURE_NOTE}. Each step is judged on the client\'s '
+              "error rate, p99 and achieved rate after its first seconds.</p>")
 
 
 def _activity_text(activity: ScalingActivity) -> str:

@@ -141,20 +141,20 @@ class LiveScreen(MonitorScreen):
                 tooltip="Add a marker with a note to the recording"),
     ]
 
-    def __init__(self, run: LiveRun, niceness: int = UI_NICENESS,
-                 driven_by: str | None = None) -> None:
-        """``niceness``: how far the monitor steps back from the workers (0: not at all).
-
-        ``driven_by`` names what sets the rate instead of the operator (``"the capacity
-        search"``): the rate, pause and scaling keys are then not offered.
-        """
+    def __init__(self, run: LiveRun, niceness: int = UI_NICENESS) -> None:
+        """``niceness``: how far the monitor steps back from the workers (0: not at all)."""
         super().__init__()
         self.live = run
         self.niceness = niceness
-        self.driven_by = driven_by
         peak = max((max(p.rate_start, p.rate_end) for p in run.session.profile.phases
                     if not p.pause), default=10.0)
         self.small_step, self.large_step = rate_steps(peak)
+
+    @property
+    def driven_by(self) -> str | None:
+        """What sets the rate instead of the operator (``"the capacity search"``), as the
+        session's header records it: the rate, pause and scaling keys are then not offered."""
+        return self.live.session.meta.get("steered_by")
 
     def on_mount(self) -> None:
         super().on_mount()
