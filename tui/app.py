@@ -18,12 +18,12 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from driver.profile import Profile, ProfileError
+from driver.profile import Profile
 from driver.runner import EXIT_USAGE
-from driver.setup import PreparedRun, RunOptions, SetupError
+from driver.setup import PreparedRun, RunOptions
 from metrics.recording import RecordingError, read_recording
 from tui.headless import print_result
-from tui.launch import launch, uses_sandbox
+from tui.launch import launch_or_explain, uses_sandbox
 from tui.screens.live import LiveRun, LiveScreen
 from tui.screens.monitor import MonitorScreen
 from tui.screens.replay import ReplayScreen
@@ -127,10 +127,8 @@ async def _monitor_main(profile: Profile, options: RunOptions,
                         keymap: dict[str, str]) -> int:
     if uses_sandbox(profile, options):
         print("loadwatch: starting the sandbox…", file=sys.stderr)
-    try:
-        prepared = await launch(profile, options)
-    except (SetupError, ProfileError) as exc:
-        print(f"loadwatch: {exc}", file=sys.stderr)
+    prepared = await launch_or_explain(profile, options)
+    if prepared is None:
         return EXIT_USAGE
     try:
         return await monitor_session(prepared, options, keymap)

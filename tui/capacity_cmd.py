@@ -79,22 +79,19 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
         objectives_from,
         search_profile,
     )
-    from driver.profile import ProfileError, ScalingOptions
+    from driver.profile import ScalingOptions
     from driver.runner import EXIT_USAGE
-    from driver.setup import SetupError
     from tui.app import load_keymap, monitor_session
     from tui.cli import run_headless, wants_headless
     from tui.headless import print_result
-    from tui.launch import launch
+    from tui.launch import launch_or_explain
 
     scaling = profile.scaling or ScalingOptions()
     # The search suspends scaling itself, before any load; the profile's own wish waits.
     searched = dataclasses.replace(search_profile(profile, args.start),
                                    scaling=dataclasses.replace(scaling, enabled=None))
-    try:
-        prepared = await launch(searched, options)
-    except (SetupError, ProfileError) as exc:
-        print(f"loadwatch: {exc}", file=sys.stderr)
+    prepared = await launch_or_explain(searched, options)
+    if prepared is None:
         return EXIT_USAGE
     try:
         refusal = await _take_one_instance(prepared)

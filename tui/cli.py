@@ -16,9 +16,9 @@ from pathlib import Path
 import driver
 from driver.profile import Profile, ProfileError, describe_plan, load_profile
 from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
-from driver.setup import PreparedRun, RunOptions, SetupError, default_recording_path
+from driver.setup import PreparedRun, RunOptions, default_recording_path
 from tui.headless import HeadlessPrinter, clock, print_result
-from tui.launch import launch
+from tui.launch import launch_or_explain
 
 # Commands that live in their own module: each has ``register(subparsers)``, which adds its
 # parser with ``set_defaults(handler=...)``; handlers take the parsed args and return the exit
@@ -208,10 +208,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _headless_main(profile: Profile, options: RunOptions, interval: int) -> int:
-    try:
-        prepared = await launch(profile, options)
-    except (SetupError, ProfileError) as exc:
-        print(f"loadwatch: {exc}", file=sys.stderr)
+    prepared = await launch_or_explain(profile, options)
+    if prepared is None:
         return EXIT_USAGE
     try:
         for note in prepared.notes:

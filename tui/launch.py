@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 
-from driver.profile import Profile
+from driver.profile import Profile, ProfileError
 from driver.setup import PreparedRun, RunOptions, SetupError, prepare_run
 
 
 def uses_sandbox(profile: Profile, options: RunOptions) -> bool:
     return options.sandbox or profile.uses_sandbox
+
+
+async def launch_or_explain(profile: Profile, options: RunOptions) -> PreparedRun | None:
+    """``launch``, or None once one line on stderr has said why the run cannot start."""
+    try:
+        return await launch(profile, options)
+    except (SetupError, ProfileError) as exc:
+        print(f"loadwatch: {exc}", file=sys.stderr)
+        return None
 
 
 async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
