@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import yaml
 
 from driver import yamlsource
-from driver.schedule import Phase, RateFunction
+from driver.schedule import Phase
 from driver.yamlsource import YList, YMap
 from metrics.ensure import LATENCY_KEYS
 from metrics.recording import REDACTED
@@ -192,9 +192,6 @@ class Profile:
         """Raise ProfileError if the profile is valid but cannot send load as it stands."""
         if self.target_problem is not None:
             raise ProfileError([self.target_problem])
-
-    def rate_function(self) -> RateFunction:
-        return RateFunction.from_phases(self.phases)
 
     def rendered_requests(self) -> list[list[RenderedRequest]]:
         """Per scenario, the requests with templates filled: one per payload row, in row order.

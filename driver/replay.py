@@ -18,9 +18,8 @@ import bisect
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from metrics.recording import Recording, read_recording
+from metrics.recording import Recording
 from metrics.records import EndpointState, Event, Footer, Header, Record, Tick
 
 # Speeds offered by faster/slower; 1 is the recorded pace.
@@ -76,12 +75,6 @@ class Replay:
         if recording.footer is not None:
             records.append(recording.footer)
         return cls(records, emit, reset, **options)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_file(cls, path: str | Path, emit: Callable[[Record], None],
-                  reset: Callable[[], None], **options: object) -> Replay:
-        """Read a recording (RecordingError if it is not one) and prepare to play it."""
-        return cls.from_recording(read_recording(path), emit, reset, **options)
 
     # --- where we are ----------------------------------------------------------------------
 

@@ -1,42 +1,42 @@
 """The session runner: wires producers (workers, schedule, operator, pollers) to consumers.
 
-One ``Session`` per run. It starts the worker processes, hands them one shared start time,
-merges their per-second ticks, emits schedule and operator events, runs extra producers (the
-CloudWatch and endpoint pollers), and passes every record to every subscriber (the recorder,
-the TUI, the headless printer). Live control is a handful of methods; each becomes an event.
+One ``Session`` per run. It starts the workers through a ``WorkerPool`` (local processes by
+default), hands them one shared start time, merges their per-second ticks (``TickMerger``),
+emits schedule and operator events, runs extra producers (the CloudWatch and endpoint
+pollers), and passes every record to every subscriber (the recorder, the TUI, the headless
+printer). Live control is a handful of methods; each becomes a command and an event.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
 import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import driver
+from driver.merger import TickMerger
+from driver.pool import KILL_DEADLINE_S, LocalProcessPool, WorkerPool
 from driver.profile import Profile, describe_plan
+from driver.protocol import (
+    Done,
+    EventMessage,
+    Message,
+    SetControls,
+    Start,
+    TickMessage,
+    WorkerConfig,
+    WorkerLost,
+)
 from driver.schedule import Control, RateFunction
-from driver.worker import WorkerConfig, WorkerRequest
 from metrics import ensure as ensure_checks
 from metrics.recording import RecordingWriter
-from metrics.records import (
-    FORMAT_VERSION,
-    Event,
-    Footer,
-    Header,
-    Record,
-    Tick,
-    record_from_dict,
-)
-from metrics.stats import SummaryBuilder, merge_ticks
+from metrics.records import FORMAT_VERSION, Event, Footer, Header, Record, Tick
+from metrics.stats import SummaryBuilder
 
 Consumer = Callable[[Record], None]
 Producer = Callable[["Session"], Awaitable[None]]
@@ -46,11 +46,8 @@ EXIT_OK = 0
 EXIT_ENSURE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-# How long a killed worker may take to cancel its requests before it is killed itself.
-KILL_DEADLINE_S = 1.0
 # Workers get this long past the schedule's end (plus the request timeout) to report done.
 END_SLACK_S = 5.0
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -61,15 +58,6 @@ class SessionResult:
     checks: list[ensure_checks.Check]
     recording: Path | None
     error: str | None = None
-
-
-@dataclass
-class _WorkerHandle:
-    index: int
-    process: asyncio.subprocess.Process
-    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=40))
-    done: bool = False
-    reason: str | None = None
 
 
 class Session:
@@ -86,6 +74,7 @@ class Session:
         extra_secrets: set[str] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         wall: Callable[[], float] = time.time,
+        pool: WorkerPool | None = None,
     ) -> None:
         self.profile = profile
         self.target = target or {"kind": "http"}
@@ -108,12 +97,11 @@ class Session:
         self._consumers: list[Consumer] = []
         self._producers: list[Producer] = []
         self._cleanups: list[Cleanup] = []
-        self._handles: list[_WorkerHandle] = []
-        self._pending: dict[int, dict[int, Tick]] = {}
+        self.pool = pool or LocalProcessPool()
+        self._merger = TickMerger((), profile.phases)  # workers join when they start
         self._summary = SummaryBuilder()
         self._writer: RecordingWriter | None = None
         self._consumer_failures: set[int] = set()
-        self.last_tick: Tick | None = None
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -167,13 +155,6 @@ class Session:
     def target_rps_now(self) -> float:
         return self.rate.rate_at(self.elapsed())
 
-    def scheduled_rps_now(self) -> float:
-        return self.base_rate.rate_at(self.elapsed())
-
-    def phase_now(self) -> tuple[int, str]:
-        index = self.base_rate.phase_index_at(self.elapsed())
-        return index, self.profile.phases[index].name
-
     # --- live control --------------------------------------------------------------------
 
     def _apply(self, control: Control, name: str, message: str, **data: Any) -> None:
@@ -181,9 +162,7 @@ class Session:
             return
         self.controls.append(control)
         self.rate = self.base_rate.with_controls(self.controls)
-        payload = {"controls": [asdict(c) for c in self.controls]}
-        for handle in self._handles:
-            self._send(handle, {"cmd": "controls", **payload})
+        self.pool.send(SetControls(tuple(self.controls)))
         self.event("operator", name, message, mode=control.mode, value=control.value,
                    paused=control.paused, **data)
 
@@ -195,12 +174,6 @@ class Session:
         rps = max(0.0, rps)
         self._apply(Control(self._at(), "absolute", rps, self.control.paused), "rate_set",
                     f"rate set to {rps:g} req/s")
-
-    def set_factor(self, factor: float) -> None:
-        """Follow the schedule's shape at ``factor`` times its rate."""
-        factor = max(0.0, factor)
-        self._apply(Control(self._at(), "factor", factor, self.control.paused), "rate_set",
-                    f"rate set to {factor:g}x the schedule")
 
     def nudge(self, delta_rps: float) -> None:
         """Raise or lower the rate by ``delta_rps`` from the rate in force (paused or not)."""
@@ -228,8 +201,9 @@ class Session:
             c = self.control
             self._apply(Control(self._at(), c.mode, c.value, False), "resumed", "load resumed")
 
-    def mark(self, text: str = "") -> None:
-        self.event("operator", "marker", text or "marker")
+    def mark(self, text: str = "", *, at: float | None = None) -> None:
+        """Put a marker with ``text`` in the recording, now or at elapsed ``at``."""
+        self.event("operator", "marker", text or "marker", at=at)
 
     def kill(self, reason: str = "killed") -> None:
         """Stop all traffic at once: workers cancel every request in flight."""
@@ -239,8 +213,7 @@ class Session:
         self.event("operator" if reason == "killed" else "session", reason,
                    "test killed: all traffic stopped" if reason == "killed"
                    else "interrupted: stopping load and finishing the recording")
-        for handle in self._handles:
-            self._send(handle, {"cmd": "kill"})
+        self.pool.kill()
 
     def stop(self) -> None:
         """Stop sending; requests in flight may finish."""
@@ -248,8 +221,7 @@ class Session:
             return
         self.reason = "stopped"
         self.event("operator", "stopped", "load stopped; waiting for requests in flight")
-        for handle in self._handles:
-            self._send(handle, {"cmd": "stop"})
+        self.pool.stop()
 
     # --- running -------------------------------------------------------------------------
 
@@ -276,113 +248,40 @@ class Session:
 
     def _worker_config(self, index: int) -> WorkerConfig:
         profile = self.profile
-        rendered = profile.rendered_requests()
         return WorkerConfig(
             index=index,
             workers=self.workers,
-            phases=profile.phases,
-            scenarios=[[WorkerRequest(r.method, r.url, r.headers, r.body) for r in requests]
-                       for requests in rendered],
-            weights=[s.weight for s in profile.scenarios],
+            phases=tuple(profile.phases),
+            scenarios=tuple(tuple(requests) for requests in profile.rendered_requests()),
+            weights=tuple(s.weight for s in profile.scenarios),
+            load=replace(profile.load, workers=self.workers),
             target=self.target,
-            arrivals=profile.load.arrivals,
             payload_order=profile.payload.order if profile.payload else "random",
             seed=self.seed,
-            timeout=profile.load.timeout,
-            connections=profile.load.connections,
-            max_in_flight=profile.load.max_in_flight,
-            late_ms=profile.load.late_ms,
         )
 
-    async def _spawn(self, index: int) -> _WorkerHandle:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT),
-                                                          env.get("PYTHONPATH")]))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "driver.worker",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
-            limit=2**24,
-        )
-        handle = _WorkerHandle(index, process)
-        assert process.stdin is not None
-        process.stdin.write(self._worker_config(index).to_json().encode() + b"\n")
-        await process.stdin.drain()
-        return handle
+    async def _read_messages(self) -> None:
+        async for message in self.pool.messages():
+            self._on_message(message)
+        self._emit_ticks(self._merger.ready(force=True))
 
-    def _send(self, handle: _WorkerHandle, command: dict[str, Any]) -> None:
-        stdin = handle.process.stdin
-        if stdin is None or stdin.is_closing() or handle.done:
-            return
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            stdin.write(json.dumps(command).encode() + b"\n")
+    def _on_message(self, message: Message) -> None:
+        match message:
+            case TickMessage(worker=worker, tick=tick):
+                self._emit_ticks(self._merger.add(worker, tick))
+            case EventMessage(event=event):
+                self.emit(event)
+            case Done(worker=worker):
+                self._emit_ticks(self._merger.worker_ended(worker))
+            case WorkerLost(worker=worker, reason=reason, detail=detail):
+                self.event("driver", "worker_failed", f"worker {worker} {reason}",
+                           worker=worker, stderr=detail)
+                self._emit_ticks(self._merger.worker_ended(worker))
 
-    async def _wait_ready(self, handle: _WorkerHandle) -> None:
-        assert handle.process.stdout is not None
-        line = await handle.process.stdout.readline()
-        if not line:
-            await self._collect_stderr(handle)
-            raise RuntimeError(f"worker {handle.index} failed to start:\n"
-                               + "\n".join(handle.stderr))
-        message = json.loads(line)
-        if message.get("type") != "ready":
-            raise RuntimeError(f"worker {handle.index} sent {message!r} before ready")
-
-    async def _collect_stderr(self, handle: _WorkerHandle) -> None:
-        stream = handle.process.stderr
-        if stream is None:
-            return
-        while True:
-            line = await stream.readline()
-            if not line:
-                return
-            handle.stderr.append(line.decode(errors="replace").rstrip())
-
-    async def _read_worker(self, handle: _WorkerHandle) -> None:
-        stdout = handle.process.stdout
-        assert stdout is not None
-        while True:
-            line = await stdout.readline()
-            if not line:
-                break
-            message = json.loads(line)
-            kind = message.get("type")
-            if kind == "tick":
-                tick = record_from_dict(message)
-                assert isinstance(tick, Tick)
-                self._pending.setdefault(tick.second, {})[handle.index] = tick
-                self._flush_ticks()
-            elif kind == "event":
-                record = record_from_dict(message)
-                self.emit(record)
-            elif kind == "done":
-                handle.done = True
-                handle.reason = message.get("reason")
-        await handle.process.wait()
-        if not handle.done:
-            handle.done = True
-            handle.reason = "crashed"
-            await asyncio.sleep(0)  # let the stderr reader catch up
-            tail = "\n".join(list(handle.stderr)[-10:])
-            self.event("driver", "worker_failed",
-                       f"worker {handle.index} exited with code {handle.process.returncode}",
-                       worker=handle.index, stderr=tail)
-        self._flush_ticks()
-
-    def _flush_ticks(self, force: bool = False) -> None:
-        """Emit merged ticks, in order, for every second all live workers have reported."""
-        live = {h.index for h in self._handles if not h.done}
-        for second in sorted(self._pending):
-            parts = self._pending[second]
-            if not force and not live <= parts.keys():
-                break
-            del self._pending[second]
-            merged = merge_ticks([parts[i] for i in sorted(parts)])
-            merged.phase_index = self.base_rate.phase_index_at(float(second))
-            merged.phase = self.profile.phases[merged.phase_index].name
-            self._summary.add(merged)
-            self.last_tick = merged
-            self.emit(merged)
+    def _emit_ticks(self, ticks: list[Tick]) -> None:
+        for tick in ticks:
+            self._summary.add(tick)
+            self.emit(tick)
 
     async def _announce_phases(self) -> None:
         start = 0.0
@@ -405,10 +304,8 @@ class Session:
         tasks: list[asyncio.Task[Any]] = []
         error: str | None = None
         try:
-            self._handles = [await self._spawn(i) for i in range(self.workers)]
-            for handle in self._handles:
-                tasks.append(asyncio.create_task(self._collect_stderr(handle)))
-            await asyncio.gather(*(self._wait_ready(h) for h in self._handles))
+            await self.pool.start([self._worker_config(i) for i in range(self.workers)])
+            self._merger = TickMerger(range(self.workers), self.profile.phases)
             # Elapsed 0 is a moment from now, so every worker has the start command in hand.
             self.t0 = self.clock() + 0.05
             self.epoch0 = self.wall() + 0.05
@@ -420,52 +317,42 @@ class Session:
             self.event("session", "started",
                        f"load on {self.target_label}: {len(self.profile.phases)} phase(s), "
                        f"{self.duration:g} s, {self.workers} worker(s)")
-            for handle in self._handles:
-                self._send(handle, {"cmd": "start", "t0": self.t0, "epoch": self.epoch0})
-            readers = [asyncio.create_task(self._read_worker(h)) for h in self._handles]
+            self.pool.send(Start(self.t0, self.epoch0))
+            reader = asyncio.create_task(self._read_messages())
             tasks.append(asyncio.create_task(self._announce_phases()))
             tasks.extend(asyncio.create_task(p(self)) for p in self._producers)
-            await self._wait_for_workers(readers)
+            await self._wait_for_workers(reader)
         except asyncio.CancelledError:
             self.kill("interrupted")
-            await self._terminate_workers()
+            await self.pool.terminate()
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.reason = "error"
-            await self._terminate_workers()
+            await self.pool.terminate()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self._flush_ticks(force=True)
+            self._emit_ticks(self._merger.ready(force=True))
             result = await self._finish(error)
         return result
 
-    async def _wait_for_workers(self, readers: list[asyncio.Task[None]]) -> None:
+    async def _wait_for_workers(self, reader: asyncio.Task[None]) -> None:
         timeout = self.profile.load.timeout + END_SLACK_S
         while True:
             remaining = self.duration + timeout - self.elapsed()
             if self.reason in ("killed", "interrupted"):
                 remaining = KILL_DEADLINE_S
-            _done, pending = await asyncio.wait(readers, timeout=max(remaining, 0.01),
-                                               return_when=asyncio.ALL_COMPLETED)
-            if not pending:
+            done, _pending = await asyncio.wait({reader}, timeout=max(remaining, 0.01))
+            if done:
+                reader.result()
                 return
             if self.reason in ("killed", "interrupted") or remaining <= 0.01:
-                await self._terminate_workers()
-                await asyncio.gather(*pending, return_exceptions=True)
+                await self.pool.terminate()
+                await asyncio.gather(reader, return_exceptions=True)
                 return
             # A kill arrived while waiting: loop to apply the short deadline.
-
-    async def _terminate_workers(self) -> None:
-        for handle in self._handles:
-            if handle.process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    handle.process.kill()
-        for handle in self._handles:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(handle.process.wait(), 2.0)
 
     async def _finish(self, error: str | None) -> SessionResult:
         for cleanup in self._cleanups:

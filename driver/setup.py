@@ -264,7 +264,3 @@ def _setup_message(exc: Any, endpoint: str) -> str:
     if exc.code == "ValidationException" and "Could not find endpoint" in message:
         return f"SageMaker endpoint {endpoint!r} not found (wrong name or region?)"
     return f"{exc.doing}: {message}" if exc.doing else message
-
-
-def describe_target(spec: dict[str, Any]) -> str:
-    return spec.get("label") or spec.get("kind", "http")

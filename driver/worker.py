@@ -1,16 +1,13 @@
 """A load worker: one process, one uvloop event loop, one aiohttp ClientSession.
 
-The contract (JSON Lines; the same a distributed engine will run later):
+The contract is ``driver.protocol`` (JSON Lines; a distributed pool passes the same objects):
 
-- stdin, first line: the worker config (``WorkerConfig.to_json``); then commands:
-  ``{"cmd": "start", "t0": <perf_counter of elapsed 0>, "epoch": <UTC epoch at elapsed 0>}``,
-  ``{"cmd": "controls", "controls": [{"at", "mode", "value", "paused"}, ...]}``,
-  ``{"cmd": "stop"}`` (stop sending, let requests in flight finish) and
-  ``{"cmd": "kill"}`` (stop sending and cancel everything in flight now).
-  End of stdin means the controller is gone: the worker kills its load and exits.
-- stdout: ``{"type": "ready"}``, then one ``tick`` per elapsed second (a ``metrics.records.Tick``
-  as a dict), ``event`` lines (an error code's first sighting, with its message), and finally
-  ``{"type": "done", "reason": ...}``.
+- stdin, first line: the ``WorkerConfig``; then commands: ``Start`` (the perf_counter of
+  elapsed 0 and its UTC epoch), ``SetControls`` (every live control so far), ``Stop`` (stop
+  sending, let requests in flight finish) and ``Kill`` (stop sending and cancel everything in
+  flight now). End of stdin means the controller is gone: the worker kills its load and exits.
+- stdout: ``Ready``, then one ``TickMessage`` per elapsed second (a ``metrics.records.Tick``),
+  ``EventMessage``s (an error code's first sighting, with its message), and finally ``Done``.
 
 Timing: ``time.perf_counter`` is CLOCK_MONOTONIC on Linux and the same clock in every process,
 so the controller hands out one ``t0``. Intended send times come from the pure schedule; latency
@@ -20,26 +17,42 @@ is completion minus intended time, service time is completion minus actual send.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import gc
-import json
 import os
 import random
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp.payload import BytesPayload
 
 import driver
-from driver.schedule import Control, Pacer, Phase, RateFunction
+from driver.protocol import (
+    Command,
+    Done,
+    EventMessage,
+    Kill,
+    Message,
+    ProtocolError,
+    Ready,
+    SetControls,
+    Start,
+    Stop,
+    TickMessage,
+    WorkerConfig,
+    decode_command,
+    decode_config,
+    encode_message,
+)
+from driver.schedule import Control, Pacer, RateFunction
 from driver.targets import HttpTarget, make_target
 from metrics import hdr
-from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT, Tick, to_dict
+from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT, Event, Tick
 
 # A sleep shorter than this returns at once under uvloop (timers have 1 ms resolution), so the
 # sender yields to the loop instead; longer waits sleep and may overshoot by up to ~0.5 ms.
@@ -70,47 +83,6 @@ class WorkerRequest:
         # Say who we are, and spare aiohttp adding its own User-Agent to every request.
         if not any(name.lower() == "user-agent" for name in self.headers):
             self.headers = {**self.headers, "User-Agent": USER_AGENT}
-
-
-@dataclass
-class WorkerConfig:
-    index: int
-    workers: int
-    phases: list[Phase]
-    scenarios: list[list[WorkerRequest]]  # per scenario, one request per payload row
-    weights: list[float]
-    target: dict[str, Any] = field(default_factory=lambda: {"kind": "http"})
-    arrivals: str = "even"
-    payload_order: str = "random"
-    seed: int = 0
-    timeout: float = 30.0
-    connections: int = 256
-    max_in_flight: int = 2048
-    late_ms: float = 10.0
-    gc_freeze: bool = True
-
-    def to_json(self) -> str:
-        data = {f: getattr(self, f) for f in self.__dataclass_fields__}
-        data["phases"] = [asdict(p) for p in self.phases]
-        data["scenarios"] = [
-            [{"method": r.method, "url": r.url, "headers": r.headers,
-              "body": None if r.body is None else base64.b64encode(r.body).decode()}
-             for r in requests]
-            for requests in self.scenarios
-        ]
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> WorkerConfig:
-        data = json.loads(text)
-        data["phases"] = [Phase(**p) for p in data["phases"]]
-        data["scenarios"] = [
-            [WorkerRequest(r["method"], r["url"], r["headers"],
-                           None if r["body"] is None else base64.b64decode(r["body"]))
-             for r in requests]
-            for requests in data["scenarios"]
-        ]
-        return cls(**data)
 
 
 class _Bucket:
@@ -147,11 +119,13 @@ class _Bucket:
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, emit: Any) -> None:
+    def __init__(self, config: WorkerConfig, emit: Callable[[Message], None]) -> None:
         self.config = config
-        self.emit = emit  # callable(dict) writing one line to the controller
+        self.emit = emit  # hands one message to the controller
+        self.scenarios = [[WorkerRequest(r.method, r.url, r.headers, r.body) for r in requests]
+                          for requests in config.scenarios]
         self.base_rate = RateFunction.from_phases(config.phases)
-        self.pacer = Pacer(self.base_rate, config.index, config.workers, config.arrivals,
+        self.pacer = Pacer(self.base_rate, config.index, config.workers, config.load.arrivals,
                            seed=config.seed + config.index)
         self.target: HttpTarget = make_target(config.target)
         self._random = random.Random(config.seed * 7919 + config.index)
@@ -168,8 +142,8 @@ class Worker:
         self.started = asyncio.Event()
         self._last_error_event: dict[str, float] = {}
         self._error_counts_since: dict[str, int] = {}
-        self._late_s = config.late_ms / 1000.0
-        self._connections = asyncio.Semaphore(config.connections)
+        self._late_s = config.load.late_ms / 1000.0
+        self._connections = asyncio.Semaphore(config.load.connections)
         self.collect_garbage = False  # set when the automatic collector is off
 
     # --- commands ---------------------------------------------------------------------
@@ -178,8 +152,8 @@ class Worker:
         self.t0, self.epoch0 = t0, epoch
         self.started.set()
 
-    def set_controls(self, controls: list[dict[str, Any]]) -> None:
-        self.pacer.rate = self.base_rate.with_controls([Control(**c) for c in controls])
+    def set_controls(self, controls: tuple[Control, ...]) -> None:
+        self.pacer.rate = self.base_rate.with_controls(list(controls))
 
     def stop(self) -> None:
         self.stopping = True
@@ -189,6 +163,18 @@ class Worker:
         self.killed = True
         for task, _sent in list(self.in_flight.values()):
             task.cancel()
+
+    def command(self, command: Command) -> None:
+        """Apply one command from the controller."""
+        match command:
+            case Start(t0=t0, epoch=epoch):
+                self.start(t0, epoch)
+            case SetControls(controls=controls):
+                self.set_controls(controls)
+            case Stop():
+                self.stop()
+            case Kill():
+                self.kill()
 
     # --- request selection --------------------------------------------------------------
 
@@ -204,7 +190,7 @@ class Worker:
 
     def _pick(self, n: int) -> tuple[int, WorkerRequest]:
         scenario = self._choices[n % len(self._choices)]
-        requests = self.config.scenarios[scenario]
+        requests = self.scenarios[scenario]
         if len(requests) == 1:
             return scenario * 1_000_003, requests[0]
         if self.config.payload_order == "sequence":
@@ -367,12 +353,11 @@ class Worker:
         count = self._error_counts_since.pop(code)
         self._last_error_event[code] = now
         elapsed = now - self.t0
-        self.emit({
-            "type": "event", "t": self.epoch0 + elapsed, "elapsed": elapsed, "source": "target",
-            "name": "error", "message": f"{code}: {message}" if message else code,
-            "data": {"code": code, "outcome": kind, "status": status, "count": count,
-                     "first": last is None, "worker": self.config.index},
-        })
+        self.emit(EventMessage(self.config.index, Event(
+            self.epoch0 + elapsed, elapsed, "target", "error",
+            f"{code}: {message}" if message else code,
+            {"code": code, "outcome": kind, "status": status, "count": count,
+             "first": last is None, "worker": self.config.index})))
 
     async def _ticker(self) -> None:
         """Close a bucket at every elapsed second and send it as a tick."""
@@ -421,7 +406,7 @@ class Worker:
         )
         if tick.phase_index < len(self.config.phases):
             tick.phase = self.config.phases[tick.phase_index].name
-        self.emit(to_dict(tick))
+        self.emit(TickMessage(self.config.index, tick))
         for histogram in (bucket.latency, bucket.service, bucket.lag):
             hdr.release(histogram)  # requests record only into the current bucket
         if self.collect_garbage:
@@ -449,30 +434,29 @@ async def _read_commands(worker: Worker, reader: asyncio.StreamReader) -> None:
             worker.kill()
             worker.started.set()
             return
-        command = json.loads(line)
-        kind = command.get("cmd")
-        if kind == "start":
-            worker.start(command["t0"], command["epoch"])
-        elif kind == "controls":
-            worker.set_controls(command["controls"])
-        elif kind == "stop":
-            worker.stop()
-        elif kind == "kill":
+        try:
+            command = decode_command(line)
+        except ProtocolError as exc:  # a controller that speaks another version: stop safely
+            print(f"loadwatch worker: {exc}", file=sys.stderr)
             worker.kill()
+            worker.started.set()
+            return
+        worker.command(command)
 
 
-async def serve(reader: asyncio.StreamReader, write: Any) -> None:
+async def serve(reader: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
     """Run one worker over a command stream; ``write`` takes one encoded output line."""
 
-    def emit(message: dict[str, Any]) -> None:
-        write((json.dumps(message, separators=(",", ":")) + "\n").encode())
+    def emit(message: Message) -> None:
+        write(encode_message(message))
 
     first = await reader.readline()
     if not first:
         return
-    config = WorkerConfig.from_json(first.decode())
+    config = decode_config(first)
     worker = Worker(config, emit)
-    connector = aiohttp.TCPConnector(limit=config.connections, limit_per_host=config.connections,
+    connections = config.load.connections
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections,
                                      ttl_dns_cache=300, enable_cleanup_closed=True)
     # No aiohttp timeouts: Worker._sweep_timeouts enforces config.timeout without a timer
     # per request.
@@ -489,10 +473,10 @@ async def serve(reader: asyncio.StreamReader, write: Any) -> None:
             gc.freeze()
             gc.disable()
             worker.collect_garbage = True
-        emit({"type": "ready", "worker": config.index, "pid": os.getpid()})
+        emit(Ready(config.index, os.getpid()))
         reason = await worker.run(session)
         commands.cancel()
-    emit({"type": "done", "worker": config.index, "reason": reason})
+    emit(Done(config.index, reason))
 
 
 async def _main() -> None:

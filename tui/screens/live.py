@@ -247,7 +247,7 @@ class LiveScreen(MonitorScreen):
 
         def answer(text: str | None) -> None:
             if text is not None:
-                self.live.session.event("operator", "marker", text or "marker", at=at)
+                self.live.session.mark(text, at=at)
 
         self.app.push_screen(MarkerScreen(clock(at)), answer)
 
