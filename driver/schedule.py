@@ -85,7 +85,8 @@ class RateFunction:
         self._starts = [p.t0 for p in self.pieces]
         self._cumulative = [0.0]
         for piece in self.pieces:
-            self._cumulative.append(self._cumulative[-1] + piece.count_between(piece.t0, piece.t1))
+            self._cumulative.append(
+                _whole(self._cumulative[-1] + piece.count_between(piece.t0, piece.t1)))
 
     @classmethod
     def from_phases(cls, phases: Sequence[Phase]) -> RateFunction:
@@ -128,6 +129,13 @@ class RateFunction:
         piece = self.pieces[i]
         return self._cumulative[i] + piece.count_between(piece.t0, t)
 
+    def requests_before(self, t: float) -> int:
+        """How many requests are sent in [0, t): request j goes at C⁻¹(j), so every j < C(t).
+
+        The first request of a schedule goes at 0, so a phase due 0.001 requests sends one.
+        """
+        return math.ceil(self.count_at(t))
+
     def time_of(self, count: float) -> float | None:
         """C⁻¹(count): the earliest time by which `count` requests are due; None past the end."""
         if count < 0:
@@ -160,6 +168,12 @@ class RateFunction:
                 control = _control_at(controls, a)
                 pieces.append(control.transform(part) if control else part)
         return RateFunction(pieces)
+
+
+def _whole(count: float) -> float:
+    """``count``, or the whole number it is within float noise of (100 is not 100.0000001)."""
+    nearest = round(count)
+    return float(nearest) if abs(count - nearest) <= 1e-9 * max(1.0, abs(count)) else count
 
 
 def _control_at(controls: Sequence[Control], t: float) -> Control | None:

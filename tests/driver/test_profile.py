@@ -178,6 +178,16 @@ scenarios:
          "p.yml:4: config.phases[0].duration: expected seconds or a string like 90s, 10m, 2h,"
          " got '10 minutes'"),
         (("duration: 10", "duration: 0"), "p.yml:4: config.phases[0].duration: must be > 0"),
+        (("duration: 10", "duration: 0s"),
+         "p.yml:4: config.phases[0].duration: must be > 0, got '0s'"),
+        (("scenarios:", "load: {timeout: 0ms}\nscenarios:"),
+         "p.yml:6: load.timeout: must be > 0, got '0ms'"),
+        (("scenarios:", "load: {maxInFlight: many}\nscenarios:"),
+         "p.yml:6: load.maxInFlight: expected a number, got str 'many'"),
+        (("scenarios:", "sagemaker: {endpointUrl: nope}\nscenarios:"),
+         "p.yml:6: sagemaker.endpointUrl: expected an http(s) URL"),
+        (("scenarios:", "scaling: {disableMode: maybe}\nscenarios:"),
+         "p.yml:6: scaling.disableMode: expected one of suspend, delete, got 'maybe'"),
         (("      arrivalRate: 5\n", "      arivalRate: 5\n"),
          "p.yml:5: config.phases[0].arivalRate: unknown key; did you mean 'arrivalRate'?"),
         (("  phases:", "  phasez:"), "p.yml:3: config.phasez: unknown key; did you mean"),
@@ -241,8 +251,63 @@ def test_empty_and_unreadable_files(tmp_path):
     (tmp_path / "empty.yml").write_text("")
     with pytest.raises(ProfileError, match=r"empty\.yml:1: profile: the file is empty"):
         load_profile(tmp_path / "empty.yml")
-    with pytest.raises(ProfileError, match=r"missing\.yml:0: file: cannot read"):
-        load_profile(tmp_path / "missing.yml")
+    with pytest.raises(ProfileError, match=r"missing\.yml: file: cannot read"):
+        load_profile(tmp_path / "missing.yml")  # no line: the file itself is the problem
+    with pytest.raises(ProfileError, match=r"^p\.yml: --target: expected an http"):
+        parse_profile(MINIMAL, "p.yml", environ={}, target_override="nope")
+
+
+def test_options_parse_through_their_field_tables():
+    profile = parse_profile(MINIMAL.replace("scenarios:", """load:
+  workers: 3
+  arrivals: POISSON
+  timeout: 2s
+  maxInFlight: 64
+  lateMs: 2.5
+scaling: {min: 0, max: 3, scaleInCooldown: 0s, scaleOutCooldown: 1m, disableScaleIn: true}
+metrics: {period: 60, pollInterval: 15s}
+sagemaker: {endpoint: "{{ $env.EP }}", profile: dev}
+scenarios:""").replace("  target: http://127.0.0.1:9\n", ""), "p.yml", environ={"EP": "iris"})
+    assert (profile.load.workers, profile.load.arrivals, profile.load.timeout,
+            profile.load.max_in_flight, profile.load.late_ms) == (3, "poisson", 2.0, 64, 2.5)
+    assert profile.scaling.scale_in_cooldown == 0.0 and profile.scaling.scale_out_cooldown == 60
+    assert profile.scaling.disable_scale_in is True and profile.scaling.min == 0
+    assert profile.metrics.period == 60 and profile.metrics.poll_interval == 15.0
+    assert profile.sagemaker.endpoint == "iris" and profile.sagemaker.aws_profile == "dev"
+
+
+def test_a_new_option_is_one_table_row(monkeypatch):
+    """The table drives both the parsing and the unknown-key check: one row adds an option."""
+    from driver import profile_options
+    from driver.profile_reader import Field
+
+    text = MINIMAL.replace("scenarios:", "load: {slowMs: 7}\nscenarios:")
+    assert errors_of(text) == ["p.yml:6: load.slowMs: unknown key; known keys: arrivals, "
+                               "connections, lateMs, maxInFlight, timeout, workers"]
+    monkeypatch.setattr(profile_options, "LOAD_FIELDS",
+                        (*profile_options.LOAD_FIELDS, Field("slowMs", "late_ms", "number", 1)))
+    assert parse_profile(text, "p.yml", environ={}).load.late_ms == 7.0
+    assert errors_of(text.replace("slowMs: 7", "slowMs: 0")) == [
+        "p.yml:6: load.slowMs: must be >= 1, got 0"]
+    assert errors_of(text.replace("slowMs", "slowM")) == [
+        "p.yml:6: load.slowM: unknown key; did you mean 'slowMs'?"]
+
+
+def test_a_tiny_phase_plans_what_it_sends():
+    """A 0.001 s phase at 1 req/s is due 0.001 requests; the pacer sends its first at 0."""
+    from driver.profile import describe_plan
+    from driver.schedule import Pacer, RateFunction
+
+    profile = parse_profile(MINIMAL.replace("duration: 10", "duration: 0.001").replace(
+        "arrivalRate: 5", "arrivalRate: 1"), "p.yml", environ={})
+    pacer = Pacer(RateFunction.from_phases(profile.phases))
+    sent = 0
+    while pacer.peek() is not None:
+        pacer.take()
+        sent += 1
+    assert sent == 1
+    assert profile.requests == 1
+    assert [row["requests"] for row in describe_plan(profile)] == [1]
 
 
 def loadwatch(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,4 @@
-"""The controller-worker protocol: every type survives its encoder and decoder; bad lines say why."""
+"""The controller-worker protocol: every type survives its codec; a bad line says why."""
 
 from __future__ import annotations
 

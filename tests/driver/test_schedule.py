@@ -6,6 +6,8 @@ import itertools
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from driver.schedule import Control, Pacer, Phase, RateFunction
 
@@ -135,3 +137,23 @@ def test_poisson_arrivals_keep_the_rate_and_vary_the_gaps():
 def test_due_between_is_the_worker_share():
     pacer = Pacer(rate((10, 100, 100)), index=1, workers=4)
     assert pacer.due_between(2, 3) == pytest.approx(25)
+
+
+phase_lists = st.lists(st.tuples(st.floats(0.001, 5), st.floats(0, 40), st.floats(0, 40)),
+                       min_size=1, max_size=4)
+
+
+@given(phase_lists, st.integers(1, 3))
+def test_the_plan_counts_what_the_pacers_send(phases, workers):
+    """Per phase, the plan's count (requests_before) is what the workers' pacers send."""
+    function = rate(*phases)
+    edges = list(itertools.accumulate((d for d, _a, _b in phases), initial=0.0))
+    planned = [function.requests_before(b) - function.requests_before(a)
+               for a, b in itertools.pairwise(edges)]
+    sent = [0] * len(phases)
+    for index in range(workers):
+        pacer = Pacer(function, index, workers)
+        while (t := pacer.peek()) is not None:
+            pacer.take()
+            sent[function.phase_index_at(t)] += 1
+    assert sent == planned
