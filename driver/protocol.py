@@ -199,11 +199,11 @@ def _controls(value: Any) -> tuple[Control, ...]:
         raise ProtocolError(f"controls: {exc}") from None
 
 
-# Fields that are not plain JSON values: how to rebuild them.
-_NESTED: dict[type, dict[str, Callable[[Any], Any]]] = {
-    TickMessage: {"tick": _record(Tick)},
-    EventMessage: {"event": _record(Event)},
-    SetControls: {"controls": _controls},
+# Fields that are not plain JSON values: how to write them and how to rebuild them.
+_NESTED: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]] = {
+    TickMessage: {"tick": (_record_fields, _record(Tick))},
+    EventMessage: {"event": (_record_fields, _record(Event))},
+    SetControls: {"controls": (lambda controls: [asdict(c) for c in controls], _controls)},
 }
 _SIMPLE = {"int": (int,), "float": (int, float), "str": (str,)}
 _COMMANDS: dict[str, type] = {c.TYPE: c for c in (Start, SetControls, Stop, Kill)}
@@ -214,13 +214,10 @@ _MESSAGES: dict[str, type] = {
 
 def _encode(item: Command | Message) -> bytes:
     data: dict[str, Any] = {"type": item.TYPE}
+    nested = _NESTED.get(type(item), {})
     for f in dataclasses.fields(item):
         value = getattr(item, f.name)
-        if isinstance(value, Tick | Event):
-            value = _record_fields(value)
-        elif f.name == "controls":
-            value = [asdict(c) for c in value]
-        data[f.name] = value
+        data[f.name] = nested[f.name][0](value) if f.name in nested else value
     return _line(data)
 
 
@@ -240,7 +237,7 @@ def _decode(line: bytes | str, kinds: Mapping[str, type], what: str) -> Any:
         value = data[f.name]
         nested = _NESTED.get(cls, {}).get(f.name)
         if nested is not None:
-            value = nested(value)
+            value = nested[1](value)
         elif not isinstance(value, _SIMPLE.get(str(f.type), object)) or isinstance(value, bool):
             raise ProtocolError(f"{what} {kind!r}: field {f.name!r} expected {f.type}, "
                                 f"got {value!r}")
