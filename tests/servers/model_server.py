@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,11 +123,12 @@ def model_server(workers: int = 2, *, keepalive_timeout_s: float = 5.0, access_l
     port = _free_port()
     prefix = ["taskset", "-c", pin] if pin and shutil.which("taskset") else []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    gunicorn_log = (work / "gunicorn.log").open("wb")  # closed with the work dir below
     gunicorn = subprocess.Popen(
         [*prefix, sys.executable, "-m", "gunicorn", "--workers", str(workers),
          "--worker-class", "sync", "--bind", f"unix:{sock}", "--log-level", "warning",
          "--timeout", "60", "--graceful-timeout", "2", "--preload", "tests.servers.model_app:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "gunicorn.log", "wb"),
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=gunicorn_log,
         start_new_session=True)
     log = (f"access_log {work}/access.log timing;" if access_log else "access_log off;")
     (work / "nginx.conf").write_text(f"""
@@ -167,15 +168,14 @@ http {{
         for process in (nginx_process, gunicorn):
             if process is None:
                 continue
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+        gunicorn_log.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -183,7 +183,5 @@ if __name__ == "__main__":
     # Run it by hand: python -m tests.servers.model_server [workers]
     with model_server(int(sys.argv[1]) if len(sys.argv) > 1 else 2, access_log=True) as srv:
         print(srv.url, srv.work, flush=True)
-        try:
+        with suppress(KeyboardInterrupt):
             signal.pause()
-        except KeyboardInterrupt:
-            pass
