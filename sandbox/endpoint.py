@@ -24,10 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox.config import ROUTING_LEAST_OUTSTANDING, InstanceProfile, SandboxConfig
+from sandbox.llm import BatchEngine
 from sandbox.metricstore import Datapoint, LatencyRecorder, MetricStore, series_key
 from sandbox.model import IrisModel, ModelInputError
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+CONCURRENCY_METRIC = "ConcurrentRequestsPerModel"
 INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
 
 # Outcomes of one invocation.
@@ -106,9 +108,14 @@ class Instance:
         low = profile.service_time_ms / 5000.0
         high = (profile.service_time_ms + 4 * profile.jitter_ms) / 1000.0
         self._service_bounds = (low, high)
+        # An LLM instance serves through its batching engine instead of worker slots.
+        self.engine = None if profile.llm is None else BatchEngine(
+            profile.llm, profile.queue_bound, profile.container_timeout_s, self._last_change)
 
     @property
     def outstanding(self) -> int:
+        if self.engine is not None:
+            return self.engine.in_flight
         return self.busy + self.queued
 
     def _set_busy(self, busy: int) -> None:
@@ -330,7 +337,7 @@ class Endpoint:
 
     # --- serving ----------------------------------------------------------------------------
 
-    def _route(self) -> Instance:
+    def route(self) -> Instance:
         serving = self._serving
         if len(serving) == 1:
             return serving[0]
@@ -362,11 +369,11 @@ class Endpoint:
                 self._rng.random() < self.config.internal_failure_rate):
             served = Served(INTERNAL_FAILURE, message="An internal failure occurred.")
         else:
-            served = await self._route().serve(body, content_type)
-        self._record(served, instances, time.perf_counter() - received_at)
+            served = await self.route().serve(body, content_type)
+        self.record(served, instances, time.perf_counter() - received_at)
         return served
 
-    def _record(self, served: Served, instances: int, total_seconds: float) -> None:
+    def record(self, served: Served, instances: int, total_seconds: float) -> None:
         index = int(self._wall() // self._period_s)
         period = self._period
         if index != period.index:
@@ -411,6 +418,16 @@ class Endpoint:
             cpu[value] = cpu.get(value, 0) + 1
             used = round(MEMORY_BASELINE + 1.5 * peak, 3)
             memory[used] = memory.get(used, 0) + 1
+        concurrency: dict[float, int] = {}
+        for instance in self._serving:
+            if instance.engine is not None:
+                value = round(instance.engine.take_concurrency(time.perf_counter()), 3)
+                concurrency[value] = concurrency.get(value, 0) + 1
+        if concurrency:
+            # One sample per instance (its time-averaged requests in flight), so Average is
+            # the per-model figure the high-resolution scaling metric tracks.
+            self.store.put(series_key(SAGEMAKER_NAMESPACE, CONCURRENCY_METRIC, dims),
+                           period_start, Datapoint.of_values(concurrency), visible_at)
         if cpu:
             put = self.store.put
             put(series_key(INSTANCE_NAMESPACE, "CPUUtilization", dims), period_start,
