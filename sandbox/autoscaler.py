@@ -15,6 +15,10 @@ by tables; ``Autoscaler`` keeps targets, policies and activities and calls it.
 
 SageMaker's unit is invocations per instance per minute. With shorter periods, Sum and
 SampleCount values are scaled by 60 / period before they are compared with the target.
+
+The high-resolution predefined metric (``ConcurrentRequestsPerModel``, Average) scales out on
+its own datapoints, one per metric period (10 s in the fast preset, AWS's resolution), and in at
+a standard metric's pace: AlarmLow looks at 15 one-minute averages of those datapoints.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from sandbox.metricstore import BASIC_STATISTICS
 SERVICE_NAMESPACE = "sagemaker"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 PREDEFINED_METRIC = "SageMakerVariantInvocationsPerInstance"
+CONCURRENCY_METRIC = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+STANDARD_PERIOD_S = 60  # a standard metric's period, the pace high-resolution policies scale in
 HIGH_PERIODS = 3
 LOW_PERIODS = 15
 LOW_FRACTION = 0.9
@@ -54,6 +60,7 @@ class MetricSpec:
     name: str
     dimensions: tuple[tuple[str, str], ...]
     statistic: str
+    high_resolution: bool = False
 
 
 @dataclass(slots=True)
@@ -145,10 +152,15 @@ NO_ALARM = Decision()
 def decide(*, target_value: float, values: Sequence[float | None], desired: int,
            min_capacity: int, max_capacity: int, now: float, cooldowns: Cooldowns,
            scale_out_cooldown: float, scale_in_cooldown: float, disable_scale_in: bool = False,
-           scale_out_suspended: bool = False, scale_in_suspended: bool = False) -> Decision:
-    """What one target tracking policy does now, given its metric (oldest first, per minute)."""
+           scale_out_suspended: bool = False, scale_in_suspended: bool = False,
+           low_values: Sequence[float | None] | None = None) -> Decision:
+    """What one target tracking policy does now, given its metric (oldest first, per minute).
+
+    ``low_values``, when given, are the datapoints AlarmLow sees instead of ``values`` (a
+    high-resolution policy's one-minute averages).
+    """
     high = values[-HIGH_PERIODS:]
-    low = values[-LOW_PERIODS:]
+    low = (values if low_values is None else low_values)[-LOW_PERIODS:]
     latest = values[-1] if values else None
     if len(high) == HIGH_PERIODS and all(v is not None and v > target_value for v in high):
         assert latest is not None
@@ -165,6 +177,7 @@ def decide(*, target_value: float, values: Sequence[float | None], desired: int,
         return Decision(alarm="high", metric=latest)
     if len(low) == LOW_PERIODS and all(
             v is not None and v < LOW_FRACTION * target_value for v in low):
+        latest = low[-1]
         assert latest is not None
         if disable_scale_in or scale_in_suspended:
             return Decision(alarm="low", metric=latest)
@@ -177,6 +190,15 @@ def decide(*, target_value: float, values: Sequence[float | None], desired: int,
             return Decision(alarm="low", metric=latest, not_scaled="AlreadyAtMinCapacity")
         return Decision(alarm="low", metric=latest, not_scaled="AlreadyAtDesiredCapacity")
     return NO_ALARM
+
+
+def minute_averages(values: Sequence[float | None], group: int) -> list[float | None]:
+    """Averages of consecutive groups of ``group`` datapoints (None where a group has none)."""
+    out: list[float | None] = []
+    for start in range(len(values) % group, len(values), group):
+        present = [v for v in values[start:start + group] if v is not None]
+        out.append(sum(present) / len(present) if present else None)
+    return out
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -331,8 +353,11 @@ class Autoscaler:
                 continue
             decisions = []
             for policy in [p for (r, _), p in self.policies.items() if r == resource_id]:
-                raw = self.actuator.metric(policy.metric, last_period_start, LOW_PERIODS, now)
+                group = self._minute_group(policy.metric)
+                raw = self.actuator.metric(policy.metric, last_period_start,
+                                           LOW_PERIODS * group, now)
                 values = [per_minute(v, policy.metric.statistic, self.period_s) for v in raw]
+                low_values = None if group == 1 else minute_averages(values, group)
                 decision = decide(
                     target_value=policy.target_value, values=values, desired=desired,
                     min_capacity=target.min_capacity, max_capacity=target.max_capacity,
@@ -341,12 +366,18 @@ class Autoscaler:
                     scale_in_cooldown=self._cooldown(policy.scale_in_cooldown),
                     disable_scale_in=policy.disable_scale_in,
                     scale_out_suspended=target.scale_out_suspended,
-                    scale_in_suspended=target.scale_in_suspended)
+                    scale_in_suspended=target.scale_in_suspended, low_values=low_values)
                 decisions.append((policy, decision))
             activity = self._act(resource_id, target, desired, decisions, now)
             if activity is not None:
                 started.append(activity)
         return started
+
+    def _minute_group(self, metric: MetricSpec) -> int:
+        """How many datapoints make one standard minute for AlarmLow (1: the metric's own)."""
+        if not metric.high_resolution:
+            return 1
+        return max(1, round(STANDARD_PERIOD_S / self.period_s))
 
     def _cooldown(self, seconds: float | None) -> float:
         return self.default_cooldown_s if seconds is None else seconds
@@ -471,9 +502,12 @@ def _metric_spec(configuration: dict[str, Any],
                          "CustomizedMetricSpecification must be given.")
     if predefined:
         kind = predefined.get("PredefinedMetricType")
+        if kind == CONCURRENCY_METRIC:
+            return MetricSpec("AWS/SageMaker", "ConcurrentRequestsPerModel", endpoint_dimensions,
+                              "Average", high_resolution=True)
         if kind != PREDEFINED_METRIC:
             raise validation(f"Unsupported predefined metric type {kind!r} for SageMaker; the "
-                             f"sandbox supports {PREDEFINED_METRIC}.")
+                             f"sandbox supports {PREDEFINED_METRIC} and {CONCURRENCY_METRIC}.")
         return MetricSpec("AWS/SageMaker", "InvocationsPerInstance", endpoint_dimensions, "Sum")
     if customized.get("Metrics"):
         raise validation("Metric math in CustomizedMetricSpecification.Metrics is not "
