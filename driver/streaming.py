@@ -245,7 +245,7 @@ class StreamTiming:
             if count_after_first and self.on_itl is not None:
                 self.on_itl(0, count_after_first)
         elif self.on_itl is not None:
-            self.on_itl(int((now - self.last_at) * 1e6 / count), count)
+            self.on_itl(round((now - self.last_at) * 1e6 / count), count)
         self.last_at = now
         self.tokens_seen += count
         self.chunks += 1
