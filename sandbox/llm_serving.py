@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from sandbox.endpoint import (
+from sandbox.errors import AwsError
+from sandbox.eventstream import exception_event, payload_part
+from sandbox.instance import (
     INTERNAL_FAILURE,
     MODEL_ERROR,
     OK,
@@ -37,8 +39,6 @@ from sandbox.endpoint import (
     Instance,
     Served,
 )
-from sandbox.errors import AwsError
-from sandbox.eventstream import exception_event, payload_part
 from sandbox.llm import CANCELLED, BatchEngine, Sequence
 from sandbox.llm_payloads import CHAT, COMPLETION, BadLlmRequest, Formatter, parse_request
 from sandbox.protocols import REST_JSON, encode_error

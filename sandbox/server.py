@@ -34,8 +34,8 @@ from aiohttp import web
 
 from sandbox import api_autoscaling, api_cloudwatch, api_sagemaker
 from sandbox.config import SandboxConfig, SandboxHandle
-from sandbox.endpoint import MODEL_ERROR, OK, QUEUE_FULL, THROTTLED, TIMED_OUT, Served
 from sandbox.errors import AwsError, unknown_operation
+from sandbox.instance import MODEL_ERROR, OK, QUEUE_FULL, THROTTLED, TIMED_OUT, Served
 from sandbox.llm_serving import LlmRoutes
 from sandbox.model import IrisModel
 from sandbox.protocols import (

@@ -12,18 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.autoscaler import (
-    CONCURRENCY_METRIC,
-    SCALE_IN,
-    SCALE_OUT,
-    Cooldowns,
-    Decision,
-    decide,
-    minute_averages,
-)
+from sandbox.autoscaler import CONCURRENCY_METRIC
 from sandbox.config import INSTANCE_PROFILES, SandboxConfig, Timings
 from sandbox.model import IrisModel
 from sandbox.server import SandboxThread
+from sandbox.tracking import SCALE_IN, SCALE_OUT, Cooldowns, Decision, decide, minute_averages
 from tests.sandbox.conftest import DIMENSION, RESOURCE_ID, client
 
 G5 = INSTANCE_PROFILES["ml.g5.2xlarge"]
