@@ -46,7 +46,7 @@ class LlmProfile:
     kv_cache_tokens: int = 16384
     max_model_len: int = 4096
     prefill_base_ms: float = 26.0
-    prefill_per_token_ms: float = 0.38
+    prefill_per_token_ms: float = 0.27
     decode_base_ms: float = 26.0
     decode_per_seq_ms: float = 0.1
     decode_per_context_token_us: float = 0.87

@@ -73,7 +73,8 @@ def test_inter_token_latency_grows_with_the_batch(batch: int, itl_ms: float) -> 
             PROFILE.prefill_seconds(299 * (batch - 1)) + itl_ms / 1000, rel=1e-3)
 
 
-ALONE = 26.0 + 0.38 * 100  # one prompt of 100 tokens prefilled alone, ms
+PER_TOKEN = PROFILE.prefill_per_token_ms
+ALONE = 26.0 + PER_TOKEN * 100  # one prompt of 100 tokens prefilled alone, ms
 
 
 @pytest.mark.parametrize(("queued", "ttfts_ms"), [
@@ -81,7 +82,7 @@ ALONE = 26.0 + 0.38 * 100  # one prompt of 100 tokens prefilled alone, ms
     # beyond four the rest wait for the running ones to finish.
     (1, [ALONE]),
     (2, [ALONE, ALONE + ALONE]),
-    (4, [ALONE] + [ALONE + 26.0 + 0.38 * 300] * 3),
+    (4, [ALONE] + [ALONE + 26.0 + PER_TOKEN * 300] * 3),
     (8, None),
 ])
 def test_time_to_first_token_grows_with_the_queue(queued: int,
