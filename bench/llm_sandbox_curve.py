@@ -146,6 +146,39 @@ def model(concurrency: int, rounds: int) -> dict[str, float]:
     return summarize(ttfts, itls, tpots, OUTPUT_TOKENS * len(done), len(done), now)
 
 
+def decode_cost(tokens: int = 2000, repeats: int = 5) -> dict[str, float]:
+    """CPU per token of StreamReader on the sandbox's bytes, one token per piece (worst case)."""
+    from driver.streaming import SAGEMAKER_EVENT_STREAM, TGI_TOKENS
+    from sandbox.eventstream import payload_part
+    from sandbox.llm_payloads import Formatter, LlmRequest
+
+    sequence = Sequence(10, tokens, 0.0, 1)
+    sequence.token_times = [0.0] * tokens
+    sequence.finished_at = 0.0
+    shapes = {"sse_openai": (SSE, OPENAI_CHUNKS, LlmRequest("completion", 10, tokens, True,
+                                                            True, "m"), False),
+              "sagemaker_tgi": (SAGEMAKER_EVENT_STREAM, TGI_TOKENS,
+                                LlmRequest("tgi", 10, tokens, True, False, "m"), True)}
+    out = {}
+    for name, (transport, shape, request, framed) in shapes.items():
+        formatter = Formatter(request, "id", 0)
+        pieces = [b"".join(formatter.events(sequence, i, i + 1)) for i in range(tokens)]
+        pieces += formatter.closing(sequence)
+        if framed:
+            pieces = [payload_part(p) for p in pieces]
+        best = float("inf")
+        for _ in range(repeats):
+            reader = StreamReader(transport, shape, 0.0, 0.0, lambda us, n: None)
+            started = time.perf_counter()
+            for piece in pieces:
+                reader.feed(piece, 1.0)
+            result = reader.end(2.0)
+            best = min(best, time.perf_counter() - started)
+            assert result.outcome == OK and result.output_tokens == tokens
+        out[f"{name}_us_per_token"] = round(best / tokens * 1e6, 2)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", default="1,4,8,16,32,48,64")
@@ -153,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "llm_curve.json"))
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
+    cost = decode_cost()
+    print(f"StreamReader CPU per token (best of 5, one token per piece): {cost}", flush=True)
     rows = []
     with SandboxProcess(SandboxConfig(profile=PROFILE, seed=1)) as sandbox:
         for level in levels:
@@ -170,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                       time.gmtime()),
               "workload": {"input_words": INPUT_WORDS, "output_tokens": OUTPUT_TOKENS,
                            "rounds_per_client": args.rounds, "route": "/v1/completions"},
-              "profile": "ml.g5.2xlarge", "rows": rows,
+              "profile": "ml.g5.2xlarge", "rows": rows, "decode_cost": cost,
               "machine": "2 cores shared with other helpers' work"}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

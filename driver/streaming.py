@@ -283,6 +283,11 @@ class StreamReader:
         self.message = ""
 
     @property
+    def first_token_at(self) -> float | None:
+        """When the first token arrived (None before): the TTFT timeout's switch."""
+        return self._timing.first_at
+
+    @property
     def complete(self) -> bool:
         """The payload said the answer is whole ([DONE], TGI's generated_text)."""
         return self._reader.done

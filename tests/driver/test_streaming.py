@@ -276,3 +276,13 @@ def test_timing_against_a_server_with_known_delays() -> None:
     assert FIRST_TOKEN_S <= result.ttft_sent_s < FIRST_TOKEN_S + 0.25  # type: ignore[attr-defined]
     gaps = sorted(us for us, _ in itl.samples[:7])
     assert gaps[0] >= INTERVAL_S * 1e6 * 0.9 and gaps[3] < (INTERVAL_S + 0.05) * 1e6
+
+
+def test_the_first_token_is_the_first_piece_with_text() -> None:
+    reader = StreamReader(SSE, OPENAI_CHUNKS, 0.0, 0.0)
+    reader.feed(b'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n', 1.0)
+    assert reader.first_token_at is None
+    reader.feed(b'data: {"choices":[{"delta":{"content":" x"}}]}\n\n', 2.0)
+    assert reader.first_token_at == 2.0 and not reader.complete
+    reader.feed(b"data: [DONE]\n\n", 3.0)
+    assert reader.complete and reader.end(3.0).ttft_s == 2.0
