@@ -82,6 +82,9 @@ class Pump:
                 if timer is not None:
                     timer.cancel()
 
+    def stop(self) -> None:
+        self._task.cancel()
+
     async def close(self) -> None:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -112,8 +115,16 @@ class LlmRoutes:
         pump = self._pumps.get(id(instance))
         if pump is None or pump.engine is not instance.engine:
             assert instance.engine is not None
+            self._forget_removed()
             pump = self._pumps[id(instance)] = Pump(instance.engine)
         return pump
+
+    def _forget_removed(self) -> None:
+        """Stop the pumps of instances scaled away once their last stream has ended."""
+        live = {id(i) for i in self.server.simulation.endpoint.instances}
+        for key in [k for k, p in self._pumps.items()
+                    if k not in live and p.engine.in_flight == 0]:
+            self._pumps.pop(key).stop()
 
     # --- shared ------------------------------------------------------------------------------
 
