@@ -24,6 +24,7 @@ from metrics.records import (
     Tick,
 )
 from metrics.stats import Aggregate
+from metrics.timeline import clock
 
 STATUS_HEADER = (
     f"{'elapsed':>8}  {'phase':<14} {'target/s':>9} {'sent/s':>8} {'ok':>7} {'4xx':>6} "
@@ -33,13 +34,6 @@ STATUS_HEADER = (
 _SHOWN_EVENTS = {"phase_started", "rate_set", "schedule", "paused", "resumed", "killed",
                  "interrupted", "marker", "stopped", "error", "worker_failed", "cleanup_failed",
                  "scaling_enabled", "scaling_disabled", "scaling_restored", "warning"}
-
-
-def clock(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _ms(value: float | None) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from metrics.compare import Comparison, RunAnalysis
 from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT, Event
-from metrics.timeline import downsample
+from metrics.timeline import downsample, nice_bucket
 
 BLUE = "#0072B2"
 ORANGE = "#D55E00"
@@ -91,10 +91,15 @@ class Chart:
         return not any(line.ys for line in self.lines)
 
 
+def _bucket(run: RunAnalysis) -> int:
+    """Seconds per chart point: at most ``MAX_POINTS`` points over the run."""
+    return nice_bucket(run.duration, MAX_POINTS)
+
+
 def _client(run: RunAnalysis, name: str, how: str = "mean",
             shift: Shift = float) -> tuple[list[float], list[float]]:
     client = run.timeline.client
-    xs, ys = downsample(client.x, client.values[name], MAX_POINTS, how)
+    xs, ys = downsample(client.x, client.values[name], _bucket(run), how)
     return [shift(x) for x in xs], ys
 
 
@@ -102,7 +107,7 @@ def _client_sum(run: RunAnalysis, names: tuple[str, ...],
                 shift: Shift = float) -> tuple[list[float], list[float]]:
     client = run.timeline.client
     total = [float(sum(client.values[n][i] or 0 for n in names)) for i in range(len(client))]
-    xs, ys = downsample(client.x, total, MAX_POINTS)
+    xs, ys = downsample(client.x, total, _bucket(run))
     return [shift(x) for x in xs], ys
 
 

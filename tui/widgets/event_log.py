@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from metrics.records import EndpointState, Event, Footer, Header, Record, ScalingActivity
-from tui.headless import clock
+from metrics.timeline import clock
 
 MAX_LINES = 500
 SOURCE_STYLES = {
