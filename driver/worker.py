@@ -360,6 +360,8 @@ class Worker:
         if code:
             bucket.errors[code] = bucket.errors.get(code, 0) + 1
             self._note_error(kind, code, message or "", status, end)
+        elif status:  # a bare HTTP error: the status is its name in the event log
+            self._note_error(kind, f"HTTP {status}", message or "", status, end)
         if not bucket.failed_latency.record_value(int((end - intended) * 1e6)):
             bucket.out_of_range += 1
 

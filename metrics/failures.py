@@ -8,6 +8,7 @@ with a hint, e.g. "every request got HTTP 404 — is the path right? the profile
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from metrics.records import TIMEOUT
@@ -94,8 +95,24 @@ def _first_request(data: Any) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """The one reason (nearly) every request failed, and the sentence that says so."""
+
+    key: str  # "HTTP 404", an error code, "Timeout" or "not sent": what stays the same
+    count: int
+    attempted: int
+    sentence: str
+
+
 def one_reason(snapshot: dict[str, Any], request: str | None = None) -> str | None:
-    """A sentence when (nearly) every request failed for one reason, else None.
+    """A sentence when (nearly) every request failed for one reason, else None."""
+    reason = main_reason(snapshot, request)
+    return reason.sentence if reason else None
+
+
+def main_reason(snapshot: dict[str, Any], request: str | None = None) -> Reason | None:
+    """The reason at least ``ONE_REASON_SHARE`` of the failures share, when that many failed.
 
     ``request`` is what ``request_description`` says of the profile, used in the hint for the
     statuses that usually mean a wrong request (404, 405).
@@ -113,26 +130,28 @@ def one_reason(snapshot: dict[str, Any], request: str | None = None) -> str | No
     share = ONE_REASON_SHARE * failed
     if statuses and statuses[0][1] >= share:
         status, count = statuses[0]
+        key = f"HTTP {status}"
         code = f" ({codes[0][0]})" if codes and codes[0][1] >= share else ""
-        what = f"got HTTP {status}{code}"
+        what = f"got {key}{code}"
         hint = _status_hint(int(status) if status.isdigit() else 0, request)
     elif codes and codes[0][1] >= share:
-        code, count = codes[0]
-        if code == "Timeout" or outcomes.get(TIMEOUT, 0) >= share:
+        key, count = codes[0]
+        if key == "Timeout" or outcomes.get(TIMEOUT, 0) >= share:
             what, hint = "timed out", "the endpoint does not answer within the timeout"
         else:
-            what = f"failed with {code}"
+            what = f"failed with {key}"
             hint = ("is the server up and listening at the target?"
                     if outcomes.get("conn_error", 0) >= share else "")
     elif not_sent >= share:
-        count = not_sent
+        key, count = "not sent", not_sent
         what = "was not sent"
         hint = "the in-flight cap was reached: the endpoint answers too slowly for this rate"
     else:
         return None
     who = "every request" if count == attempted else \
         f"{100.0 * count / attempted:.1f} % of requests"
-    return f"{who} {what}" + (f" — {hint}" if hint else "")
+    sentence = f"{who} {what}" + (f" — {hint}" if hint else "")
+    return Reason(key, count, attempted, sentence)
 
 
 def _status_hint(status: int, request: str | None) -> str:

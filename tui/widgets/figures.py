@@ -13,14 +13,14 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from metrics import hdr
+from metrics import failures, hdr
 from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT
 from metrics.stats import Aggregate, error_rate
 from metrics.timeline import Timeline
 
 Row = tuple[str, str]  # (label, value); a label with an empty value heads a section
 # The figures kept when the panel is squeezed under the charts (80x24).
-COMPACT_LABELS = {"target", "sent", "p50 / p99", "errors", "send lag p99", "requests",
+COMPACT_LABELS = {"target", "sent", "p50/p99 ok", "errors", "failed as", "send lag p99", "requests",
                   "invocations", "model avg/p99", "instances"}
 
 
@@ -64,15 +64,28 @@ def client_rows(title: str, agg: Aggregate, per_second: bool = True) -> list[Row
     else:
         rows += [("requests", f"{agg.sent:,}"),
                  ("achieved", f"{_rate(agg.sent / seconds)}/s")]
-    rows += [("p50 / p99", f"{_p(agg.latency, 50)} / {_p(agg.latency, 99)} ms"),
+    rows += [("p50/p99 ok", f"{_p(agg.latency, 50)} / {_p(agg.latency, 99)} ms"),
              ("errors", _errors(agg))]
+    named = failures.failed_statuses(counts(agg)) + failures.error_codes(counts(agg))
+    if named:
+        rows.append(("failed as", ", ".join(
+            f"{'HTTP ' if name.isdigit() else ''}{name} ×{n:,}" for name, n in named[:3])))
+    if agg.failed_latency.get_total_count():
+        rows.append(("p50/p99 fail",
+                     f"{_p(agg.failed_latency, 50)} / {_p(agg.failed_latency, 99)} ms"))
     if per_second:
         rows += [("service p99", f"{_p(agg.service, 99)} ms"),
                  ("send lag p99", f"{_p(agg.lag, 99)} ms"),
                  ("late", str(agg.late))]
     else:
-        rows.append(("max", f"{_p(agg.latency, 100)} ms"))
+        rows.append(("max ok", f"{_p(agg.latency, 100)} ms"))
     return rows
+
+
+def counts(agg: Aggregate) -> dict[str, object]:
+    """The counters of an aggregate as ``metrics.failures`` reads them (no histograms)."""
+    return {"status": agg.status, "error_codes": agg.errors, "outcomes": agg.outcomes,
+            "not_sent": agg.not_sent}
 
 
 def server_rows(timeline: Timeline) -> list[Row]:
