@@ -42,10 +42,10 @@ from metrics.stats import Aggregate, SummaryBuilder
 CLIENT_SERIES = (
     "target_rps", "sent_rps", "completed_rps", "ok", "4xx", "5xx", "throttled", "timeout",
     "conn_error", "other", "not_sent", "late", "in_flight", "p50_ms", "p95_ms", "p99_ms",
-    "service_p50_ms", "service_p99_ms", "lag_p99_ms",
+    "service_p50_ms", "service_p99_ms", "lag_p99_ms", "failed_p99_ms",
 )
 _COUNTS = {"ok", "4xx", "5xx", "throttled", "timeout", "conn_error", "other", "not_sent", "late"}
-_TAKE_MAX = {"p99_ms", "service_p99_ms", "lag_p99_ms", "in_flight"}
+_TAKE_MAX = {"p99_ms", "service_p99_ms", "lag_p99_ms", "failed_p99_ms", "in_flight"}
 
 
 @dataclass
@@ -96,7 +96,11 @@ def _merge_value(name: str, a: float | None, b: float | None, wa: float, wb: flo
 
 
 def tick_point(tick: Tick) -> dict[str, float | None]:
-    """The chartable figures of one tick (percentiles read from its histograms)."""
+    """The chartable figures of one tick (percentiles read from its histograms).
+
+    ``p50_ms`` .. ``p99_ms`` and ``service_*`` are of successful requests (format 2 on),
+    ``failed_p99_ms`` of the failed ones.
+    """
     outcomes = tick.outcomes
     point: dict[str, float | None] = {
         "target_rps": tick.target_rps,
@@ -125,6 +129,10 @@ def tick_point(tick: Tick) -> dict[str, float | None]:
     point["lag_p99_ms"] = hdr.percentile_ms(lag, 99)
     for histogram in (latency, service, lag):
         hdr.release(histogram)
+    if tick.failed_latency:  # most seconds have none: skip decoding an empty histogram
+        failed = hdr.decode(tick.failed_latency)
+        point["failed_p99_ms"] = hdr.percentile_ms(failed, 99)
+        hdr.release(failed)
     return point
 
 

@@ -29,9 +29,10 @@ def test_compare_prints_tables_per_phase_and_the_overlaid_charts(capsys) -> None
     assert main(["compare", str(BEFORE), str(AFTER), "--width", "100"]) == 0
     out = capsys.readouterr().out
     for text in ("http-1x (A) vs http-4x (B)", "phase “warm up”", "phase “max load”",
-                 "whole run", "client p99, ms", "errors 5xx", "seconds with p99 over 50 ms"):
+                 "whole run", "client p99 (all requests), ms", "errors 5xx",
+                 "seconds with p99 over 50 ms", "successful (ok), req/s"):
         assert text in out
-    assert re.search(r"client p99, ms\s+\d+\s+\d+\.\d+\s+\d+\.\d× lower", out)
+    assert re.search(r"client p99 \(all requests\), ms\s+\d+\s+\d+\.\d+\s+\d+\.\d× lower", out)
     # Four plotext charts of both runs, drawn with braille dots.
     for title in ("Load", "Latency", "Errors"):
         assert re.search(rf"^\s+{title}\s*$", out, re.MULTILINE)

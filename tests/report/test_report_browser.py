@@ -106,7 +106,7 @@ def test_series_are_drawn_with_real_coordinates_inside_their_plot(rendered) -> N
     charts = {(c["section"], c["key"]): c for c in rendered["layout"]["charts"]}
     latency = charts[("comparison", "latency")]
     names = {line["name"] for line in latency["lines"]}
-    assert {"http-1x client p99", "http-4x client p99"} <= names
+    assert {"http-1x client p99 (all requests)", "http-4x client p99 (all requests)"} <= names
     for chart in charts.values():
         for line in chart["lines"]:
             # In SVG user units (viewBox 720 × 300): inside the plot area, and drawn.
@@ -115,7 +115,8 @@ def test_series_are_drawn_with_real_coordinates_inside_their_plot(rendered) -> N
             assert line["y"] >= 24 and line["y"] + line["h"] <= 260, (chart["key"], line)
     # The saturated run's p99 climbs; the other stays low: the lines are not flat copies.
     p99 = {line["name"]: line for line in latency["lines"]}
-    assert p99["http-1x client p99"]["h"] > 5 * max(p99["http-4x client p99"]["h"], 1)
+    assert p99["http-1x client p99 (all requests)"]["h"] > 5 * max(
+        p99["http-4x client p99 (all requests)"]["h"], 1)
 
 
 def _count_colour(image, box: tuple[int, int, int, int], rgb: tuple[int, int, int]) -> int:  # type: ignore[no-untyped-def]

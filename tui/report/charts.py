@@ -249,12 +249,14 @@ def _errors_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Ch
 
 
 def _latency_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Chart:
+    ok = run.latency_basis
     lines = [
-        Line("client p50", *_client(run, "p50_ms"), GREEN, DASHED),
-        Line("client p95", *_client(run, "p95_ms"), SKY),
-        Line("client p99", *_client(run, "p99_ms", "max"), BLUE),
-        Line("service time p50", *_client(run, "service_p50_ms"), BLACK, DOTTED),
-        Line("service time p99", *_client(run, "service_p99_ms", "max"), GREY, DOTTED),
+        Line(f"client p50 ({ok})", *_client(run, "p50_ms"), GREEN, DASHED),
+        Line(f"client p95 ({ok})", *_client(run, "p95_ms"), SKY),
+        Line(f"client p99 ({ok})", *_client(run, "p99_ms", "max"), BLUE),
+        Line("client p99 (failed)", *_client(run, "failed_p99_ms", "max"), YELLOW, DASHED),
+        Line(f"service time p50 ({ok})", *_client(run, "service_p50_ms"), BLACK, DOTTED),
+        Line(f"service time p99 ({ok})", *_client(run, "service_p99_ms", "max"), GREY, DOTTED),
         Line("server ModelLatency average", *_server(run, "ModelLatency", "Average"),
              ORANGE, dots=True),
         Line("server ModelLatency p99", *_server(run, "ModelLatency", "p99"), PURPLE,
@@ -311,9 +313,10 @@ def overlay_charts(comparison: Comparison) -> list[Chart]:
                  *_server(run, "Invocations", "Sum", True, shift=shift), color, dots=True),
         ]
         latency += [
-            Line(f"{name} client p99", *_client(run, "p99_ms", "max", shift=shift), color,
-                 weight=weight),
-            Line(f"{name} client p50", *_client(run, "p50_ms", shift=shift), color, DASHED),
+            Line(f"{name} client p99 ({run.latency_basis})",
+                 *_client(run, "p99_ms", "max", shift=shift), color, weight=weight),
+            Line(f"{name} client p50 ({run.latency_basis})",
+                 *_client(run, "p50_ms", shift=shift), color, DASHED),
             Line(f"{name} server ModelLatency avg",
                  *_server(run, "ModelLatency", "Average", shift=shift), color, dots=True),
         ]
