@@ -11,6 +11,9 @@ scikit-learn tree) with nginx's access log on, then:
 3. ``saturation``: SAT_RATE req/s for 8 s, well past what two sync workers serve, with a 1 s
    request timeout: the failed requests' latency is kept out of the ok percentiles (ok p99
    vs failed p99, by outcome).
+4. ``resets``: 3,000 req/s for 8 s from 2 workers with 2,048 connections each: more than
+   nginx's 4,096 worker connections, so nginx drops connections (ServerDisconnectedError,
+   ClientOSError); the resets must stay out of the ok p99.
 
     .venv/bin/python bench/figures_check.py [--rate 100] [--seconds 15] [--sat-rate 1500]
 
@@ -62,15 +65,18 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def run_loadwatch(url: str, work: Path, name: str, rate: float, seconds: int,
-                  path: str, timeout_s: float | None = None) -> tuple[dict, str]:
+                  path: str, timeout_s: float | None = None, workers: int = 1,
+                  connections: int | None = None) -> tuple[dict, str]:
     profile = work / f"{name}.yml"
     extra = f"\n  http:\n    timeout: {timeout_s:g}" if timeout_s else ""
-    profile.write_text(PROFILE.format(target=url, seconds=seconds, rate=rate, path=path,
-                                      extra=extra))
+    text = PROFILE.format(target=url, seconds=seconds, rate=rate, path=path, extra=extra)
+    if connections:
+        text += f"load:\n  connections: {connections}\n  maxInFlight: {2 * connections}\n"
+    profile.write_text(text)
     record = work / f"{name}.jsonl"
     done = subprocess.run([str(ROOT / ".venv/bin/loadwatch"), "run", "--headless", "--record",
-                           str(record), str(profile)], capture_output=True, text=True,
-                          timeout=seconds + 120, check=False)
+                           str(record), "--workers", str(workers), str(profile)],
+                          capture_output=True, text=True, timeout=seconds + 120, check=False)
     ticks = [r for r in read_recording(record).records if isinstance(r, Tick)]
     return summarize(ticks)["total"], done.stdout
 
@@ -84,6 +90,19 @@ def run_hey(url: str, rate: float, seconds: int) -> list[float]:
     rows = csv.DictReader(io.StringIO(done.stdout))
     return [float(row["response-time"]) * 1000.0 for row in rows
             if row.get("status-code") == "200"]
+
+
+def _failure_figures(total: dict, text: str) -> dict:
+    return {
+        "requests": total["requests"], "ok": total["ok"],
+        "outcomes": {k: v for k, v in total["outcomes"].items() if v},
+        "status": total["status"], "error_codes": total["error_codes"],
+        "not_sent": total["not_sent"],
+        "ok_p50_ms": total["latency_ms"]["p50"], "ok_p99_ms": total["latency_ms"]["p99"],
+        "failed_p50_ms": total["failed_latency_ms"]["p50"],
+        "failed_p99_ms": total["failed_latency_ms"]["p99"],
+        "summary_tail": text.strip().splitlines()[-4:],
+    }
 
 
 def main() -> int:
@@ -120,16 +139,10 @@ def main() -> int:
         # must stay out of the ok percentiles.
         total, text = run_loadwatch(srv.url, work, "sat", args.sat_rate, 8, "/invocations",
                                     timeout_s=1.0)
-        out["saturation"] = {
-            "requests": total["requests"], "ok": total["ok"],
-            "outcomes": {k: v for k, v in total["outcomes"].items() if v},
-            "status": total["status"], "error_codes": total["error_codes"],
-            "not_sent": total["not_sent"],
-            "ok_p50_ms": total["latency_ms"]["p50"], "ok_p99_ms": total["latency_ms"]["p99"],
-            "failed_p50_ms": total["failed_latency_ms"]["p50"],
-            "failed_p99_ms": total["failed_latency_ms"]["p99"],
-            "summary_tail": text.strip().splitlines()[-4:],
-        }
+        out["saturation"] = _failure_figures(total, text)
+        total, text = run_loadwatch(srv.url, work, "resets", 3000.0, 8, "/invocations",
+                                    workers=2, connections=2048)
+        out["resets"] = _failure_figures(total, text)
     ok = out["ok"]
     out["ratios"] = {
         "loadwatch_p50_over_nginx_p50": ok["loadwatch_p50_ms"] / ok["nginx_p50_ms"],

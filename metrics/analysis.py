@@ -197,7 +197,8 @@ class RunAnalysis:
         if latency is not None:
             p99 = self._p99_at(latency)
             candidates.append(Breach(latency, "latency",
-                                     f"client p99 {p99:.0f} ms > objective {self.slo_ms:g} ms"))
+                                     f"client p99 ({self.latency_basis}) {p99:.0f} ms > objective "
+                                     f"{self.slo_ms:g} ms"))
         ipi = next(((x, v) for x, v in self.ipi_breaches if x in window), None)
         if ipi is not None:
             candidates.append(Breach(

@@ -128,13 +128,14 @@ def compare(a: RunAnalysis, b: RunAnalysis, by: str = BY_TIME) -> Comparison:
     if by == BY_TIME and same_phases:
         rows = [Row(w.name, a.figures(w), b.figures(w)) for w in a.phases]
     else:
-        if by == BY_TIME:
-            notes.append("the runs' phases differ: phases are matched by name, each over its "
-                         "own run's times")
         rows, unmatched = _by_name(a, b)
+        parts = ["phases are matched by name, each over its own run's times"] \
+            if by == BY_TIME else []
         if unmatched:
-            notes.append("phases without a namesake in the other run show on one side only: "
-                         + ", ".join(f"“{name}”" for name in unmatched))
+            parts.append(", ".join(f"“{name}”" for name in unmatched)
+                         + " have no namesake in the other run and show on one side only")
+        if parts:
+            notes.append("; ".join(parts))
         if by == BY_PHASE:
             b_time = phase_time_map(b.phases, a.phases)
     rows.append(Row("total", a.figures(TOTAL), b.figures(TOTAL)))

@@ -54,7 +54,7 @@ def test_compare_markdown_is_a_table_per_phase(capsys) -> None:
 def test_compare_objective_flag_changes_seconds_over(capsys) -> None:
     assert main(["compare", str(BEFORE), str(AFTER), "--no-charts", "--slo-ms", "10000"]) == 0
     out = capsys.readouterr().out
-    assert "latency objective: client p99 ≤ 10000 ms (--slo-ms)" in out
+    assert "latency objective: client p99 (all requests) ≤ 10000 ms (--slo-ms)" in out
     assert re.search(r"seconds with p99 over 10000 ms\s+0 s\s+0 s", out)
 
 

@@ -148,10 +148,9 @@ class EventLog(RichLog):
         if reason is None:
             attempted = sum(outcomes.values()) + not_sent
             return _entry(tick.second + 1.0, "session",
-                          f"last {len(self._recent)} s: {outcomes.get('ok', 0):,} of "
-                          f"{attempted:,} requests succeeded")
-        line = _entry(tick.second + 1.0, "target",
-                      f"last {len(self._recent)} s: {reason.sentence}")
+                          f"requests succeed again: {outcomes.get('ok', 0):,} of "
+                          f"{attempted:,} in the last {len(self._recent)} s")
+        line = _entry(tick.second + 1.0, "target", reason.sentence)
         line.stylize("bold")
         return line
 
