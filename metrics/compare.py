@@ -24,6 +24,7 @@ from metrics.analysis import (
     plan_windows,
     resolve_slo,
 )
+from metrics.records import LATENCY_ALL, LATENCY_OK
 from metrics.scaling_target import scaling_target_per_minute
 
 __all__ = [
@@ -120,8 +121,10 @@ def compare(a: RunAnalysis, b: RunAnalysis, by: str = BY_TIME) -> Comparison:
         notes.append(f"latency objectives differ: {a.label} {a.slo_ms:g} ms, "
                      f"{b.label} {b.slo_ms:g} ms")
     if a.latency_basis != b.latency_basis:
-        notes.append(f"latency covers {a.latency_basis} requests in {a.label}, "
-                     f"{b.latency_basis} in {b.label} (an older recording mixed failures in)")
+        covers = {LATENCY_OK: "successful requests only", LATENCY_ALL: "all requests"}
+        notes.append(f"latency covers {covers[a.latency_basis]} in {a.label}, "
+                     f"{covers[b.latency_basis]} in {b.label} (a recording older than format 2 "
+                     "mixed failed requests in)")
     same_phases = [(w.name, w.start) for w in a.phases] == [(w.name, w.start) for w in b.phases]
     rows: list[Row] = []
     b_time: Callable[[float], float] = float

@@ -116,3 +116,18 @@ def test_the_scaling_target_has_one_home_and_old_files_are_still_read() -> None:
     assert scaling_target_per_minute(recording(old, [])) == 900.0
     assert analyze(recording(old, [_tick(0, [1.0])])).latency_basis == LATENCY_ALL
     assert analyze(recording(head, [_tick(0, [1.0])])).latency_basis == LATENCY_OK
+
+
+def test_a_format_1_recording_still_reads_and_says_its_latency_covers_all_requests() -> None:
+    from metrics.compare import load
+    from tests.report.helpers import FIXTURES
+
+    old, new = load(FIXTURES / "http-1x-format1.jsonl"), load(FIXTURES / "http-4x.jsonl")
+    assert old.header.format == 1 and old.latency_basis == LATENCY_ALL
+    assert new.latency_basis == LATENCY_OK
+    comparison = compare(old, new)
+    assert ("latency covers all requests in http-1x-format1, successful requests only in "
+            "http-4x (a recording older than format 2 mixed failed requests in)"
+            in comparison.notes)
+    labels = [row.label for row in comparison_sections(comparison)[-1].rows]
+    assert "client p99 (http-1x-format1: all requests / http-4x: ok), ms" in labels
