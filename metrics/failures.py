@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from metrics.nested import first_match
 from metrics.records import TIMEOUT
 
 # "Nearly everything": the share of requests one reason must cover to be named as *the* reason.
@@ -78,21 +79,14 @@ def request_description(profile: dict[str, Any] | None) -> str | None:
 
 
 def _first_request(data: Any) -> tuple[str, str] | None:
-    if isinstance(data, dict):
+    def pick(d: dict[str, Any]) -> tuple[str, str] | None:
         for method in HTTP_METHODS:
-            spec = data.get(method)
+            spec = d.get(method)
             if isinstance(spec, dict) and isinstance(spec.get("url"), str):
                 return method, spec["url"]
-        children = list(data.values())
-    elif isinstance(data, list):
-        children = data
-    else:
         return None
-    for child in children:
-        found = _first_request(child)
-        if found is not None:
-            return found
-    return None
+
+    return first_match(data, pick)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from metrics.nested import first_match
 from metrics.recording import Recording
 from metrics.records import Event
 
@@ -67,20 +68,12 @@ def _find_number(data: Any, keys: tuple[str, ...]) -> float | None:
 
     A policy-in-force event nests it: policies[].TargetTrackingScalingPolicyConfiguration.
     """
-    if isinstance(data, dict):
+
+    def pick(d: dict[str, Any]) -> float | None:
         for key in keys:
-            value = data.get(key)
+            value = d.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
                 return float(value)
-        children = list(data.values())
-    elif isinstance(data, list):
-        children = data
-    else:
         return None
-    for child in children:
-        found = _find_number(child, keys)
-        if found is not None:
-            return found
-    return None
 
-
+    return first_match(data, pick)
