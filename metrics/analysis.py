@@ -18,9 +18,7 @@ instance count, or the first rise of the endpoint's desired count, whichever is 
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,34 +42,15 @@ from metrics.records import latency_basis as basis_of
 from metrics.scaling_target import scaling_target_per_minute
 from metrics.stats import Aggregate
 from metrics.timeline import Timeline
+from metrics.windows import DEFAULT_SLO_MS, TOTAL, Window, plan_windows, resolve_slo
 
-# Used when neither --slo-ms nor a profile's ensure p99 names a latency objective: well above a
-# healthy model's tens of milliseconds, well below the hundreds a saturated endpoint queues to.
-DEFAULT_SLO_MS = 100.0
+__all__ = ["DEFAULT_SLO_MS", "TOTAL", "Breach", "Figures", "RunAnalysis", "ScaleOut", "Window",
+           "activity_target_count", "analyze", "load", "plan_windows", "resolve_slo"]
+
 # Client error outcomes that are neither an HTTP 4xx nor 5xx answer.
 OTHER_OUTCOMES = (THROTTLED, TIMEOUT, CONN_ERROR, OTHER)
 
 _COUNT_TO = re.compile(r"(?:count|capacity)\s+(?:to|of)\s+(\d+)", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A stretch of elapsed seconds [start, end); ``end`` None runs to the recording's end."""
-
-    name: str
-    index: int
-    start: float
-    end: float | None = None
-
-    def __contains__(self, x: float) -> bool:
-        return x >= self.start and (self.end is None or x < self.end)
-
-    @property
-    def duration(self) -> float | None:
-        return None if self.end is None else self.end - self.start
-
-
-TOTAL = Window("total", -1, -math.inf, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,57 +273,6 @@ class RunAnalysis:
                 break
             count = point.current if point.current is not None else point.desired
         return count
-
-
-
-def plan_windows(header: Header, ticks: Iterable[Tick] = ()) -> list[Window]:
-    """The phases of a run as windows: from the header's plan, else from the ticks' phases."""
-    plan = header.meta.get("plan") if isinstance(header.meta, dict) else None
-    windows: list[Window] = []
-    if isinstance(plan, list) and plan:
-        for index, phase in enumerate(plan):
-            try:
-                start = float(phase["start"])
-                end = start + float(phase["duration"])
-            except (KeyError, TypeError, ValueError):
-                windows = []
-                break
-            windows.append(Window(str(phase.get("name") or f"phase {index + 1}"), index,
-                                  start, end))
-    if not windows:
-        first: dict[int, tuple[int, str | None]] = {}
-        for tick in ticks:
-            first.setdefault(tick.phase_index, (tick.second, tick.phase))
-        ordered = sorted(first.items(), key=lambda item: item[1][0])
-        for i, (index, (start, name)) in enumerate(ordered):
-            end = ordered[i + 1][1][0] if i + 1 < len(ordered) else None
-            windows.append(Window(name or f"phase {index + 1}", index, float(start),
-                                  None if end is None else float(end)))
-    if windows:
-        last = windows[-1]
-        windows[-1] = Window(last.name, last.index, last.start, None)
-    return windows
-
-
-def profile_slo_ms(header: Header) -> float | None:
-    """The p99 limit of the run's ``ensure`` thresholds, if it set one."""
-    thresholds = header.meta.get("ensure") if isinstance(header.meta, dict) else None
-    if isinstance(thresholds, dict):
-        value = thresholds.get("p99")
-        if isinstance(value, int | float) and value > 0:
-            return float(value)
-    return None
-
-
-def resolve_slo(explicit: float | None, headers: Iterable[Header]) -> tuple[float, str]:
-    """The latency objective in ms and where it came from: the flag, a profile, the default."""
-    if explicit is not None:
-        return float(explicit), "--slo-ms"
-    for header in headers:
-        value = profile_slo_ms(header)
-        if value is not None:
-            return value, "the profile's ensure p99"
-    return DEFAULT_SLO_MS, "default"
 
 
 
