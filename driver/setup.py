@@ -140,7 +140,8 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         meta={"aws": {"endpoint": endpoint, "variant": variant, "region": region,
                       "runtime_url": runtime_url, "sandbox": options.sandbox,
                       "instance_type": found["instance_type"],
-                      "instances": found["instances"], "metrics_period": period}},
+                      "instances": found["instances"], "metrics_period": period},
+              **_scaling_target(profile, control)},
     )
     prepared = PreparedRun(session, label, notes, scaling=control, endpoint=endpoint,
                            variant=variant)
@@ -256,6 +257,16 @@ def _preflight(clients: AwsClients, endpoint: str, variant: str,
     return {"credentials": credentials, "region": region, "runtime_url": runtime_url,
             "instances": instances, "instance_type": instance_type, "notes": notes,
             "control": control, "cloudwatch": clients.client("cloudwatch")}
+
+
+def _scaling_target(profile: Profile, control: ScalingControl) -> dict[str, Any]:
+    """The header's fixed record of the scaling target, when known before load starts."""
+    from metrics.scaling_target import policy_target, target_meta
+
+    if profile.scaling is not None and profile.scaling.enabled:
+        return target_meta(profile.scaling.target, "profile")
+    saved = control.saved.to_dict() if control.saved is not None else None
+    return target_meta(policy_target(saved), "policy in force")
 
 
 def _setup_message(exc: Any, endpoint: str) -> str:

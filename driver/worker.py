@@ -91,6 +91,7 @@ class _Bucket:
     __slots__ = (
         "completed",
         "errors",
+        "failed_latency",
         "lag",
         "late",
         "latency",
@@ -115,6 +116,7 @@ class _Bucket:
         self.errors: dict[str, int] = {}
         self.latency = hdr.new_histogram()
         self.service = hdr.new_histogram()
+        self.failed_latency = hdr.new_histogram()
         self.lag = hdr.new_histogram()
 
 
@@ -337,13 +339,17 @@ class Worker:
             key = str(status)
             bucket.status[key] = bucket.status.get(key, 0) + 1
         if kind == OK:
-            pass
-        elif code:
+            if not bucket.latency.record_value(int((end - intended) * 1e6)):
+                bucket.out_of_range += 1
+            bucket.service.record_value(int((end - actual) * 1e6))
+            return
+        if code:
             bucket.errors[code] = bucket.errors.get(code, 0) + 1
             self._note_error(kind, code, message or "", status, end)
-        if not bucket.latency.record_value(int((end - intended) * 1e6)):
+        elif status:  # a bare HTTP error: the status is its name in the event log
+            self._note_error(kind, f"HTTP {status}", message or "", status, end)
+        if not bucket.failed_latency.record_value(int((end - intended) * 1e6)):
             bucket.out_of_range += 1
-        bucket.service.record_value(int((end - actual) * 1e6))
 
     def _note_error(self, kind: str, code: str, message: str, status: int, now: float) -> None:
         self._error_counts_since[code] = self._error_counts_since.get(code, 0) + 1
@@ -402,12 +408,13 @@ class Worker:
             in_schedule=start < self.base_rate.duration,
             latency=hdr.encode(bucket.latency),
             service=hdr.encode(bucket.service),
+            failed_latency=hdr.encode(bucket.failed_latency),
             lag=hdr.encode(bucket.lag),
         )
         if tick.phase_index < len(self.config.phases):
             tick.phase = self.config.phases[tick.phase_index].name
         self.emit(TickMessage(self.config.index, tick))
-        for histogram in (bucket.latency, bucket.service, bucket.lag):
+        for histogram in (bucket.latency, bucket.service, bucket.failed_latency, bucket.lag):
             hdr.release(histogram)  # requests record only into the current bucket
         if self.collect_garbage:
             self._collect_garbage(bucket.second)

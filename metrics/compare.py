@@ -1,280 +1,40 @@
-"""Per-phase figures of a recorded session, and two sessions lined up side by side.
+"""Two recorded sessions lined up side by side.
 
-Pure analysis, no UI: ``analyze`` turns a recording into a ``RunAnalysis`` whose ``figures``
-covers any window of elapsed time; ``compare`` lines two runs up by elapsed time (the first
-run's phase windows applied to both) or by phase (the k-th phase of one beside the k-th of the
-other, each over its own window).
-
-Client percentiles come from the HDR histograms of a window merged together, never from
-averaging per-second percentiles. Server datapoints cover a CloudWatch period: a period belongs
-to the window its start falls in. The last window of a run stays open to the end of the
-recording, so seconds spent draining requests after the schedule count in the last phase.
-
-A *breach* is a moment that should make an autoscaler act: an InvocationsPerInstance datapoint
-above the scaling target (converted to per minute whatever the period), or a second whose client
-p99 is above the latency objective. A *scale-out* is the first scaling activity that raises the
-instance count, or the first rise of the endpoint's desired count, whichever is seen first.
+``compare`` lines two runs (see ``metrics.analysis``) up by elapsed time (the first run's phase
+windows applied to both) or by phase name (each phase over its own window). When the runs'
+plans differ (phases, rates, targets) it says so first, and matches phases by name only where
+the names match: a phase never shows under another run's phase name.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from metrics import ensure as ensure_checks
-from metrics.recording import Recording, read_recording
-from metrics.records import (
-    CONN_ERROR,
-    HTTP_4XX,
-    HTTP_5XX,
-    OTHER,
-    THROTTLED,
-    TIMEOUT,
-    Event,
-    Footer,
-    Header,
-    ScalingActivity,
-    Tick,
+from metrics.analysis import (
+    DEFAULT_SLO_MS,
+    TOTAL,
+    Breach,
+    Figures,
+    RunAnalysis,
+    ScaleOut,
+    Window,
+    analyze,
+    load,
+    plan_windows,
+    resolve_slo,
 )
-from metrics.stats import Aggregate
-from metrics.timeline import Timeline
+from metrics.records import LATENCY_ALL, LATENCY_OK
+from metrics.scaling_target import scaling_target_per_minute
 
-# Used when neither --slo-ms nor a profile's ensure p99 names a latency objective: well above a
-# healthy model's tens of milliseconds, well below the hundreds a saturated endpoint queues to.
-DEFAULT_SLO_MS = 100.0
-# Client error outcomes that are neither an HTTP 4xx nor 5xx answer.
-OTHER_OUTCOMES = (THROTTLED, TIMEOUT, CONN_ERROR, OTHER)
+__all__ = [
+    "BY_PHASE", "BY_TIME", "DEFAULT_SLO_MS", "TOTAL", "Breach", "Comparison", "Figures", "Row",
+    "RunAnalysis", "ScaleOut", "Window", "analyze", "compare", "load", "phase_time_map",
+    "plan_differences", "plan_windows", "resolve_slo", "scaling_target_per_minute",
+]
+
 BY_TIME = "time"
 BY_PHASE = "phase"
-
-_COUNT_TO = re.compile(r"(?:count|capacity)\s+(?:to|of)\s+(\d+)", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A stretch of elapsed seconds [start, end); ``end`` None runs to the recording's end."""
-
-    name: str
-    index: int
-    start: float
-    end: float | None = None
-
-    def __contains__(self, x: float) -> bool:
-        return x >= self.start and (self.end is None or x < self.end)
-
-    @property
-    def duration(self) -> float | None:
-        return None if self.end is None else self.end - self.start
-
-
-TOTAL = Window("total", -1, -math.inf, None)
-
-
-@dataclass(frozen=True, slots=True)
-class Breach:
-    elapsed: float
-    kind: str  # "invocations per instance" | "latency"
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScaleOut:
-    elapsed: float
-    instances_from: int | None
-    instances_to: int | None
-    source: str  # "scaling activity" | "endpoint"
-    detail: str = ""
-
-
-@dataclass
-class Figures:
-    """What one run did in one window: the rows of the comparison table."""
-
-    window: Window
-    seconds: int  # seconds of schedule in the window (rates are per these)
-    requests: int
-    offered_rps: float | None
-    achieved_rps: float | None
-    completed_rps: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-    error_rate: float
-    rate_4xx: float
-    rate_5xx: float
-    rate_other: float
-    outcomes: dict[str, int]
-    not_sent: int
-    model_latency_avg_ms: float | None  # weighted by Invocations per period when known
-    model_latency_p99_ms: float | None  # the worst period's p99: periods cannot be merged
-    server_invocations: float | None
-    server_4xx: float | None
-    server_5xx: float | None
-    instances_min: int | None
-    instances_max: int | None
-    first_breach: Breach | None
-    scale_out: ScaleOut | None  # the first at or after the breach
-    seconds_over_slo: int
-    scaling_recorded: bool  # endpoint states or scaling activities exist for the run
-
-    @property
-    def breach_to_scale_out_s(self) -> float | None:
-        if self.first_breach is None or self.scale_out is None:
-            return None
-        return self.scale_out.elapsed - self.first_breach.elapsed
-
-
-@dataclass
-class RunAnalysis:
-    """One recording read and indexed for figures over any window."""
-
-    recording: Recording
-    label: str
-    timeline: Timeline
-    ticks: list[Tick]
-    phases: list[Window]
-    slo_ms: float
-    slo_source: str
-    scaling_target: float | None  # InvocationsPerInstance per minute
-    latency_breaches: list[float] = field(default_factory=list)  # seconds with p99 > slo
-    ipi_breaches: list[tuple[float, float]] = field(default_factory=list)  # (elapsed, per min)
-    scale_outs: list[ScaleOut] = field(default_factory=list)
-
-    @property
-    def header(self) -> Header:
-        return self.recording.header
-
-    @property
-    def footer(self) -> Footer | None:
-        return self.recording.footer
-
-    @property
-    def warnings(self) -> list[str]:
-        return self.recording.warnings
-
-    @property
-    def duration(self) -> float:
-        """Elapsed seconds the recording covers."""
-        return self.timeline.elapsed
-
-    @property
-    def scaling_recorded(self) -> bool:
-        return bool(self.timeline.instances or self.timeline.activities)
-
-    def ensure_results(self) -> tuple[list[dict[str, Any]], bool]:
-        """The ensure checks and whether they were recomputed (no footer: the run was cut)."""
-        if self.footer is not None:
-            return list(self.footer.ensure), False
-        thresholds = self.header.meta.get("ensure") or {}
-        try:
-            checks = ensure_checks.evaluate(thresholds, self.timeline.totals())
-        except (KeyError, TypeError, ValueError):
-            return [], True
-        return ensure_checks.as_dicts(checks), True
-
-    def first_breach(self, window: Window = TOTAL) -> Breach | None:
-        candidates = []
-        latency = next((x for x in self.latency_breaches if x in window), None)
-        if latency is not None:
-            p99 = self._p99_at(latency)
-            candidates.append(Breach(latency, "latency",
-                                     f"client p99 {p99:.0f} ms > objective {self.slo_ms:g} ms"))
-        ipi = next(((x, v) for x, v in self.ipi_breaches if x in window), None)
-        if ipi is not None:
-            candidates.append(Breach(
-                ipi[0], "invocations per instance",
-                f"InvocationsPerInstance {ipi[1]:,.0f}/min > target {self.scaling_target:,.0f}"
-                "/min"))
-        return min(candidates, key=lambda b: b.elapsed, default=None)
-
-    def _p99_at(self, second: float) -> float:
-        index = self.timeline.client.x.index(second)
-        return self.timeline.client.values["p99_ms"][index] or 0.0
-
-    def scale_out_after(self, elapsed: float) -> ScaleOut | None:
-        return next((s for s in self.scale_outs if s.elapsed >= elapsed), None)
-
-    def figures(self, window: Window = TOTAL) -> Figures:
-        agg = Aggregate().extend(t for t in self.ticks if t.second in window)
-        snap = agg.snapshot()
-        outcomes = snap["outcomes"]
-        total = sum(outcomes.values()) + snap["not_sent"]
-        other = sum(outcomes[k] for k in OTHER_OUTCOMES) + snap["not_sent"]
-        latency = snap["latency_ms"]
-        has_load = snap["seconds"] > 0
-        breach = self.first_breach(window)
-        lo, hi = self._instances_range(window)
-        return Figures(
-            window=window,
-            seconds=snap["seconds"],
-            requests=snap["requests"],
-            offered_rps=snap["target_rps"] if has_load else None,
-            achieved_rps=snap["achieved_rps"] if has_load else None,
-            completed_rps=snap["throughput_rps"] if has_load else None,
-            p50_ms=latency["p50"],
-            p95_ms=latency["p95"],
-            p99_ms=latency["p99"],
-            max_ms=latency["max"],
-            error_rate=snap["error_rate"],
-            rate_4xx=outcomes[HTTP_4XX] / total if total else 0.0,
-            rate_5xx=outcomes[HTTP_5XX] / total if total else 0.0,
-            rate_other=other / total if total else 0.0,
-            outcomes=dict(outcomes),
-            not_sent=snap["not_sent"],
-            model_latency_avg_ms=self._model_latency_avg(window),
-            model_latency_p99_ms=_max_or_none(self._server_in("ModelLatency", "p99", window)),
-            server_invocations=_sum_or_none(self._server_in("Invocations", "Sum", window)),
-            server_4xx=_sum_or_none(self._server_in("Invocation4XXErrors", "Sum", window)),
-            server_5xx=_sum_or_none(self._server_in("Invocation5XXErrors", "Sum", window)),
-            instances_min=lo,
-            instances_max=hi,
-            first_breach=breach,
-            scale_out=self.scale_out_after(breach.elapsed) if breach else None,
-            seconds_over_slo=sum(1 for x in self.latency_breaches if x in window),
-            scaling_recorded=self.scaling_recorded,
-        )
-
-    def _server_in(self, metric: str, stat: str, window: Window) -> list[float]:
-        points = self.timeline.server.get((metric, stat), {})
-        return [v for x, v in points.items() if x in window]
-
-    def _model_latency_avg(self, window: Window) -> float | None:
-        latency = self.timeline.server.get(("ModelLatency", "Average"), {})
-        invocations = self.timeline.server.get(("Invocations", "Sum"), {})
-        pairs = [(v, invocations.get(x)) for x, v in latency.items() if x in window]
-        if not pairs:
-            return None
-        if all(w for _, w in pairs):
-            weight = sum(w for _, w in pairs)  # type: ignore[misc]
-            return sum(v * w for v, w in pairs) / weight  # type: ignore[operator]
-        return sum(v for v, _ in pairs) / len(pairs)
-
-    def _instances_range(self, window: Window) -> tuple[int | None, int | None]:
-        if window.start >= self.duration:
-            return None, None  # a phase the recording never reached
-        counts = []
-        before = None
-        for point in self.timeline.instances:
-            count = point.current if point.current is not None else point.desired
-            if point.elapsed <= window.start:
-                before = count
-            elif point.elapsed in window:
-                counts.append(count)
-        counts = [c for c in [before, *counts] if c is not None]
-        return (min(counts), max(counts)) if counts else (None, None)
-
-    def instances_at(self, elapsed: float) -> int | None:
-        count = None
-        for point in self.timeline.instances:
-            if point.elapsed > elapsed:
-                break
-            count = point.current if point.current is not None else point.desired
-        return count
 
 
 @dataclass
@@ -300,220 +60,108 @@ class Comparison:
         return self.a, self.b
 
 
-# --- reading -------------------------------------------------------------------------------
+
+def plan_differences(a: RunAnalysis, b: RunAnalysis) -> list[str]:
+    """What differs between the two runs' plans: targets, phases, rates, scaling targets."""
+    notes = []
+    if a.header.target != b.header.target:
+        notes.append(f"targets differ: {a.label} {a.header.target}, {b.label} {b.header.target}")
+    plan_a, plan_b = _plan(a), _plan(b)
+    if [p[0] for p in plan_a] != [p[0] for p in plan_b]:
+        notes.append(f"phases differ: {a.label} {_names(plan_a)}; {b.label} {_names(plan_b)}")
+    elif plan_a != plan_b:
+        changed = [f"“{pa[0]}” {_rates(pa)} vs {_rates(pb)}"
+                   for pa, pb in zip(plan_a, plan_b, strict=True) if pa != pb]
+        notes.append(f"rates or durations differ ({a.label} vs {b.label}): "
+                     + "; ".join(changed))
+    if a.scaling_target != b.scaling_target:
+        notes.append(f"scaling targets differ: {a.label} {_per_minute(a.scaling_target)}, "
+                     f"{b.label} {_per_minute(b.scaling_target)}")
+    return notes
 
 
-def plan_windows(header: Header, ticks: Iterable[Tick] = ()) -> list[Window]:
-    """The phases of a run as windows: from the header's plan, else from the ticks' phases."""
-    plan = header.meta.get("plan") if isinstance(header.meta, dict) else None
-    windows: list[Window] = []
-    if isinstance(plan, list) and plan:
-        for index, phase in enumerate(plan):
-            try:
-                start = float(phase["start"])
-                end = start + float(phase["duration"])
-            except (KeyError, TypeError, ValueError):
-                windows = []
-                break
-            windows.append(Window(str(phase.get("name") or f"phase {index + 1}"), index,
-                                  start, end))
-    if not windows:
-        first: dict[int, tuple[int, str | None]] = {}
-        for tick in ticks:
-            first.setdefault(tick.phase_index, (tick.second, tick.phase))
-        ordered = sorted(first.items(), key=lambda item: item[1][0])
-        for i, (index, (start, name)) in enumerate(ordered):
-            end = ordered[i + 1][1][0] if i + 1 < len(ordered) else None
-            windows.append(Window(name or f"phase {index + 1}", index, float(start),
-                                  None if end is None else float(end)))
-    if windows:
-        last = windows[-1]
-        windows[-1] = Window(last.name, last.index, last.start, None)
-    return windows
+def _plan(run: RunAnalysis) -> list[tuple[str, float, float, float | None, float | None]]:
+    """(name, start, duration, rate from, rate to) per phase, from the header's plan if any."""
+    plan = run.header.meta.get("plan") if isinstance(run.header.meta, dict) else None
+    if isinstance(plan, list) and plan and all(isinstance(p, dict) for p in plan):
+        return [(str(p.get("name")), float(p.get("start", 0)), float(p.get("duration", 0)),
+                 p.get("rate_start"), p.get("rate_end")) for p in plan]
+    return [(w.name, w.start, w.duration or 0.0, None, None) for w in run.phases]
 
 
-def profile_slo_ms(header: Header) -> float | None:
-    """The p99 limit of the run's ``ensure`` thresholds, if it set one."""
-    thresholds = header.meta.get("ensure") if isinstance(header.meta, dict) else None
-    if isinstance(thresholds, dict):
-        value = thresholds.get("p99")
-        if isinstance(value, int | float) and value > 0:
-            return float(value)
-    return None
+def _names(plan: list[tuple[str, float, float, float | None, float | None]]) -> str:
+    return ", ".join(f"“{p[0]}”" for p in plan) or "none"
 
 
-def resolve_slo(explicit: float | None, headers: Iterable[Header]) -> tuple[float, str]:
-    """The latency objective in ms and where it came from: the flag, a profile, the default."""
-    if explicit is not None:
-        return float(explicit), "--slo-ms"
-    for header in headers:
-        value = profile_slo_ms(header)
-        if value is not None:
-            return value, "the profile's ensure p99"
-    return DEFAULT_SLO_MS, "default"
+def _rates(phase: tuple[str, float, float, float | None, float | None]) -> str:
+    _name, _start, duration, lo, hi = phase
+    rate = "" if lo is None else f"{lo:g}" if lo == hi else f"{lo:g}→{hi:g}"
+    return f"{rate} req/s for {duration:g} s" if rate else f"{duration:g} s"
 
 
-def _lower_keys(data: Any) -> dict[str, Any]:
-    return {str(k).lower(): v for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def scaling_target_per_minute(recording: Recording) -> float | None:
-    """The target-tracking target (InvocationsPerInstance per minute) the run was held to.
-
-    Looked for in the header (``meta.scaling.target``, then the profile's ``scaling.target``),
-    then in the policy the endpoint poller saw in force, then in any scaling event that carries
-    a target value. None when the run names none.
-    """
-    header = recording.header
-    for source in (_lower_keys(header.meta).get("scaling"),
-                   _lower_keys(header.profile).get("scaling")):
-        value = _lower_keys(source).get("target")
-        if isinstance(value, int | float) and value > 0:
-            return float(value)
-    events = [r for r in recording.records
-              if isinstance(r, Event) and r.source == "scaling" and isinstance(r.data, dict)]
-    in_force = [e for e in events if e.name == "policy_in_force"]
-    for event in [*in_force, *events]:
-        value = _find_number(event.data, ("target", "target_value", "TargetValue"))
-        if value is not None:
-            return value
-    return None
-
-
-def _find_number(data: Any, keys: tuple[str, ...]) -> float | None:
-    """The first positive number under one of ``keys``, searching nested dicts and lists.
-
-    A policy-in-force event nests it: policies[].TargetTrackingScalingPolicyConfiguration.
-    """
-    if isinstance(data, dict):
-        for key in keys:
-            value = data.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-                return float(value)
-        children = list(data.values())
-    elif isinstance(data, list):
-        children = data
-    else:
-        return None
-    for child in children:
-        found = _find_number(child, keys)
-        if found is not None:
-            return found
-    return None
-
-
-def analyze(recording: Recording, label: str | None = None, slo_ms: float | None = None,
-            scaling_target: float | None = None) -> RunAnalysis:
-    """Index a recording: its timeline, phase windows, breaches and scale-outs."""
-    ticks = [r for r in recording.records if isinstance(r, Tick)]
-    if not ticks:
-        recording.warnings.append(f"{recording.path}: no second of load was recorded")
-    # No halving: the per-second series must stay one point per tick.
-    timeline = Timeline(max_points=len(ticks) + 1)
-    timeline.add(recording.header)
-    for record in recording.records:
-        timeline.add(record)
-    if recording.footer is not None:
-        timeline.add(recording.footer)
-    slo, source = resolve_slo(slo_ms, [recording.header])
-    target = scaling_target if scaling_target is not None else scaling_target_per_minute(
-        recording)
-    run = RunAnalysis(
-        recording=recording,
-        label=label or recording.path.stem,
-        timeline=timeline,
-        ticks=ticks,
-        phases=plan_windows(recording.header, ticks),
-        slo_ms=slo,
-        slo_source=source,
-        scaling_target=target,
-    )
-    in_schedule = {t.second for t in ticks if t.in_schedule}
-    client = timeline.client
-    run.latency_breaches = [x for x, p99 in zip(client.x, client.values["p99_ms"], strict=True)
-                            if p99 is not None and p99 > slo and x in in_schedule]
-    period = timeline.period
-    if target is not None and period:
-        xs, values = timeline.server_series("InvocationsPerInstance", "Sum")
-        run.ipi_breaches = [(x, v * 60.0 / period) for x, v in zip(xs, values, strict=True)
-                            if v * 60.0 / period > target]
-    run.scale_outs = _scale_outs(run)
-    return run
-
-
-def load(path: str | Path, label: str | None = None, slo_ms: float | None = None) -> RunAnalysis:
-    """Read and analyze one recording; raises ``RecordingError`` for what cannot be read."""
-    return analyze(read_recording(path), label, slo_ms)
-
-
-def _scale_outs(run: RunAnalysis) -> list[ScaleOut]:
-    found: list[ScaleOut] = []
-    previous = None
-    for point in run.timeline.instances:
-        if previous is not None and point.desired is not None and previous.desired is not None \
-                and point.desired > previous.desired:
-            found.append(ScaleOut(point.elapsed, previous.desired, point.desired, "endpoint",
-                                  f"desired instances {previous.desired} → {point.desired}"))
-        previous = point
-    for elapsed, activity in run.timeline.activity_marks():
-        if activity.status.lower() == "failed":
-            continue
-        before = run.instances_at(elapsed)
-        after = activity_target_count(activity)
-        raises = (after > before) if (after is not None and before is not None) else (
-            "alarmhigh" in activity.cause.lower())
-        if raises:
-            found.append(ScaleOut(elapsed, before, after, "scaling activity",
-                                  activity.description or activity.cause))
-    return sorted(found, key=lambda s: s.elapsed)
-
-
-def activity_target_count(activity: ScalingActivity) -> int | None:
-    """The instance count an activity sets, read from its description ("... count to 2")."""
-    match = _COUNT_TO.search(activity.description)
-    return int(match.group(1)) if match else None
-
-
-def _sum_or_none(values: list[float]) -> float | None:
-    return sum(values) if values else None
-
-
-def _max_or_none(values: list[float]) -> float | None:
-    return max(values) if values else None
-
-
-# --- comparing -----------------------------------------------------------------------------
+def _per_minute(value: float | None) -> str:
+    return "none" if value is None else f"{value:,.0f}/min"
 
 
 def compare(a: RunAnalysis, b: RunAnalysis, by: str = BY_TIME) -> Comparison:
-    """Line two runs up, phase by phase, plus a total row; ``by`` is "time" or "phase"."""
+    """Line two runs up, phase by phase, plus a total row; ``by`` is "time" or "phase".
+
+    By time, both runs are cut at the first run's phase times, which only means the same thing
+    when the runs' phases are the same: when they are not, phases are matched by name (as
+    ``by="phase"`` does) and a note says so. Notes about differing plans come first.
+    """
     if by not in (BY_TIME, BY_PHASE):
         raise ValueError(f"by must be {BY_TIME!r} or {BY_PHASE!r}, not {by!r}")
-    notes = []
+    notes = plan_differences(a, b)
+    for run in (a, b):
+        reason = run.failure_reason()
+        if reason:
+            notes.append(f"{run.label}: {reason}")
     if a.slo_ms != b.slo_ms:
         notes.append(f"latency objectives differ: {a.label} {a.slo_ms:g} ms, "
                      f"{b.label} {b.slo_ms:g} ms")
+    if a.latency_basis != b.latency_basis:
+        covers = {LATENCY_OK: "successful requests only", LATENCY_ALL: "all requests"}
+        notes.append(f"latency covers {covers[a.latency_basis]} in {a.label}, "
+                     f"{covers[b.latency_basis]} in {b.label} (a recording older than format 2 "
+                     "mixed failed requests in)")
+    same_phases = [(w.name, w.start) for w in a.phases] == [(w.name, w.start) for w in b.phases]
     rows: list[Row] = []
-    if by == BY_TIME:
-        if [(w.name, w.start) for w in a.phases] != [(w.name, w.start) for w in b.phases]:
-            notes.append(f"the runs' phases differ; both are cut at {a.label}'s phase times "
-                         "(use --by phase to match phases instead)")
-        for window in a.phases:
-            rows.append(Row(window.name, a.figures(window), b.figures(window)))
-        b_time: Callable[[float], float] = float
+    b_time: Callable[[float], float] = float
+    if by == BY_TIME and same_phases:
+        rows = [Row(w.name, a.figures(w), b.figures(w)) for w in a.phases]
     else:
-        for k in range(max(len(a.phases), len(b.phases))):
-            wa = a.phases[k] if k < len(a.phases) else None
-            wb = b.phases[k] if k < len(b.phases) else None
-            names = [w.name for w in (wa, wb) if w is not None]
-            name = names[0] if len(set(names)) == 1 else " / ".join(names)
-            rows.append(Row(name, a.figures(wa) if wa else None, b.figures(wb) if wb else None))
-        if len(a.phases) != len(b.phases):
-            notes.append(f"{a.label} has {len(a.phases)} phase(s), {b.label} "
-                         f"{len(b.phases)}: unmatched phases show on one side only")
-        b_time = phase_time_map(b.phases, a.phases)
+        rows, unmatched = _by_name(a, b)
+        parts = ["phases are matched by name, each over its own run's times"] \
+            if by == BY_TIME else []
+        if unmatched:
+            parts.append(", ".join(f"“{name}”" for name in unmatched)
+                         + " have no namesake in the other run and show on one side only")
+        if parts:
+            notes.append("; ".join(parts))
+        if by == BY_PHASE:
+            b_time = phase_time_map(b.phases, a.phases)
     rows.append(Row("total", a.figures(TOTAL), b.figures(TOTAL)))
     return Comparison(a, b, by, rows, notes, b_time)
+
+
+def _by_name(a: RunAnalysis, b: RunAnalysis) -> tuple[list[Row], list[str]]:
+    """Rows of phases matched by name, in A's order, then B's phases A has no namesake for."""
+    b_by_name: dict[str, list[Window]] = {}
+    for window in b.phases:
+        b_by_name.setdefault(window.name, []).append(window)
+    rows, unmatched = [], []
+    for window in a.phases:
+        match = b_by_name.get(window.name)
+        wb = match.pop(0) if match else None
+        if wb is None:
+            unmatched.append(window.name)
+        rows.append(Row(window.name, a.figures(window), b.figures(wb) if wb else None))
+    for left in b_by_name.values():
+        for window in left:
+            unmatched.append(window.name)
+            rows.append(Row(window.name, None, b.figures(window)))
+    return rows, unmatched
 
 
 def phase_time_map(source: list[Window], reference: list[Window]) -> Callable[[float], float]:
@@ -538,3 +186,4 @@ def phase_time_map(source: list[Window], reference: list[Window]) -> Callable[[f
         return r0 + (rd if rd is not None else sd) + (x - s0 - sd)
 
     return to_reference
+

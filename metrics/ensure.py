@@ -2,9 +2,11 @@
 
 Thresholds are a mapping from check name to limit, already normalised by the profile loader:
 ``maxErrorRate`` in percent, latency checks (``min``, ``max``, ``median``/``p50``, ``p75``,
-``p90``, ``p95``, ``p99``, ``p999``) in milliseconds of client latency measured from the intended
-send time. A check fails when the figure is above its limit; a latency check with no completed
-requests fails too (there is nothing to show it holds).
+``p90``, ``p95``, ``p99``, ``p999``) in milliseconds of client latency of *successful* requests
+measured from the intended send time (failed requests count in ``maxErrorRate`` instead; a fast
+404 must not make a latency check pass). A check fails when the figure is above its limit; a
+latency check with no successful requests fails too (there is nothing to show it holds).
+In a format-1 recording the latency figures covered failed requests too.
 """
 
 from __future__ import annotations

@@ -15,7 +15,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-FORMAT_VERSION = 1
+# 2: Tick.latency and Tick.service hold successful requests only, Tick.failed_latency the rest;
+#    Header.meta.scaling_target names the scaling target. Format 1 mixed failures into latency.
+FORMAT_VERSION = 2
+OK_LATENCY_FORMAT = 2
+# What a latency figure covers, as tables label it: "p99 (ok)" or "p99 (all requests)".
+LATENCY_OK = "ok"
+LATENCY_ALL = "all requests"
 
 # Outcome classes of one request, in display order.
 OK = "ok"
@@ -52,7 +58,9 @@ class Tick:
     ``second`` k covers elapsed [k, k+1). Sends are counted in the second they happened,
     completions in the second they completed. Histograms are HDR encodings in microseconds:
     ``latency`` from the intended send time (corrected for coordinated omission), ``service``
-    from the actual send, ``lag`` is actual minus intended send time.
+    from the actual send, both of successful (``ok``) requests only; ``failed_latency`` from
+    the intended send time of every other completed request; ``lag`` is actual minus intended
+    send time. In format 1 ``latency`` and ``service`` held failed requests too.
     """
 
     TYPE: ClassVar[str] = "tick"
@@ -76,6 +84,7 @@ class Tick:
     service: str = ""
     lag: str = ""
     workers: int = 1
+    failed_latency: str = ""
 
     @property
     def errors_total(self) -> int:
@@ -152,6 +161,13 @@ class Footer:
     summary: dict[str, Any] = field(default_factory=dict)
     ensure: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int = 0
+
+
+def latency_basis(header: Header | None) -> str:
+    """What the latency histograms of a recording hold: ``LATENCY_OK`` or ``LATENCY_ALL``."""
+    if header is None or header.format >= OK_LATENCY_FORMAT:
+        return LATENCY_OK
+    return LATENCY_ALL
 
 
 Record = Header | Tick | Event | Datapoint | EndpointState | ScalingActivity | Footer

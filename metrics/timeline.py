@@ -12,7 +12,9 @@ for any window still come from the histograms in the summary, not from these ser
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +42,10 @@ from metrics.stats import Aggregate, SummaryBuilder
 CLIENT_SERIES = (
     "target_rps", "sent_rps", "completed_rps", "ok", "4xx", "5xx", "throttled", "timeout",
     "conn_error", "other", "not_sent", "late", "in_flight", "p50_ms", "p95_ms", "p99_ms",
-    "service_p50_ms", "service_p99_ms", "lag_p99_ms",
+    "service_p50_ms", "service_p99_ms", "lag_p99_ms", "failed_p99_ms",
 )
 _COUNTS = {"ok", "4xx", "5xx", "throttled", "timeout", "conn_error", "other", "not_sent", "late"}
-_TAKE_MAX = {"p99_ms", "service_p99_ms", "lag_p99_ms", "in_flight"}
+_TAKE_MAX = {"p99_ms", "service_p99_ms", "lag_p99_ms", "failed_p99_ms", "in_flight"}
 
 
 @dataclass
@@ -94,7 +96,11 @@ def _merge_value(name: str, a: float | None, b: float | None, wa: float, wb: flo
 
 
 def tick_point(tick: Tick) -> dict[str, float | None]:
-    """The chartable figures of one tick (percentiles read from its histograms)."""
+    """The chartable figures of one tick (percentiles read from its histograms).
+
+    ``p50_ms`` .. ``p99_ms`` and ``service_*`` are of successful requests (format 2 on),
+    ``failed_p99_ms`` of the failed ones.
+    """
     outcomes = tick.outcomes
     point: dict[str, float | None] = {
         "target_rps": tick.target_rps,
@@ -123,6 +129,10 @@ def tick_point(tick: Tick) -> dict[str, float | None]:
     point["lag_p99_ms"] = hdr.percentile_ms(lag, 99)
     for histogram in (latency, service, lag):
         hdr.release(histogram)
+    if tick.failed_latency:  # most seconds have none: skip decoding an empty histogram
+        failed = hdr.decode(tick.failed_latency)
+        point["failed_p99_ms"] = hdr.percentile_ms(failed, 99)
+        hdr.release(failed)
     return point
 
 
@@ -237,24 +247,55 @@ class Timeline:
         return entry[1] if entry else None
 
 
-def downsample(xs: list[float], ys: list[float | None], width: int,
-               how: str = "mean") -> tuple[list[float], list[float]]:
-    """At most ``width`` points for a chart: buckets by index, ``mean`` or ``max`` of each.
+# Bucket widths in seconds for downsampling: edges stay put while the visible span grows.
+BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
 
-    None values (no data) are skipped; a bucket with no data is left out.
+
+def nice_bucket(span: float, points: int) -> int:
+    """The smallest bucket width (s) that keeps ``span`` seconds within ``points`` points."""
+    need = span / max(points, 1)
+    return next((b for b in BUCKETS if b >= need), BUCKETS[-1])
+
+
+def downsample(xs: Sequence[float], ys: Sequence[float | None], bucket: float,
+               how: str = "mean", x0: float = -math.inf,
+               x1: float = math.inf) -> tuple[list[float], list[float]]:
+    """Points in [x0, x1) merged into buckets of ``bucket`` seconds, ``mean`` or ``max``.
+
+    The one downsampler of every chart (monitor, report, terminal). Buckets are aligned to
+    multiples of their width, so old points do not shimmer as new ones arrive; a bucket's x is
+    its start. None values (no data) are skipped; a bucket with no data is left out.
     """
-    n = len(xs)
-    if n == 0 or width <= 0:
-        return [], []
-    if n <= width:
-        pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
-        return [p[0] for p in pairs], [float(p[1]) for p in pairs]
-    out_x, out_y = [], []
-    for b in range(width):
-        lo, hi = b * n // width, (b + 1) * n // width
-        values = [y for y in ys[lo:hi] if y is not None]
-        if not values:
+    out_x: list[float] = []
+    out_y: list[float] = []
+    key: int | None = None
+    acc: list[float] = []
+
+    def close() -> None:
+        if acc and key is not None:
+            out_x.append(key * bucket)
+            out_y.append(max(acc) if how == "max" else sum(acc) / len(acc))
+
+    for x, y in zip(xs, ys, strict=True):
+        if x < x0 or x >= x1 or y is None:
             continue
-        out_x.append(xs[lo])
-        out_y.append(max(values) if how == "max" else sum(values) / len(values))
+        k = math.floor(x / bucket)
+        if k != key:
+            close()
+            key, acc = k, []
+        acc.append(float(y))
+    close()
     return out_x, out_y
+
+
+def clock(seconds: float) -> str:
+    """Elapsed seconds as m:ss, or h:mm:ss past an hour, rounded to the nearest second.
+
+    The one time formatter of every view, so the monitor, the headless log and the report
+    agree: 59.6 s is 1:00 everywhere.
+    """
+    sign = "-" if seconds < 0 else ""
+    whole = math.floor(abs(seconds) + 0.5)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes}:{secs:02d}"

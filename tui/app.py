@@ -119,7 +119,8 @@ async def monitor_session(prepared: PreparedRun, options: RunOptions,
     finally:
         result = await live.finish("interrupted")
     if result is not None:
-        print_result(result, "quit while running: load stopped, recording finished")
+        print_result(result, "quit while running: load stopped, recording finished",
+                     live.session.profile.sanitized)
     return live.exit_code
 
 

@@ -217,7 +217,7 @@ async def _headless_main(profile: Profile, options: RunOptions, interval: int) -
         result = await run_headless(prepared, interval)
     finally:
         await prepared.close()
-    print_result(result, "interrupted: load stopped, recording finished")
+    print_result(result, "interrupted: load stopped, recording finished", profile.sanitized)
     return result.exit_code
 
 

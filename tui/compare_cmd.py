@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("a", type=Path, metavar="A.jsonl", help="the first run (BEFORE)")
     parser.add_argument("b", type=Path, metavar="B.jsonl", help="the second run (AFTER)")
     parser.add_argument("--by", choices=("time", "phase"), default="time",
-                        help="align by elapsed time (default; A's phase times cut both runs) "
-                             "or by phase (the k-th phase of A beside the k-th phase of B)")
+                        help="align by elapsed time (default; A's phase times cut both runs "
+                             "when their phases are the same) or by phase (matched by name)")
     parser.add_argument("--markdown", action="store_true",
                         help="print the tables as Markdown (no charts), for a PR or a wiki")
     parser.add_argument("--no-charts", action="store_true", help="tables only")

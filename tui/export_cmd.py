@@ -38,7 +38,7 @@ CLIENT_COLUMNS = [
     "timeout_per_s", "conn_error_per_s", "other_error_per_s", "not_sent_per_s", "late_per_s",
     "in_flight", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
     "latency_max_ms", "service_p50_ms", "service_p99_ms", "send_lag_p99_ms",
-    "latency_out_of_range",
+    "latency_out_of_range", "failed_latency_p50_ms", "failed_latency_p99_ms",
 ]
 EVENT_COLUMNS = ["elapsed_s", "utc", "source", "name", "message"]
 ENDPOINT_COLUMNS = ["elapsed_s", "utc", "status", "instances_current", "instances_desired"]
@@ -75,6 +75,7 @@ def client_rows(recording: Recording) -> list[list[object]]:
         latency = _percentiles_ms(tick.latency, (50, 90, 95, 99))
         service = _percentiles_ms(tick.service, (50, 99))
         lag = _percentiles_ms(tick.lag, (99,))
+        failed = _percentiles_ms(tick.failed_latency, (50, 99))
         outcomes = tick.outcomes
         rows.append([
             tick.second, round(tick.elapsed, 3), _utc(tick.t), tick.phase or "",
@@ -85,6 +86,7 @@ def client_rows(recording: Recording) -> list[list[object]]:
             _round(latency.get(50)), _round(latency.get(90)), _round(latency.get(95)),
             _round(latency.get(99)), _round(latency.get("max")), _round(service.get(50)),
             _round(service.get(99)), _round(lag.get(99)), tick.out_of_range,
+            _round(failed.get(50)), _round(failed.get(99)),
         ])
     return rows
 

@@ -10,6 +10,7 @@ import sys
 from typing import Any, TextIO
 
 from driver.runner import SessionResult
+from metrics import failures
 from metrics.records import (
     ERROR_OUTCOMES,
     HTTP_4XX,
@@ -24,22 +25,16 @@ from metrics.records import (
     Tick,
 )
 from metrics.stats import Aggregate
+from metrics.timeline import clock
 
 STATUS_HEADER = (
     f"{'elapsed':>8}  {'phase':<14} {'target/s':>9} {'sent/s':>8} {'ok':>7} {'4xx':>6} "
-    f"{'5xx':>6} {'other':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+    f"{'5xx':>6} {'other':>6} {'p50 ok':>8} {'p95 ok':>8} {'p99 ok':>8} {'p99 fail':>8}"
 )
 # Events worth a line of their own in a log.
 _SHOWN_EVENTS = {"phase_started", "rate_set", "schedule", "paused", "resumed", "killed",
                  "interrupted", "marker", "stopped", "error", "worker_failed", "cleanup_failed",
                  "scaling_enabled", "scaling_disabled", "scaling_restored", "warning"}
-
-
-def clock(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _ms(value: float | None) -> str:
@@ -98,7 +93,8 @@ class HeadlessPrinter:
             f"{clock(elapsed):>8}  {(self._window_phase or '')[:14]:<14} "
             f"{snap['target_rps']:>9.1f} {snap['achieved_rps']:>8.1f} {outcomes[OK]:>7} "
             f"{outcomes[HTTP_4XX]:>6} {outcomes[HTTP_5XX]:>6} {other:>6} "
-            f"{_ms(latency['p50']):>8} {_ms(latency['p95']):>8} {_ms(latency['p99']):>8}"
+            f"{_ms(latency['p50']):>8} {_ms(latency['p95']):>8} {_ms(latency['p99']):>8} "
+            f"{_ms(snap['failed_latency_ms']['p99']):>8}"
         )
         model = self._server.get("ModelLatency:Average")
         if model is not None:
@@ -108,10 +104,16 @@ class HeadlessPrinter:
         self._window = Aggregate()
 
 
-def print_result(result: SessionResult, interrupted: str) -> None:
-    """The end of a run on the terminal: the summary table, errors, where the recording is."""
+def print_result(result: SessionResult, interrupted: str,
+                 profile: dict[str, Any] | None = None) -> None:
+    """The end of a run on the terminal: the summary table, what failed, the recording.
+
+    ``profile`` (the sanitised profile) lets the last line say what request a failing run
+    sent, as in "every request got HTTP 404 — is the path right? the profile posts to /x".
+    """
     print()
-    for line in summary_lines(result.summary, result.checks):
+    for line in summary_lines(result.summary, result.checks,
+                              failures.request_description(profile)):
         print(line)
     if result.error:
         print(f"loadwatch: {result.error}", file=sys.stderr)
@@ -121,11 +123,16 @@ def print_result(result: SessionResult, interrupted: str) -> None:
         print(interrupted, file=sys.stderr)
 
 
-def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None) -> list[str]:
-    """The end-of-run table: one row per phase and a total row, then ensure results."""
-    head = (f"{'phase':<16} {'secs':>6} {'target/s':>9} {'sent/s':>8} {'requests':>9} "
-            f"{'ok':>9} {'4xx':>7} {'5xx':>7} {'other':>7} {'err %':>6} {'p50':>7} {'p95':>7} "
-            f"{'p99':>7} {'max':>7}")
+def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
+                  request: str | None = None) -> list[str]:
+    """The end-of-run table: one row per phase and a total row, what failed, ensure results.
+
+    Latency columns are of successful requests; the failed requests' p50/p99 have their own.
+    """
+    head = (f"{'phase':<16} {'secs':>6} {'target/s':>9} {'sent/s':>8} {'ok/s':>8} "
+            f"{'requests':>9} {'ok':>9} {'4xx':>7} {'5xx':>7} {'other':>7} {'err %':>6} "
+            f"{'p50 ok':>7} {'p95 ok':>7} {'p99 ok':>7} {'max ok':>7} {'p50 fail':>8} "
+            f"{'p99 fail':>8}")
     lines = [head, "-" * len(head)]
     rows = [*summary.get("phases", []), {"name": "total", **summary.get("total", {})}]
     for row in rows:
@@ -135,23 +142,25 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None) -> l
         other = sum(outcomes.get(k, 0) for k in ERROR_OUTCOMES if k not in (HTTP_4XX, HTTP_5XX))
         other += row.get("not_sent", 0)
         latency = row["latency_ms"]
+        failed = row.get("failed_latency_ms") or {}
+        ok_rps = row.get("ok_rps", outcomes.get(OK, 0) / max(row["seconds"], 1))
         lines.append(
             f"{str(row.get('name') or '')[:16]:<16} {row['seconds']:>6} "
-            f"{row['target_rps']:>9.1f} {row['achieved_rps']:>8.1f} {row['requests']:>9} "
-            f"{outcomes.get(OK, 0):>9} {outcomes.get(HTTP_4XX, 0):>7} "
+            f"{row['target_rps']:>9.1f} {row['achieved_rps']:>8.1f} {ok_rps:>8.1f} "
+            f"{row['requests']:>9} {outcomes.get(OK, 0):>9} {outcomes.get(HTTP_4XX, 0):>7} "
             f"{outcomes.get(HTTP_5XX, 0):>7} {other:>7} {100 * row['error_rate']:>6.2f} "
             f"{_ms(latency['p50']):>7} {_ms(latency['p95']):>7} {_ms(latency['p99']):>7} "
-            f"{_ms(latency['max']):>7}"
+            f"{_ms(latency['max']):>7} {_ms(failed.get('p50')):>8} {_ms(failed.get('p99')):>8}"
         )
     lines.append("latency in ms from each request's intended send time (coordinated omission "
-                 "corrected)")
+                 "corrected); 'ok' columns: successful requests only, 'fail': the others")
     total = summary.get("total", {})
-    if total.get("error_codes"):
-        codes = ", ".join(f"{k} {v}" for k, v in list(total["error_codes"].items())[:6])
-        lines.append(f"error codes: {codes}")
-    if total.get("not_sent") or total.get("late"):
-        lines.append(f"late sends: {total.get('late', 0)}, not sent (in-flight cap): "
-                     f"{total.get('not_sent', 0)}")
+    lines += failures.describe(total)
+    if total.get("late"):
+        lines.append(f"late sends: {total['late']}")
     for check in checks or []:
         lines.append(f"ensure {check.describe()}")
+    verdict = failures.one_reason(total, request)
+    if verdict:
+        lines.append(verdict)
     return lines

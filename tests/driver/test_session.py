@@ -232,7 +232,7 @@ async def loadwatch(*args: str, stop_after_first_status: bool = False) -> tuple[
     out = b""
     if stop_after_first_status:
         assert process.stdout is not None
-        while b"p99 ms" not in out:
+        while b"p99 ok" not in out:
             line = await asyncio.wait_for(process.stdout.readline(), 30)
             assert line, "loadwatch ended before its first status line"
             out += line
@@ -292,7 +292,7 @@ async def test_a_crashed_controller_leaves_a_readable_recording_and_no_workers(
         "--record", str(recording), cwd=ROOT, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL)
     assert process.stdout is not None
-    while b"p99 ms" not in await asyncio.wait_for(process.stdout.readline(), 30):
+    while b"p99 ok" not in await asyncio.wait_for(process.stdout.readline(), 30):
         pass
     await asyncio.wait_for(process.stdout.readline(), 30)  # one status line: ticks recorded
     workers = [p for p in psutil.Process(process.pid).children(recursive=True)]

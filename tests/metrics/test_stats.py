@@ -57,6 +57,20 @@ def test_merge_ticks_adds_counts_and_histograms():
     assert merged.workers == 2
 
 
+def test_failed_latency_merges_apart_and_ensure_reads_ok_latency_only():
+    """A fast failure must not make a latency check pass (issue 11)."""
+    failed = hdr.encode(histogram([500] * 99))
+    parts = [tick(4, 1, {"4xx": 99}, 300_000, failed_latency=failed),
+             tick(4, 1, {"4xx": 99}, 300_000, failed_latency=failed)]
+    merged = merge_ticks(parts)
+    assert hdr.decode(merged.failed_latency).get_total_count() == 198
+    snap = Aggregate().extend([merged]).snapshot()
+    assert snap["failed_latency_ms"]["p99"] == pytest.approx(0.5, rel=1e-3)
+    assert snap["ok_rps"] == 2
+    check = evaluate({"p99": 100}, snap)[0]
+    assert not check.ok and check.actual == pytest.approx(300, rel=1e-3)
+
+
 def test_aggregate_rates_ignore_drain_seconds():
     agg = Aggregate().extend([tick(0, 100), tick(1, 100), tick(2, 30, in_schedule=False)])
     snap = agg.snapshot()

@@ -29,9 +29,10 @@ def test_compare_prints_tables_per_phase_and_the_overlaid_charts(capsys) -> None
     assert main(["compare", str(BEFORE), str(AFTER), "--width", "100"]) == 0
     out = capsys.readouterr().out
     for text in ("http-1x (A) vs http-4x (B)", "phase “warm up”", "phase “max load”",
-                 "whole run", "client p99, ms", "errors 5xx", "seconds with p99 over 50 ms"):
+                 "whole run", "client p99 (ok), ms", "errors 5xx",
+                 "seconds with p99 over 50 ms", "successful (ok), req/s"):
         assert text in out
-    assert re.search(r"client p99, ms\s+\d+\s+\d+\.\d+\s+\d+\.\d× lower", out)
+    assert re.search(r"client p99 \(ok\), ms\s+\d+\s+\d+\.\d+\s+\d+\.\d× lower", out)
     # Four plotext charts of both runs, drawn with braille dots.
     for title in ("Load", "Latency", "Errors"):
         assert re.search(rf"^\s+{title}\s*$", out, re.MULTILINE)
@@ -45,7 +46,7 @@ def test_compare_markdown_is_a_table_per_phase(capsys) -> None:
     out = capsys.readouterr().out
     assert "## BEFORE vs AFTER" in out
     assert out.count("| figure | BEFORE | AFTER | change |") == 3
-    rows = [line for line in out.splitlines() if line.startswith("| client p99")]
+    rows = [line for line in out.splitlines() if line.startswith("| client p99 (ok)")]
     assert len(rows) == 3 and all(row.count("|") == 5 for row in rows)
     assert "⢕" not in out and "Load" not in out  # no charts in Markdown
 
@@ -53,7 +54,7 @@ def test_compare_markdown_is_a_table_per_phase(capsys) -> None:
 def test_compare_objective_flag_changes_seconds_over(capsys) -> None:
     assert main(["compare", str(BEFORE), str(AFTER), "--no-charts", "--slo-ms", "10000"]) == 0
     out = capsys.readouterr().out
-    assert "latency objective: client p99 ≤ 10000 ms (--slo-ms)" in out
+    assert "latency objective: client p99 (ok) ≤ 10000 ms (--slo-ms)" in out
     assert re.search(r"seconds with p99 over 10000 ms\s+0 s\s+0 s", out)
 
 

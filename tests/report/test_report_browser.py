@@ -106,7 +106,7 @@ def test_series_are_drawn_with_real_coordinates_inside_their_plot(rendered) -> N
     charts = {(c["section"], c["key"]): c for c in rendered["layout"]["charts"]}
     latency = charts[("comparison", "latency")]
     names = {line["name"] for line in latency["lines"]}
-    assert {"http-1x client p99", "http-4x client p99"} <= names
+    assert {"http-1x client p99 (ok)", "http-4x client p99 (ok)"} <= names
     for chart in charts.values():
         for line in chart["lines"]:
             # In SVG user units (viewBox 720 × 300): inside the plot area, and drawn.
@@ -115,7 +115,8 @@ def test_series_are_drawn_with_real_coordinates_inside_their_plot(rendered) -> N
             assert line["y"] >= 24 and line["y"] + line["h"] <= 260, (chart["key"], line)
     # The saturated run's p99 climbs; the other stays low: the lines are not flat copies.
     p99 = {line["name"]: line for line in latency["lines"]}
-    assert p99["http-1x client p99"]["h"] > 5 * max(p99["http-4x client p99"]["h"], 1)
+    assert p99["http-1x client p99 (ok)"]["h"] > 5 * max(
+        p99["http-4x client p99 (ok)"]["h"], 1)
 
 
 def _count_colour(image, box: tuple[int, int, int, int], rgb: tuple[int, int, int]) -> int:  # type: ignore[no-untyped-def]
@@ -136,7 +137,9 @@ def test_chart_regions_of_the_screenshot_hold_the_series_colours(rendered) -> No
         r = chart["rect"]
         box = (int(r["x"]), int(r["y"]), int(r["x"] + r["w"]), int(r["y"] + r["h"]))
         assert box[3] <= image.height
-        assert _count_colour(image, box, blue) > 150, chart["key"]
+        # Where both runs sent the same rate, B's line covers the middle of A's wider one and
+        # only A's edges show: fewer blue pixels, but still far more than none.
+        assert _count_colour(image, box, blue) > 60, chart["key"]
         assert _count_colour(image, box, orange) > 150, chart["key"]
     # A control: the page's top margin holds no series colour at all.
     assert _count_colour(image, (0, 0, WIDTH, 20), blue) == 0

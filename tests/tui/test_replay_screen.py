@@ -10,11 +10,12 @@ import pytest
 
 from metrics.recording import read_recording
 from metrics.records import Event, Footer, Tick
+from metrics.timeline import clock, downsample, nice_bucket
 from tests.tui.helpers import FIXTURES
 from tui.app import KeymapError, MonitorApp, binding_ids, load_keymap
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.replay import ReplayScreen
-from tui.widgets.chart import TimeChart, bucketed, nice_bucket, steps, time_ticks
+from tui.widgets.chart import TimeChart, steps, time_ticks
 from tui.widgets.event_log import MAX_LINES, EventLog
 
 RECORDING = FIXTURES / "sandbox-scaling.jsonl"
@@ -180,15 +181,23 @@ def test_buckets_are_round_and_fit(span: float, points: int, bucket: int) -> Non
     assert nice_bucket(span, points) == bucket
 
 
-def test_bucketed_is_aligned_to_time_and_skips_gaps() -> None:
+def test_downsample_is_aligned_to_time_and_skips_gaps() -> None:
     xs = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     ys = [1.0, 3.0, None, 5.0, 7.0, 100.0]
-    assert bucketed(xs, ys, 0.0, 5.0, 2) == ([0.0, 2.0, 4.0], [2.0, 5.0, 7.0])
-    assert bucketed(xs, ys, 1.0, 6.0, 2, how="max") == ([0.0, 2.0, 4.0], [3.0, 5.0, 100.0])
+    assert downsample(xs, ys, 2, x0=0.0, x1=5.0) == ([0.0, 2.0, 4.0], [2.0, 5.0, 7.0])
+    assert downsample(xs, ys, 2, "max", 1.0, 6.0) == ([0.0, 2.0, 4.0], [3.0, 5.0, 100.0])
+    assert downsample(xs, ys, 1) == ([0.0, 1.0, 3.0, 4.0, 5.0], [1.0, 3.0, 5.0, 7.0, 100.0])
     assert steps([10.0, 20.0], [1.0, 2.0], 10.0) == ([10.0, 20.0, 20.0, 30.0],
                                                       [1.0, 1.0, 2.0, 2.0])
     ticks, labels = time_ticks(0.0, 600.0, 60)
     assert labels[0] == "0:00" and labels[-1] == "10:00" and len(ticks) <= 6
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (59.4, "0:59"), (59.6, "1:00"), (0.5, "0:01"), (3599.5, "1:00:00"), (-61.0, "-1:01")])
+def test_one_clock_rounds_to_the_nearest_second(seconds: float, text: str) -> None:
+    """The monitor once truncated 59.6 s to 0:59 while the report rounded it to 1:00."""
+    assert clock(seconds) == text
 
 
 def test_the_fixture_is_a_scaling_story() -> None:

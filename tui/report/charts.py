@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from metrics.compare import Comparison, RunAnalysis
 from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT, Event
-from metrics.timeline import downsample
+from metrics.timeline import downsample, nice_bucket
 
 BLUE = "#0072B2"
 ORANGE = "#D55E00"
@@ -91,10 +91,15 @@ class Chart:
         return not any(line.ys for line in self.lines)
 
 
+def _bucket(run: RunAnalysis) -> int:
+    """Seconds per chart point: at most ``MAX_POINTS`` points over the run."""
+    return nice_bucket(run.duration, MAX_POINTS)
+
+
 def _client(run: RunAnalysis, name: str, how: str = "mean",
             shift: Shift = float) -> tuple[list[float], list[float]]:
     client = run.timeline.client
-    xs, ys = downsample(client.x, client.values[name], MAX_POINTS, how)
+    xs, ys = downsample(client.x, client.values[name], _bucket(run), how)
     return [shift(x) for x in xs], ys
 
 
@@ -102,7 +107,7 @@ def _client_sum(run: RunAnalysis, names: tuple[str, ...],
                 shift: Shift = float) -> tuple[list[float], list[float]]:
     client = run.timeline.client
     total = [float(sum(client.values[n][i] or 0 for n in names)) for i in range(len(client))]
-    xs, ys = downsample(client.x, total, MAX_POINTS)
+    xs, ys = downsample(client.x, total, _bucket(run))
     return [shift(x) for x in xs], ys
 
 
@@ -244,12 +249,14 @@ def _errors_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Ch
 
 
 def _latency_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Chart:
+    ok = run.latency_basis
     lines = [
-        Line("client p50", *_client(run, "p50_ms"), GREEN, DASHED),
-        Line("client p95", *_client(run, "p95_ms"), SKY),
-        Line("client p99", *_client(run, "p99_ms", "max"), BLUE),
-        Line("service time p50", *_client(run, "service_p50_ms"), BLACK, DOTTED),
-        Line("service time p99", *_client(run, "service_p99_ms", "max"), GREY, DOTTED),
+        Line(f"client p50 ({ok})", *_client(run, "p50_ms"), GREEN, DASHED),
+        Line(f"client p95 ({ok})", *_client(run, "p95_ms"), SKY),
+        Line(f"client p99 ({ok})", *_client(run, "p99_ms", "max"), BLUE),
+        Line("client p99 (failed)", *_client(run, "failed_p99_ms", "max"), YELLOW, DASHED),
+        Line(f"service time p50 ({ok})", *_client(run, "service_p50_ms"), BLACK, DOTTED),
+        Line(f"service time p99 ({ok})", *_client(run, "service_p99_ms", "max"), GREY, DOTTED),
         Line("server ModelLatency average", *_server(run, "ModelLatency", "Average"),
              ORANGE, dots=True),
         Line("server ModelLatency p99", *_server(run, "ModelLatency", "p99"), PURPLE,
@@ -306,9 +313,10 @@ def overlay_charts(comparison: Comparison) -> list[Chart]:
                  *_server(run, "Invocations", "Sum", True, shift=shift), color, dots=True),
         ]
         latency += [
-            Line(f"{name} client p99", *_client(run, "p99_ms", "max", shift=shift), color,
-                 weight=weight),
-            Line(f"{name} client p50", *_client(run, "p50_ms", shift=shift), color, DASHED),
+            Line(f"{name} client p99 ({run.latency_basis})",
+                 *_client(run, "p99_ms", "max", shift=shift), color, weight=weight),
+            Line(f"{name} client p50 ({run.latency_basis})",
+                 *_client(run, "p50_ms", shift=shift), color, DASHED),
             Line(f"{name} server ModelLatency avg",
                  *_server(run, "ModelLatency", "Average", shift=shift), color, dots=True),
         ]

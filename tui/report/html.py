@@ -261,9 +261,13 @@ def _run_cards(run: RunAnalysis) -> str:
     return _cards([
         ("achieved send rate", f"{tables.rps(f.achieved_rps)} <small>req/s</small>",
          f"offered {tables.rps(f.offered_rps)} req/s"),
-        ("client latency p99", f"{tables.ms(f.p99_ms)} <small>ms</small>",
-         f"p50 {tables.ms(f.p50_ms)} ms, p95 {tables.ms(f.p95_ms)} ms"),
+        (f"client latency p99 ({run.latency_basis})", f"{tables.ms(f.p99_ms)} <small>ms</small>",
+         f"p50 {tables.ms(f.p50_ms)} ms, p95 {tables.ms(f.p95_ms)} ms; failed requests p99 "
+         f"{tables.ms(f.failed_p99_ms)} ms"),
+        ("successful", f"{tables.rps(f.ok_rps)} <small>req/s</small>",
+         f"completed {tables.rps(f.completed_rps)} req/s"),
         ("errors", escape(tables.percent(f.error_rate)),
+         escape(tables.failed_as(f)) if f.error_rate else
          f"4xx {tables.percent(f.rate_4xx)}, 5xx {tables.percent(f.rate_5xx)}, other "
          f"{tables.percent(f.rate_other)}"),
         ("seconds with p99 over objective", f"{f.seconds_over_slo} <small>s</small>",
@@ -289,10 +293,11 @@ def _comparison_cards(comparison: Comparison) -> str:
         return f"{escape(va)} <small>→</small> {escape(vb)}"
 
     return _cards([
-        ("client latency p99, ms", pair(tables.ms(fa.p99_ms), tables.ms(fb.p99_ms)),
-         f"{a.label} → {b.label}"),
+        (f"client latency p99 ({tables.basis_label([a, b])}), ms",
+         pair(tables.ms(fa.p99_ms), tables.ms(fb.p99_ms)), f"{a.label} → {b.label}"),
         ("errors", pair(tables.percent(fa.error_rate), tables.percent(fb.error_rate)),
          "of all requests"),
+        ("successful, req/s", pair(tables.rps(fa.ok_rps), tables.rps(fb.ok_rps)), ""),
         ("seconds with p99 over objective",
          pair(f"{fa.seconds_over_slo} s", f"{fb.seconds_over_slo} s"),
          f"objective {a.slo_ms:g} ms"),
@@ -371,7 +376,10 @@ def _long(text: str) -> str:
 
 def _run_section(run: RunAnalysis, index: int, of: int) -> str:
     heading = f"Run {'AB'[index]}: {run.label}" if of > 1 else f"Run: {run.label}"
+    reason = run.failure_reason()
     return (f'<section class="run" id="run-{index + 1}"><h2>{escape(heading)}</h2>'
+            + (f'<div class="warnings" role="alert"><strong>{escape(reason)}</strong></div>'
+               if reason else "")
             + ("" if of > 1 else _run_cards(run))
             + "<h3>Metadata</h3>" + _metadata(run)
             + "<h3>Plan</h3>" + _plan(run)
@@ -381,6 +389,11 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
             + _table(tables.phase_table(run), total_last=True, text_columns=[0])
             + '<p class="note">Client latency in ms from each request\'s intended send time '
               "(coordinated omission corrected), percentiles from merged HDR histograms; "
+              + ("“ok” columns: successful requests only, “p99 fail”: the failed ones; "
+                 if run.latency_basis == "ok" else
+                 "this recording predates format 2: its latency covers all requests, "
+                 "failed ones included; ")
+              +
               "ModelLatency average weighted by each period's invocations. Errors are shares "
               "of all requests; other kinds = timeouts, connection errors, throttled and not "
               "sent."

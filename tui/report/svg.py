@@ -10,21 +10,13 @@ from __future__ import annotations
 import math
 from html import escape
 
+from metrics.timeline import clock
 from tui.report.charts import Chart, Line
 
 WIDTH, HEIGHT = 720, 300
 LEFT, RIGHT, TOP, BOTTOM = 62, 18, 26, 42
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
-
-
-def clock(seconds: float) -> str:
-    """Elapsed seconds as m:ss, or h:mm:ss past an hour."""
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes}:{secs:02d}"
 
 
 def nice_step(span: float, ticks: int = 5) -> float:

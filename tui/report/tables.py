@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from metrics import failures
 from metrics.compare import Comparison, Figures, RunAnalysis, Window
+from metrics.records import LATENCY_OK
 from tui.report.svg import clock
 
 BETTER, WORSE, SAME = 1, -1, 0
@@ -149,24 +151,48 @@ def _fewer_seconds(a: float | None, b: float | None) -> tuple[str, int]:
     return _difference(a, b, " s", True)
 
 
-def figure_rows(slo_ms: float) -> list[_Figure]:
+def _neutral(a: float | None, b: float | None) -> tuple[str, int]:
+    """The change in words, uncoloured: a higher rate is not better when more of it failed."""
+    return _ratio_change(a, b, False)[0], SAME
+
+
+def basis_label(runs: list[RunAnalysis]) -> str:
+    """What latency rows cover: "ok", or "all requests" for older recordings."""
+    bases = list(dict.fromkeys(run.latency_basis for run in runs))
+    if len(bases) == 1:
+        return bases[0]
+    return " / ".join(f"{run.label}: {run.latency_basis}" for run in runs)
+
+
+def figure_rows(slo_ms: float, basis: str = LATENCY_OK) -> list[_Figure]:
+    """The compared figures. Error rates and latency of successful requests decide what is
+    better; rates are shown with their change but never coloured as better or worse."""
     return [
         _Figure("offered load, req/s", lambda f: f.offered_rps, lambda f: rps(f.offered_rps)),
         _Figure("achieved send rate, req/s", lambda f: f.achieved_rps,
-                lambda f: rps(f.achieved_rps), _higher),
+                lambda f: rps(f.achieved_rps), _neutral),
         _Figure("completed, req/s", lambda f: f.completed_rps, lambda f: rps(f.completed_rps),
-                _higher),
-        _Figure("client p50, ms", lambda f: f.p50_ms, lambda f: ms(f.p50_ms), _lower),
-        _Figure("client p95, ms", lambda f: f.p95_ms, lambda f: ms(f.p95_ms), _lower),
-        _Figure("client p99, ms", lambda f: f.p99_ms, lambda f: ms(f.p99_ms), _lower),
+                _neutral),
+        _Figure("successful (ok), req/s", lambda f: f.ok_rps, lambda f: rps(f.ok_rps),
+                _neutral),
+        _Figure(f"client p50 ({basis}), ms", lambda f: f.p50_ms, lambda f: ms(f.p50_ms), _lower),
+        _Figure(f"client p95 ({basis}), ms", lambda f: f.p95_ms, lambda f: ms(f.p95_ms), _lower),
+        _Figure(f"client p99 ({basis}), ms", lambda f: f.p99_ms, lambda f: ms(f.p99_ms), _lower),
+        _Figure("client p50 (failed), ms", lambda f: f.failed_p50_ms,
+                lambda f: ms(f.failed_p50_ms), _neutral),
+        _Figure("client p99 (failed), ms", lambda f: f.failed_p99_ms,
+                lambda f: ms(f.failed_p99_ms), _neutral),
         _Figure("ModelLatency avg, ms", lambda f: f.model_latency_avg_ms,
                 lambda f: ms(f.model_latency_avg_ms), _lower, server=True),
         _Figure("ModelLatency p99 worst, ms", lambda f: f.model_latency_p99_ms,
                 lambda f: ms(f.model_latency_p99_ms), _lower, server=True),
+        _Figure("error rate", lambda f: f.error_rate, lambda f: percent(f.error_rate), _lower),
         _Figure("errors 4xx", lambda f: f.rate_4xx, lambda f: percent(f.rate_4xx), _lower),
         _Figure("errors 5xx", lambda f: f.rate_5xx, lambda f: percent(f.rate_5xx), _lower),
         _Figure("errors, other kinds", lambda f: f.rate_other,
                 lambda f: percent(f.rate_other), _lower),
+        _Figure("failed as", lambda f: float(sum(f.outcomes.values()) - f.outcomes.get("ok", 0))
+                or None, failed_as),
         _Figure("server 4XX / 5XX errors", lambda f: _server_errors(f),
                 lambda f: f"{count(f.server_4xx)} / {count(f.server_5xx)}", server=True),
         _Figure("instances (min–max)", lambda f: f.instances_max, instances, server=True),
@@ -175,6 +201,32 @@ def figure_rows(slo_ms: float) -> list[_Figure]:
         _Figure(f"seconds with p99 over {slo_ms:g} ms", lambda f: float(f.seconds_over_slo),
                 lambda f: f"{f.seconds_over_slo} s", _fewer_seconds),
     ]
+
+
+def failed_as(f: Figures, limit: int = 3) -> str:
+    """The failed statuses and error codes of a window, with counts: "HTTP 404 ×1,485"."""
+    named = [(f"HTTP {code}", n) for code, n in failures.failed_statuses(f.failures)]
+    named += failures.error_codes(f.failures)
+    if not named:
+        return "—"
+    shown = ", ".join(f"{name} ×{n:,}" for name, n in named[:limit])
+    return shown + (f", {len(named) - limit} more" if len(named) > limit else "")
+
+
+def run_verdict(a: Figures, b: Figures) -> tuple[str, int]:
+    """Which run did better, decided by error rate first, then p99 of successful requests.
+
+    A run that sent 9× more but lost 12 % of it is not better than a clean one.
+    """
+    if abs(a.error_rate - b.error_rate) >= max(0.001, 0.1 * min(a.error_rate, b.error_rate)):
+        worse = b.error_rate > a.error_rate
+        return (f"B {'worse' if worse else 'better'}: error rate {percent(a.error_rate)} → "
+                f"{percent(b.error_rate)}", WORSE if worse else BETTER)
+    change, decided = _lower(a.p99_ms, b.p99_ms)
+    if a.p99_ms is None or b.p99_ms is None or decided == SAME:
+        return "no clear difference in errors or p99", SAME
+    return (f"B {'better' if decided == BETTER else 'worse'}: p99 {ms(a.p99_ms)} → "
+            f"{ms(b.p99_ms)} ms ({change})", decided)
 
 
 def _server_errors(f: Figures) -> float | None:
@@ -193,6 +245,7 @@ def comparison_sections(comparison: Comparison) -> list[Section]:
     """One section per compared phase, then the total: figure, A, B, change."""
     a, b = comparison.runs
     slo = a.slo_ms
+    basis = basis_label([a, b])
     sections = []
     for row in comparison.rows:
         window = row.a.window if row.a else row.b.window if row.b else None
@@ -203,7 +256,11 @@ def comparison_sections(comparison: Comparison) -> list[Section]:
         subtitle = ends[0] if len(set(ends)) == 1 else " vs ".join(ends)
         title = "whole run" if window is not None and window.index < 0 else f"phase “{row.name}”"
         section = Section(title, subtitle)
-        for figure in figure_rows(slo):
+        if row.a is not None and row.b is not None:
+            text, decided = run_verdict(row.a, row.b)
+            section.rows.append(TableRow("verdict (errors, then p99 ok)", ["", ""], text,
+                                         decided))
+        for figure in figure_rows(slo, basis):
             if not _has([row.a, row.b], figure):
                 continue
             values = [figure.show(f) if f is not None else "—" for f in (row.a, row.b)]
@@ -225,9 +282,12 @@ def missing_note(runs: list[RunAnalysis]) -> str:
             "server rows are left out or show —")
 
 
-PHASE_COLUMNS = ["phase", "time", "secs", "offered/s", "sent/s", "requests", "p50 ms",
-                 "p95 ms", "p99 ms", "max ms", "4xx", "5xx", "other err",
-                 "ModelLatency avg ms", "instances", "secs p99 > objective"]
+def phase_columns(basis: str) -> list[str]:
+    ok = "ok" if basis == LATENCY_OK else "all"
+    return ["phase", "time", "secs", "offered/s", "sent/s", "ok/s", "requests",
+            f"p50 {ok} ms", f"p95 {ok} ms", f"p99 {ok} ms", f"max {ok} ms", "p99 fail ms",
+            "4xx", "5xx", "other err", "failed as", "ModelLatency avg ms", "instances",
+            "secs p99 > objective"]
 
 
 def phase_table(run: RunAnalysis) -> Table:
@@ -238,14 +298,16 @@ def phase_table(run: RunAnalysis) -> Table:
         rows.append([
             "whole run" if window is None else window.name,
             window_text(f.window, run.duration),
-            str(f.seconds), rps(f.offered_rps), rps(f.achieved_rps), f"{f.requests:,}",
-            ms(f.p50_ms), ms(f.p95_ms), ms(f.p99_ms), ms(f.max_ms),
-            percent(f.rate_4xx), percent(f.rate_5xx), percent(f.rate_other),
-            ms(f.model_latency_avg_ms), instances(f), f"{f.seconds_over_slo} s",
+            str(f.seconds), rps(f.offered_rps), rps(f.achieved_rps), rps(f.ok_rps),
+            f"{f.requests:,}", ms(f.p50_ms), ms(f.p95_ms), ms(f.p99_ms), ms(f.max_ms),
+            ms(f.failed_p99_ms), percent(f.rate_4xx), percent(f.rate_5xx),
+            percent(f.rate_other), failed_as(f, 2), ms(f.model_latency_avg_ms), instances(f),
+            f"{f.seconds_over_slo} s",
         ])
+    columns = phase_columns(run.latency_basis)
     # Columns nobody has data for (server figures of an HTTP target) only take room.
-    keep = [i for i in range(len(PHASE_COLUMNS)) if any(row[i] != "—" for row in rows)]
-    return Table([PHASE_COLUMNS[i] for i in keep], [[row[i] for i in keep] for row in rows])
+    keep = [i for i in range(len(columns)) if any(row[i] != "—" for row in rows)]
+    return Table([columns[i] for i in keep], [[row[i] for i in keep] for row in rows])
 
 
 def ensure_table(run: RunAnalysis) -> tuple[Table, bool]:

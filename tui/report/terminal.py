@@ -26,11 +26,12 @@ FOOTNOTE = ("Client latency is measured from each request's intended send time (
 
 def header_lines(comparison: Comparison) -> list[str]:
     a, b = comparison.runs
-    by = "phase (k-th phase beside k-th phase)" if comparison.by == "phase" else "elapsed time"
+    by = "phase (phases matched by name)" if comparison.by == "phase" else "elapsed time"
     lines = [f"{a.label} (A) vs {b.label} (B), aligned by {by}",
              f"A: {a.recording.path}", f"   {a.header.target}, {clock(a.duration)} recorded",
              f"B: {b.recording.path}", f"   {b.header.target}, {clock(b.duration)} recorded",
-             f"latency objective: client p99 ≤ {a.slo_ms:g} ms ({a.slo_source})"]
+             f"latency objective: client p99 ({tables.basis_label([a, b])}) ≤ {a.slo_ms:g} ms "
+             f"({a.slo_source})"]
     if a.scaling_target:
         lines.append(f"scaling target: {a.scaling_target:,.0f} invocations per instance per "
                      "minute")
@@ -82,7 +83,8 @@ def markdown(comparison: Comparison) -> str:
     a, b = comparison.runs
     by = "phase" if comparison.by == "phase" else "elapsed time"
     out = [f"## {_md(a.label)} vs {_md(b.label)}", "",
-           f"Aligned by {by}. Latency objective: client p99 ≤ {a.slo_ms:g} ms "
+           f"Aligned by {by}. Latency objective: client p99 ({tables.basis_label([a, b])}) "
+           f"≤ {a.slo_ms:g} ms "
            f"({a.slo_source}). Change is {_md(b.label)} against {_md(a.label)}.", ""]
     for note in [*comparison.notes, tables.missing_note(list(comparison.runs))]:
         if note:

@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 from driver.runner import EXIT_INTERRUPTED, SessionResult
 from driver.setup import PreparedRun, RunOptions
 from metrics.records import Header, Record
-from tui.headless import clock
+from metrics.timeline import clock
 from tui.messages import SessionFinished
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.marker import MarkerScreen

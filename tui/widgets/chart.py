@@ -17,12 +17,9 @@ from dataclasses import dataclass, field
 
 from textual_plotext import PlotextPlot
 
-from metrics.timeline import Timeline
-from tui.headless import clock
+from metrics.timeline import Timeline, clock, downsample, nice_bucket
 
 RGB = tuple[int, int, int]
-# Bucket widths in seconds, so bucket edges stay put while the visible span grows.
-_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 _TICK_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
 # Columns taken by the y-axis labels and frame, roughly, when sizing buckets.
 _AXIS_COLUMNS = 8
@@ -43,37 +40,6 @@ class Line:
     color: RGB
     xs: list[float] = field(default_factory=list)
     ys: list[float] = field(default_factory=list)
-
-
-def nice_bucket(span: float, points: int) -> int:
-    """The smallest bucket width (s) that keeps ``span`` seconds within ``points`` points."""
-    need = span / max(points, 1)
-    return next((b for b in _BUCKETS if b >= need), _BUCKETS[-1])
-
-
-def bucketed(xs: Sequence[float], ys: Sequence[float | None], x0: float, x1: float,
-             bucket: int, how: str = "mean") -> tuple[list[float], list[float]]:
-    """Points in [x0, x1) merged into time-aligned buckets (mean or max); None is skipped."""
-    out_x: list[float] = []
-    out_y: list[float] = []
-    key: int | None = None
-    acc: list[float] = []
-
-    def close() -> None:
-        if acc and key is not None:
-            out_x.append(key * bucket)
-            out_y.append(max(acc) if how == "max" else sum(acc) / len(acc))
-
-    for x, y in zip(xs, ys, strict=True):
-        if x < x0 or x >= x1 or y is None:
-            continue
-        k = int(x // bucket)
-        if k != key:
-            close()
-            key, acc = k, []
-        acc.append(y)
-    close()
-    return out_x, out_y
 
 
 def steps(xs: Sequence[float], ys: Sequence[float], width: float) -> tuple[list[float],
@@ -218,7 +184,7 @@ def client_line(view: ChartView, names: str | tuple[str, ...], label: str, color
         parts = [column[i] for column in columns if column[i] is not None]
         total = sum(parts) if parts else None
         values.append(total / width if counts and total is not None else total)
-    xs, ys = bucketed(series.x[start:end], values, x0, x1, bucket, how)
+    xs, ys = downsample(series.x[start:end], values, bucket, how, x0, x1)
     return Line(label, color, xs, ys)
 
 
@@ -235,7 +201,7 @@ def server_line(view: ChartView, metric: str, stat: str, label: str, color: RGB,
         ys = [y / period for y in ys]
     width = period
     if bucket > period:
-        xs, ys = bucketed(xs, ys, x0 - bucket, x1, bucket, how)
+        xs, ys = downsample(xs, ys, bucket, how, x0 - bucket, x1)
         width = float(bucket)
     kept = [(x, y) for x, y in zip(xs, ys, strict=True) if x + width > x0 and x < x1]
     sx, sy = steps([x for x, _ in kept], [y for _, y in kept], width)

@@ -1,6 +1,10 @@
 """The event log: phases, operator actions, scaling activities, endpoint changes and error
 codes with their messages, one line each, in the order they arrived.
 
+When (nearly) every request of the last few seconds failed for one reason, it says so once in
+a sentence ("every request got HTTP 404 — is the path right? ...") and again when requests
+succeed again; at the end of the run it names what failed over the whole run.
+
 It is fed record by record (live and replay alike) but only formats them then; lines are
 written to the screen at the next refresh, and at most ``MAX_LINES`` are kept, so a burst of
 records (a replay seeking across an hour) costs a bounded amount of drawing.
@@ -8,15 +12,26 @@ records (a replay seeking across an hour) costs a bounded amount of drawing.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 
 from rich.text import Text
 from textual.widgets import RichLog
 
-from metrics.records import EndpointState, Event, Footer, Header, Record, ScalingActivity
-from tui.headless import clock
+from metrics import failures
+from metrics.records import (
+    EndpointState,
+    Event,
+    Footer,
+    Header,
+    Record,
+    ScalingActivity,
+    Tick,
+)
+from metrics.timeline import clock
 
 MAX_LINES = 500
+# Seconds of ticks the "one reason" sentence looks at while the run goes on.
+REASON_SECONDS = 5
 SOURCE_STYLES = {
     "schedule": "cyan",
     "operator": "bold yellow",
@@ -40,6 +55,9 @@ class EventLog(RichLog):
         self._epoch0 = 0.0
         self._instances: tuple[str, int | None, int | None] | None = None
         self._activities: dict[str, str] = {}
+        self._recent: deque[Tick] = deque(maxlen=REASON_SECONDS)
+        self._reason: str | None = None  # the key of the reason last said
+        self._request: str | None = None
         self.lines_added = 0
 
     def reset(self) -> None:
@@ -47,6 +65,8 @@ class EventLog(RichLog):
         self._pending.clear()
         self._instances = None
         self._activities.clear()
+        self._recent.clear()
+        self._reason = None
         self.clear()
 
     def add(self, record: Record) -> None:
@@ -65,6 +85,8 @@ class EventLog(RichLog):
             self.write(self._pending.popleft())
 
     def _line(self, record: Record) -> Text | None:
+        if isinstance(record, Tick):
+            return self._one_reason(record)
         if isinstance(record, Event):
             return _entry(record.elapsed, record.source, record.message or record.name)
         if isinstance(record, ScalingActivity):
@@ -89,11 +111,48 @@ class EventLog(RichLog):
                           f"endpoint {record.status}: instances {change} (desired {desired})")
         if isinstance(record, Header):
             self._epoch0 = record.t
+            self._request = failures.request_description(record.profile)
             return None
         if isinstance(record, Footer):
-            return _entry(record.elapsed, "session",
-                          f"session ended: {record.reason} (exit code {record.exit_code})")
+            total = record.summary.get("total") or {}
+            text = f"session ended: {record.reason} (exit code {record.exit_code})"
+            named = "; ".join(failures.describe(total))
+            verdict = failures.one_reason(total, self._request)
+            line = _entry(record.elapsed, "session", text + (f"; {named}" if named else ""))
+            if verdict:
+                line.append(f"\n        {verdict}", style="bold red")
+            return line
         return None
+
+    def _one_reason(self, tick: Tick) -> Text | None:
+        """A line when the last seconds start (or stop) failing for one reason."""
+        self._recent.append(tick)
+        if tick.completed == 0 and tick.not_sent == 0:
+            return None  # a pause or a quiet second says nothing new
+        outcomes: Counter[str] = Counter()
+        status: Counter[str] = Counter()
+        codes: Counter[str] = Counter()
+        not_sent = 0
+        for recent in self._recent:
+            outcomes.update(recent.outcomes)
+            status.update(recent.status)
+            codes.update(recent.errors)
+            not_sent += recent.not_sent
+        reason = failures.main_reason({"outcomes": outcomes, "status": status,
+                                       "error_codes": codes, "not_sent": not_sent},
+                                      self._request)
+        key = reason.key if reason else None
+        if key == self._reason:
+            return None
+        self._reason = key
+        if reason is None:
+            attempted = sum(outcomes.values()) + not_sent
+            return _entry(tick.second + 1.0, "session",
+                          f"requests succeed again: {outcomes.get('ok', 0):,} of "
+                          f"{attempted:,} in the last {len(self._recent)} s")
+        line = _entry(tick.second + 1.0, "target", reason.sentence)
+        line.stylize("bold")
+        return line
 
 
 def _entry(elapsed: float, source: str, message: str) -> Text:

@@ -13,14 +13,23 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from metrics import hdr
-from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT
+from metrics import failures, hdr
+from metrics.records import (
+    CONN_ERROR,
+    HTTP_4XX,
+    HTTP_5XX,
+    LATENCY_OK,
+    OTHER,
+    THROTTLED,
+    TIMEOUT,
+    latency_basis,
+)
 from metrics.stats import Aggregate, error_rate
 from metrics.timeline import Timeline
 
 Row = tuple[str, str]  # (label, value); a label with an empty value heads a section
 # The figures kept when the panel is squeezed under the charts (80x24).
-COMPACT_LABELS = {"target", "sent", "p50 / p99", "errors", "send lag p99", "requests",
+COMPACT_LABELS = {"target", "sent", "p50/p99 ok", "p50 / p99", "errors", "send lag p99", "requests",
                   "invocations", "model avg/p99", "instances"}
 
 
@@ -49,8 +58,12 @@ def _p(histogram: hdr.Histogram, percentile: float) -> str:
     return _ms(hdr.percentile_ms(histogram, percentile))
 
 
-def client_rows(title: str, agg: Aggregate, per_second: bool = True) -> list[Row]:
+def client_rows(title: str, agg: Aggregate, per_second: bool = True,
+                ok_only: bool = True) -> list[Row]:
     """Figures of an aggregate, read straight from its histograms.
+
+    ``ok_only``: its latency histograms hold successful requests only (format 2 on); a
+    format-1 replay mixed failures in, and its labels drop the "ok".
 
     Not ``Aggregate.snapshot()``: its mean walks every recorded value in Python (tens of ms
     per histogram), which at once a second was most of the monitor's CPU.
@@ -64,15 +77,29 @@ def client_rows(title: str, agg: Aggregate, per_second: bool = True) -> list[Row
     else:
         rows += [("requests", f"{agg.sent:,}"),
                  ("achieved", f"{_rate(agg.sent / seconds)}/s")]
-    rows += [("p50 / p99", f"{_p(agg.latency, 50)} / {_p(agg.latency, 99)} ms"),
+    rows += [("p50/p99 ok" if ok_only else "p50 / p99",
+              f"{_p(agg.latency, 50)} / {_p(agg.latency, 99)} ms"),
              ("errors", _errors(agg))]
+    named = failures.failed_statuses(counts(agg)) + failures.error_codes(counts(agg))
+    if named:
+        rows.append(("failed as", ", ".join(
+            f"{'HTTP ' if name.isdigit() else ''}{name} ×{n:,}" for name, n in named[:2])))
+    if agg.failed_latency.get_total_count():
+        rows.append(("p50/p99 fail",
+                     f"{_p(agg.failed_latency, 50)} / {_p(agg.failed_latency, 99)} ms"))
     if per_second:
         rows += [("service p99", f"{_p(agg.service, 99)} ms"),
                  ("send lag p99", f"{_p(agg.lag, 99)} ms"),
                  ("late", str(agg.late))]
     else:
-        rows.append(("max", f"{_p(agg.latency, 100)} ms"))
+        rows.append(("max ok" if ok_only else "max", f"{_p(agg.latency, 100)} ms"))
     return rows
+
+
+def counts(agg: Aggregate) -> dict[str, object]:
+    """The counters of an aggregate as ``metrics.failures`` reads them (no histograms)."""
+    return {"status": agg.status, "error_codes": agg.errors, "outcomes": agg.outcomes,
+            "not_sent": agg.not_sent}
 
 
 def server_rows(timeline: Timeline) -> list[Row]:
@@ -118,12 +145,15 @@ class FiguresPanel(Static):
             return False
         self._signature = signature
         rows: list[Row] = []
+        ok_only = latency_basis(timeline.header) == LATENCY_OK
         if timeline.recent:
             seconds = len(timeline.recent)
-            rows += client_rows(f"last {seconds} s", Aggregate().extend(timeline.recent))
+            rows += client_rows(f"last {seconds} s", Aggregate().extend(timeline.recent),
+                                ok_only=ok_only)
         rows += server_rows(timeline)
         if timeline.counts["tick"]:
-            rows += client_rows("run so far", timeline.summary.total, per_second=False)
+            rows += client_rows("run so far", timeline.summary.total, per_second=False,
+                                ok_only=ok_only)
         rows = rows or [("waiting for the first second of load", "")]
         # A layout pass costs more than the figures: only when the panel's height may change.
         layout = len(rows) != len(self._rows)
@@ -150,10 +180,12 @@ class FiguresPanel(Static):
         chunks = [rows[i:i + per_column] for i in range(0, len(rows), per_column)]
         table = Table.grid(padding=(0, 1), expand=fixed)
         for chunk in chunks:  # labels as wide as they need, values share the rest
-            table.add_column(style="dim", no_wrap=True,
-                             width=max((len(label) for label, value in chunk if value),
-                                       default=8))
-            table.add_column(no_wrap=True, overflow="ellipsis", ratio=1 if fixed else None)
+            label_width = max((len(label) for label, value in chunk if value), default=8)
+            table.add_column(style="dim", no_wrap=True, width=label_width)
+            # A long value (what failed) is cut, never the labels beside it.
+            room = self.content_size.width // columns - label_width - 1
+            table.add_column(no_wrap=True, overflow="ellipsis", ratio=1 if fixed else None,
+                             max_width=room if room > 8 else None)
         for r in range(per_column):
             cells: list[Text | str] = []
             for chunk in chunks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.headless import clock
+from metrics.timeline import clock
 
 
 class ReplayBar(Static):

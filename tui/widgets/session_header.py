@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from metrics.timeline import Timeline
-from tui.headless import clock
+from metrics.timeline import Timeline, clock
 
 
 @dataclass(frozen=True)

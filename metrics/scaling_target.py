@@ -1,0 +1,79 @@
+"""The scaling target a run was held to (InvocationsPerInstance per minute), in one place.
+
+Since recording format 2 the session writes it into the header's ``meta.scaling_target`` when
+it is known before load starts (the profile's scaling policy, or the target-tracking policy
+the pre-flight found in force). Older recordings had no such field: for them it is looked for
+where it used to be scattered (the profile, the policy-in-force event, any scaling event).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metrics.nested import first_match
+from metrics.recording import Recording
+from metrics.records import Event
+
+META_KEY = "scaling_target"
+
+
+def target_meta(per_minute: float | None, source: str) -> dict[str, Any]:
+    """What ``Header.meta`` holds under ``META_KEY``; empty when no target is known."""
+    if per_minute is None or per_minute <= 0:
+        return {}
+    return {META_KEY: {"invocations_per_instance_per_minute": float(per_minute),
+                       "source": source}}
+
+
+def policy_target(config: dict[str, Any] | None) -> float | None:
+    """The target value of the target-tracking policy in a saved scaling configuration."""
+    return _find_number(config or {}, ("TargetValue",))
+
+
+def _lower_keys(data: Any) -> dict[str, Any]:
+    return {str(k).lower(): v for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def scaling_target_per_minute(recording: Recording) -> float | None:
+    """The target-tracking target (InvocationsPerInstance per minute) the run was held to.
+
+    The header's ``meta.scaling_target`` when the session wrote one. Else, for recordings made
+    before it did: ``meta.scaling.target``, the profile's ``scaling.target``, the policy the
+    endpoint poller saw in force, any scaling event carrying a target value. None when the
+    run names none.
+    """
+    header = recording.header
+    fixed = header.meta.get(META_KEY) if isinstance(header.meta, dict) else None
+    if isinstance(fixed, dict):
+        value = fixed.get("invocations_per_instance_per_minute")
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    for source in (_lower_keys(header.meta).get("scaling"),
+                   _lower_keys(header.profile).get("scaling")):
+        value = _lower_keys(source).get("target")
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    events = [r for r in recording.records
+              if isinstance(r, Event) and r.source == "scaling" and isinstance(r.data, dict)]
+    in_force = [e for e in events if e.name == "policy_in_force"]
+    for event in [*in_force, *events]:
+        value = _find_number(event.data, ("target", "target_value", "TargetValue"))
+        if value is not None:
+            return value
+    return None
+
+
+def _find_number(data: Any, keys: tuple[str, ...]) -> float | None:
+    """The first positive number under one of ``keys``, searching nested dicts and lists.
+
+    A policy-in-force event nests it: policies[].TargetTrackingScalingPolicyConfiguration.
+    """
+
+    def pick(d: dict[str, Any]) -> float | None:
+        for key in keys:
+            value = d.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return None
+
+    return first_match(data, pick)
