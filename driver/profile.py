@@ -27,12 +27,8 @@ from driver import yamlsource
 from driver.schedule import Phase, RateFunction
 from driver.yamlsource import YList, YMap
 from metrics.ensure import LATENCY_KEYS
-from metrics.recording import REDACTED
+from metrics.redact import REDACTED, is_secret_name
 
-SENSITIVE_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
-    "x-amz-security-token", "x-auth-token",
-})
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 _TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _ENV = re.compile(r"^\$env\.([A-Za-z_][A-Za-z0-9_]*)$")
@@ -665,7 +661,7 @@ def _headers(ctx: _Context, value: Any, line: int, where: str,
         text = ctx.string(raw, key_line, f"{where}.{name}")
         if text is not None:
             headers[str(name)] = ctx.template(text, key_line, f"{where}.{name}", fields)
-            if str(name).lower() in SENSITIVE_HEADERS:
+            if is_secret_name(name):
                 ctx.secrets.add(headers[str(name)].render([""] * len(fields)))
     return headers
 
@@ -755,6 +751,8 @@ def _request(ctx: _Context, method: str, spec: Any, line: int, where: str, field
                 text = ctx.string(item, _line(raw, name, qs_line), f"{where}.qs.{name}")
                 if text is not None:
                     query[str(name)] = ctx.template(text, qs_line, f"{where}.qs.{name}", fields)
+                    if is_secret_name(name):
+                        ctx.secrets.add(query[str(name)].render([""] * len(fields)))
     return RequestSpec(method.upper(), url, headers, body, query)
 
 
@@ -877,20 +875,21 @@ def _metrics(ctx: _Context, top: dict[str, tuple[Any, int]]) -> MetricsOptions:
     return MetricsOptions(**{k: v for k, v in values.items() if v is not None})
 
 
-def sanitize(data: Any) -> Any:
+def sanitize(data: Any, names_secret: bool = False) -> Any:
     """The profile as plain data for the recording, with literal secrets redacted.
 
     ``{{ $env.NAME }}`` templates are kept (they are names, not values); a literal value of a
-    sensitive header (Authorization, x-api-key, ...) is replaced.
+    header or query parameter whose name looks like a credential (Authorization, x-api-key,
+    x-custom-token, ...: ``metrics.redact.is_secret_name``) is replaced.
     """
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
-            if (str(key).lower() in SENSITIVE_HEADERS and isinstance(value, str)
-                    and not _TEMPLATE.fullmatch(value.strip())):
+            if (names_secret and is_secret_name(key) and isinstance(value, str | int | float)
+                    and not (isinstance(value, str) and _TEMPLATE.fullmatch(value.strip()))):
                 out[str(key)] = REDACTED
             else:
-                out[str(key)] = sanitize(value)
+                out[str(key)] = sanitize(value, str(key).lower() in ("headers", "qs"))
         return out
     if isinstance(data, list):
         return [sanitize(v) for v in data]

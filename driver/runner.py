@@ -36,6 +36,7 @@ from metrics.records import (
     Tick,
     record_from_dict,
 )
+from metrics.redact import Redactor
 from metrics.stats import SummaryBuilder, merge_ticks
 
 Consumer = Callable[[Record], None]
@@ -95,6 +96,8 @@ class Session:
         self.meta = meta or {}
         self.seed = seed
         self.secrets = set(profile.secrets) | (extra_secrets or set())
+        # Every record is scrubbed here, before any consumer (recorder, terminal, monitor).
+        self.redactor = Redactor(self.secrets)
         self.clock = clock
         self.wall = wall
         self.base_rate = RateFunction.from_phases(profile.phases)
@@ -129,6 +132,7 @@ class Session:
         self._cleanups.append(cleanup)
 
     def emit(self, record: Record) -> None:
+        record = self.redactor.record(record)
         if self._writer is not None:
             self._writer.write(record)
         self._notify(record)
@@ -416,7 +420,7 @@ class Session:
             header = self._header()
             if self.record_path is not None:
                 self._writer = RecordingWriter(self.record_path, header, self.secrets)
-            self._notify(header)
+            self._notify(self.redactor.record(header))
             self.event("session", "started",
                        f"load on {self.target_label}: {len(self.profile.phases)} phase(s), "
                        f"{self.duration:g} s, {self.workers} worker(s)")
@@ -489,6 +493,7 @@ class Session:
         self.reason = reason
         elapsed = self.elapsed()
         if error:
+            error = self.redactor.text(error)
             self.event("session", "error", error)
         footer = Footer(t=self.epoch0 + elapsed if self.started else self.wall(),
                         elapsed=elapsed, reason=reason, summary=summary,

@@ -156,4 +156,7 @@ def replay_monitor(path: Path, *, speed: float = 1.0, start: float | None = 0.0,
         print(f"loadwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     screen = ReplayScreen(recording, speed=speed, start=start, paused=paused)
-    return MonitorApp(screen, keymap).run() or 0
+    app = MonitorApp(screen, keymap)
+    value = app.run()
+    # A crash inside the app leaves return_code 1 and no value: it must not read as success.
+    return app.return_code or value or 0

@@ -65,7 +65,8 @@ def test_a_corrupt_middle_line_is_skipped_and_named(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     recording = read_recording(path)
     assert len(recording.records) == 2
-    assert recording.warnings == [f"{path}:3: corrupt line skipped"]
+    assert recording.warnings == [f"{path}:3: corrupt line skipped: not JSON (Expecting "
+                                  "property name enclosed in double quotes)"]
 
 
 @pytest.mark.parametrize(
