@@ -19,11 +19,16 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from driver.profile import Profile
-from driver.runner import EXIT_USAGE
+from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE
 from driver.setup import PreparedRun, RunOptions
 from metrics.recording import RecordingError, read_recording
 from tui.headless import print_result
-from tui.launch import launch_or_explain, uses_sandbox
+from tui.launch import (
+    PreflightStop,
+    launch_or_explain,
+    stop_signals,
+    uses_sandbox,
+)
 from tui.screens.live import LiveRun, LiveScreen
 from tui.screens.monitor import MonitorScreen
 from tui.screens.replay import ReplayScreen
@@ -114,8 +119,16 @@ async def monitor_session(prepared: PreparedRun, options: RunOptions,
     """Show a prepared session until the operator quits; the load is stopped on every path."""
     live = LiveRun(prepared, options)
     app = MonitorApp(LiveScreen(live), keymap)
+
+    def stop(_name: str) -> None:
+        # SIGTERM, SIGHUP (the terminal closed), or a SIGINT from outside: no dialog to ask.
+        if live.session.started:
+            live.session.kill("interrupted")
+        app.exit()
+
     try:
-        await app.run_async()
+        with stop_signals(stop):
+            await app.run_async()
     finally:
         result = await live.finish("interrupted")
     if result is not None:
@@ -127,13 +140,20 @@ async def _monitor_main(profile: Profile, options: RunOptions,
                         keymap: dict[str, str]) -> int:
     if uses_sandbox(profile, options):
         print("loadwatch: starting the sandbox…", file=sys.stderr)
-    prepared = await launch_or_explain(profile, options)
-    if prepared is None:
-        return EXIT_USAGE
-    try:
-        return await monitor_session(prepared, options, keymap)
-    finally:
-        await prepared.close()
+    preflight = PreflightStop()
+    with stop_signals(preflight):
+        try:
+            prepared = await launch_or_explain(profile, options)
+        except asyncio.CancelledError:
+            print("loadwatch: interrupted before any load was sent", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if prepared is None:
+            return EXIT_USAGE
+        preflight.disarm()
+        try:
+            return await monitor_session(prepared, options, keymap)
+        finally:
+            await prepared.close()
 
 
 def run_monitor(profile: Profile, options: RunOptions) -> int:

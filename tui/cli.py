@@ -1,7 +1,8 @@
 """The ``loadwatch`` command line.
 
 Exit codes: 0 success (ensure holds), 1 ensure failed, 2 usage, profile or setup error,
-130 interrupted (Ctrl-C; the recording is finished first).
+130 interrupted (Ctrl-C, SIGTERM, or SIGHUP when the terminal closes; the load is stopped,
+scaling restored and the recording finished first).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import signal
 import sys
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from driver.profile import Profile, ProfileError, describe_plan, load_profile
 from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
 from driver.setup import PreparedRun, RunOptions, default_recording_path
 from tui.headless import HeadlessPrinter, clock, print_result
-from tui.launch import launch_or_explain
+from tui.launch import PreflightStop, launch_or_explain, stop_signals
 
 # Commands that live in their own module: each has ``register(subparsers)``, which adds its
 # parser with ``set_defaults(handler=...)``; handlers take the parsed args and return the exit
@@ -168,25 +168,20 @@ def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
 
 
 async def run_headless(prepared: PreparedRun, interval: int = 5) -> SessionResult:
-    """Run a prepared session with status lines; Ctrl-C stops load and finishes the recording."""
+    """Run a prepared session with status lines; SIGINT, SIGTERM or SIGHUP stops load,
+    restores scaling and finishes the recording."""
     session = prepared.session
     session.subscribe(HeadlessPrinter(interval=interval))
-    loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(session.run())
 
-    def interrupt() -> None:
+    def interrupt(_name: str) -> None:
         if session.started:
             session.kill("interrupted")
         else:
             task.cancel()
 
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, interrupt)
-    try:
+    with stop_signals(interrupt):
         return await task
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -208,17 +203,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _headless_main(profile: Profile, options: RunOptions, interval: int) -> int:
-    prepared = await launch_or_explain(profile, options)
-    if prepared is None:
-        return EXIT_USAGE
-    try:
-        for note in prepared.notes:
-            print(note, flush=True)
-        result = await run_headless(prepared, interval)
-    finally:
-        await prepared.close()
-    print_result(result, "interrupted: load stopped, recording finished")
-    return result.exit_code
+    # Before load starts a stop signal cancels the pre-flight (nothing sent, nothing changed);
+    # once the session has ended it changes nothing: the summary prints, the exit code stands.
+    preflight = PreflightStop()
+    with stop_signals(preflight):
+        try:
+            prepared = await launch_or_explain(profile, options)
+        except asyncio.CancelledError:
+            print("loadwatch: interrupted before any load was sent", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if prepared is None:
+            return EXIT_USAGE
+        preflight.disarm()
+        try:
+            for note in prepared.notes:
+                print(note, flush=True)
+            result = await run_headless(prepared, interval)
+        except asyncio.CancelledError:
+            print("loadwatch: interrupted while the workers started: no load was sent",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            await prepared.close()
+        print_result(result, "interrupted: load stopped, recording finished")
+        return result.exit_code
 
 
 def run_async(coro) -> int:  # type: ignore[no-untyped-def]
