@@ -85,6 +85,31 @@ def default_recording_path(profile: Profile, directory: str | Path = "recordings
     return Path(directory) / f"{stamp}-{name}.jsonl"
 
 
+def check_recording_path(record: Path, profile: Profile) -> None:
+    """SetupError, before any load, if ``record`` cannot be written or would overwrite an input
+    (the profile being run, its payload CSV): a run that ends with no recording, or with its
+    own profile gone, must not first say "ensure ... ok"."""
+    inputs = [p for p in (profile.path, profile.payload.path if profile.payload else None) if p]
+    target = record.expanduser().resolve()
+    for source in inputs:
+        if source.resolve() == target:
+            raise SetupError(f"--record {record} is this run's input ({source}); "
+                             "choose another file")
+    if target.is_dir():
+        raise SetupError(f"--record {record} is a folder; name a file in it")
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise SetupError(f"--record {record}: cannot write there: "
+                         f"{exc.strerror or type(exc).__name__}") from exc
+    if not existed:
+        with contextlib.suppress(OSError):
+            target.unlink()
+
+
 async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
     """Resolve the target and build the session; raises SetupError before any load is sent."""
     if not options.sandbox:  # a placeholder config.target does not matter to the sandbox

@@ -19,13 +19,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from driver.profile import Profile
-from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE
+from driver.runner import EXIT_USAGE
 from driver.setup import PreparedRun, RunOptions
 from metrics.recording import RecordingError, read_recording
 from tui.headless import print_result
 from tui.launch import (
     PreflightStop,
-    launch_or_explain,
+    launch_or_exit_code,
     stop_signals,
     uses_sandbox,
 )
@@ -142,14 +142,9 @@ async def _monitor_main(profile: Profile, options: RunOptions,
         print("loadwatch: starting the sandbox…", file=sys.stderr)
     preflight = PreflightStop()
     with stop_signals(preflight):
-        try:
-            prepared = await launch_or_explain(profile, options)
-        except asyncio.CancelledError:
-            print("loadwatch: interrupted before any load was sent", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if prepared is None:
-            return EXIT_USAGE
-        preflight.disarm()
+        prepared = await launch_or_exit_code(profile, options, preflight)
+        if isinstance(prepared, int):
+            return prepared
         try:
             return await monitor_session(prepared, options, keymap)
         finally:

@@ -16,9 +16,15 @@ from pathlib import Path
 import driver
 from driver.profile import Profile, ProfileError, describe_plan, load_profile
 from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
-from driver.setup import PreparedRun, RunOptions, default_recording_path
+from driver.setup import (
+    PreparedRun,
+    RunOptions,
+    SetupError,
+    check_recording_path,
+    default_recording_path,
+)
 from tui.headless import HeadlessPrinter, clock, print_result
-from tui.launch import PreflightStop, launch_or_explain, stop_signals
+from tui.launch import PreflightStop, launch_or_exit_code, stop_signals
 
 # Commands that live in their own module: each has ``register(subparsers)``, which adds its
 # parser with ``set_defaults(handler=...)``; handlers take the parsed args and return the exit
@@ -192,6 +198,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    if options.record is not None:
+        try:
+            check_recording_path(options.record, profile)
+        except SetupError as exc:
+            print(f"loadwatch: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.workers is not None and args.workers < 1:
         print("loadwatch: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
@@ -207,14 +219,9 @@ async def _headless_main(profile: Profile, options: RunOptions, interval: int) -
     # once the session has ended it changes nothing: the summary prints, the exit code stands.
     preflight = PreflightStop()
     with stop_signals(preflight):
-        try:
-            prepared = await launch_or_explain(profile, options)
-        except asyncio.CancelledError:
-            print("loadwatch: interrupted before any load was sent", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if prepared is None:
-            return EXIT_USAGE
-        preflight.disarm()
+        prepared = await launch_or_exit_code(profile, options, preflight)
+        if isinstance(prepared, int):
+            return prepared
         try:
             for note in prepared.notes:
                 print(note, flush=True)

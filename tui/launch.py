@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 from driver.profile import Profile, ProfileError
+from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE
 from driver.setup import PreparedRun, RunOptions, SetupError, prepare_run
 
 # Each stops a run the same way: load stopped, scaling restored, the recording finished.
@@ -92,6 +93,21 @@ async def launch_or_explain(profile: Profile, options: RunOptions) -> PreparedRu
     except (SetupError, ProfileError) as exc:
         print(f"loadwatch: {exc}", file=sys.stderr)
         return None
+
+
+async def launch_or_exit_code(profile: Profile, options: RunOptions,
+                              preflight: PreflightStop) -> PreparedRun | int:
+    """``launch_or_explain`` under a ``PreflightStop``: the prepared run (and the stop signals
+    handed on to the session), or the exit code: 2 cannot start, 130 a stop signal came first."""
+    try:
+        prepared = await launch_or_explain(profile, options)
+    except asyncio.CancelledError:
+        print("loadwatch: interrupted before any load was sent", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if prepared is None:
+        return EXIT_USAGE
+    preflight.disarm()
+    return prepared
 
 
 async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
