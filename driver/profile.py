@@ -387,7 +387,7 @@ def load_profile(path: str | Path, environ: Mapping[str, str] | None = None,
     """Read and validate a profile file; raises ProfileError naming every problem found."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlsource.read_text(path)
     except OSError as exc:
         raise ProfileError([Problem(str(path), 0, "file", f"cannot read: {exc.strerror}")]) from exc
     except UnicodeDecodeError as exc:
