@@ -51,6 +51,7 @@ class RunOptions:
     sandbox_instances: int = 1  # instances the sandbox endpoint starts with
     sandbox_period: float | None = None  # sandbox metric period in seconds
     keep_scaling: bool = False  # leave scaling changes in place at exit
+    keep_instances: bool = False  # restore scaling but leave the instance count as it is
     # Set by tui.launch when it started the sandbox (or by tests): what to aim at and as whom.
     endpoint: str | None = None  # overrides sagemaker.endpoint
     variant: str | None = None  # overrides sagemaker.variant
@@ -217,9 +218,12 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         await control.restore_at_exit()
 
     control.keep_at_exit = options.keep_scaling
+    control.keep_instances = options.keep_instances
     session.add_producer(scaling_at_start)
     session.add_cleanup(scaling_at_exit)
-    keep = "kept at exit (--keep-scaling)" if options.keep_scaling else "restored at exit"
+    keep = ("kept at exit (--keep-scaling)" if options.keep_scaling
+            else "restored at exit, instance count kept (--keep-instances)"
+            if options.keep_instances else "restored at exit, instance count included")
     if control.saved is not None:
         notes.append(f"scaling: {control.saved.describe()}; changes are {keep}")
     return prepared
@@ -265,7 +269,7 @@ def _preflight(clients: AwsClients, endpoint: str, variant: str,
                              profile.scaling, sagemaker=sm)
     changes_scaling = profile.scaling is not None and profile.scaling.enabled is not None
     try:
-        control.save(instances)
+        control.save(instances, instance_type)
     except AwsError as exc:
         if changes_scaling:
             raise

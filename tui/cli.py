@@ -82,6 +82,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                      help="sandbox metric period (default 10; 60 with --realistic)")
     aws.add_argument("--keep-scaling", action="store_true",
                      help="leave scaling changes in place at exit instead of restoring")
+    aws.add_argument("--keep-instances", action="store_true",
+                     help="restore scaling at exit but leave the instance count as the test "
+                          "left it (the exit line says what they cost per hour)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,6 +171,7 @@ def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
         workers=args.workers, record=record, seed=args.seed, aws_profile=args.aws_profile,
         region=args.region, endpoint_url=args.endpoint_url, sandbox=args.sandbox,
         realistic=args.realistic, keep_scaling=args.keep_scaling,
+        keep_instances=args.keep_instances,
         sandbox_instance=args.sandbox_instance, sandbox_instances=args.sandbox_instances,
         sandbox_period=args.sandbox_period,
     )
