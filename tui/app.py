@@ -27,7 +27,6 @@ from tui.launch import (
     PreflightStop,
     launch_or_exit_code,
     stop_signals,
-    uses_sandbox,
 )
 from tui.screens.live import LiveRun, LiveScreen
 from tui.screens.monitor import MonitorScreen
@@ -138,8 +137,6 @@ async def monitor_session(prepared: PreparedRun, options: RunOptions,
 
 async def _monitor_main(profile: Profile, options: RunOptions,
                         keymap: dict[str, str]) -> int:
-    if uses_sandbox(profile, options):
-        print("loadwatch: starting the sandbox…", file=sys.stderr)
     preflight = PreflightStop()
     with stop_signals(preflight):
         prepared = await launch_or_exit_code(profile, options, preflight)

@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `loadwatch validate x.yml | head`: the reader left, not an error
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # Ctrl-C outside a run's own handling (imports, the last exit)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -99,6 +99,9 @@ async def launch_or_exit_code(profile: Profile, options: RunOptions,
                               preflight: PreflightStop) -> PreparedRun | int:
     """``launch_or_explain`` under a ``PreflightStop``: the prepared run (and the stop signals
     handed on to the session), or the exit code: 2 cannot start, 130 a stop signal came first."""
+    if uses_sandbox(profile, options):
+        # Also the mark that pre-flight has begun (the fault-injection tests wait for it).
+        print("loadwatch: starting the sandbox…", file=sys.stderr, flush=True)
     try:
         prepared = await launch_or_explain(profile, options)
     except asyncio.CancelledError:
