@@ -22,6 +22,15 @@ from typing import Any
 from metrics.records import RECORD_TYPES, Record, Tick
 
 MAX_DEPTH = 32
+# The items of list fields that readers index directly: key -> (annotation, required).
+ITEM_SHAPES: dict[tuple[str, str], dict[str, tuple[Any, bool]]] = {
+    ("endpoint", "variants"): {"name": (str | None, False), "current": (int | None, False),
+                               "desired": (int | None, False),
+                               "instance_type": (str | None, False)},
+    ("footer", "ensure"): {"name": (str, True), "limit": (float, True),
+                           "actual": (float | None, False), "ok": (bool, True),
+                           "unit": (str, False)},
+}
 # HdrHistogram's compressed encoding: a 4-byte cookie and a 4-byte length, then zlib data.
 _HDR_COMPRESSED_COOKIE = bytes.fromhex("1c849314")
 
@@ -119,6 +128,19 @@ _JSON_NAMES = {dict: "an object", list: "a list", str: "text", int: "a number",
                float: "a number", bool: "true or false", type(None): "null"}
 
 
+def _check_items(kind: str, name: str, items: list[Any],
+                 shape: dict[str, tuple[Any, bool]]) -> None:
+    for index, item in enumerate(items):
+        for key, (annotation, required) in shape.items():
+            if key not in item:
+                if required:
+                    raise InvalidRecord(f"{kind}.{name}[{index}]: field {key!r} is missing")
+                continue
+            if not _fits(item[key], annotation):
+                raise InvalidRecord(f"{kind}.{name}[{index}].{key}: "
+                                    f"{_mismatch(item[key], annotation)}")
+
+
 def _histogram_ok(text: str) -> bool:
     if not text:
         return True
@@ -149,6 +171,9 @@ def record_from_data(data: Any) -> Record:
         value = data[name]
         if not _fits(value, annotation):
             raise InvalidRecord(f"{kind}.{name}: {_mismatch(value, annotation)}")
+        shape = ITEM_SHAPES.get((kind, name))
+        if shape is not None:
+            _check_items(kind, name, value, shape)
         if cls is Tick and annotation is str and not _histogram_ok(value):
             raise InvalidRecord(f"{kind}.{name}: not a readable HDR histogram encoding")
         values[name] = value

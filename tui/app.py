@@ -19,9 +19,11 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from driver.profile import Profile
+from driver.replay import Replay
 from driver.runner import EXIT_USAGE
 from driver.setup import PreparedRun, RunOptions
-from metrics.recording import RecordingError, read_recording
+from metrics.recording import Recording, RecordingError, read_recording
+from metrics.timeline import Timeline
 from tui.headless import print_result
 from tui.launch import (
     PreflightStop,
@@ -158,6 +160,16 @@ def run_monitor(profile: Profile, options: RunOptions) -> int:
     return asyncio.run(_monitor_main(profile, options, keymap))
 
 
+def rehearse_replay(recording: Recording) -> None:
+    """Feed the whole recording to the state the panels read, before the app starts: a value
+    no reader copes with then fails here, as one line (``tui.cli``), not inside the app."""
+    timeline = Timeline()
+    replay = Replay.from_recording(recording, timeline.add, lambda: None)
+    replay.to_end()
+    replay.advance()
+    timeline.totals()
+
+
 def replay_monitor(path: Path, *, speed: float = 1.0, start: float | None = 0.0,
                    paused: bool = False) -> int:
     """The monitor on a recording; 2 if it cannot be read (one line says why)."""
@@ -167,6 +179,7 @@ def replay_monitor(path: Path, *, speed: float = 1.0, start: float | None = 0.0,
     except (KeymapError, RecordingError) as exc:
         print(f"loadwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    rehearse_replay(recording)
     screen = ReplayScreen(recording, speed=speed, start=start, paused=paused)
     app = MonitorApp(screen, keymap)
     value = app.run()

@@ -251,6 +251,26 @@ def run_async(coro) -> int:  # type: ignore[no-untyped-def]
         return EXIT_INTERRUPTED
 
 
+# Commands that only read recordings: whatever a damaged file holds, one line and exit 2.
+RECORDING_READERS = ("replay", "report", "compare", "export")
+
+
+def _read_safely(args: argparse.Namespace) -> int:
+    """The reader's validation skips lines of the wrong shape; this is the net under it: a
+    value it cannot see into (deep in a footer's summary, say) costs the command, not a
+    traceback."""
+    try:
+        return args.handler(args)
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        print(f"loadwatch {args.command}: a recording holds a value of an unexpected shape "
+              f"({type(exc).__name__}{': ' + detail if detail else ''}); it may be damaged "
+              "or from another tool", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -261,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["run", *argv]
     args = parser.parse_args(argv)
     try:
+        if args.command in RECORDING_READERS:
+            return _read_safely(args)
         return args.handler(args)
     except BrokenPipeError:  # `loadwatch validate x.yml | head`: the reader left, not an error
         sys.stderr.close()
