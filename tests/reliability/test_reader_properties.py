@@ -134,7 +134,7 @@ def hostile_line(draw: st.DrawFn, record: dict) -> bytes:
     return json.dumps(draw(json_values)).encode()
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=40)
 @given(source=st.sampled_from(sorted(SOURCES)), data=st.data())
 def test_wrong_types_nan_and_nesting_are_skipped_with_a_warning(source, data, tmp_path,
                                                                 capsys):
