@@ -19,7 +19,6 @@ import yaml
 
 from driver import yamlsource
 from driver.profile_model import (
-    SENSITIVE_HEADERS,
     LoadOptions,
     MetricsOptions,
     Payload,
@@ -48,10 +47,10 @@ from driver.profile_sections import (
     read_scenarios,
 )
 from driver.schedule import RateFunction
-from metrics.recording import REDACTED
+from metrics.redact import REDACTED, is_secret_name
 
 __all__ = [
-    "SENSITIVE_HEADERS", "LoadOptions", "MetricsOptions", "Payload", "Problem", "Profile",
+    "LoadOptions", "MetricsOptions", "Payload", "Problem", "Profile",
     "ProfileError", "RenderedRequest", "RequestSpec", "SageMakerOptions", "ScalingOptions",
     "Scenario", "Template", "describe_plan", "load_profile", "parse_profile", "sanitize",
 ]
@@ -67,7 +66,7 @@ def load_profile(path: str | Path, environ: Mapping[str, str] | None = None,
     """Read and validate a profile file; raises ProfileError naming every problem found."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlsource.read_text(path)
     except OSError as exc:
         raise ProfileError([Problem(str(path), None, "file",
                                     f"cannot read: {exc.strerror}")]) from exc
@@ -161,20 +160,21 @@ def parse_profile(
 
 
 
-def sanitize(data: Any) -> Any:
+def sanitize(data: Any, names_secret: bool = False) -> Any:
     """The profile as plain data for the recording, with literal secrets redacted.
 
     ``{{ $env.NAME }}`` templates are kept (they are names, not values); a literal value of a
-    sensitive header (Authorization, x-api-key, ...) is replaced.
+    header or query parameter whose name looks like a credential (Authorization, x-api-key,
+    x-custom-token, ...: ``metrics.redact.is_secret_name``) is replaced.
     """
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
-            if (str(key).lower() in SENSITIVE_HEADERS and isinstance(value, str)
-                    and not TEMPLATE.fullmatch(value.strip())):
+            if (names_secret and is_secret_name(key) and isinstance(value, str | int | float)
+                    and not (isinstance(value, str) and TEMPLATE.fullmatch(value.strip()))):
                 out[str(key)] = REDACTED
             else:
-                out[str(key)] = sanitize(value)
+                out[str(key)] = sanitize(value, str(key).lower() in ("headers", "qs"))
         return out
     if isinstance(data, list):
         return [sanitize(v) for v in data]

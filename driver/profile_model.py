@@ -12,11 +12,6 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from driver.schedule import Phase, RateFunction
 
-SENSITIVE_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
-    "x-amz-security-token", "x-auth-token",
-})
-
 
 @dataclass(frozen=True, slots=True)
 class Problem:

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from driver.profile_model import SENSITIVE_HEADERS, Payload, RequestSpec, Scenario, Template
+from driver.profile_model import Payload, RequestSpec, Scenario, Template
 from driver.profile_reader import Context, Field, kind_of, line_of, read_fields
 from driver.schedule import Phase
 from metrics.ensure import LATENCY_KEYS
+from metrics.redact import is_secret_name
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 PAYLOAD_FIELDS = (
@@ -204,7 +205,7 @@ def _headers(ctx: Context, value: Any, line: int, where: str,
         text = ctx.string(raw, key_line, f"{where}.{name}")
         if text is not None:
             headers[str(name)] = ctx.template(text, key_line, f"{where}.{name}", fields)
-            if str(name).lower() in SENSITIVE_HEADERS:
+            if is_secret_name(name):
                 ctx.secrets.add(headers[str(name)].render([""] * len(fields)))
     return headers
 
@@ -290,5 +291,7 @@ def _request(ctx: Context, method: str, spec: Any, line: int, where: str, fields
                 text = ctx.string(item, line_of(raw, name, qs_line), f"{where}.qs.{name}")
                 if text is not None:
                     query[str(name)] = ctx.template(text, qs_line, f"{where}.qs.{name}", fields)
+                    if is_secret_name(name):
+                        ctx.secrets.add(query[str(name)].render([""] * len(fields)))
     return RequestSpec(method.upper(), url, headers, body, query)
 

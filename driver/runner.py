@@ -36,6 +36,7 @@ from driver.schedule import Control, RateFunction
 from metrics import ensure as ensure_checks
 from metrics.recording import RecordingWriter
 from metrics.records import FORMAT_VERSION, Event, Footer, Header, Record, Tick
+from metrics.redact import Redactor
 from metrics.stats import SummaryBuilder
 
 Consumer = Callable[[Record], None]
@@ -84,6 +85,8 @@ class Session:
         self.meta = meta or {}
         self.seed = seed
         self.secrets = set(profile.secrets) | (extra_secrets or set())
+        # Every record is scrubbed here, before any consumer (recorder, terminal, monitor).
+        self.redactor = Redactor(self.secrets)
         self.clock = clock
         self.wall = wall
         self.base_rate = RateFunction.from_phases(profile.phases)
@@ -117,6 +120,7 @@ class Session:
         self._cleanups.append(cleanup)
 
     def emit(self, record: Record) -> None:
+        record = self.redactor.record(record)
         if self._writer is not None:
             self._writer.write(record)
         self._notify(record)
@@ -313,7 +317,7 @@ class Session:
             header = self._header()
             if self.record_path is not None:
                 self._writer = RecordingWriter(self.record_path, header, self.secrets)
-            self._notify(header)
+            self._notify(self.redactor.record(header))
             self.event("session", "started",
                        f"load on {self.target_label}: {len(self.profile.phases)} phase(s), "
                        f"{self.duration:g} s, {self.workers} worker(s)")
@@ -376,6 +380,7 @@ class Session:
         self.reason = reason
         elapsed = self.elapsed()
         if error:
+            error = self.redactor.text(error)
             self.event("session", "error", error)
         footer = Footer(t=self.epoch0 + elapsed if self.started else self.wall(),
                         elapsed=elapsed, reason=reason, summary=summary,

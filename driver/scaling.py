@@ -7,6 +7,11 @@ the policies, or, with ``disableMode: delete``, deletes every policy of the vari
 way the configuration found before the run is saved first and restored at exit (Ctrl-C
 included) unless the operator asked to keep the change.
 
+The instance count is part of what is restored: when the run changed scaling and the variant
+runs a different number of instances than at the start, ``UpdateEndpointWeightsAndCapacities``
+puts the count back (after the policies, so none of them scales it out again), unless the
+operator asked to keep the instances; then the line says what they cost per hour.
+
 The actions never raise: each returns the one line to show and emits an event (source
 ``scaling``); a failure says what AWS answered, with its code, and is kept in
 ``last_error``. boto3 runs in a thread so the event loop (and the UI) never waits on AWS.
@@ -15,11 +20,13 @@ The actions never raise: each returns the one line to show and emits an event (s
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from driver.aws import AwsError, as_aws_error
+from driver.prices import cost_per_hour
 from driver.profile import ScalingOptions
 from metrics.endpoint import (
     DIMENSION,
@@ -34,6 +41,9 @@ from metrics.endpoint import (
 )
 
 ACTIONS = ("enable", "disable", "restore")
+# How long restore waits for an endpoint that is still Updating before it sets the count.
+INSTANCE_WAIT_S = 60.0
+INSTANCE_POLL_S = 2.0
 EventSink = Callable[..., Any]  # (name, message, **data)
 
 
@@ -78,6 +88,9 @@ class ScalingControl:
         self.sagemaker = sagemaker  # to report instance counts left over at restore
         self.saved: ScalingConfig | None = None
         self.saved_instances: int | None = None
+        self.instance_type: str | None = None  # to say what instances left running cost
+        self.keep_instances = False  # restore the policies but leave the instance count
+        self.instance_wait_s = INSTANCE_WAIT_S
         self.current: ScalingConfig | None = None
         self.changed = False
         self.keep_at_exit = False  # leave loadwatch's changes in place when the run ends
@@ -95,10 +108,12 @@ class ScalingControl:
         self.current = config
         return config
 
-    def save(self, instances: int | None = None) -> ScalingConfig:
+    def save(self, instances: int | None = None,
+             instance_type: str | None = None) -> ScalingConfig:
         """Read and keep the configuration to restore at exit (blocking; raises AwsError)."""
         self.saved = self.read()
         self.saved_instances = instances
+        self.instance_type = instance_type
         return self.saved
 
     def observe(self, config: ScalingConfig) -> None:
@@ -109,7 +124,8 @@ class ScalingControl:
         """Put the saved configuration into the record stream (and so the recording)."""
         if self.saved is not None:
             self._emit("scaling_saved", f"scaling before the run: {self.saved.describe()}",
-                       saved=self.saved.to_dict(), instances=self.saved_instances)
+                       saved=self.saved.to_dict(), instances=self.saved_instances,
+                       instance_type=self.instance_type)
 
     @property
     def state(self) -> ScalingState:
@@ -180,15 +196,20 @@ class ScalingControl:
         if not self.changed:
             return None
         if self.keep_at_exit:
+            extra = await asyncio.to_thread(self._extra_instances)
+            cost = (f"; {extra[0]} instance(s) now, {self.saved_instances} at start: "
+                    f"{cost_per_hour(self.instance_type, extra[0] - extra[1])} more"
+                    if extra and extra[0] > extra[1] else "")
             self._emit("scaling_kept", "scaling changes kept (--keep-scaling); saved "
-                       f"configuration: {self.saved.describe() if self.saved else 'none'}",
-                       saved=self.saved.to_dict() if self.saved else None)
+                       f"configuration: {self.saved.describe() if self.saved else 'none'}"
+                       f"{cost}", saved=self.saved.to_dict() if self.saved else None)
             return None
         return await self.restore()
 
     async def _act(self, action: str, work: Callable[[], str]) -> str:
         async with self._lock:
             before = self.current
+            self.last_error = None  # the work may set it and still return its line
             try:
                 message = await asyncio.to_thread(work)
             except Exception as exc:
@@ -196,7 +217,6 @@ class ScalingControl:
                 self.last_error = error
                 self._emit("scaling_failed", str(error), action=action, code=error.code)
                 return str(error)
-            self.last_error = None
             after = self.current
             names = {"enable": "scaling_enabled", "disable": "scaling_disabled",
                      "restore": "scaling_restored"}
@@ -290,20 +310,53 @@ class ScalingControl:
             return (f"scaling restore incomplete: now {after.describe()}, saved "
                     f"{saved.describe()}")
         self.changed = False
-        return f"scaling restored: {after.describe()}{self._leftover_instances(saved)}"
+        return f"scaling restored: {after.describe()}{self._restore_instances()}"
 
-    def _leftover_instances(self, saved: ScalingConfig) -> str:
-        """Instances added during the run stay when nothing will scale them back in: say so."""
-        if self.sagemaker is None or self.saved_instances is None or saved.mode == ENABLED:
-            return ""
-        try:
-            described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
-        except Exception:
-            return ""
+    def _variant_counts(self) -> tuple[str, int | None]:
+        """The endpoint's status and the variant's desired (else current) instance count."""
+        described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
         for variant in described.get("ProductionVariants", []):
             if variant.get("VariantName") == self.variant:
-                now = variant.get("DesiredInstanceCount") or variant.get("CurrentInstanceCount")
-                if now is not None and now != self.saved_instances:
-                    return (f"; note: the variant runs {now} instance(s), {self.saved_instances}"
-                            " at start, and nothing will scale it back")
-        return ""
+                count = variant.get("DesiredInstanceCount") or variant.get("CurrentInstanceCount")
+                return described.get("EndpointStatus", ""), count
+        return described.get("EndpointStatus", ""), None
+
+    def _extra_instances(self) -> tuple[int, int] | None:
+        """(now, at start) when the variant's count differs from the saved one, else None."""
+        if self.sagemaker is None or self.saved_instances is None:
+            return None
+        try:
+            _status, now = self._variant_counts()
+        except Exception:
+            return None
+        if now is None or now == self.saved_instances:
+            return None
+        return now, self.saved_instances
+
+    def _restore_instances(self) -> str:
+        """Put the instance count back as it was before the run; the clause saying what
+        happened (or what the instances left running cost)."""
+        extra = self._extra_instances()
+        if extra is None:
+            return ""
+        now, start = extra
+        cost = cost_per_hour(self.instance_type, now - start)
+        if self.keep_instances:
+            return f"; {now} instance(s) kept ({start} at start, --keep-instances): {cost} more"
+        deadline = time.monotonic() + self.instance_wait_s
+        try:
+            status, _count = self._variant_counts()
+            while status == "Updating" and time.monotonic() < deadline:
+                time.sleep(INSTANCE_POLL_S)
+                status, _count = self._variant_counts()
+            self.sagemaker.update_endpoint_weights_and_capacities(
+                EndpointName=self.endpoint, DesiredWeightsAndCapacities=[
+                    {"VariantName": self.variant, "DesiredInstanceCount": start}])
+        except Exception as exc:
+            error = as_aws_error(exc, "setting the instance count back")
+            self.last_error = error
+            more = f"{cost} more" if now > start else f"{start - now} fewer than at start"
+            return (f"; the variant still runs {now} instance(s), {start} at start ({error}); "
+                    f"{more}: run `loadwatch scaling restore --from RECORDING` when the "
+                    "endpoint is InService")
+        return f"; instances {now} -> {start} as at start (the endpoint is updating)"

@@ -51,6 +51,7 @@ class RunOptions:
     sandbox_instances: int = 1  # instances the sandbox endpoint starts with
     sandbox_period: float | None = None  # sandbox metric period in seconds
     keep_scaling: bool = False  # leave scaling changes in place at exit
+    keep_instances: bool = False  # restore scaling but leave the instance count as it is
     # Set by tui.launch when it started the sandbox (or by tests): what to aim at and as whom.
     endpoint: str | None = None  # overrides sagemaker.endpoint
     variant: str | None = None  # overrides sagemaker.variant
@@ -83,6 +84,31 @@ def default_recording_path(profile: Profile, directory: str | Path = "recordings
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     name = profile.path.stem if profile.path else "session"
     return Path(directory) / f"{stamp}-{name}.jsonl"
+
+
+def check_recording_path(record: Path, profile: Profile) -> None:
+    """SetupError, before any load, if ``record`` cannot be written or would overwrite an input
+    (the profile being run, its payload CSV): a run that ends with no recording, or with its
+    own profile gone, must not first say "ensure ... ok"."""
+    inputs = [p for p in (profile.path, profile.payload.path if profile.payload else None) if p]
+    target = record.expanduser().resolve()
+    for source in inputs:
+        if source.resolve() == target:
+            raise SetupError(f"--record {record} is this run's input ({source}); "
+                             "choose another file")
+    if target.is_dir():
+        raise SetupError(f"--record {record} is a folder; name a file in it")
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise SetupError(f"--record {record}: cannot write there: "
+                         f"{exc.strerror or type(exc).__name__}") from exc
+    if not existed:
+        with contextlib.suppress(OSError):
+            target.unlink()
 
 
 async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
@@ -193,9 +219,12 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         await control.restore_at_exit()
 
     control.keep_at_exit = options.keep_scaling
+    control.keep_instances = options.keep_instances
     session.add_producer(scaling_at_start)
     session.add_cleanup(scaling_at_exit)
-    keep = "kept at exit (--keep-scaling)" if options.keep_scaling else "restored at exit"
+    keep = ("kept at exit (--keep-scaling)" if options.keep_scaling
+            else "restored at exit, instance count kept (--keep-instances)"
+            if options.keep_instances else "restored at exit, instance count included")
     if control.saved is not None:
         notes.append(f"scaling: {control.saved.describe()}; changes are {keep}")
     return prepared
@@ -241,7 +270,7 @@ def _preflight(clients: AwsClients, endpoint: str, variant: str,
                              profile.scaling, sagemaker=sm)
     changes_scaling = profile.scaling is not None and profile.scaling.enabled is not None
     try:
-        control.save(instances)
+        control.save(instances, instance_type)
     except AwsError as exc:
         if changes_scaling:
             raise

@@ -19,11 +19,11 @@ from metrics.records import (
     Footer,
     Header,
     Record,
-    record_from_dict,
     to_dict,
 )
-
-REDACTED = "<redacted>"
+from metrics.redact import REDACTED as REDACTED
+from metrics.redact import Redactor
+from metrics.validate import record_from_data
 
 
 class RecordingError(Exception):
@@ -33,16 +33,16 @@ class RecordingError(Exception):
 class RecordingWriter:
     """Appends records to a JSON Lines file, one flushed line each.
 
-    Every string in ``secrets`` is replaced by ``<redacted>`` in each line before it reaches
-    the disk, whatever record carries it (an error message echoing a header, say).
+    Every string in ``secrets`` is replaced by ``<redacted>`` in each record's string values
+    before it is encoded, whatever record carries it (an error message echoing a header, say).
+    Keys and numbers are never touched, so every line stays valid JSON.
     """
 
     def __init__(self, path: str | Path, header: Header, secrets: Iterable[str] = ()) -> None:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Longest first, so a secret that contains another is redacted whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._redactor = Redactor(secrets)
         self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
         self.lines = 0
         self.closed_with_footer = False
@@ -51,10 +51,8 @@ class RecordingWriter:
     def write(self, record: Record) -> None:
         if self._file is None:
             return
-        line = json.dumps(to_dict(record), separators=(",", ":"), ensure_ascii=False)
-        for secret in self._secrets:
-            if secret in line:
-                line = line.replace(secret, REDACTED)
+        line = json.dumps(to_dict(self._redactor.record(record)), separators=(",", ":"),
+                          ensure_ascii=False)
         self._file.write(line + "\n")
         self._file.flush()
         self.lines += 1
@@ -98,68 +96,112 @@ def _upgrade(data: dict[str, Any], version: int) -> dict[str, Any]:
     return data
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _parse(raw: bytes) -> Any:
+    """One line's JSON; ValueError says why it is not usable (never a RecursionError)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start + 1})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+    except ValueError as exc:
+        raise ValueError(f"not JSON ({str(exc).split(':')[0]})") from None
+
+
+def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes, bool]]:
+    """(number, line without its newline, is_last) for each line of a binary file."""
+    number, previous = 0, None
+    for raw in handle:
+        if previous is not None:
+            yield number, previous, False
+        number += 1
+        previous = raw.rstrip(b"\r\n")
+    if previous is not None:
+        yield number, previous, True
+
+
 def iter_records(
     path: str | Path, warnings: list[str] | None = None
 ) -> Iterator[Record]:
     """Yield the records of a recording, header first.
 
-    A truncated or corrupt *last* line (a run killed mid-write) is skipped with a warning;
-    a corrupt line anywhere else is skipped with a warning naming its line number.
+    The file is read line by line as bytes. A line that is not UTF-8, not JSON, or not a
+    valid record (wrong types, NaN, deep nesting: see ``metrics.validate``) is skipped with a
+    warning naming its line; a truncated last line (a run killed mid-write) says so. Only a
+    first line that is not a loadwatch header raises RecordingError.
     """
     path = Path(path)
     if warnings is None:
         warnings = []
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115
+        handle = open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise RecordingError(f"{path}: cannot open: {exc.strerror}") from exc
-    with handle:
-        lines = handle.read().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if not lines:
-        raise RecordingError(f"{path}: empty file, not a loadwatch recording")
     version = FORMAT_VERSION
-    for number, line in enumerate(lines, start=1):
-        is_last = number == len(lines)
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except ValueError:
+    empty = True
+    with handle:
+        for number, raw, is_last in _lines(handle):
+            empty = False
             if number == 1:
-                raise RecordingError(
-                    f"{path}: line 1 is not JSON: not a loadwatch recording") from None
-            if is_last:
-                warnings.append(f"{path}:{number}: last line is truncated (the run was cut "
-                                "short); it was skipped")
-            else:
-                warnings.append(f"{path}:{number}: corrupt line skipped")
-            continue
-        if number == 1:
-            if data.get("type") != "header":
+                version = _read_header_line(path, raw)
+            if not raw.strip():
+                continue
+            try:
+                data = _parse(raw)
+                if isinstance(data, dict) and version < FORMAT_VERSION:
+                    data = _upgrade(data, version)
+                record = record_from_data(data)
+            except ValueError as exc:
+                if number == 1:
+                    raise RecordingError(f"{path}: line 1: {exc}") from None
+                if is_last and not raw.endswith(b"}"):
+                    warnings.append(f"{path}:{number}: last line is truncated (the run was cut "
+                                    "short); it was skipped")
+                else:
+                    warnings.append(f"{path}:{number}: corrupt line skipped: {exc}")
+                continue
+            if number == 1 and not isinstance(record, Header):
                 raise RecordingError(f"{path}: line 1 is not a loadwatch header")
-            version = data.get("format")
-            if not isinstance(version, int):
-                raise RecordingError(f"{path}: header has no format version")
-            if version > FORMAT_VERSION:
-                raise RecordingError(
-                    f"{path}: recording format {version} is newer than this loadwatch reads "
-                    f"(up to {FORMAT_VERSION}); upgrade loadwatch to read it"
-                )
-        if version < FORMAT_VERSION:
-            data = _upgrade(data, version)
-        try:
-            yield record_from_dict(data)
-        except (TypeError, ValueError) as exc:
-            warnings.append(f"{path}:{number}: record skipped ({exc})")
+            if number > 1 and isinstance(record, Header):
+                warnings.append(f"{path}:{number}: line skipped: a second header")
+                continue
+            yield record
+    if empty:
+        raise RecordingError(f"{path}: empty file, not a loadwatch recording")
+
+
+def _read_header_line(path: Path, raw: bytes) -> int:
+    """The format version line 1 declares; RecordingError if it is not a loadwatch header."""
+    try:
+        data = _parse(raw)
+    except ValueError as exc:
+        raise RecordingError(f"{path}: line 1 is {str(exc).split(' (')[0]}: not a loadwatch "
+                             "recording") from None
+    if not isinstance(data, dict) or data.get("type") != "header":
+        raise RecordingError(f"{path}: line 1 is not a loadwatch header")
+    version = data.get("format")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RecordingError(f"{path}: header has no format version")
+    if version > FORMAT_VERSION:
+        raise RecordingError(
+            f"{path}: recording format {version} is newer than this loadwatch reads "
+            f"(up to {FORMAT_VERSION}); upgrade loadwatch to read it"
+        )
+    return version
 
 
 def read_recording(path: str | Path) -> Recording:
     warnings: list[str] = []
     records = iter_records(path, warnings)
     header = next(records)
-    assert isinstance(header, Header)
+    if not isinstance(header, Header):
+        raise RecordingError(f"{path}: line 1 is not a loadwatch header")
     recording = Recording(path=Path(path), header=header, warnings=warnings)
     for record in records:
         if isinstance(record, Footer):

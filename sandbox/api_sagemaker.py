@@ -76,6 +76,36 @@ def describe_endpoint_config(sim: Simulation, params: dict[str, Any],
     }
 
 
+def update_endpoint_weights_and_capacities(sim: Simulation, params: dict[str, Any],
+                                           now: float) -> dict[str, Any]:
+    """Set a variant's instance count (and weight) in place, as AWS does: the endpoint goes
+    Updating while instances are added or drained; refused while an update is in progress."""
+    endpoint = sim.endpoint
+    name = params.get("EndpointName")
+    if name != endpoint.name:
+        arn = endpoint.arn.rsplit("/", 1)[0] + f"/{str(name).lower()}"
+        raise validation(f'Could not find endpoint "{arn}".')
+    wanted = params.get("DesiredWeightsAndCapacities")
+    if not isinstance(wanted, list) or not wanted:
+        raise validation("DesiredWeightsAndCapacities must name at least one variant.")
+    if endpoint.updating:
+        raise validation(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+    counts = []
+    for item in wanted:
+        variant = item.get("VariantName") if isinstance(item, dict) else None
+        if variant != endpoint.variant:
+            raise validation(f"The variant name(s) [{variant}] is/are not present in the "
+                             "endpoint.")
+        count = item.get("DesiredInstanceCount")
+        if count is not None:
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise validation("DesiredInstanceCount must be a whole number of at least 1.")
+            counts.append(count)
+    for count in counts:
+        endpoint.set_desired(count, now)
+    return {"EndpointArn": endpoint.arn}
+
+
 def list_endpoints(sim: Simulation, params: dict[str, Any], now: float) -> dict[str, Any]:
     endpoint = sim.endpoint
     summary = {
@@ -136,4 +166,5 @@ OPERATIONS: dict[str, Handler] = {
     "DescribeEndpoint": describe_endpoint,
     "DescribeEndpointConfig": describe_endpoint_config,
     "ListEndpoints": list_endpoints,
+    "UpdateEndpointWeightsAndCapacities": update_endpoint_weights_and_capacities,
 }

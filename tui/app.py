@@ -19,11 +19,17 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from driver.profile import Profile
+from driver.replay import Replay
 from driver.runner import EXIT_USAGE
 from driver.setup import PreparedRun, RunOptions
-from metrics.recording import RecordingError, read_recording
+from metrics.recording import Recording, RecordingError, read_recording
+from metrics.timeline import Timeline
 from tui.headless import print_result
-from tui.launch import launch_or_explain, uses_sandbox
+from tui.launch import (
+    PreflightStop,
+    launch_or_exit_code,
+    stop_signals,
+)
 from tui.screens.live import LiveRun, LiveScreen
 from tui.screens.monitor import MonitorScreen
 from tui.screens.replay import ReplayScreen
@@ -114,8 +120,16 @@ async def monitor_session(prepared: PreparedRun, options: RunOptions,
     """Show a prepared session until the operator quits; the load is stopped on every path."""
     live = LiveRun(prepared, options)
     app = MonitorApp(LiveScreen(live), keymap)
+
+    def stop(_name: str) -> None:
+        # SIGTERM, SIGHUP (the terminal closed), or a SIGINT from outside: no dialog to ask.
+        if live.session.started:
+            live.session.kill("interrupted")
+        app.exit()
+
     try:
-        await app.run_async()
+        with stop_signals(stop):
+            await app.run_async()
     finally:
         result = await live.finish("interrupted")
     if result is not None:
@@ -126,15 +140,15 @@ async def monitor_session(prepared: PreparedRun, options: RunOptions,
 
 async def _monitor_main(profile: Profile, options: RunOptions,
                         keymap: dict[str, str]) -> int:
-    if uses_sandbox(profile, options):
-        print("loadwatch: starting the sandbox…", file=sys.stderr)
-    prepared = await launch_or_explain(profile, options)
-    if prepared is None:
-        return EXIT_USAGE
-    try:
-        return await monitor_session(prepared, options, keymap)
-    finally:
-        await prepared.close()
+    preflight = PreflightStop()
+    with stop_signals(preflight):
+        prepared = await launch_or_exit_code(profile, options, preflight)
+        if isinstance(prepared, int):
+            return prepared
+        try:
+            return await monitor_session(prepared, options, keymap)
+        finally:
+            await prepared.close()
 
 
 def run_monitor(profile: Profile, options: RunOptions) -> int:
@@ -147,6 +161,16 @@ def run_monitor(profile: Profile, options: RunOptions) -> int:
     return asyncio.run(_monitor_main(profile, options, keymap))
 
 
+def rehearse_replay(recording: Recording) -> None:
+    """Feed the whole recording to the state the panels read, before the app starts: a value
+    no reader copes with then fails here, as one line (``tui.cli``), not inside the app."""
+    timeline = Timeline()
+    replay = Replay.from_recording(recording, timeline.add, lambda: None)
+    replay.to_end()
+    replay.advance()
+    timeline.totals()
+
+
 def replay_monitor(path: Path, *, speed: float = 1.0, start: float | None = 0.0,
                    paused: bool = False) -> int:
     """The monitor on a recording; 2 if it cannot be read (one line says why)."""
@@ -156,5 +180,9 @@ def replay_monitor(path: Path, *, speed: float = 1.0, start: float | None = 0.0,
     except (KeymapError, RecordingError) as exc:
         print(f"loadwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    rehearse_replay(recording)
     screen = ReplayScreen(recording, speed=speed, start=start, paused=paused)
-    return MonitorApp(screen, keymap).run() or 0
+    app = MonitorApp(screen, keymap)
+    value = app.run()
+    # A crash inside the app leaves return_code 1 and no value: it must not read as success.
+    return app.return_code or value or 0

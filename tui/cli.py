@@ -1,7 +1,8 @@
 """The ``loadwatch`` command line.
 
 Exit codes: 0 success (ensure holds), 1 ensure failed, 2 usage, profile or setup error,
-130 interrupted (Ctrl-C; the recording is finished first).
+130 interrupted (Ctrl-C, SIGTERM, or SIGHUP when the terminal closes; the load is stopped,
+scaling restored and the recording finished first).
 """
 
 from __future__ import annotations
@@ -9,16 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import signal
 import sys
 from pathlib import Path
 
 import driver
 from driver.profile import Profile, ProfileError, describe_plan, load_profile
 from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
-from driver.setup import PreparedRun, RunOptions, default_recording_path
+from driver.setup import (
+    PreparedRun,
+    RunOptions,
+    SetupError,
+    check_recording_path,
+    default_recording_path,
+)
 from tui.headless import HeadlessPrinter, clock, print_result
-from tui.launch import launch_or_explain
+from tui.launch import PreflightStop, launch_or_exit_code, stop_signals
 
 # Commands that live in their own module: each has ``register(subparsers)``, which adds its
 # parser with ``set_defaults(handler=...)``; handlers take the parsed args and return the exit
@@ -76,6 +82,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                      help="sandbox metric period (default 10; 60 with --realistic)")
     aws.add_argument("--keep-scaling", action="store_true",
                      help="leave scaling changes in place at exit instead of restoring")
+    aws.add_argument("--keep-instances", action="store_true",
+                     help="restore scaling at exit but leave the instance count as the test "
+                          "left it (the exit line says what they cost per hour)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,31 +171,27 @@ def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
         workers=args.workers, record=record, seed=args.seed, aws_profile=args.aws_profile,
         region=args.region, endpoint_url=args.endpoint_url, sandbox=args.sandbox,
         realistic=args.realistic, keep_scaling=args.keep_scaling,
+        keep_instances=args.keep_instances,
         sandbox_instance=args.sandbox_instance, sandbox_instances=args.sandbox_instances,
         sandbox_period=args.sandbox_period,
     )
 
 
 async def run_headless(prepared: PreparedRun, interval: int = 5) -> SessionResult:
-    """Run a prepared session with status lines; Ctrl-C stops load and finishes the recording."""
+    """Run a prepared session with status lines; SIGINT, SIGTERM or SIGHUP stops load,
+    restores scaling and finishes the recording."""
     session = prepared.session
     session.subscribe(HeadlessPrinter(interval=interval))
-    loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(session.run())
 
-    def interrupt() -> None:
+    def interrupt(_name: str) -> None:
         if session.started:
             session.kill("interrupted")
         else:
             task.cancel()
 
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, interrupt)
-    try:
+    with stop_signals(interrupt):
         return await task
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -197,6 +202,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    if options.record is not None:
+        try:
+            check_recording_path(options.record, profile)
+        except SetupError as exc:
+            print(f"loadwatch: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.workers is not None and args.workers < 1:
         print("loadwatch: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
@@ -208,17 +219,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _headless_main(profile: Profile, options: RunOptions, interval: int) -> int:
-    prepared = await launch_or_explain(profile, options)
-    if prepared is None:
-        return EXIT_USAGE
-    try:
-        for note in prepared.notes:
-            print(note, flush=True)
-        result = await run_headless(prepared, interval)
-    finally:
-        await prepared.close()
-    print_result(result, "interrupted: load stopped, recording finished", profile.sanitized)
-    return result.exit_code
+    # Before load starts a stop signal cancels the pre-flight (nothing sent, nothing changed);
+    # once the session has ended it changes nothing: the summary prints, the exit code stands.
+    preflight = PreflightStop()
+    with stop_signals(preflight):
+        prepared = await launch_or_exit_code(profile, options, preflight)
+        if isinstance(prepared, int):
+            return prepared
+        try:
+            for note in prepared.notes:
+                print(note, flush=True)
+            result = await run_headless(prepared, interval)
+        except asyncio.CancelledError:
+            print("loadwatch: interrupted while the workers started: no load was sent",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            await prepared.close()
+        print_result(result, "interrupted: load stopped, recording finished",
+                     profile.sanitized)
+        return result.exit_code
 
 
 def run_async(coro) -> int:  # type: ignore[no-untyped-def]
@@ -232,6 +252,26 @@ def run_async(coro) -> int:  # type: ignore[no-untyped-def]
         return EXIT_INTERRUPTED
 
 
+# Commands that only read recordings: whatever a damaged file holds, one line and exit 2.
+RECORDING_READERS = ("replay", "report", "compare", "export")
+
+
+def _read_safely(args: argparse.Namespace) -> int:
+    """The reader's validation skips lines of the wrong shape; this is the net under it: a
+    value it cannot see into (deep in a footer's summary, say) costs the command, not a
+    traceback."""
+    try:
+        return args.handler(args)
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        print(f"loadwatch {args.command}: a recording holds a value of an unexpected shape "
+              f"({type(exc).__name__}{': ' + detail if detail else ''}); it may be damaged "
+              "or from another tool", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -242,10 +282,14 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["run", *argv]
     args = parser.parse_args(argv)
     try:
+        if args.command in RECORDING_READERS:
+            return _read_safely(args)
         return args.handler(args)
     except BrokenPipeError:  # `loadwatch validate x.yml | head`: the reader left, not an error
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # Ctrl-C outside a run's own handling (imports, the last exit)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -157,11 +157,23 @@ def event_rows(recording: Recording) -> list[list[object]]:
     return rows
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: object) -> object:
+    """A text cell a spreadsheet will not evaluate: a leading quote, as OWASP advises.
+    Numbers are left alone (a negative number is a number, not a formula)."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
 def _write(path: Path, head: list[str], rows: list[list[object]]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(head)
-        writer.writerows(rows)
+        writer.writerow([_inert(c) for c in head])
+        writer.writerows([_inert(c) for c in row] for row in rows)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -10,11 +10,76 @@ for real AWS. ``PreparedRun.close()`` stops the sandbox. This lives in ``tui/`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import os
+import signal
 import sys
+from collections.abc import Callable, Iterator
 
 from driver.profile import Profile, ProfileError
+from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE
 from driver.setup import PreparedRun, RunOptions, SetupError, prepare_run
+
+# Each stops a run the same way: load stopped, scaling restored, the recording finished.
+# SIGHUP is the terminal closing (an SSH session dropped, a window shut).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_stop_callbacks: list[Callable[[str], None]] = []
+
+
+@contextlib.contextmanager
+def stop_signals(callback: Callable[[str], None]) -> Iterator[None]:
+    """While inside, SIGINT, SIGTERM and SIGHUP call ``callback(signal name)``.
+
+    Nested uses stack: the innermost callback is called, and leaving it gives the signals
+    back to the one outside.
+    """
+    loop = asyncio.get_running_loop()
+    _stop_callbacks.append(callback)
+    if len(_stop_callbacks) == 1:
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, _on_stop_signal, signum.name)
+    try:
+        yield
+    finally:
+        _stop_callbacks.remove(callback)
+        if not _stop_callbacks:
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+
+def _on_stop_signal(name: str) -> None:
+    if name == "SIGHUP":
+        _leave_dead_terminal()
+    if _stop_callbacks:
+        _stop_callbacks[-1](name)
+
+
+def _leave_dead_terminal() -> None:
+    """After a hang-up, writes to the terminal fail (EIO): send them nowhere instead, so
+    finishing the recording and restoring scaling cannot trip over a status line."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        with contextlib.suppress(Exception):
+            if stream.isatty():
+                setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115
+
+
+class PreflightStop:
+    """The stop-signal callback around a whole run: before load starts it cancels the task
+    (nothing sent, nothing changed: only ``finally`` blocks to run); once ``disarm``ed (the
+    session took over the signals, or has ended) it does nothing."""
+
+    def __init__(self) -> None:
+        self.task = asyncio.current_task()
+        self.armed = True
+
+    def __call__(self, _name: str) -> None:
+        if self.armed and self.task is not None:
+            self.task.cancel()
+
+    def disarm(self) -> None:
+        self.armed = False
 
 
 def uses_sandbox(profile: Profile, options: RunOptions) -> bool:
@@ -28,6 +93,24 @@ async def launch_or_explain(profile: Profile, options: RunOptions) -> PreparedRu
     except (SetupError, ProfileError) as exc:
         print(f"loadwatch: {exc}", file=sys.stderr)
         return None
+
+
+async def launch_or_exit_code(profile: Profile, options: RunOptions,
+                              preflight: PreflightStop) -> PreparedRun | int:
+    """``launch_or_explain`` under a ``PreflightStop``: the prepared run (and the stop signals
+    handed on to the session), or the exit code: 2 cannot start, 130 a stop signal came first."""
+    if uses_sandbox(profile, options):
+        # Also the mark that pre-flight has begun (the fault-injection tests wait for it).
+        print("loadwatch: starting the sandbox…", file=sys.stderr, flush=True)
+    try:
+        prepared = await launch_or_explain(profile, options)
+    except asyncio.CancelledError:
+        print("loadwatch: interrupted before any load was sent", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if prepared is None:
+        return EXIT_USAGE
+    preflight.disarm()
+    return prepared
 
 
 async def launch(profile: Profile, options: RunOptions) -> PreparedRun:

@@ -43,7 +43,10 @@ def register(subparsers: Any) -> None:
     numbers.add_argument("--mode", choices=("suspend", "delete"),
                          help="how disable works (default: suspend)")
     parser.add_argument("--from", dest="recording", type=Path, metavar="RECORDING",
-                        help="restore: the recording whose saved configuration to put back")
+                        help="restore: the recording whose saved configuration (and instance "
+                             "count) to put back")
+    parser.add_argument("--keep-instances", action="store_true",
+                        help="restore: put the policies back but leave the instance count")
     aws = parser.add_argument_group("AWS")
     aws.add_argument("--profile", dest="aws_profile", metavar="NAME", help="AWS profile")
     aws.add_argument("--region", help="AWS region")
@@ -79,6 +82,7 @@ def cmd_scaling(args: argparse.Namespace) -> int:
             saved, recorded = _saved_in(args.recording)
         except ValueError as exc:
             return _fail(str(exc))
+        saved["instance_type"] = saved.get("instance_type") or recorded.get("instance_type")
         endpoint = endpoint or recorded.get("endpoint")
         variant = variant or recorded.get("variant")
         region = region or recorded.get("region")
@@ -111,7 +115,11 @@ def _saved_in(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             if isinstance(record, Header):
                 aws = dict(record.meta.get("aws") or {})
             elif isinstance(record, Event) and record.name == "scaling_saved":
-                return record.data["saved"], aws
+                saved = record.data.get("saved")
+                if not isinstance(saved, dict):
+                    break
+                return saved | {"instances": record.data.get("instances"),
+                                "instance_type": record.data.get("instance_type")}, aws
     except RecordingError as exc:
         raise ValueError(str(exc)) from exc
     raise ValueError(f"{path}: no saved scaling configuration in this recording (was it a "
@@ -141,7 +149,16 @@ async def _act(args: argparse.Namespace, sagemaker: Any, endpoint: str, variant:
             print(line)
         return EXIT_OK
     if saved is not None:
-        control.saved = ScalingConfig.from_dict(saved)
+        instances = saved.get("instances")
+        control.saved_instances = instances if isinstance(instances, int) else None
+        control.instance_type = saved.get("instance_type")
+        control.keep_instances = args.keep_instances
+        try:
+            control.saved = ScalingConfig.from_dict(saved)
+        except (KeyError, TypeError, ValueError):
+            print(f"loadwatch: {args.recording}: the saved scaling configuration is not "
+                  "readable", file=sys.stderr)
+            return EXIT_FAILED
         if control.saved.resource_id != resource_id(endpoint, variant):
             print(f"loadwatch: the recording saved {control.saved.resource_id}, not "
                   f"{resource_id(endpoint, variant)}", file=sys.stderr)

@@ -139,13 +139,76 @@ async def test_apply_profile(moto_aws):
     assert await unset.apply_profile() is None
 
 
-async def test_restore_notes_instances_left_running(moto_aws):
+def desired_instances() -> int:
+    sm = boto3.client("sagemaker", region_name=REGION)
+    variant = sm.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"][0]
+    return variant.get("DesiredInstanceCount") or variant["CurrentInstanceCount"]
+
+
+async def test_restore_puts_the_instance_count_back(moto_aws):
     make_endpoint(instances=3)
     c = control()
-    c.save(instances=1)  # as if the endpoint had scaled from 1 to 3 during the run
+    c.save(instances=1, instance_type="ml.m4.xlarge")  # as if it scaled from 1 to 3 in the run
     await c.enable()
     message = await c.restore()
-    assert "the variant runs 3 instance(s), 1 at start" in message
+    assert message.endswith("; instances 3 -> 1 as at start (the endpoint is updating)")
+    assert desired_instances() == 1
+    assert c.last_error is None
+
+
+async def test_keep_instances_restores_the_policies_and_says_what_they_cost(moto_aws):
+    make_endpoint(instances=3)
+    c = control()
+    c.save(instances=1, instance_type="ml.m4.xlarge")
+    await c.enable()
+    c.keep_instances = True
+    message = await c.restore()
+    assert message.startswith("scaling restored: no scaling")
+    assert ("3 instance(s) kept (1 at start, --keep-instances): about $0.56/hour for 2 x "
+            "ml.m4.xlarge (approximate us-east-1 on-demand price") in message
+    assert desired_instances() == 3
+
+
+async def test_keep_scaling_says_what_the_extra_instances_cost(moto_aws):
+    make_endpoint(instances=2)
+    events: list = []
+    c = control(events=events)
+    c.save(instances=1, instance_type="ml.c5.large")
+    await c.enable()
+    c.keep_at_exit = True
+    await c.restore_at_exit()
+    name, message, _ = events[-1]
+    assert name == "scaling_kept"
+    assert message.endswith("2 instance(s) now, 1 at start: about $0.12/hour for 1 x "
+                            "ml.c5.large (approximate us-east-1 on-demand price; see "
+                            "aws.amazon.com/sagemaker/pricing) more")
+
+
+async def test_a_refused_instance_count_says_what_is_left_and_fails(moto_aws):
+    make_endpoint(instances=4)
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    c = control()
+    c.sagemaker = sagemaker
+    c.instance_wait_s = 0
+    c.save(instances=1, instance_type="ml.unknown")
+    await c.enable()
+    with Stubber(sagemaker) as stub:
+        described = {"EndpointName": ENDPOINT,
+                     "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/x",
+                     "EndpointConfigName": "c", "EndpointStatus": "Updating",
+                     "CreationTime": "2026-01-01T00:00:00Z",
+                     "LastModifiedTime": "2026-01-01T00:00:00Z",
+                     "ProductionVariants": [{"VariantName": VARIANT, "CurrentInstanceCount": 4,
+                                             "DesiredInstanceCount": 4}]}
+        stub.add_response("describe_endpoint", described)
+        stub.add_response("describe_endpoint", described)
+        stub.add_client_error("update_endpoint_weights_and_capacities", "ValidationException",
+                              "Cannot update in-progress endpoint")
+        message = await c.restore()
+    assert "the variant still runs 4 instance(s), 1 at start" in message
+    assert "3 x ml.unknown billed by the hour (no price known for this type" in message
+    assert "loadwatch scaling restore --from RECORDING" in message
+    assert c.last_error is not None and c.last_error.code == "ValidationException"
 
 
 @pytest.mark.parametrize(("code", "status"), [

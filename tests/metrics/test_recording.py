@@ -45,6 +45,41 @@ def test_secrets_never_reach_the_file(tmp_path):
     assert "Unauthorized: bad key <redacted>" in text
 
 
+@pytest.mark.parametrize("secret", ["1000", "type", "tick", "5,3.", "ok\":"])
+def test_a_secret_that_is_a_number_or_a_key_leaves_valid_json(tmp_path, secret):
+    """Issue 12 item 1: text substitution on the line broke the JSON (and the run said ok)."""
+    path = tmp_path / "r.jsonl"
+    write_session(path, secrets={secret})
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["type"] for line in lines] == ["header", "tick", "event", "metric", "footer"]
+    assert lines[0]["t"] == 1000.0 and lines[1]["outcomes"] == {"ok": 5}
+    recording = read_recording(path)
+    assert recording.complete and recording.warnings == []
+
+
+@pytest.mark.parametrize(("damage", "warning"), [
+    (b'{"type":"tick","second":1,"x":"\xff"}', "corrupt line skipped: not UTF-8 text (byte 32)"),
+    (b'{"type":"tick","second":"one","t":1,"elapsed":1,"phase":null,"phase_index":0,'
+     b'"target_rps":1}', "corrupt line skipped: tick.second: expected a whole number, got text"),
+    (b'{"type":"metric","t":1,"period":60,"namespace":"n","metric":"m","stat":"s",'
+     b'"value":NaN}', "corrupt line skipped: not JSON (NaN is not a number JSON allows)"),
+    (b'{"type":"event","t":1,"elapsed":1,"source":"s","name":"n","data":' + b"[" * 5000
+     + b"]" * 5000 + b"}", "corrupt line skipped: nested too deep"),
+    (b'{"type":"footer","t":1,"elapsed":1,"reason":"completed","ensure":[{"name":"p99"}]}',
+     "corrupt line skipped: footer.ensure[0]: field 'limit' is missing"),
+])
+def test_a_bad_line_anywhere_costs_that_line_and_names_it(tmp_path, damage, warning):
+    path = tmp_path / "r.jsonl"
+    write_session(path)
+    lines = path.read_bytes().split(b"\n")
+    lines.insert(2, damage)
+    path.write_bytes(b"\n".join(lines))
+    recording = read_recording(path)
+    assert recording.warnings == [f"{path}:3: {warning}"]
+    assert [type(r).__name__ for r in recording.records] == ["Tick", "Event", "Datapoint"]
+    assert recording.complete
+
+
 def test_a_truncated_last_line_is_skipped_with_a_warning(tmp_path):
     path = tmp_path / "r.jsonl"
     write_session(path)
@@ -65,7 +100,8 @@ def test_a_corrupt_middle_line_is_skipped_and_named(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     recording = read_recording(path)
     assert len(recording.records) == 2
-    assert recording.warnings == [f"{path}:3: corrupt line skipped"]
+    assert recording.warnings == [f"{path}:3: corrupt line skipped: not JSON (Expecting "
+                                  "property name enclosed in double quotes)"]
 
 
 @pytest.mark.parametrize(

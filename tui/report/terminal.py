@@ -74,8 +74,15 @@ def text_tables(comparison: Comparison, color: bool = False, width: int = 100) -
     return "\n".join(out)
 
 
+_MARKDOWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|",
+                                   "[": "\\[", "]": "\\]", "`": "\\`", "\\": "\\\\",
+                                   "\n": " ", "\r": " "})
+
+
 def _md(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Text from a recording (run and phase names) as inert Markdown: no HTML, links or
+    code spans get through, and a table cell stays one cell."""
+    return text.translate(_MARKDOWN_ESCAPES)
 
 
 def markdown(comparison: Comparison) -> str:

@@ -26,7 +26,7 @@ from tui.messages import SessionFinished
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.marker import MarkerScreen
 from tui.screens.monitor import MonitorScreen
-from tui.screens.quit import KEEP, QUIT, RESTORE, QuitScreen
+from tui.screens.quit import KEEP, KEEP_INSTANCES, QUIT, RESTORE, QuitScreen
 from tui.widgets.session_header import Status
 
 # Actions that need a running session (the keys dim once it is over).
@@ -303,13 +303,14 @@ class LiveScreen(MonitorScreen):
 
     async def _stop_and_exit(self, answer: str) -> None:
         scaling = self.live.prepared.scaling
-        if scaling is not None and answer in (KEEP, RESTORE):
+        if scaling is not None and answer in (KEEP, RESTORE, KEEP_INSTANCES):
             # The operator's answer wins over --keep-scaling; the session's clean-up obeys it.
             scaling.keep_at_exit = answer == KEEP
+            scaling.keep_instances = answer == KEEP_INSTANCES
         if self.live.running:
             self.notify("Stopping load and finishing the recording…")
         await self.live.finish("interrupted")
-        if answer == RESTORE and scaling is not None and scaling.changed:
+        if answer in (RESTORE, KEEP_INSTANCES) and scaling is not None and scaling.changed:
             # The session ended before the answer, and its clean-up kept the change.
             await scaling.restore()
         self.app.exit(self.live.exit_code)

@@ -13,15 +13,19 @@ from textual.widgets import Button, Static
 QUIT = "quit"  # nothing to decide about scaling
 RESTORE = "restore"
 KEEP = "keep"
+KEEP_INSTANCES = "keep-instances"  # restore the policies, leave the instance count
 
 
 class QuitScreen(ModalScreen[str | None]):
-    """Answers ``quit``, ``restore`` or ``keep`` (the scaling), or None to stay."""
+    """Answers ``quit``, ``restore``, ``keep`` (the scaling) or ``keep-instances`` (restore the
+    scaling, keep the instances the test added), or None to stay."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y,enter", "answer('default')", "Quit", id="quit-yes"),
         Binding("r", "answer('restore')", "Quit, restore scaling", id="quit-restore"),
         Binding("k", "answer('keep')", "Quit, keep scaling", id="quit-keep"),
+        Binding("i", "answer('keep-instances')", "Quit, restore scaling, keep instances",
+                id="quit-keep-instances"),
         Binding("n,escape", "answer(None)", "Stay", id="quit-stay"),
     ]
 
@@ -47,6 +51,7 @@ class QuitScreen(ModalScreen[str | None]):
             with Horizontal(classes="dialog-buttons"):
                 if self.scaling_note:
                     for answer, label, key in ((RESTORE, "Restore & quit", "r"),
+                                               (KEEP_INSTANCES, "Restore, keep instances", "i"),
                                                (KEEP, "Keep & quit", "k")):
                         default = answer == self.default
                         keys = f"y/{key}" if default else key
@@ -57,7 +62,8 @@ class QuitScreen(ModalScreen[str | None]):
                 yield Button("Stay \\[n]", id="stay")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        scaling_choice = action == "answer" and parameters in ((KEEP,), (RESTORE,))
+        scaling_choice = action == "answer" and parameters in ((KEEP,), (RESTORE,),
+                                                               (KEEP_INSTANCES,))
         return bool(self.scaling_note) or not scaling_choice
 
     def action_answer(self, answer: str | None) -> None:
