@@ -38,12 +38,15 @@ from aiohttp.payload import BytesPayload
 import driver
 from driver.schedule import Control, Pacer, Phase, RateFunction
 from driver.targets import HttpTarget, make_target
+from driver.waker import Waker
 from metrics import hdr
 from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT, Tick, to_dict
 
-# A sleep shorter than this returns at once under uvloop (timers have 1 ms resolution), so the
-# sender yields to the loop instead; longer waits sleep and may overshoot by up to ~0.5 ms.
-SPIN_BELOW_S = 0.0005
+# Waits shorter than this yield to the loop once (at such rates it has responses to read);
+# longer ones sleep on a precise timer (driver/waker.py) until the intended time.
+SPIN_BELOW_S = 0.0001
+# Sends (or drops) in a row before the sender yields to the loop, whatever the rate.
+SEND_BURST = 32
 # Long waits are cut into slices so a rate change or a stop is noticed promptly.
 MAX_SLEEP_S = 0.05
 # After the schedule ends, requests in flight get this long (at most) before being cancelled.
@@ -235,36 +238,54 @@ class Worker:
         pacer = self.pacer
         perf = time.perf_counter
         loop = asyncio.get_running_loop()
+        waker = Waker(loop)
         t0 = self.t0
         duration = self.base_rate.duration
         cap = self.config.max_in_flight
         in_flight = self.in_flight
         request = self._request
         n = 0
-        while not self.stopping:
-            intended = pacer.peek()
-            now = perf() - t0
-            if intended is None:
-                if now >= duration:
-                    return
-                await asyncio.sleep(min(MAX_SLEEP_S, duration - now))
-                continue
-            wait = intended - now
-            if wait > 0:
-                if wait < SPIN_BELOW_S:
+        burst = 0  # sends and drops since the loop last ran anything else
+        try:
+            while not self.stopping:
+                intended = pacer.peek()
+                now = perf() - t0
+                if intended is None:
+                    if now >= duration:
+                        return
+                    await asyncio.sleep(min(MAX_SLEEP_S, duration - now))
+                    continue
+                wait = intended - now
+                if wait > 0:
+                    burst = 0
+                    if wait < SPIN_BELOW_S:
+                        await asyncio.sleep(0)  # busy anyway: let responses in meanwhile
+                    else:
+                        await waker.sleep_until(t0 + min(intended, now + MAX_SLEEP_S))
+                    continue
+                if burst >= SEND_BURST:
+                    # Behind schedule (or an absurd rate): everything due is due now, but the
+                    # loop must still read responses, commands and the clock.
+                    burst = 0
                     await asyncio.sleep(0)
-                else:
-                    await asyncio.sleep(min(wait, MAX_SLEEP_S))
-                continue
-            pacer.take()
-            bucket = self.bucket
-            if len(in_flight) >= cap:
-                bucket.not_sent += 1
-                continue
-            request_id, spec = self._pick(n)
-            n += 1
-            in_flight[n] = [loop.create_task(request(session, n, request_id, spec, intended + t0)),
-                            None]
+                    continue
+                burst += 1
+                if now >= duration and now - intended > self._late_s:
+                    # The schedule is over and what it still owes is late: not sent (an
+                    # absurd rate would otherwise keep a 2 s run sending for minutes).
+                    self.bucket.not_sent += pacer.remaining()
+                    return
+                if len(in_flight) >= cap:
+                    # All requests due by now find the cap reached too: drop them at once.
+                    self.bucket.not_sent += pacer.skip_until(now)
+                    continue
+                pacer.take()
+                request_id, spec = self._pick(n)
+                n += 1
+                in_flight[n] = [
+                    loop.create_task(request(session, n, request_id, spec, intended + t0)), None]
+        finally:
+            waker.close()
 
     async def _request(self, session: aiohttp.ClientSession, seq: int, request_id: int,
                        spec: WorkerRequest, intended: float) -> None:
