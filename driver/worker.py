@@ -1,4 +1,4 @@
-"""A load worker: one process, one uvloop event loop, one aiohttp ClientSession.
+"""A load worker: one process, one uvloop event loop, one lean HTTP/1.1 client (driver/http1).
 
 The contract (JSON Lines; the same a distributed engine will run later):
 
@@ -29,15 +29,14 @@ import random
 import signal
 import sys
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import aiohttp
-from aiohttp.payload import BytesPayload
-
 import driver
+from driver.http1 import Client, HttpError, Wire, encode
 from driver.schedule import Control, Pacer, Phase, RateFunction
-from driver.targets import HttpTarget, make_target
+from driver.targets import HttpTarget, Prepared, make_target
 from driver.waker import Waker
 from metrics import hdr
 from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT, Tick, to_dict
@@ -64,13 +63,9 @@ class WorkerRequest:
     url: str
     headers: dict[str, str]
     body: bytes | None
-    payload: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # aiohttp reuses a BytesPayload safely (bytes are immutable); building one per
-        # request was measurable on the hot path.
-        self.payload = None if self.body is None else BytesPayload(self.body)
-        # Say who we are, and spare aiohttp adding its own User-Agent to every request.
+        # Say who we are.
         if not any(name.lower() == "user-agent" for name in self.headers):
             self.headers = {**self.headers, "User-Agent": USER_AGENT}
 
@@ -128,6 +123,7 @@ class _Bucket:
         "not_sent",
         "out_of_range",
         "outcomes",
+        "retried",
         "second",
         "sent",
         "service",
@@ -141,6 +137,7 @@ class _Bucket:
         self.late = 0
         self.not_sent = 0
         self.out_of_range = 0
+        self.retried = 0
         self.outcomes: dict[str, int] = {}
         self.status: dict[str, int] = {}
         self.errors: dict[str, int] = {}
@@ -173,6 +170,7 @@ class Worker:
         self._error_counts_since: dict[str, int] = {}
         self._late_s = config.late_ms / 1000.0
         self._connections = asyncio.Semaphore(config.connections)
+        self._wires: dict[int, tuple[Any, ...]] = {}  # request id -> what it was encoded from
         self.collect_garbage = False  # set when the automatic collector is off
 
     # --- commands ---------------------------------------------------------------------
@@ -219,12 +217,12 @@ class Worker:
 
     # --- the loops ----------------------------------------------------------------------
 
-    async def run(self, session: aiohttp.ClientSession) -> str:
+    async def run(self, client: Client) -> str:
         await self.started.wait()
         ticker = asyncio.create_task(self._ticker())
         sweeper = asyncio.create_task(self._sweep_timeouts())
         try:
-            await self._send(session)
+            await self._send(client)
             await self._drain()
         finally:
             for task in (ticker, sweeper):
@@ -234,7 +232,7 @@ class Worker:
             self._emit_tick(final=True)
         return "killed" if self.killed else ("stopped" if self.stopping else "completed")
 
-    async def _send(self, session: aiohttp.ClientSession) -> None:
+    async def _send(self, client: Client) -> None:
         pacer = self.pacer
         perf = time.perf_counter
         loop = asyncio.get_running_loop()
@@ -283,17 +281,15 @@ class Worker:
                 request_id, spec = self._pick(n)
                 n += 1
                 in_flight[n] = [
-                    loop.create_task(request(session, n, request_id, spec, intended + t0)), None]
+                    loop.create_task(request(client, n, request_id, spec, intended + t0)), None]
         finally:
             waker.close()
 
-    async def _request(self, session: aiohttp.ClientSession, seq: int, request_id: int,
+    async def _request(self, client: Client, seq: int, request_id: int,
                        spec: WorkerRequest, intended: float) -> None:
         perf = time.perf_counter
         prepared = self.target.prepare(request_id, spec.method, spec.url, spec.headers,
                                        spec.body, self.epoch0 + (intended - self.t0))
-        # The same body bytes go out as one reusable aiohttp payload (no per-request wrapper).
-        data = spec.payload if prepared.body is spec.body else prepared.body
         connections = self._connections
         status = 0
         try:
@@ -312,18 +308,12 @@ class Worker:
         bucket.lag.record_value(int(lag * 1e6))
         if lag > self._late_s:
             bucket.late += 1
+        retried = False
         try:
-            # Awaited rather than `async with`: the context manager's enter and exit were a
-            # measurable share of the hot path; read() returns the connection to the pool.
-            response = await session.request(prepared.method, prepared.url,
-                                              headers=prepared.headers, data=data,
-                                              allow_redirects=False)
-            try:
-                body = await response.read()
-            finally:
-                response.release()
+            response = await client.request(self._wire(request_id, prepared))
+            retried = response.retried
             status = response.status
-            outcome = self.target.classify(status, response.headers, body)
+            outcome = self.target.classify(status, response.headers, response.body)
             kind, code, message = outcome.kind, outcome.code, outcome.message
         except asyncio.CancelledError:
             if seq in self._timed_out:
@@ -333,18 +323,30 @@ class Worker:
                 kind, code, message = OTHER, "Cancelled", "cancelled by kill or end of run"
                 self._complete(kind, status, code, message, intended, actual, perf())
                 raise
-        except TimeoutError:
-            kind, code = TIMEOUT, "Timeout"
-            message = f"no response within {self.config.timeout:g} s"
-        except (aiohttp.ClientConnectionError, OSError) as exc:
+        except HttpError as exc:
+            kind, code, message, retried = exc.kind, exc.code, exc.message[:300], exc.retried
+        except ValueError as exc:  # a request that cannot be encoded (bad URL or header)
+            kind, code, message = OTHER, "InvalidRequest", str(exc)[:300]
+        except OSError as exc:
             kind, code, message = CONN_ERROR, type(exc).__name__, str(exc)[:300]
-        except aiohttp.ClientError as exc:
-            kind, code, message = OTHER, type(exc).__name__, str(exc)[:300]
         finally:
             connections.release()
             self.in_flight.pop(seq, None)
             self._timed_out.discard(seq)
+        if retried:
+            self.bucket.retried += 1
         self._complete(kind, status, code, message, intended, actual, perf())
+
+    def _wire(self, request_id: int, prepared: Prepared) -> Wire:
+        """The request's bytes, encoded once per distinct prepared request."""
+        cached = self._wires.get(request_id)
+        if (cached is not None and cached[0] is prepared.headers and cached[1] is prepared.body
+                and cached[2] == prepared.url and cached[3] == prepared.method):
+            return cached[4]
+        wire = encode(prepared.method, prepared.url, prepared.headers, prepared.body)
+        self._wires[request_id] = (prepared.headers, prepared.body, prepared.url,
+                                   prepared.method, wire)
+        return wire
 
     async def _sweep_timeouts(self) -> None:
         """Cancel requests past the timeout, a few times a second.
@@ -435,6 +437,7 @@ class Worker:
             not_sent=bucket.not_sent,
             in_flight=len(self.in_flight),
             out_of_range=bucket.out_of_range,
+            retried=bucket.retried,
             in_schedule=start < self.base_rate.duration,
             latency=hdr.encode(bucket.latency),
             service=hdr.encode(bucket.service),
@@ -493,14 +496,9 @@ async def serve(reader: asyncio.StreamReader, write: Any) -> None:
         return
     config = WorkerConfig.from_json(first.decode())
     worker = Worker(config, emit)
-    connector = aiohttp.TCPConnector(limit=config.connections, limit_per_host=config.connections,
-                                     ttl_dns_cache=300, enable_cleanup_closed=True)
-    # No aiohttp timeouts: Worker._sweep_timeouts enforces config.timeout without a timer
+    # No client timeouts: Worker._sweep_timeouts enforces config.timeout without a timer
     # per request.
-    timeout = aiohttp.ClientTimeout(total=None)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     auto_decompress=False,
-                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
+    with closing(Client()) as client:
         commands = asyncio.create_task(_read_commands(worker, reader))
         if config.gc_freeze and os.environ.get("LOADWATCH_GC_TUNING") != "0":
             # Collector pauses at random moments were the source of send lag at high rates.
@@ -511,7 +509,7 @@ async def serve(reader: asyncio.StreamReader, write: Any) -> None:
             gc.disable()
             worker.collect_garbage = True
         emit({"type": "ready", "worker": config.index, "pid": os.getpid()})
-        reason = await worker.run(session)
+        reason = await worker.run(client)
         commands.cancel()
     emit({"type": "done", "worker": config.index, "reason": reason})
 

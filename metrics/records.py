@@ -71,6 +71,7 @@ class Tick:
     not_sent: int = 0  # due but not sent: in-flight cap reached, or late past the schedule's end
     in_flight: int = 0  # at the end of the second
     out_of_range: int = 0  # latencies the histogram could not hold
+    retried: int = 0  # sent again on a fresh connection: the reused one was stale
     in_schedule: bool = True  # False for seconds after the schedule's end (requests draining)
     latency: str = ""
     service: str = ""

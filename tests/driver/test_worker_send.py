@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import closing
 
-import aiohttp
-
+from driver.http1 import Client
 from driver.limits import WORKER_CEILING_RPS, rate_warnings
 from driver.schedule import Phase
 from driver.worker import Worker, WorkerConfig, WorkerRequest
@@ -23,9 +23,9 @@ def make_worker(url: str, phases: list[Phase], emitted: list[dict], **options) -
 
 
 async def run_worker(worker: Worker) -> str:
-    async with aiohttp.ClientSession() as session:
+    with closing(Client()) as client:
         worker.start(time.perf_counter(), time.time())
-        return await worker.run(session)
+        return await worker.run(client)
 
 
 def ticks(emitted: list[dict]):
