@@ -117,7 +117,7 @@ def encode(method: str, url: str, headers: Mapping[str, str], body: bytes | None
         lines.append(f"{name}: {value}")
     if body is not None and "content-length" not in names:
         lines.append(f"Content-Length: {len(body)}")
-    head = "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n"
+    head = "\r\n".join(lines).encode() + b"\r\n\r\n"  # UTF-8, as aiohttp sent them
     return Wire((scheme, host, port), head + (body or b""), method.upper() == "HEAD")
 
 
