@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,8 @@ def main() -> None:
     parser.add_argument("--ceiling", type=float, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    # A plain kill still stops the servers this bench started (their context managers).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.bench in ("all", "cpu"):
         bench_cpu(args)
     if args.bench in ("all", "ceiling"):

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 
 import httptools
 from multidict import CIMultiDict
@@ -45,26 +45,19 @@ class HttpError(Exception):
         self.kind, self.code, self.message, self.retried = kind, code, message, retried
 
 
-class _Stale(Exception):
-    """The connection failed before any byte of the response: safe to send again."""
-
-    def __init__(self, error: HttpError) -> None:
-        self.error = error
-
-
 class _Headers(Mapping[str, str]):
     """Response headers, decoded on first look: only error responses are looked into."""
 
     __slots__ = ("_decoded", "_raw")
 
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, raw: dict[bytes, bytes]) -> None:
         self._raw = raw
         self._decoded: CIMultiDict[str] | None = None
 
     def _all(self) -> CIMultiDict[str]:
         if self._decoded is None:
             self._decoded = CIMultiDict(
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw)
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw.items())
         return self._decoded
 
     def __getitem__(self, name: str) -> str:
@@ -80,7 +73,7 @@ class _Headers(Mapping[str, str]):
 class Response:
     __slots__ = ("body", "headers", "retried", "status")
 
-    def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes,
+    def __init__(self, status: int, raw_headers: dict[bytes, bytes], body: bytes,
                  retried: bool) -> None:
         self.status, self.body, self.retried = status, body, retried
         self.headers = _Headers(raw_headers)
@@ -121,14 +114,44 @@ def encode(method: str, url: str, headers: Mapping[str, str], body: bytes | None
     return Wire((scheme, host, port), head + (body or b""), method.upper() == "HEAD")
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; one request at a time."""
+class Flight:
+    """One request through the client; the worker subclasses it to count what happens.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    ``on_sent`` runs when the request gets a connection (queued requests wait for one),
+    ``on_done`` once, with a response or an ``HttpError``.
+    """
+
+    __slots__ = ("connection", "task", "wire")
+
+    def __init__(self) -> None:
+        self.connection: _Connection | None = None
+        self.task: asyncio.Task[None] | None = None  # while a fresh connection is opened
+        self.wire: Wire | None = None
+
+    def on_sent(self) -> None:
+        pass
+
+    def on_done(self, response: Response | None, error: HttpError | None) -> None:
+        pass
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time; completion by callback, no task."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
         self.transport: asyncio.Transport | None = None
+        # Headers and body chunks go straight into a dict and a list, reused from response
+        # to response: C-level callbacks, no Python frame per header (httptools looks the
+        # callbacks up once, when the parser is made).
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+        self.on_header = self._headers.__setitem__
+        self.on_body = self._body.append
         self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future[Any] | None = None
+        self.flight: Flight | None = None
+        self.reused = False
+        self.retried = False
         self.closed = False
         self.idle_since = 0.0
         self._reset(head=False)
@@ -138,10 +161,16 @@ class _Connection(asyncio.Protocol):
         self.started = False  # a byte of the current response has arrived
         self.headers_done = False
         self.status = 0
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.delimited = False  # the body has a length or is chunked (not ended by close)
+        self._headers.clear()
+        self._body.clear()
         self.keep_alive = True
+
+    def start(self, flight: Flight, wire: Wire, reused: bool, retried: bool) -> None:
+        self._reset(wire.head)
+        self.flight, self.reused, self.retried = flight, reused, retried
+        flight.connection = self
+        assert self.transport is not None
+        self.transport.write(wire.data)
 
     # --- asyncio.Protocol ----------------------------------------------------------------
 
@@ -149,7 +178,7 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.waiter is None:  # nothing asked: a stray byte makes the connection unusable
+        if self.flight is None:  # nothing asked: a stray byte makes the connection unusable
             self.close()
             return
         self.started = True
@@ -158,71 +187,64 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self.keep_alive = False
             self._fail(HttpError(OTHER, "ClientResponseError", f"bad response: {exc}"))
-            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.waiter is None or self.waiter.done():
+        if self.flight is None:
             return
-        if self.headers_done and not self.delimited:
+        if self.headers_done and not self._delimited():
             self.keep_alive = False
             self.on_message_complete()  # the body ran until the server closed
-            return
-        if self.started:
-            self._fail(HttpError(CONN_ERROR if not self.headers_done else OTHER,
-                                 "ServerDisconnectedError" if not self.headers_done
-                                 else "ClientPayloadError",
-                                 "Server disconnected" if not self.headers_done
-                                 else "Response payload is not completed"))
-            return
-        reason = f": {exc}" if exc else ""
-        self._fail(_Stale(HttpError(CONN_ERROR, "ServerDisconnectedError",
-                                    f"Server disconnected before answering{reason}")))
+        elif self.started:
+            if self.headers_done:
+                self._fail(HttpError(OTHER, "ClientPayloadError",
+                                     "Response payload is not completed"))
+            else:
+                self._fail(HttpError(CONN_ERROR, "ServerDisconnectedError",
+                                     "Server disconnected"))
+        elif self.reused and not self.retried:
+            flight, self.flight = self.flight, None
+            self.client._retry(self, flight)
+        else:
+            reason = f": {exc}" if exc else ""
+            self._fail(HttpError(CONN_ERROR, "ServerDisconnectedError",
+                                 f"Server disconnected before answering{reason}"))
+
+    def _delimited(self) -> bool:
+        """The body has a length or is chunked (else it ends when the server closes)."""
+        if self.head or self.status in (204, 304) or 100 <= self.status < 200:
+            return True
+        return any(k.lower() in (b"content-length", b"transfer-encoding")
+                   for k in self._headers)
 
     # --- httptools callbacks -------------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw_headers.append((name, value))
-        lowered = name.lower()
-        if lowered == b"content-length" or lowered == b"transfer-encoding":
-            self.delimited = True
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
         self.status = self.parser.get_status_code()
-        if self.head or self.status in (204, 304) or 100 <= self.status < 200:
-            self.delimited = True
         if self.head:
             # llhttp would wait for a body a HEAD answer never has: finish here, and do not
             # reuse the connection (the parser's state is off by that body).
             self.keep_alive = False
             self.on_message_complete()
 
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
     def on_message_complete(self) -> None:
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+        flight = self.flight
+        if flight is None:
             return
+        self.flight = None
         self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
-        waiter.set_result((self.status, self.raw_headers, b"".join(self.body)))
+        body = self._body
+        response = Response(self.status, self._headers.copy(),
+                            body[0] if len(body) == 1 else b"".join(body), self.retried)
+        self.client._settle(self, flight, response, None)
 
-    # --- use -----------------------------------------------------------------------------
-
-    def _fail(self, error: Exception) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(error)
-
-    async def exchange(self, wire: Wire) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        self._reset(wire.head)
-        self.waiter = self.loop.create_future()
-        assert self.transport is not None
-        self.transport.write(wire.data)
-        try:
-            return await self.waiter
-        finally:
-            self.waiter = None
+    def _fail(self, error: HttpError) -> None:
+        flight, self.flight = self.flight, None
+        if flight is not None:
+            error.retried = self.retried
+            self.keep_alive = False
+            self.client._settle(self, flight, None, error)
 
     def close(self) -> None:
         self.closed = True
@@ -231,16 +253,111 @@ class _Connection(asyncio.Protocol):
 
 
 class Client:
-    """Connections per (scheme, host, port), reused most-recent-first; the caller bounds how
-    many requests run at once (the worker's connection semaphore)."""
+    """Connections per (scheme, host, port), reused most-recent-first, at most ``limit`` in
+    use; requests beyond that wait in order for one (their wait is send lag, not service)."""
 
-    def __init__(self, idle_s: float = IDLE_S, ssl_context: ssl.SSLContext | None = None,
+    def __init__(self, limit: int = 256, idle_s: float = IDLE_S,
+                 ssl_context: ssl.SSLContext | None = None,
                  clock: Callable[[], float] | None = None) -> None:
+        self.limit = limit
         self.idle_s = idle_s
-        self._clock = clock
         self._ssl = ssl_context
+        self._clock = clock
+        self._busy = 0  # connections given to a request (opening or exchanging)
+        self._queue: deque[tuple[Flight, Wire]] = deque()
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._all: set[_Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- the worker's side -----------------------------------------------------------------
+
+    def submit(self, flight: Flight, wire: Wire) -> None:
+        """Send now if a connection can be had, else when one is free."""
+        flight.wire = wire
+        if self._busy >= self.limit:
+            self._queue.append((flight, wire))
+        else:
+            self._start(flight, wire)
+
+    def withdraw(self, flight: Flight) -> bool:
+        """Take a request that still waits for a connection out of the queue."""
+        for i, (queued, _wire) in enumerate(self._queue):
+            if queued is flight:
+                del self._queue[i]
+                return True
+        return False
+
+    def abort(self, flight: Flight, error: HttpError) -> None:
+        """End a sent request now (timeout, kill): its connection is closed, not reused."""
+        connection, flight.connection = flight.connection, None
+        if flight.task is not None:
+            task, flight.task = flight.task, None
+            task.cancel()
+            self._settle(None, flight, None, error)
+        elif connection is not None and connection.flight is flight:
+            connection.flight = None
+            connection.keep_alive = False
+            self._settle(connection, flight, None, error)
+
+    async def request(self, wire: Wire) -> Response:
+        """One request, awaited (for tests and simple uses; the worker uses ``submit``)."""
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+
+        class _Awaited(Flight):
+            __slots__ = ()
+
+            def on_done(self, response: Response | None, error: HttpError | None) -> None:
+                if not future.done():
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(response)  # type: ignore[arg-type]
+
+        self.submit(_Awaited(), wire)
+        return await future
+
+    # --- inside ----------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        if self._clock is not None:
+            return self._clock()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop.time()
+
+    def _start(self, flight: Flight, wire: Wire) -> None:
+        self._busy += 1
+        flight.on_sent()
+        connection = self._reusable(wire.key, self._now())
+        if connection is None:
+            flight.task = asyncio.get_running_loop().create_task(
+                self._open(flight, wire, retried=False))
+        else:
+            connection.start(flight, wire, reused=True, retried=False)
+
+    def _retry(self, connection: _Connection, flight: Flight) -> None:
+        """The reused connection failed before any byte: once more on a fresh one."""
+        self._discard(connection)
+        assert flight.wire is not None
+        flight.connection = None
+        flight.task = asyncio.get_running_loop().create_task(
+            self._open(flight, flight.wire, retried=True))
+
+    async def _open(self, flight: Flight, wire: Wire, retried: bool) -> None:
+        try:
+            connection = await self._connect(wire.key)
+        except (HttpError, ValueError) as exc:
+            flight.task = None
+            error = exc if isinstance(exc, HttpError) else HttpError(
+                CONN_ERROR, "ClientConnectorError", f"Cannot connect: {exc}"[:300])
+            error.retried = retried
+            self._settle(None, flight, None, error)
+            return
+        if flight.task is None:  # aborted meanwhile (the abort settled it)
+            self._discard(connection)
+            return
+        flight.task = None
+        connection.start(flight, wire, reused=False, retried=retried)
 
     def _reusable(self, key: tuple[str, str, int], now: float) -> _Connection | None:
         idle = self._idle.get(key)
@@ -261,7 +378,7 @@ class Client:
             context = self._ssl
         try:
             _transport, connection = await loop.create_connection(
-                lambda: _Connection(loop), host, port, ssl=context,
+                lambda: _Connection(self), host, port, ssl=context,
                 server_hostname=host if context else None)
         except ssl.SSLError as exc:
             raise HttpError(CONN_ERROR, "ClientConnectorSSLError",
@@ -273,51 +390,21 @@ class Client:
         self._all.add(connection)
         return connection
 
-    async def request(self, wire: Wire) -> Response:
-        loop = asyncio.get_running_loop()
-        connection = self._reusable(wire.key, self._now(loop))
-        if connection is None:
-            return await self._fresh(wire, loop, retried=False)
-        try:
-            result = await connection.exchange(wire)
-        except _Stale:
-            self._discard(connection)
-            return await self._fresh(wire, loop, retried=True)
-        except BaseException:
-            self._discard(connection)
-            raise
-        return self._finish(wire.key, connection, result, loop, retried=False)
-
-    async def _fresh(self, wire: Wire, loop: asyncio.AbstractEventLoop,
-                     retried: bool) -> Response:
-        connection = await self._connect(wire.key)
-        try:
-            result = await connection.exchange(wire)
-        except _Stale as stale:
-            self._discard(connection)
-            stale.error.retried = retried
-            raise stale.error from None
-        except HttpError as error:
-            self._discard(connection)
-            error.retried = retried
-            raise
-        except BaseException:  # cancelled (timeout, kill): the answer may still come
-            self._discard(connection)
-            raise
-        return self._finish(wire.key, connection, result, loop, retried)
-
-    def _finish(self, key: tuple[str, str, int], connection: _Connection,
-                result: tuple[int, list[tuple[bytes, bytes]], bytes],
-                loop: asyncio.AbstractEventLoop, retried: bool) -> Response:
-        if connection.keep_alive and not connection.closed:
-            connection.idle_since = self._now(loop)
-            self._idle.setdefault(key, []).append(connection)
-        else:
-            self._discard(connection)
-        return Response(*result, retried)
-
-    def _now(self, loop: asyncio.AbstractEventLoop) -> float:
-        return self._clock() if self._clock is not None else loop.time()
+    def _settle(self, connection: _Connection | None, flight: Flight,
+                response: Response | None, error: HttpError | None) -> None:
+        """A request is over: its connection goes back (or away), the queue moves on."""
+        flight.connection = None
+        if connection is not None:
+            if connection.keep_alive and not connection.closed and error is None:
+                connection.idle_since = self._now()
+                assert flight.wire is not None
+                self._idle.setdefault(flight.wire.key, []).append(connection)
+            else:
+                self._discard(connection)
+        self._busy -= 1
+        while self._queue and self._busy < self.limit:
+            self._start(*self._queue.popleft())
+        flight.on_done(response, error)
 
     def _discard(self, connection: _Connection) -> None:
         connection.close()

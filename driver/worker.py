@@ -34,12 +34,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import driver
-from driver.http1 import Client, HttpError, Wire, encode
+from driver.http1 import Client, Flight, HttpError, Response, Wire, encode
 from driver.schedule import Control, Pacer, Phase, RateFunction
 from driver.targets import HttpTarget, Prepared, make_target
 from driver.waker import Waker
 from metrics import hdr
-from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT, Tick, to_dict
+from metrics.records import OK, OTHER, TIMEOUT, Tick, to_dict
 
 # Waits shorter than this yield to the loop once (at such rates it has responses to read);
 # longer ones sleep on a precise timer (driver/waker.py) until the intended time.
@@ -159,9 +159,10 @@ class Worker:
         self._row_position = [0] * len(config.scenarios)
         self.t0 = 0.0
         self.epoch0 = 0.0
-        # request sequence number -> (task, perf_counter when it was sent or None before)
-        self.in_flight: dict[int, list[Any]] = {}
-        self._timed_out: set[int] = set()
+        # request sequence number -> the request, sent or waiting for a connection
+        self.in_flight: dict[int, _Flight] = {}
+        self.client: Client | None = None
+        self._all_done: asyncio.Future[None] | None = None  # set by _drain
         self.bucket = _Bucket(0)
         self.stopping = False
         self.killed = False
@@ -169,7 +170,6 @@ class Worker:
         self._last_error_event: dict[str, float] = {}
         self._error_counts_since: dict[str, int] = {}
         self._late_s = config.late_ms / 1000.0
-        self._connections = asyncio.Semaphore(config.connections)
         self._wires: dict[int, tuple[Any, ...]] = {}  # request id -> what it was encoded from
         self.collect_garbage = False  # set when the automatic collector is off
 
@@ -188,8 +188,7 @@ class Worker:
     def kill(self) -> None:
         self.stopping = True
         self.killed = True
-        for task, _sent in list(self.in_flight.values()):
-            task.cancel()
+        self._end_all("cancelled by kill or end of run")
 
     # --- request selection --------------------------------------------------------------
 
@@ -218,6 +217,7 @@ class Worker:
     # --- the loops ----------------------------------------------------------------------
 
     async def run(self, client: Client) -> str:
+        self.client = client
         await self.started.wait()
         ticker = asyncio.create_task(self._ticker())
         sweeper = asyncio.create_task(self._sweep_timeouts())
@@ -241,7 +241,7 @@ class Worker:
         duration = self.base_rate.duration
         cap = self.config.max_in_flight
         in_flight = self.in_flight
-        request = self._request
+        send = self._send_one
         n = 0
         burst = 0  # sends and drops since the loop last ran anything else
         try:
@@ -280,62 +280,65 @@ class Worker:
                 pacer.take()
                 request_id, spec = self._pick(n)
                 n += 1
-                in_flight[n] = [
-                    loop.create_task(request(client, n, request_id, spec, intended + t0)), None]
+                send(n, request_id, spec, intended + t0)
         finally:
             waker.close()
 
-    async def _request(self, client: Client, seq: int, request_id: int,
-                       spec: WorkerRequest, intended: float) -> None:
-        perf = time.perf_counter
+    def _send_one(self, seq: int, request_id: int, spec: WorkerRequest,
+                  intended: float) -> None:
         prepared = self.target.prepare(request_id, spec.method, spec.url, spec.headers,
                                        spec.body, self.epoch0 + (intended - self.t0))
-        connections = self._connections
-        status = 0
+        flight = _Flight(self, seq, intended)
+        self.in_flight[seq] = flight
         try:
-            # The request is sent when it has a connection: waiting for one is send lag (as a
-            # client with a bounded pool lives it), not service time.
-            await connections.acquire()
-        except asyncio.CancelledError:
-            del self.in_flight[seq]
-            self.bucket.not_sent += 1  # killed (or the run ended) before it had a connection
-            raise
-        actual = perf()
-        self.in_flight[seq][1] = actual
+            wire = self._wire(request_id, prepared)
+        except ValueError as exc:  # a request that cannot be encoded (bad URL or header)
+            flight.on_sent()
+            flight.on_done(None, HttpError(OTHER, "InvalidRequest", str(exc)[:300]))
+            return
+        assert self.client is not None
+        self.client.submit(flight, wire)
+
+    def _sent(self, flight: _Flight) -> None:
+        """The request got a connection: it is sent (waiting for one was send lag)."""
         bucket = self.bucket
         bucket.sent += 1
-        lag = actual - intended
+        lag = flight.sent - flight.intended
         bucket.lag.record_value(int(lag * 1e6))
         if lag > self._late_s:
             bucket.late += 1
-        retried = False
-        try:
-            response = await client.request(self._wire(request_id, prepared))
-            retried = response.retried
+
+    def _done(self, flight: _Flight, response: Response | None,
+              error: HttpError | None) -> None:
+        end = time.perf_counter()
+        self.in_flight.pop(flight.seq, None)
+        if response is not None:
             status = response.status
             outcome = self.target.classify(status, response.headers, response.body)
             kind, code, message = outcome.kind, outcome.code, outcome.message
-        except asyncio.CancelledError:
-            if seq in self._timed_out:
-                kind, code = TIMEOUT, "Timeout"
-                message = f"no response within {self.config.timeout:g} s"
-            else:
-                kind, code, message = OTHER, "Cancelled", "cancelled by kill or end of run"
-                self._complete(kind, status, code, message, intended, actual, perf())
-                raise
-        except HttpError as exc:
-            kind, code, message, retried = exc.kind, exc.code, exc.message[:300], exc.retried
-        except ValueError as exc:  # a request that cannot be encoded (bad URL or header)
-            kind, code, message = OTHER, "InvalidRequest", str(exc)[:300]
-        except OSError as exc:
-            kind, code, message = CONN_ERROR, type(exc).__name__, str(exc)[:300]
-        finally:
-            connections.release()
-            self.in_flight.pop(seq, None)
-            self._timed_out.discard(seq)
+            retried = response.retried
+        else:
+            assert error is not None
+            status, kind, code, message = 0, error.kind, error.code, error.message[:300]
+            retried = error.retried
         if retried:
             self.bucket.retried += 1
-        self._complete(kind, status, code, message, intended, actual, perf())
+        self._complete(kind, status, code, message, flight.intended, flight.sent, end)
+        if not self.in_flight and self._all_done is not None and not self._all_done.done():
+            self._all_done.set_result(None)
+
+    def _end_all(self, message: str) -> None:
+        """Kill or the end of the drain: requests still waiting are not sent, sent ones are
+        cancelled."""
+        client = self.client
+        for flight in list(self.in_flight.values()):
+            if client is not None and client.withdraw(flight):
+                del self.in_flight[flight.seq]
+                self.bucket.not_sent += 1
+            elif client is not None:
+                client.abort(flight, HttpError(OTHER, "Cancelled", message))
+        if not self.in_flight and self._all_done is not None and not self._all_done.done():
+            self._all_done.set_result(None)
 
     def _wire(self, request_id: int, prepared: Prepared) -> Wire:
         """The request's bytes, encoded once per distinct prepared request."""
@@ -349,20 +352,21 @@ class Worker:
         return wire
 
     async def _sweep_timeouts(self) -> None:
-        """Cancel requests past the timeout, a few times a second.
+        """End requests past the timeout, a few times a second.
 
         One sweep instead of a timer per request: per-request timers were a measurable share
         of the worker's CPU at thousands of requests per second. Timeouts are therefore
         precise to about ``TIMEOUT_SWEEP_S`` and count from the actual send.
         """
         timeout = self.config.timeout
+        error_message = f"no response within {timeout:g} s"
         while True:
             await asyncio.sleep(TIMEOUT_SWEEP_S)
             deadline = time.perf_counter() - timeout
-            for seq, (task, sent) in list(self.in_flight.items()):
-                if sent is not None and sent < deadline and seq not in self._timed_out:
-                    self._timed_out.add(seq)
-                    task.cancel()
+            expired = [f for f in self.in_flight.values() if f.sent and f.sent < deadline]
+            for flight in expired:
+                assert self.client is not None
+                self.client.abort(flight, HttpError(TIMEOUT, "Timeout", error_message))
 
     def _complete(self, kind: str, status: int, code: str | None, message: str | None,
                   intended: float, actual: float, end: float) -> None:
@@ -452,18 +456,31 @@ class Worker:
             self._collect_garbage(bucket.second)
 
     async def _drain(self) -> None:
-        tasks = {task for task, _sent in self.in_flight.values()}
-        if not tasks:
+        if not self.in_flight:
             return
-        if self.killed:
-            await asyncio.gather(*tasks, return_exceptions=True)
-            return
+        self._all_done = asyncio.get_running_loop().create_future()
         grace = min(self.config.timeout, DRAIN_GRACE_S)
-        _done, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._all_done), grace)
+        self._end_all("cancelled by kill or end of run")
+
+
+class _Flight(Flight):
+    """One request of the worker: when it was intended and sent; reports back to the worker."""
+
+    __slots__ = ("intended", "sent", "seq", "worker")
+
+    def __init__(self, worker: Worker, seq: int, intended: float) -> None:
+        super().__init__()
+        self.worker, self.seq, self.intended = worker, seq, intended
+        self.sent = 0.0
+
+    def on_sent(self) -> None:
+        self.sent = time.perf_counter()
+        self.worker._sent(self)
+
+    def on_done(self, response: Response | None, error: HttpError | None) -> None:
+        self.worker._done(self, response, error)
 
 
 async def _read_commands(worker: Worker, reader: asyncio.StreamReader) -> None:
@@ -498,7 +515,7 @@ async def serve(reader: asyncio.StreamReader, write: Any) -> None:
     worker = Worker(config, emit)
     # No client timeouts: Worker._sweep_timeouts enforces config.timeout without a timer
     # per request.
-    with closing(Client()) as client:
+    with closing(Client(limit=config.connections)) as client:
         commands = asyncio.create_task(_read_commands(worker, reader))
         if config.gc_freeze and os.environ.get("LOADWATCH_GC_TUNING") != "0":
             # Collector pauses at random moments were the source of send lag at high rates.
