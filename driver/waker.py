@@ -1,4 +1,4 @@
-"""Sleep until a ``time.perf_counter`` instant with sub-millisecond precision and no spinning.
+"""Wake at a ``time.perf_counter`` instant with sub-millisecond precision and no spinning.
 
 uvloop's timers tick in whole milliseconds (a 0.4 ms sleep returns at once, a 1.6 ms one wakes
 after 1 or 2 ms), so the sender used to yield to the loop in a busy cycle for the last part of
@@ -11,10 +11,11 @@ clock. Elsewhere (or if the timerfd cannot be made) the waker falls back to loop
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import os
 import sys
+import time
+from collections.abc import Callable
 
 _CLOCK_MONOTONIC = 1
 _TFD_TIMER_ABSTIME = 1
@@ -44,14 +45,16 @@ def _libc() -> ctypes.CDLL | None:
 
 
 class Waker:
-    """``await waker.sleep_until(t)``: resume at perf_counter ``t`` (never before it)."""
+    """Call ``callback`` at a perf_counter instant (``arm``), never before it; re-arming
+    replaces the previous instant. One pending call at most."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
         self._loop = loop
-        self._waiter: asyncio.Future[None] | None = None
+        self._callback = callback
         self._fd = -1
         self._spec = _Itimerspec()
         self._libc = _libc()
+        self._handle: asyncio.TimerHandle | None = None
         if self._libc is not None:
             fd = self._libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
             if fd >= 0:
@@ -63,33 +66,30 @@ class Waker:
         return self._fd >= 0
 
     def _fired(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.read(self._fd, 8)
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def sleep_until(self, when: float) -> None:
-        if self._fd < 0:
-            import time
-
-            await asyncio.sleep(max(0.0, when - time.perf_counter()))
-            return
-        seconds = int(when)
-        self._spec.it_value.tv_sec = seconds
-        self._spec.it_value.tv_nsec = int((when - seconds) * 1e9)
-        assert self._libc is not None
-        if self._libc.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(self._spec),
-                                      None) != 0:
-            await asyncio.sleep(0)
-            return
-        self._waiter = self._loop.create_future()
         try:
-            await self._waiter
-        finally:
-            self._waiter = None
+            os.read(self._fd, 8)
+        except BlockingIOError:  # re-armed after it fired: not due yet
+            return
+        self._callback()
+
+    def arm(self, when: float) -> None:
+        if self._fd >= 0:
+            seconds = int(when)
+            self._spec.it_value.tv_sec = seconds
+            self._spec.it_value.tv_nsec = max(1, int((when - seconds) * 1e9))
+            assert self._libc is not None
+            if self._libc.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME,
+                                          ctypes.byref(self._spec), None) == 0:
+                return
+        # No timerfd here: the loop's own timers (whole milliseconds under uvloop).
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._loop.call_later(max(0.0, when - time.perf_counter()),
+                                             self._callback)
 
     def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
         if self._fd >= 0:
             self._loop.remove_reader(self._fd)
             os.close(self._fd)
