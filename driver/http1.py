@@ -279,13 +279,11 @@ class Client:
         else:
             self._start(flight, wire)
 
-    def withdraw(self, flight: Flight) -> bool:
-        """Take a request that still waits for a connection out of the queue."""
-        for i, (queued, _wire) in enumerate(self._queue):
-            if queued is flight:
-                del self._queue[i]
-                return True
-        return False
+    def withdraw_all(self) -> list[Flight]:
+        """Take every request still waiting for a connection out of the queue (not sent)."""
+        flights = [flight for flight, _wire in self._queue]
+        self._queue.clear()
+        return flights
 
     def abort(self, flight: Flight, error: HttpError) -> None:
         """End a sent request now (timeout, kill): its connection is closed, not reused."""

@@ -297,8 +297,8 @@ class Worker:
                 self.bucket.not_sent += pacer.skip_until(now)
                 continue
             pacer.take()
-            self._sent_count += 1
             request_id, spec = self._pick(self._sent_count)
+            self._sent_count += 1
             send(self._sent_count, request_id, spec, intended + t0)
         # Behind schedule (or an absurd rate): everything due is due now, but the loop must
         # still read answers, commands and the clock.
@@ -351,12 +351,13 @@ class Worker:
         """Kill or the end of the drain: requests still waiting are not sent, sent ones are
         cancelled."""
         client = self.client
+        if client is None:
+            return
+        for flight in client.withdraw_all():
+            del self.in_flight[flight.seq]  # type: ignore[attr-defined]
+            self.bucket.not_sent += 1
         for flight in list(self.in_flight.values()):
-            if client is not None and client.withdraw(flight):
-                del self.in_flight[flight.seq]
-                self.bucket.not_sent += 1
-            elif client is not None:
-                client.abort(flight, HttpError(OTHER, "Cancelled", message))
+            client.abort(flight, HttpError(OTHER, "Cancelled", message))
         if not self.in_flight and self._all_done is not None and not self._all_done.done():
             self._all_done.set_result(None)
 
