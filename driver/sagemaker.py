@@ -1,4 +1,4 @@
-"""The SageMaker runtime as a worker target: InvokeEndpoint over aiohttp, signed with SigV4.
+"""The SageMaker runtime as a worker target: InvokeEndpoint over HTTPS, signed with SigV4.
 
 ``prepare`` turns a rendered request into ``POST {runtime}/endpoints/NAME/invocations`` with the
 InvokeEndpoint headers (content type, accept, custom attributes, target variant) and signs it

@@ -225,6 +225,41 @@ class Pacer:
         if self.poisson:
             self._advance_poisson()
 
+    def skip_until(self, t: float, limit: int = 100_000) -> int:
+        """Take every request due by ``t`` (at most ``limit``) without sending; how many.
+
+        The worker drops due requests in bulk when its in-flight cap is reached: one at a
+        time, an absurd rate (10 million req/s) kept it counting instead of sending.
+        """
+        if not self.poisson:
+            # Request at global position p is due by t when p <= C(t); never past the end.
+            due = min(self.rate.count_at(t), math.nextafter(self.rate.total, 0.0))
+            last = math.floor((due - self.index) / self.workers)
+            count = max(0, min(last - self.sent + 1, limit))
+            self.sent += count
+            return count
+        count = 0
+        while count < limit:
+            intended = self.peek()
+            if intended is None or intended > t:
+                break
+            self.take()
+            count += 1
+        return count
+
+    def remaining(self) -> int:
+        """Requests of this worker's share not yet taken (Poisson arrivals: the expected
+        number); taking them all."""
+        total = self.rate.total
+        if self.poisson:
+            count = max(0, round((total - self._global_position()) / self.workers))
+        else:
+            count = max(0, math.ceil((total - self.index) / self.workers) - self.sent)
+        self.sent += count
+        if self.poisson:
+            self._poisson_position = total
+        return count
+
     def _advance_poisson(self) -> None:
         # This worker's arrivals form a Poisson process of rate r(t)/W: unit-rate gaps
         # stretched by W in count space.

@@ -1,4 +1,4 @@
-"""A load worker: one process, one uvloop event loop, one aiohttp ClientSession.
+"""A load worker: one process, one uvloop event loop, one lean HTTP/1.1 client (driver/http1).
 
 The contract is ``driver.protocol`` (JSON Lines; a distributed pool passes the same objects):
 
@@ -25,13 +25,12 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from aiohttp.payload import BytesPayload
-
 import driver
+from driver.http1 import Client, Flight, HttpError, Response, Wire, encode
 from driver.protocol import (
     Command,
     Done,
@@ -50,13 +49,16 @@ from driver.protocol import (
     encode_message,
 )
 from driver.schedule import Control, Pacer, RateFunction
-from driver.targets import HttpTarget, make_target
+from driver.targets import HttpTarget, Prepared, make_target
+from driver.waker import Waker
 from metrics import hdr
-from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT, Event, Tick
+from metrics.records import OK, OTHER, TIMEOUT, Event, Tick
 
-# A sleep shorter than this returns at once under uvloop (timers have 1 ms resolution), so the
-# sender yields to the loop instead; longer waits sleep and may overshoot by up to ~0.5 ms.
-SPIN_BELOW_S = 0.0005
+# Waits shorter than this yield to the loop once (at such rates it has responses to read);
+# longer ones sleep on a precise timer (driver/waker.py) until the intended time.
+SPIN_BELOW_S = 0.0001
+# Sends (or drops) in a row before the sender yields to the loop, whatever the rate.
+SEND_BURST = 32
 # Long waits are cut into slices so a rate change or a stop is noticed promptly.
 MAX_SLEEP_S = 0.05
 # After the schedule ends, requests in flight get this long (at most) before being cancelled.
@@ -74,13 +76,9 @@ class WorkerRequest:
     url: str
     headers: dict[str, str]
     body: bytes | None
-    payload: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # aiohttp reuses a BytesPayload safely (bytes are immutable); building one per
-        # request was measurable on the hot path.
-        self.payload = None if self.body is None else BytesPayload(self.body)
-        # Say who we are, and spare aiohttp adding its own User-Agent to every request.
+        # Say who we are.
         if not any(name.lower() == "user-agent" for name in self.headers):
             self.headers = {**self.headers, "User-Agent": USER_AGENT}
 
@@ -98,6 +96,7 @@ class _Bucket:
         "not_sent",
         "out_of_range",
         "outcomes",
+        "retried",
         "second",
         "sent",
         "service",
@@ -111,6 +110,7 @@ class _Bucket:
         self.late = 0
         self.not_sent = 0
         self.out_of_range = 0
+        self.retried = 0
         self.outcomes: dict[str, int] = {}
         self.status: dict[str, int] = {}
         self.errors: dict[str, int] = {}
@@ -135,9 +135,11 @@ class Worker:
         self._row_position = [0] * len(config.scenarios)
         self.t0 = 0.0
         self.epoch0 = 0.0
-        # request sequence number -> (task, perf_counter when it was sent or None before)
-        self.in_flight: dict[int, list[Any]] = {}
-        self._timed_out: set[int] = set()
+        # request sequence number -> the request, sent or waiting for a connection
+        self.in_flight: dict[int, _Flight] = {}
+        self.client: Client | None = None
+        self._all_done: asyncio.Future[None] | None = None  # set by _drain
+        self._sent_count = 0  # requests handed to the client (their sequence numbers)
         self.bucket = _Bucket(0)
         self.stopping = False
         self.killed = False
@@ -145,7 +147,7 @@ class Worker:
         self._last_error_event: dict[str, float] = {}
         self._error_counts_since: dict[str, int] = {}
         self._late_s = config.load.late_ms / 1000.0
-        self._connections = asyncio.Semaphore(config.load.connections)
+        self._wires: dict[int, tuple[Any, ...]] = {}  # request id -> what it was encoded from
         self.collect_garbage = False  # set when the automatic collector is off
 
     # --- commands ---------------------------------------------------------------------
@@ -163,8 +165,7 @@ class Worker:
     def kill(self) -> None:
         self.stopping = True
         self.killed = True
-        for task, _sent in list(self.in_flight.values()):
-            task.cancel()
+        self._end_all("cancelled by kill or end of run")
 
     def command(self, command: Command) -> None:
         """Apply one command from the controller."""
@@ -204,12 +205,13 @@ class Worker:
 
     # --- the loops ----------------------------------------------------------------------
 
-    async def run(self, session: aiohttp.ClientSession) -> str:
+    async def run(self, client: Client) -> str:
+        self.client = client
         await self.started.wait()
         ticker = asyncio.create_task(self._ticker())
         sweeper = asyncio.create_task(self._sweep_timeouts())
         try:
-            await self._send(session)
+            await self._send(client)
             await self._drain()
         finally:
             for task in (ticker, sweeper):
@@ -219,115 +221,161 @@ class Worker:
             self._emit_tick(final=True)
         return "killed" if self.killed else ("stopped" if self.stopping else "completed")
 
-    async def _send(self, session: aiohttp.ClientSession) -> None:
+    async def _send(self, client: Client) -> None:
+        """Send on schedule until it ends or a stop: ``_pump`` does it, run by a timer."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._sending = loop.create_future()
+        self._waker = Waker(loop, self._pump)
+        loop.call_soon(self._pump)
+        try:
+            await self._sending
+        finally:
+            self._waker.close()
+
+    def _pump(self) -> None:
+        """Send what is due, then arrange to be called again: at the next intended time (a
+        precise timer, no spinning), or at once after ``SEND_BURST`` sends so the loop can
+        read answers and commands. A callback, not a coroutine: resuming a task per wake-up
+        was a measurable share of the CPU per request at ordinary rates."""
+        done = self._sending
+        if done.done():
+            return
+        try:
+            self._pump_once()
+        except BaseException as exc:  # the run must end, not hang
+            if not done.done():
+                done.set_exception(exc)
+
+    def _pump_once(self) -> None:
         pacer = self.pacer
         perf = time.perf_counter
-        loop = asyncio.get_running_loop()
         t0 = self.t0
         duration = self.base_rate.duration
         cap = self.config.max_in_flight
         in_flight = self.in_flight
-        request = self._request
-        n = 0
-        while not self.stopping:
+        send = self._send_one
+        for _ in range(SEND_BURST):
+            if self.stopping:
+                self._sending.set_result(None)
+                return
             intended = pacer.peek()
             now = perf() - t0
             if intended is None:
                 if now >= duration:
-                    return
-                await asyncio.sleep(min(MAX_SLEEP_S, duration - now))
-                continue
+                    self._sending.set_result(None)
+                else:
+                    self._waker.arm(t0 + min(duration, now + MAX_SLEEP_S))
+                return
             wait = intended - now
             if wait > 0:
                 if wait < SPIN_BELOW_S:
-                    await asyncio.sleep(0)
+                    self._loop.call_soon(self._pump)  # busy anyway: let answers in meanwhile
                 else:
-                    await asyncio.sleep(min(wait, MAX_SLEEP_S))
+                    self._waker.arm(t0 + min(intended, now + MAX_SLEEP_S))
+                return
+            if now >= duration and now - intended > self._late_s:
+                # The schedule is over and what it still owes is late: not sent (an absurd
+                # rate would otherwise keep a 2 s run sending for minutes).
+                self.bucket.not_sent += pacer.remaining()
+                self._sending.set_result(None)
+                return
+            if len(in_flight) >= cap:
+                # All requests due by now find the cap reached too: drop them at once.
+                self.bucket.not_sent += pacer.skip_until(now)
                 continue
             pacer.take()
-            bucket = self.bucket
-            if len(in_flight) >= cap:
-                bucket.not_sent += 1
-                continue
-            request_id, spec = self._pick(n)
-            n += 1
-            in_flight[n] = [loop.create_task(request(session, n, request_id, spec, intended + t0)),
-                            None]
+            request_id, spec = self._pick(self._sent_count)
+            self._sent_count += 1
+            send(self._sent_count, request_id, spec, intended + t0)
+        # Behind schedule (or an absurd rate): everything due is due now, but the loop must
+        # still read answers, commands and the clock.
+        self._loop.call_soon(self._pump)
 
-    async def _request(self, session: aiohttp.ClientSession, seq: int, request_id: int,
-                       spec: WorkerRequest, intended: float) -> None:
-        perf = time.perf_counter
+    def _send_one(self, seq: int, request_id: int, spec: WorkerRequest,
+                  intended: float) -> None:
         prepared = self.target.prepare(request_id, spec.method, spec.url, spec.headers,
                                        spec.body, self.epoch0 + (intended - self.t0))
-        # The same body bytes go out as one reusable aiohttp payload (no per-request wrapper).
-        data = spec.payload if prepared.body is spec.body else prepared.body
-        connections = self._connections
-        status = 0
+        flight = _Flight(self, seq, intended)
+        self.in_flight[seq] = flight
         try:
-            # The request is sent when it has a connection: waiting for one is send lag (as a
-            # client with a bounded pool lives it), not service time.
-            await connections.acquire()
-        except asyncio.CancelledError:
-            del self.in_flight[seq]
-            self.bucket.not_sent += 1  # killed (or the run ended) before it had a connection
-            raise
-        actual = perf()
-        self.in_flight[seq][1] = actual
+            wire = self._wire(request_id, prepared)
+        except ValueError as exc:  # a request that cannot be encoded (bad URL or header)
+            flight.on_sent()
+            flight.on_done(None, HttpError(OTHER, "InvalidRequest", str(exc)[:300]))
+            return
+        assert self.client is not None
+        self.client.submit(flight, wire)
+
+    def _sent(self, flight: _Flight) -> None:
+        """The request got a connection: it is sent (waiting for one was send lag)."""
         bucket = self.bucket
         bucket.sent += 1
-        lag = actual - intended
+        lag = flight.sent - flight.intended
         bucket.lag.record_value(int(lag * 1e6))
         if lag > self._late_s:
             bucket.late += 1
-        try:
-            # Awaited rather than `async with`: the context manager's enter and exit were a
-            # measurable share of the hot path; read() returns the connection to the pool.
-            response = await session.request(prepared.method, prepared.url,
-                                              headers=prepared.headers, data=data,
-                                              allow_redirects=False)
-            try:
-                body = await response.read()
-            finally:
-                response.release()
+
+    def _done(self, flight: _Flight, response: Response | None,
+              error: HttpError | None) -> None:
+        end = time.perf_counter()
+        self.in_flight.pop(flight.seq, None)
+        if response is not None:
             status = response.status
-            outcome = self.target.classify(status, response.headers, body)
+            outcome = self.target.classify(status, response.headers, response.body)
             kind, code, message = outcome.kind, outcome.code, outcome.message
-        except asyncio.CancelledError:
-            if seq in self._timed_out:
-                kind, code = TIMEOUT, "Timeout"
-                message = f"no response within {self.config.timeout:g} s"
-            else:
-                kind, code, message = OTHER, "Cancelled", "cancelled by kill or end of run"
-                self._complete(kind, status, code, message, intended, actual, perf())
-                raise
-        except TimeoutError:
-            kind, code = TIMEOUT, "Timeout"
-            message = f"no response within {self.config.timeout:g} s"
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            kind, code, message = CONN_ERROR, type(exc).__name__, str(exc)[:300]
-        except aiohttp.ClientError as exc:
-            kind, code, message = OTHER, type(exc).__name__, str(exc)[:300]
-        finally:
-            connections.release()
-            self.in_flight.pop(seq, None)
-            self._timed_out.discard(seq)
-        self._complete(kind, status, code, message, intended, actual, perf())
+            retried = response.retried
+        else:
+            assert error is not None
+            status, kind, code, message = 0, error.kind, error.code, error.message[:300]
+            retried = error.retried
+        if retried:
+            self.bucket.retried += 1
+        self._complete(kind, status, code, message, flight.intended, flight.sent, end)
+        if not self.in_flight and self._all_done is not None and not self._all_done.done():
+            self._all_done.set_result(None)
+
+    def _end_all(self, message: str) -> None:
+        """Kill or the end of the drain: requests still waiting are not sent, sent ones are
+        cancelled."""
+        client = self.client
+        if client is None:
+            return
+        for flight in client.withdraw_all():
+            del self.in_flight[flight.seq]  # type: ignore[attr-defined]
+            self.bucket.not_sent += 1
+        for flight in list(self.in_flight.values()):
+            client.abort(flight, HttpError(OTHER, "Cancelled", message))
+        if not self.in_flight and self._all_done is not None and not self._all_done.done():
+            self._all_done.set_result(None)
+
+    def _wire(self, request_id: int, prepared: Prepared) -> Wire:
+        """The request's bytes, encoded once per distinct prepared request."""
+        cached = self._wires.get(request_id)
+        if (cached is not None and cached[0] is prepared.headers and cached[1] is prepared.body
+                and cached[2] == prepared.url and cached[3] == prepared.method):
+            return cached[4]
+        wire = encode(prepared.method, prepared.url, prepared.headers, prepared.body)
+        self._wires[request_id] = (prepared.headers, prepared.body, prepared.url,
+                                   prepared.method, wire)
+        return wire
 
     async def _sweep_timeouts(self) -> None:
-        """Cancel requests past the timeout, a few times a second.
+        """End requests past the timeout, a few times a second.
 
         One sweep instead of a timer per request: per-request timers were a measurable share
         of the worker's CPU at thousands of requests per second. Timeouts are therefore
         precise to about ``TIMEOUT_SWEEP_S`` and count from the actual send.
         """
         timeout = self.config.timeout
+        error_message = f"no response within {timeout:g} s"
         while True:
             await asyncio.sleep(TIMEOUT_SWEEP_S)
             deadline = time.perf_counter() - timeout
-            for seq, (task, sent) in list(self.in_flight.items()):
-                if sent is not None and sent < deadline and seq not in self._timed_out:
-                    self._timed_out.add(seq)
-                    task.cancel()
+            expired = [f for f in self.in_flight.values() if f.sent and f.sent < deadline]
+            for flight in expired:
+                assert self.client is not None
+                self.client.abort(flight, HttpError(TIMEOUT, "Timeout", error_message))
 
     def _complete(self, kind: str, status: int, code: str | None, message: str | None,
                   intended: float, actual: float, end: float) -> None:
@@ -405,6 +453,7 @@ class Worker:
             not_sent=bucket.not_sent,
             in_flight=len(self.in_flight),
             out_of_range=bucket.out_of_range,
+            retried=bucket.retried,
             in_schedule=start < self.base_rate.duration,
             latency=hdr.encode(bucket.latency),
             service=hdr.encode(bucket.service),
@@ -420,18 +469,31 @@ class Worker:
             self._collect_garbage(bucket.second)
 
     async def _drain(self) -> None:
-        tasks = {task for task, _sent in self.in_flight.values()}
-        if not tasks:
+        if not self.in_flight:
             return
-        if self.killed:
-            await asyncio.gather(*tasks, return_exceptions=True)
-            return
+        self._all_done = asyncio.get_running_loop().create_future()
         grace = min(self.config.timeout, DRAIN_GRACE_S)
-        _done, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._all_done), grace)
+        self._end_all("cancelled by kill or end of run")
+
+
+class _Flight(Flight):
+    """One request of the worker: when it was intended and sent; reports back to the worker."""
+
+    __slots__ = ("intended", "sent", "seq", "worker")
+
+    def __init__(self, worker: Worker, seq: int, intended: float) -> None:
+        super().__init__()
+        self.worker, self.seq, self.intended = worker, seq, intended
+        self.sent = 0.0
+
+    def on_sent(self) -> None:
+        self.sent = time.perf_counter()
+        self.worker._sent(self)
+
+    def on_done(self, response: Response | None, error: HttpError | None) -> None:
+        self.worker._done(self, response, error)
 
 
 async def _read_commands(worker: Worker, reader: asyncio.StreamReader) -> None:
@@ -462,15 +524,9 @@ async def serve(reader: asyncio.StreamReader, write: Callable[[bytes], None]) ->
         return
     config = decode_config(first)
     worker = Worker(config, emit)
-    connections = config.load.connections
-    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections,
-                                     ttl_dns_cache=300, enable_cleanup_closed=True)
-    # No aiohttp timeouts: Worker._sweep_timeouts enforces config.timeout without a timer
+    # No client timeouts: Worker._sweep_timeouts enforces config.timeout without a timer
     # per request.
-    timeout = aiohttp.ClientTimeout(total=None)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     auto_decompress=False,
-                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
+    with closing(Client(limit=config.load.connections)) as client:
         commands = asyncio.create_task(_read_commands(worker, reader))
         if config.gc_freeze and os.environ.get("LOADWATCH_GC_TUNING") != "0":
             # Collector pauses at random moments were the source of send lag at high rates.
@@ -481,7 +537,7 @@ async def serve(reader: asyncio.StreamReader, write: Callable[[bytes], None]) ->
             gc.disable()
             worker.collect_garbage = True
         emit(Ready(config.index, os.getpid()))
-        reason = await worker.run(session)
+        reason = await worker.run(client)
         commands.cancel()
     emit(Done(config.index, reason))
 

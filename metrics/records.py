@@ -76,9 +76,10 @@ class Tick:
     status: dict[str, int] = field(default_factory=dict)  # HTTP status code -> count
     errors: dict[str, int] = field(default_factory=dict)  # error code -> count
     late: int = 0  # sent more than the late threshold after their intended time
-    not_sent: int = 0  # due but dropped because the in-flight cap was reached
+    not_sent: int = 0  # due but not sent: in-flight cap reached, or late past the schedule's end
     in_flight: int = 0  # at the end of the second
     out_of_range: int = 0  # latencies the histogram could not hold
+    retried: int = 0  # sent again on a fresh connection: the reused one was stale
     in_schedule: bool = True  # False for seconds after the schedule's end (requests draining)
     latency: str = ""
     service: str = ""

@@ -43,6 +43,7 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         not_sent=sum(p.not_sent for p in parts),
         in_flight=sum(p.in_flight for p in parts),
         out_of_range=sum(p.out_of_range for p in parts),
+        retried=sum(p.retried for p in parts),
         in_schedule=first.in_schedule,
         latency=hdr.merge_encoded(p.latency for p in parts),
         service=hdr.merge_encoded(p.service for p in parts),
@@ -71,6 +72,7 @@ class Aggregate:
     late: int = 0
     not_sent: int = 0
     out_of_range: int = 0
+    retried: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     status: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -89,6 +91,7 @@ class Aggregate:
         self.late += tick.late
         self.not_sent += tick.not_sent
         self.out_of_range += tick.out_of_range
+        self.retried += tick.retried
         self.outcomes.update(tick.outcomes)
         self.status.update(tick.status)
         self.errors.update(tick.errors)
@@ -131,6 +134,7 @@ class Aggregate:
             "late": self.late,
             "not_sent": self.not_sent,
             "out_of_range": self.out_of_range,
+            "retried": self.retried,
             "status": dict(sorted(self.status.items())),
             "error_codes": dict(self.errors.most_common()),
             "latency_ms": hdr.summary_ms(self.latency),

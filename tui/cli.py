@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import driver
+from driver.limits import rate_warnings
 from driver.profile import Profile, ProfileError, describe_plan, load_profile
 from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
 from driver.setup import (
@@ -129,6 +130,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     print(f"{args.profile}: valid")
+    for warning in rate_warnings(profile.phases, profile.load.workers):
+        print(warning)
     if profile.target_problem is not None:
         print(f"warning: {profile.target_problem} — `run` will refuse until it is set")
     if profile.target is not None and profile.target_problem is None:

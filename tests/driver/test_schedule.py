@@ -157,3 +157,35 @@ def test_the_plan_counts_what_the_pacers_send(phases, workers):
             pacer.take()
             sent[function.phase_index_at(t)] += 1
     assert sent == planned
+def _skip_by_hand(pacer: Pacer, t: float) -> int:
+    count = 0
+    while (intended := pacer.peek()) is not None and intended <= t:
+        pacer.take()
+        count += 1
+    return count
+
+
+@pytest.mark.parametrize("arrivals", ["even", "poisson"])
+@pytest.mark.parametrize(("index", "workers"), [(0, 1), (1, 3)])
+@pytest.mark.parametrize("phases", [[(10, 100, 100)], [(10, 0, 50), (5, 50, 0)]])
+def test_skip_until_takes_what_taking_one_by_one_takes(arrivals, index, workers, phases):
+    bulk = Pacer(rate(*phases), index, workers, arrivals, seed=3)
+    one_by_one = Pacer(rate(*phases), index, workers, arrivals, seed=3)
+    for t in (0.0, 0.013, 1.2345, 4.999, 7.77, 14.9, 15.0, 99.0):
+        assert bulk.skip_until(t) == _skip_by_hand(one_by_one, t)
+        assert bulk.peek() == one_by_one.peek()
+
+
+def test_skip_until_stops_at_its_limit():
+    pacer = Pacer(rate((10, 1000, 1000)))
+    assert pacer.skip_until(5.0, limit=100) == 100
+    assert pacer.peek() == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(("index", "workers"), [(0, 1), (1, 3), (2, 3)])
+def test_remaining_counts_what_is_left_of_the_share(index, workers):
+    pacer = Pacer(rate((10, 10, 10)), index, workers)  # 100 requests, 0..99
+    share = len(range(index, 100, workers))
+    assert pacer.skip_until(2.0) == len(range(index, 21, workers))
+    assert pacer.remaining() == share - len(range(index, 21, workers))
+    assert pacer.peek() is None
