@@ -17,9 +17,10 @@ from contextlib import closing, contextmanager
 import pytest
 
 from driver.http1 import Client, HttpError, encode
+from driver.profile import RenderedRequest
+from driver.protocol import TickMessage, WorkerConfig
 from driver.schedule import Phase
-from driver.worker import Worker, WorkerConfig, WorkerRequest
-from metrics.records import record_from_dict
+from driver.worker import Worker
 from tests.servers import model_server as servers
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nsetosa\n"
@@ -143,10 +144,10 @@ async def test_idle_connections_are_not_reused_past_the_idle_limit():
 
 def _run_worker(url: str, phases: list[Phase]) -> list:
     emitted: list[dict] = []
-    config = WorkerConfig(index=0, workers=1, phases=phases, weights=[1.0],
-                          scenarios=[[WorkerRequest("POST", url + "/invocations",
-                                                    {"Content-Type": "text/csv"},
-                                                    b"5,3.5,1.3,0.3")]])
+    config = WorkerConfig(index=0, workers=1, phases=tuple(phases), weights=(1.0,),
+                          scenarios=((RenderedRequest("POST", url + "/invocations",
+                                                      {"Content-Type": "text/csv"},
+                                                      b"5,3.5,1.3,0.3"),),))
 
     async def run() -> str:
         with closing(Client()) as client:
@@ -155,7 +156,7 @@ def _run_worker(url: str, phases: list[Phase]) -> list:
             return await worker.run(client)
 
     assert asyncio.run(run()) == "completed"
-    return [record_from_dict(m) for m in emitted if m.get("type") == "tick"]
+    return [m.tick for m in emitted if isinstance(m, TickMessage)]
 
 
 @pytest.mark.slow

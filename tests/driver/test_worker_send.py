@@ -8,17 +8,18 @@ from contextlib import closing
 
 from driver.http1 import Client
 from driver.limits import WORKER_CEILING_RPS, rate_warnings
+from driver.profile import LoadOptions, RenderedRequest
+from driver.protocol import TickMessage, WorkerConfig
 from driver.schedule import Phase
-from driver.worker import Worker, WorkerConfig, WorkerRequest
-from metrics.records import record_from_dict
+from driver.worker import Worker
 
 ABSURD_RPS = 10_000_000
 
 
 def make_worker(url: str, phases: list[Phase], emitted: list[dict], **options) -> Worker:
-    config = WorkerConfig(index=0, workers=1, phases=phases,
-                          scenarios=[[WorkerRequest("GET", url + "/", {}, None)]],
-                          weights=[1.0], **options)
+    config = WorkerConfig(index=0, workers=1, phases=tuple(phases),
+                          scenarios=((RenderedRequest("GET", url + "/", {}, None),),),
+                          weights=(1.0,), load=LoadOptions(**options))
     return Worker(config, emitted.append)
 
 
@@ -29,7 +30,7 @@ async def run_worker(worker: Worker) -> str:
 
 
 def ticks(emitted: list[dict]):
-    return [record_from_dict(m) for m in emitted if m.get("type") == "tick"]
+    return [m.tick for m in emitted if isinstance(m, TickMessage)]
 
 
 async def test_an_absurd_rate_still_lets_a_stop_through(target_server):
