@@ -8,7 +8,8 @@ Flask + a scikit-learn decision tree, as SageMaker's "bring your own container" 
 search is exactly what a user runs (``loadwatch find-capacity PROFILE --target URL
 --headless``, defaults otherwise); its answer and spread come from the recording's
 ``capacity_result`` event. hey (closed loop, 8 connections) measures the server's throughput
-before and after the searches as a reference point measured the same way each time.
+after each search as a reference measured the same way each time: on a shared machine the
+server's throughput moves with the neighbours' load, and the answer with it.
 
 The sandbox's true capacity comes from a saturating run (600 req/s offered to one default
 instance for 40 s, no scaling): the successful responses per second over its last 30 s, before
@@ -126,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "capacity_repeat.json")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="lw-capacity-"))
-    report: dict[str, Any] = {"cores": os.cpu_count(), "shared_machine": True}
+    # Parts not run this time keep what an earlier run measured.
+    report: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
+    report.update({"cores": os.cpu_count(), "shared_machine": True})
 
     def save() -> None:  # after each part, so a long run that breaks keeps what it measured
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -157,13 +160,20 @@ def main(argv: list[str] | None = None) -> int:
             searches = []
             for i in range(args.model):
                 found = search([str(profile), "--target", server.url], work / f"model-{i}.jsonl")
+                # The server's throughput right after, the same way each time: on a shared
+                # machine it moves with the neighbours' load, and the answer with it.
+                found["hey_after_rps"] = hey_rps(server.url)
                 print(f"model search {i + 1}: {found['result_line']} "
-                      f"({found['seconds']:.0f} s, load {found['load_average']})", flush=True)
+                      f"({found['seconds']:.0f} s, load {found['load_average']}, "
+                      f"hey after {found['hey_after_rps']} req/s)", flush=True)
                 searches.append(found)
-            report["model_hey_after_rps"] = hey_rps(server.url)
         answers = [s["max_rps"] for s in searches]
+        hey = [s["hey_after_rps"] for s in searches]
         report["model"] = {"searches": searches, "answers": answers,
-                           "max_over_min": spread(answers)}
+                           "max_over_min": spread(answers), "hey_rps": hey,
+                           "hey_max_over_min": spread(hey),
+                           "answer_over_hey": [round(a / h, 3) if a and h else None
+                                               for a, h in zip(answers, hey, strict=True)]}
         save()
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: v for k, v in report.items() if k not in ("model", "sandbox")}))

@@ -33,13 +33,14 @@ def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     recording = tmp_path / "search.jsonl"
     result = find_capacity("--sandbox-instance", "small", "--sandbox-period", "1",
                            "--start", "40", "--tolerance", "0.1", "--interval", "60",
+                           "--hold", "8",  # 5 judged seconds: room for 3 overloaded in a row
                            "--apply", "--record", str(recording), timeout=300)
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     assert "maximum sustainable rate per instance:" in out
     # the start line says what the search does, not the 6-hour bound of its one phase
     assert "phase 1/1 'capacity search': baseline 20 req/s for 28 s, then from 40 req/s x2" \
-        in out and "21600" not in out
+        in out and "21600" not in out and "runs of 8 s" in out
     spread = next(line for line in out.splitlines() if line.startswith("spread: "))
     assert "failure" in spread and "confirmed by a re-run" in spread
     assert "target = MAX_RPS x SAFETY_FACTOR x 60 = " in out

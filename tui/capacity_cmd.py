@@ -195,10 +195,11 @@ def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) ->
         p50 = "-" if step["p50_ms"] is None else f"{step['p50_ms']:.1f}"
         p99 = "-" if step["p99_ms"] is None else f"{step['p99_ms']:.1f}"
         why = "; ".join(step["reasons"])
-        if step.get("rate_passes") is None and not step["passed"]:
-            why += " — re-run to confirm"
+        decided = step.get("rate_passes")
+        if decided is None:  # this rate's runs do not agree yet
+            why += " — re-run to confirm" if not step["passed"] else "a third run decides"
         elif step.get("run", 1) > 1:
-            why += (" — " if why else "") + ("confirmed: fails" if not step["rate_passes"]
+            why += (" — " if why else "") + ("confirmed: fails" if not decided
                                              else "overturned: passes")
         lines.append(f"{step['rate']:>10g} {step.get('run', 1):>3} {verdict:<8} "
                      f"{step['achieved_rps']:>9.1f} {p50:>8} {p99:>8} "
