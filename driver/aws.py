@@ -24,6 +24,7 @@ from botocore.config import Config
 
 import driver
 from driver.profile import SageMakerOptions
+from metrics.aws_errors import THROTTLING_CODES, error_code, error_message
 
 SERVICES = ("sagemaker", "sagemaker-runtime", "cloudwatch", "application-autoscaling")
 
@@ -40,10 +41,6 @@ CREDENTIAL_PROBLEMS = {
     "IncompleteSignature": "the request signature is incomplete",
     "MissingAuthenticationToken": "the request was not signed",
 }
-THROTTLING_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "LimitExceededException",
-})
 
 T = TypeVar("T")
 
@@ -74,13 +71,6 @@ class AwsError(Exception):
             "ProfileNotFound")
 
 
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ClientError, or None."""
-    if isinstance(exc, aws_exceptions.ClientError):
-        return exc.response.get("Error", {}).get("Code") or None
-    return None
-
-
 def as_aws_error(exc: BaseException, doing: str | None = None) -> AwsError:
     """Turn whatever botocore raised into an AwsError that keeps the AWS error code.
 
@@ -90,10 +80,9 @@ def as_aws_error(exc: BaseException, doing: str | None = None) -> AwsError:
     if isinstance(exc, AwsError):
         return exc
     if isinstance(exc, aws_exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code") or "Unknown"
+        code = error_code(exc) or "Unknown"
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        message = CREDENTIAL_PROBLEMS.get(code) or error.get("Message") or str(exc)
+        message = CREDENTIAL_PROBLEMS.get(code) or error_message(exc) or str(exc)
         return AwsError(_one_line(message), code, status=status, doing=doing)
     simple: dict[type[BaseException], tuple[str, str]] = {
         aws_exceptions.NoCredentialsError: (

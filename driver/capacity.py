@@ -1,19 +1,22 @@
 """Finding the highest rate one instance sustains, and the scaling target that follows.
 
 The search is a pure state machine (``CapacitySearch``): it proposes a rate, is told how the
-step went (``StepResult``), and proposes the next, so its logic is tested by tables with a
-simulated endpoint. ``run_capacity_search`` (in ``driver.capacity_run``) drives it against a
-live session.
+run at that rate went (``StepResult``), and proposes the next, so its logic is tested by tables
+with a simulated endpoint. ``run_capacity_search`` (in ``driver.capacity_run``) drives it
+against a live session.
 
-The procedure, after a short unloaded baseline that sets the default latency objective:
+The procedure, after an unloaded baseline that sets the default latency objective:
 1. raise the rate geometrically (x ``growth``) while steps pass; if the very first step
    fails, lower it the same way (/ ``growth``) until one passes;
 2. once a rate has passed and a higher one failed, bisect between the highest pass and the
    lowest failure until the gap is within ``tolerance`` of the passing rate;
-3. a step that fails *clearly* (errors or latency far past the objective) ends the climb at
-   once and is never exceeded again: the search does not overload further than it must.
+3. a failing run is not believed at once: the same rate runs again, and a third time when the
+   two disagree (best of three), so one noisy run cannot decide the answer;
+4. a run that fails *clearly* (errors or latency twice past the objective for several
+   consecutive seconds: overload that persists, not one spike) is cut short; no rate above a
+   confirmed failure is ever tried: the search does not overload further than it must.
 
-A step passes while the error rate stays under ``max_error_rate``, client p99 under
+A run passes while the error rate stays under ``max_error_rate``, client p99 under
 ``latency_objective_ms``, and the achieved rate within ``min_achieved`` of the offered rate.
 AWS's load-testing guidance turns the answer into a policy:
 ``target = max_rps x safety_factor x 60`` invocations per instance per minute.
@@ -31,22 +34,29 @@ class Objectives:
     max_error_rate: float = 0.05  # as the blog: no more than 5 % errors
     latency_objective_ms: float | None = None  # None: derived from the unloaded p99
     min_achieved: float = 0.95  # achieved rate within 5 % of the offered rate
-    clear_failure_factor: float = 2.0  # this far past an objective, a step fails clearly
+    clear_failure_factor: float = 2.0  # this far past an objective, a second is overloaded
+    clear_persist_s: int = 3  # and this many overloaded seconds in a row fail a run clearly
+
+
+# The objective stays this far above the unloaded p99 however fast the model is: one garbage
+# collection or a neighbour's burst costs tens of milliseconds, while overload past capacity
+# queues requests for hundreds (the blog: under 15 ms below capacity, over 300 ms past it).
+OBJECTIVE_FLOOR_MS = 50.0
 
 
 def default_latency_objective(unloaded_p99_ms: float) -> float:
-    """Four times the unloaded p99, and at least 25 ms above it.
+    """Four times the unloaded p99, and at least 50 ms above it.
 
-    Under capacity a model's latency barely moves with load (the blog: under 15 ms); past it
-    queues form and latency climbs by orders of magnitude (over 300 ms), so a generous
-    multiple of the unloaded figure separates the two regimes without reacting to noise.
+    Under capacity a model's latency barely moves with load; past it queues form and latency
+    climbs by orders of magnitude, so a generous margin separates the two regimes without
+    reacting to noise: 4 x a 7 ms p99 (28 ms) is within reach of one pause in a worker.
     """
-    return max(4.0 * unloaded_p99_ms, unloaded_p99_ms + 25.0)
+    return max(4.0 * unloaded_p99_ms, unloaded_p99_ms + OBJECTIVE_FLOOR_MS)
 
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
-    """What one step at ``rate`` produced, from the client (and the server where known)."""
+    """What one run at ``rate`` produced, from the client (and the server where known)."""
 
     rate: float
     achieved_rps: float
@@ -57,16 +67,18 @@ class StepResult:
     server_model_latency_ms: float | None = None
     server_5xx: float | None = None
     stopped_early: bool = False
+    overloaded_s: int = 0  # the longest run of consecutive seconds each clearly overloaded
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     passed: bool
-    clear: bool  # failed by far: do not go higher, and stop the step early
+    clear: bool  # failed by far, persistently: the run was (or may be) cut short
     reasons: tuple[str, ...]
 
 
-CLEAR_FAILURE_NOTE = "FAIL! is a clear failure: the step was cut short and no higher rate was tried"
+CLEAR_FAILURE_NOTE = ("FAIL! is a clear failure: the overload persisted for seconds, so the run "
+                      "was cut short; no rate above a confirmed failure was tried")
 
 
 def verdict_label(passed: bool, clear: bool) -> str:
@@ -74,23 +86,32 @@ def verdict_label(passed: bool, clear: bool) -> str:
     return "pass" if passed else ("FAIL!" if clear else "FAIL")
 
 
+def clearly_over(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> bool:
+    """Whether ``result`` (typically one second) is twice past an objective, or got nothing."""
+    factor = objectives.clear_failure_factor
+    if result.p99_ms is None:
+        return result.rate >= 5  # several requests were due and none succeeded
+    if result.error_rate >= min(1.0, objectives.max_error_rate * factor):
+        return True
+    return result.p99_ms >= latency_objective_ms * factor
+
+
 def judge(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> Verdict:
     reasons = []
-    clear = False
-    factor = objectives.clear_failure_factor
     if result.error_rate >= objectives.max_error_rate:
         reasons.append(f"errors {100 * result.error_rate:.1f}% ≥ "
                        f"{100 * objectives.max_error_rate:g}%")
-        clear = clear or result.error_rate >= min(1.0, objectives.max_error_rate * factor)
     if result.p99_ms is None:
         reasons.append("no request completed")
-        clear = True
     elif result.p99_ms >= latency_objective_ms:
         reasons.append(f"p99 {result.p99_ms:.0f} ms ≥ {latency_objective_ms:.0f} ms")
-        clear = clear or result.p99_ms >= latency_objective_ms * factor
     if result.rate > 0 and result.achieved_rps < objectives.min_achieved * result.rate:
         reasons.append(f"achieved {result.achieved_rps:.0f} of {result.rate:.0f} req/s")
-    return Verdict(not reasons, clear and bool(reasons), tuple(reasons))
+    # Clear: twice past an objective over the run, and for seconds on end, not in one spike.
+    clear = bool(reasons) and (result.p99_ms is None or (
+        result.overloaded_s >= objectives.clear_persist_s
+        and clearly_over(result, objectives, latency_objective_ms)))
+    return Verdict(not reasons, clear, tuple(reasons))
 
 
 @dataclass
@@ -103,11 +124,15 @@ class CapacitySearch:
     tolerance: float = 0.05  # stop when (fail - pass) / pass is within this
     max_rps: float = 100_000.0
     min_rps: float = 1.0  # stepping down from a failed start stops here
-    max_steps: int = 20
+    max_steps: int = 40  # runs, re-runs included
+    confirm: bool = True  # a failed run is re-run (best of three) before it is believed
     latency_objective_ms: float | None = None
     history: list[tuple[StepResult, Verdict]] = field(default_factory=list)
     best_pass: StepResult | None = None
     lowest_fail: float | None = None
+    pending: float | None = None  # a rate whose failure awaits confirmation
+    decided: dict[float, list[bool]] = field(default_factory=dict)  # rate -> its runs' passes
+    _runs: list[bool] = field(default_factory=list)  # the runs of the rate being decided
 
     def __post_init__(self) -> None:
         if self.latency_objective_ms is None:
@@ -123,9 +148,11 @@ class CapacitySearch:
         return self.next_rate() is None
 
     def next_rate(self) -> float | None:
-        """The rate of the next step, or None when the search is over."""
+        """The rate of the next run, or None when the search is over."""
         if len(self.history) >= self.max_steps:
             return None
+        if self.pending is not None:
+            return self.pending
         if self.lowest_fail is None:
             if self.best_pass is None:
                 return self.start_rps if not self.history else None
@@ -140,23 +167,75 @@ class CapacitySearch:
         return math.floor((low + self.lowest_fail) / 2)
 
     def step_should_stop(self, partial: StepResult) -> bool:
-        """Whether a step under way has already failed clearly (stop it, do not overload)."""
+        """Whether a run under way has already failed clearly (stop it, do not overload)."""
         assert self.latency_objective_ms is not None
         return judge(partial, self.objectives, self.latency_objective_ms).clear
 
+    def clearly_over(self, second: StepResult) -> bool:
+        """Whether one second of a run is clearly overloaded (see ``clearly_over``)."""
+        assert self.latency_objective_ms is not None
+        return clearly_over(second, self.objectives, self.latency_objective_ms)
+
     def record(self, result: StepResult) -> Verdict:
+        """Judge one run; the rate is decided once its runs agree (see ``_decide``)."""
         assert self.latency_objective_ms is not None, "set_baseline or an objective first"
         verdict = judge(result, self.objectives, self.latency_objective_ms)
         self.history.append((result, verdict))
-        if verdict.passed:
-            if self.best_pass is None or result.rate > self.best_pass.rate:
-                self.best_pass = result
+        if self.pending != result.rate:
+            self._runs = []
+        self._runs.append(verdict.passed)
+        passed = self._decide(self._runs)
+        self.pending = result.rate if passed is None else None
+        if passed is None:
+            return verdict
+        self.decided[result.rate] = list(self._runs)
+        if passed:
+            best = result if verdict.passed else next(
+                r for r, v in reversed(self.history) if r.rate == result.rate and v.passed)
+            if self.best_pass is None or best.rate > self.best_pass.rate:
+                self.best_pass = best
         elif self.lowest_fail is None or result.rate < self.lowest_fail:
             self.lowest_fail = result.rate
         return verdict
 
+    def outcome(self, rate: float) -> bool | None:
+        """Whether ``rate`` was decided to pass (True) or fail (False); None if undecided."""
+        runs = self.decided.get(rate)
+        return None if runs is None else self._decide(runs)
+
+    def _decide(self, runs: list[bool]) -> bool | None:
+        """A first pass stands; a failure stands once two runs failed, best of three."""
+        if not self.confirm:
+            return runs[-1]
+        if runs[0]:
+            return True
+        if runs.count(False) >= 2:
+            return False
+        if runs.count(True) >= 2:
+            return True
+        return None
+
+    def spread(self) -> dict[str, Any]:
+        """How sure the answer is: the bracket around the edge and what confirming changed."""
+        low = self.best_pass.rate if self.best_pass else None
+        high = self.lowest_fail
+        overturned = sorted(rate for rate, runs in self.decided.items()
+                            if not runs[0] and runs.count(True) >= 2)
+        confirmed = sorted(rate for rate, runs in self.decided.items()
+                           if runs.count(False) >= 2)
+        return {
+            "bracket": [low, high],
+            "bracket_pct": (100.0 * (high - low) / low) if low and high else None,
+            "pass_runs": self.decided.get(low, []).count(True) if low else 0,
+            "fail_runs": self.decided.get(high, []).count(False) if high else 0,
+            "runs_at_fail": len(self.decided.get(high, [])) if high else 0,
+            "confirmed_failures": confirmed,
+            "overturned_failures": overturned,
+            "runs": len(self.history),
+        }
+
     def recommendation(self, safety_factor: float = 0.5) -> dict[str, Any] | None:
-        """The answer: max sustainable rate, its figures, and the target it implies."""
+        """The answer: max sustainable rate, its figures, its spread and the target it implies."""
         if self.best_pass is None:
             return None
         best = self.best_pass
@@ -175,7 +254,28 @@ class CapacitySearch:
             "formula": f"target = MAX_RPS x SAFETY_FACTOR x 60 = {best.rate:g} x "
                        f"{safety_factor:g} x 60 = {round(target)} invocations per instance "
                        "per minute",
+            "spread": self.spread(),
         }
+
+
+def describe_spread(spread: dict[str, Any]) -> str:
+    """One line: where the edge lies and how many failures a re-run confirmed or overturned."""
+    low, high = spread["bracket"]
+    if low is None:
+        return ""
+    if high is None:
+        edge = f"no rate failed: the edge lies above {low:g} req/s"
+    else:
+        edge = (f"the edge lies between {low:g} req/s (passed) and {high:g} req/s (failed "
+                f"{spread['fail_runs']} of {spread['runs_at_fail']} runs), "
+                f"{spread['bracket_pct']:.1f}% apart")
+    confirmed, overturned = spread["confirmed_failures"], spread["overturned_failures"]
+    parts = [f"{len(confirmed)} failure{'s' if len(confirmed) != 1 else ''} confirmed by a "
+             "re-run"]
+    if overturned:
+        parts.append(f"{len(overturned)} overturned (failed once, then passed twice: "
+                     + ", ".join(f"{r:g}" for r in overturned) + " req/s)")
+    return f"{edge}; {', '.join(parts)}; {spread['runs']} runs"
 
 
 def scaling_block(recommendation: dict[str, Any], minimum: int = 1, maximum: int = 4) -> str:

@@ -14,7 +14,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from driver.capacity import CapacitySearch, Objectives, StepResult, Verdict
+from driver.capacity import (
+    CapacitySearch,
+    Objectives,
+    StepResult,
+    Verdict,
+    describe_spread,
+)
 from driver.profile import Profile
 from driver.runner import Session
 from driver.schedule import Phase
@@ -25,20 +31,40 @@ from metrics.stats import Aggregate
 SEARCH_DURATION_S = 6 * 3600
 
 
+# The baseline's p99 rests on at least this many requests (its 5 slowest), never on a handful.
+BASELINE_REQUESTS = 500
+BASELINE_MAX_RPS = 25.0
+
+
 @dataclass
 class StepPlan:
-    hold_s: float  # how long a step lasts when it does not fail clearly
-    settle_s: float  # first seconds of a step, not judged: queues adapt to the new rate
-    rest_s: float  # no load between a failed step and the next, so queues drain
-    baseline_s: float
+    hold_s: float  # how long a run lasts when it does not fail clearly
+    settle_s: float  # first seconds of a run, not judged: queues adapt to the new rate
+    rest_s: float  # no load between a failed run and the next, so queues drain
+    baseline_s: float  # settle included
     baseline_rps: float
 
     @classmethod
     def for_period(cls, period_s: float, start_rps: float, settle_s: float = 3.0,
                    rest_s: float = 5.0) -> StepPlan:
-        """Steps long enough for two full metric periods after settling, as the issue asks."""
+        """Runs long enough for two full metric periods after settling, as the issue asks.
+
+        The baseline is light (half the first step, at most 25 req/s) and long enough that its
+        p99 rests on ``BASELINE_REQUESTS`` requests: 20 s at 25 req/s, at least one period.
+        """
+        baseline_rps = max(1.0, min(BASELINE_MAX_RPS, start_rps / 2))
+        judged = min(120.0, max(20.0, period_s, BASELINE_REQUESTS / baseline_rps))
         return cls(hold_s=settle_s + 2 * period_s, settle_s=settle_s, rest_s=rest_s,
-                   baseline_s=max(10.0, period_s), baseline_rps=max(1.0, min(20.0, start_rps / 2)))
+                   baseline_s=settle_s + math.ceil(judged), baseline_rps=baseline_rps)
+
+    def describe(self, search: CapacitySearch) -> str:
+        """What the search will do, in one line (the session's start line says it)."""
+        confirm = ("a failing run is re-run to confirm it (best of three)"
+                   if search.confirm else "a failing run is believed at once")
+        return (f"baseline {self.baseline_rps:g} req/s for {self.baseline_s:g} s, then from "
+                f"{search.start_rps:g} req/s x{search.growth:g} while runs pass, bisection to "
+                f"{100 * search.tolerance:g}%; runs of {self.hold_s:g} s (first "
+                f"{self.settle_s:g} s not judged); {confirm}")
 
 
 def search_profile(profile: Profile, start_rps: float) -> Profile:
@@ -58,6 +84,8 @@ class CapacityRun:
     result: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # said as events when the search starts
+    finished: bool = False  # the search reached its end (with or without an answer)
     _new_tick: asyncio.Event = field(default_factory=asyncio.Event)
 
     def observe(self, record: Record) -> None:
@@ -77,7 +105,7 @@ class CapacityRun:
             await self._new_tick.wait()
 
     def _measure(self, rate: float, first: int, last: int, epoch0: float,
-                 stopped_early: bool = False) -> StepResult:
+                 stopped_early: bool = False, overloaded_s: int = 0) -> StepResult:
         agg = Aggregate().extend(t for t in self.ticks if first <= t.second <= last)
         snap = agg.snapshot()
         start, end = epoch0 + first, epoch0 + last + 1
@@ -91,24 +119,33 @@ class CapacityRun:
             requests=snap["requests"],
             server_model_latency_ms=sum(model) / len(model) if model else None,
             stopped_early=stopped_early,
+            overloaded_s=overloaded_s,
         )
 
     async def _hold(self, session: Session, rate: float, seconds: float,
                     judge_early: bool) -> StepResult:
-        """Send ``rate`` for ``seconds`` (or until a clear failure) and measure the step."""
+        """Send ``rate`` for ``seconds`` (or until a clear failure) and measure the run.
+
+        Each judged second is checked on its own: a run fails clearly only when several
+        seconds in a row are twice past an objective (``Objectives.clear_persist_s``), so one
+        spike does not end it.
+        """
         session.set_rate(rate)
         begin = math.ceil(session.elapsed())
         first = begin + int(self.plan.settle_s)
         last = begin + max(int(seconds), 1) - 1
-        second = first
+        second, streak, longest = first, 0, 0
         while second <= last:
             await self._wait_ticks(session, second)
-            if judge_early and second >= first + 1:
-                partial = self._measure(rate, first, second, session.epoch0)
-                if self.search.step_should_stop(partial):
-                    return self._measure(rate, first, second, session.epoch0, True)
+            if judge_early:
+                one = self._measure(rate, second, second, session.epoch0)
+                streak = streak + 1 if self.search.clearly_over(one) else 0
+                longest = max(longest, streak)
+                partial = self._measure(rate, first, second, session.epoch0, True, longest)
+                if streak and self.search.step_should_stop(partial):
+                    return partial
             second += 1
-        return self._measure(rate, first, last, session.epoch0)
+        return self._measure(rate, first, last, session.epoch0, overloaded_s=longest)
 
     async def run(self, session: Session) -> None:
         """The producer: baseline, steps, result; then it stops the session."""
@@ -123,6 +160,8 @@ class CapacityRun:
 
     async def _run(self, session: Session) -> None:
         plan, search = self.plan, self.search
+        for note in self.notes:
+            session.event("capacity", "capacity_plan", note)
         session.event("capacity", "capacity_baseline",
                       f"baseline: {plan.baseline_rps:g} req/s for {plan.baseline_s:g} s",
                       rate=plan.baseline_rps)
@@ -135,33 +174,32 @@ class CapacityRun:
             return
         search.set_baseline(baseline.p99_ms)
         session.event("capacity", "capacity_objectives",
-                      f"unloaded p99 {baseline.p99_ms:.1f} ms; a step passes under "
-                      f"{100 * search.objectives.max_error_rate:g}% errors, p99 under "
-                      f"{search.latency_objective_ms:.0f} ms, and at least "
+                      f"unloaded p99 {baseline.p99_ms:.1f} ms over {baseline.requests} "
+                      f"requests; a run passes under {100 * search.objectives.max_error_rate:g}% "
+                      f"errors, p99 under {search.latency_objective_ms:.0f} ms, and at least "
                       f"{100 * search.objectives.min_achieved:g}% of the offered rate",
-                      unloaded_p99_ms=baseline.p99_ms,
+                      unloaded_p99_ms=baseline.p99_ms, baseline_requests=baseline.requests,
                       latency_objective_ms=search.latency_objective_ms)
         previous: Verdict | None = None
         while (rate := search.next_rate()) is not None:
             if previous is not None and not previous.passed and plan.rest_s > 0:
                 session.set_rate(0.0)
                 await asyncio.sleep(plan.rest_s)
-            session.event("capacity", "capacity_step", f"step: {rate:g} req/s", rate=rate)
+            run = 1 + (len(search._runs) if search.pending == rate else 0)
+            session.event("capacity", "capacity_step",
+                          f"step: {rate:g} req/s" + (f" (run {run}, to confirm)" if run > 1
+                                                     else ""), rate=rate, run=run)
             result = await self._hold(session, rate, plan.hold_s, True)
             verdict = search.record(result)
             previous = verdict
-            self.steps.append({"rate": rate, "passed": verdict.passed, "clear": verdict.clear,
-                               "reasons": list(verdict.reasons),
+            self.steps.append({"rate": rate, "run": run, "passed": verdict.passed,
+                               "clear": verdict.clear, "reasons": list(verdict.reasons),
+                               "rate_passes": search.outcome(rate),
                                **dataclasses.asdict(result)})
-            figures = (f"p99 {result.p99_ms:.1f} ms" if result.p99_ms is not None
-                       else "no responses") + (f", errors {100 * result.error_rate:.1f}%, "
-                                               f"achieved {result.achieved_rps:.0f} req/s")
-            session.event("capacity", "capacity_verdict",
-                          f"{rate:g} req/s {'passed' if verdict.passed else 'FAILED'}: {figures}"
-                          + (f" ({'; '.join(verdict.reasons)})" if verdict.reasons else "")
-                          + (" — stopped early" if result.stopped_early else ""),
+            session.event("capacity", "capacity_verdict", self._verdict_line(result, verdict),
                           **self.steps[-1])
         self.result = search.recommendation(self.safety_factor)
+        self.finished = True
         if self.result is None:
             session.event("capacity", "capacity_result",
                           "no step passed: the endpoint does not sustain even "
@@ -169,9 +207,27 @@ class CapacityRun:
                           if search.history else "no step ran")
         else:
             session.event("capacity", "capacity_result",
-                          f"one instance sustains {self.result['max_rps']:g} req/s; "
+                          f"one instance sustains {self.result['max_rps']:g} req/s "
+                          f"({describe_spread(self.result['spread'])}); "
                           f"{self.result['formula']}", **self.result)
         session.stop()
+
+    def _verdict_line(self, result: StepResult, verdict: Verdict) -> str:
+        """``600 req/s FAILED: ... — stopped early; re-running to confirm``."""
+        figures = (f"p99 {result.p99_ms:.1f} ms" if result.p99_ms is not None
+                   else "no responses") + (f", errors {100 * result.error_rate:.1f}%, "
+                                           f"achieved {result.achieved_rps:.0f} req/s")
+        line = (f"{result.rate:g} req/s {'passed' if verdict.passed else 'FAILED'}: {figures}"
+                + (f" ({'; '.join(verdict.reasons)})" if verdict.reasons else "")
+                + (" — stopped early" if result.stopped_early else ""))
+        if self.search.pending == result.rate:
+            return line + "; not believed yet: re-running it"
+        runs = self.search.decided.get(result.rate) or []
+        if len(runs) > 1:
+            decided = "passes" if self.search.outcome(result.rate) else "fails"
+            return line + (f"; {result.rate:g} req/s {decided} ({runs.count(True)} of "
+                           f"{len(runs)} runs passed)")
+        return line
 
 
 def objectives_from(max_error_rate_percent: float, latency_ms: float | None) -> Objectives:

@@ -296,9 +296,10 @@ class Session:
             rates = "pause" if phase.pause else (
                 f"{phase.rate_start:g} req/s" if phase.rate_start == phase.rate_end
                 else f"{phase.rate_start:g} → {phase.rate_end:g} req/s")
+            # A session whose rate something else steers (find-capacity) says what it does.
+            plan = self.meta.get("plan_note") or f"{rates} for {phase.duration:g} s"
             self.event("schedule", "phase_started", at=start, message=
-                       f"phase {index + 1}/{len(self.profile.phases)} '{phase.name}': "
-                       f"{rates} for {phase.duration:g} s",
+                       f"phase {index + 1}/{len(self.profile.phases)} '{phase.name}': {plan}",
                        index=index, phase=phase.name, duration=phase.duration,
                        rate_start=phase.rate_start, rate_end=phase.rate_end, pause=phase.pause)
             start += phase.duration
@@ -318,9 +319,12 @@ class Session:
             if self.record_path is not None:
                 self._writer = RecordingWriter(self.record_path, header, self.secrets)
             self._notify(self.redactor.record(header))
+            steered = self.meta.get("steered_by")
             self.event("session", "started",
-                       f"load on {self.target_label}: {len(self.profile.phases)} phase(s), "
-                       f"{self.duration:g} s, {self.workers} worker(s)")
+                       f"load on {self.target_label}: " + (
+                           f"rate set by {steered}" if steered else
+                           f"{len(self.profile.phases)} phase(s), {self.duration:g} s")
+                       + f", {self.workers} worker(s)")
             self.pool.send(Start(self.t0, self.epoch0))
             reader = asyncio.create_task(self._read_messages())
             tasks.append(asyncio.create_task(self._announce_phases()))

@@ -13,12 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from metrics.aws_errors import THROTTLING_CODES
 from metrics.records import HTTP_4XX, HTTP_5XX, OK, OTHER, THROTTLED
-
-THROTTLING_CODES = frozenset({
-    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "SlowDown",
-})
 
 
 @dataclass(frozen=True, slots=True)

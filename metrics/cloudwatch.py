@@ -23,14 +23,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from metrics.aws_errors import THROTTLING_CODES, error_code, error_message
 from metrics.records import Datapoint, Event, Record
 
 SAGEMAKER = "AWS/SageMaker"
 ENDPOINTS = "/aws/sagemaker/Endpoints"
 # GetMetricData is billed per metric requested: each query of each request counts once.
 USD_PER_1000_METRICS = 0.01
-THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded",
-                              "TooManyRequestsException", "LimitExceededException"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +66,9 @@ def poll_cost_per_hour(interval_s: float, metrics: int = len(METRICS)) -> float:
 
 
 def aws_code(exc: BaseException) -> str:
+    """The AWS error code of a failed call, or the exception's type when AWS never answered."""
     if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code") or "Unknown"
+        return error_code(exc) or "Unknown"
     return type(exc).__name__
 
 
@@ -239,8 +239,7 @@ class CloudWatchPoller:
         delay = self.next_delay()
         if code != self._last_failure_code:
             what = "throttled" if throttled else "failed"
-            message = exc.response.get("Error", {}).get("Message", "") \
-                if isinstance(exc, ClientError) else str(exc)
+            message = error_message(exc)
             self._event("poll_throttled" if throttled else "poll_failed",
                         f"CloudWatch poll {what} ({code}): {' '.join(message.split())[:200]}; "
                         f"next poll in {delay:g} s", code=code, retry_in=delay)

@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from metrics.aws_errors import error_message
 from metrics.cloudwatch import aws_code
 from metrics.records import EndpointState, Event, Record, ScalingActivity
 
@@ -262,16 +263,19 @@ class EndpointPoller:
         if self.autoscaling is not None:
             try:
                 snap.scaling = read_scaling_config(self.autoscaling, self.endpoint, self.variant)
+            except (ClientError, BotoCoreError) as exc:
+                snap.errors["scaling"] = exc
+            try:  # a narrow IAM role may read the policy but not the activities
                 snap.activities = self.autoscaling.describe_scaling_activities(
                     ServiceNamespace=NAMESPACE, ResourceId=self.resource_id,
                     ScalableDimension=DIMENSION).get("ScalingActivities", [])
             except (ClientError, BotoCoreError) as exc:
-                snap.errors["scaling"] = exc
+                snap.errors["activities"] = exc
         return snap
 
     async def poll(self) -> None:
         snap = await asyncio.to_thread(self._read)
-        for part in ("endpoint", "scaling"):
+        for part in ("endpoint", "scaling", "activities"):
             self._report(part, snap.errors.get(part))
         if snap.endpoint is not None:
             self._endpoint_state(snap)
@@ -328,8 +332,7 @@ class EndpointPoller:
         if self._failing.get(part) == code:
             return
         self._failing[part] = code
-        message = exc.response.get("Error", {}).get("Message", "") \
-            if isinstance(exc, ClientError) else str(exc)
+        message = error_message(exc)
         self._event("poller", "poll_failed",
                     f"{part} poll failed ({code}): {' '.join(message.split())[:200]}",
                     part=part, code=code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,11 +32,17 @@ def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     """The sandbox's small instance serves about 50 req/s (1 worker, 20 ms)."""
     recording = tmp_path / "search.jsonl"
     result = find_capacity("--sandbox-instance", "small", "--sandbox-period", "1",
-                           "--start", "20", "--tolerance", "0.1", "--interval", "60",
-                           "--apply", "--record", str(recording))
+                           "--start", "40", "--tolerance", "0.1", "--interval", "60",
+                           "--hold", "8",  # 5 judged seconds: room for 3 overloaded in a row
+                           "--apply", "--record", str(recording), timeout=300)
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     assert "maximum sustainable rate per instance:" in out
+    # the start line says what the search does, not the 6-hour bound of its one phase
+    assert "phase 1/1 'capacity search': baseline 20 req/s for 28 s, then from 40 req/s x2" \
+        in out and "21600" not in out and "runs of 8 s" in out
+    spread = next(line for line in out.splitlines() if line.startswith("spread: "))
+    assert "failure" in spread and "confirmed by a re-run" in spread
     assert "target = MAX_RPS x SAFETY_FACTOR x 60 = " in out
     assert "scaling:\n  enabled: true\n  min: 1\n  max: 4\n  target: " in out
 
@@ -46,9 +53,10 @@ def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     assert found["target"] == round(found["max_rps"] * 0.5 * 60)
     verdicts = [e.data for e in events if e.name == "capacity_verdict"]
     failed = [v["rate"] for v in verdicts if not v["passed"]]
-    assert failed and max(v["rate"] for v in verdicts) == min(
-        r for r in failed if r >= max(failed)) == 80  # never above the first clear failure
+    assert failed and max(v["rate"] for v in verdicts) == 80  # never above the failure
+    assert [v["run"] for v in verdicts if v["rate"] == 80] == [1, 2]  # confirmed by a re-run
     assert any(v["stopped_early"] for v in verdicts if not v["passed"])
+    assert found["spread"]["bracket"] == [found["max_rps"], found["first_failing_rps"]]
     # The sandbox starts with no policy, so nothing was suspended or restored; after the
     # search, --apply put the recommended policy on.
     names = [e.name for e in events if e.source in ("scaling", "capacity")]
@@ -117,3 +125,31 @@ def test_one_instance_and_no_scaling_needs_nothing_changed():
     with Stubber(client):  # no call expected: a stub with nothing queued fails on any call
         assert asyncio.run(_take_one_instance(_Prepared(control, 1))) is None
     assert json.dumps(control.saved.to_dict())
+
+
+@pytest.mark.slow
+def test_a_plain_http_model_server_is_searched_without_endpoint_checks(tmp_path):
+    """nginx -> gunicorn -> Flask + sklearn: no SageMaker, so nothing to check or suspend."""
+    from tests.servers.model_server import available, model_server
+
+    if not available():
+        pytest.skip("nginx or gunicorn is not installed")
+    profile = tmp_path / "model.yml"
+    profile.write_text("config:\n  phases: [{duration: 1, arrivalRate: 1}]\n"
+                       "scenarios:\n  - flow:\n      - post:\n          url: /invocations\n"
+                       "          headers: {content-type: text/csv}\n"
+                       "          body: \"5,3.5,1.3,0.3\"\n")
+    with model_server(2) as server:
+        result = find_capacity(str(profile), "--target", server.url, "--start", "100",
+                               "--tolerance", "0.25", "--hold", "6", "--interval", "60",
+                               "--apply", "--no-record", timeout=400)
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout
+    assert "a plain HTTP target: no endpoint to check for one instance and no scaling to " \
+           "suspend" in out
+    assert "--apply: nothing to apply it to" in out
+    assert "cannot search" not in result.stderr
+    found = re.search(r"maximum sustainable rate per instance: (at least )?(\d+) req/s", out)
+    assert found and int(found.group(2)) >= 100  # it serves 100 req/s with ease
+    assert re.search(r"^spread: the edge lies between \d+ req/s \(passed\) and \d+ req/s "
+                     r"\(failed 2 of [23] runs\)", out, re.MULTILINE)

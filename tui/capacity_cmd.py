@@ -10,6 +10,8 @@ from typing import Any
 
 EXIT_NOT_FOUND = 1
 STEERED_BY = "the capacity search"
+PLAIN_HTTP_NOTE = ("a plain HTTP target: no endpoint to check for one instance and no scaling "
+                   "to suspend, so the answer is the capacity of whatever serves that URL")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -19,9 +21,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "find-capacity",
         help="find the highest rate one instance sustains and recommend the scaling target",
         description="Raise the rate in steps (each held for two metric periods), narrow the "
-                    "edge by bisection, and recommend SageMakerVariantInvocationsPerInstance = "
-                    "MAX_RPS x SAFETY_FACTOR x 60. The endpoint must have one instance; "
-                    "scaling is suspended for the search and restored afterwards.")
+                    "edge by bisection, re-run a failing step to confirm it, and recommend "
+                    "SageMakerVariantInvocationsPerInstance = MAX_RPS x SAFETY_FACTOR x 60. "
+                    "A SageMaker endpoint must have one instance; its scaling is suspended "
+                    "for the search and restored afterwards. Any HTTP target works too.")
     parser.add_argument("profile", type=Path, nargs="?",
                         help="profile naming the target and the request (default: sandbox demo)")
     add_run_options(parser)
@@ -36,9 +39,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="a step fails at this error rate (default 5, as the blog)")
     search.add_argument("--latency-ms", type=float, metavar="MS",
                         help="a step fails when client p99 reaches this (default: 4x the "
-                             "unloaded p99, at least 25 ms above it)")
+                             "unloaded p99, at least 50 ms above it)")
     search.add_argument("--hold", type=float, metavar="SECONDS",
                         help="seconds per step (default: 3 + two metric periods)")
+    search.add_argument("--no-confirm", action="store_true",
+                        help="believe a failing run at once instead of re-running it (faster, "
+                             "less repeatable)")
     search.add_argument("--safety-factor", type=float, default=0.5,
                         help="target = MAX_RPS x this x 60 (default 0.5, AWS's guidance)")
     search.add_argument("--apply", action="store_true",
@@ -108,25 +114,28 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
         if args.hold:
             plan.hold_s = max(args.hold, plan.settle_s + 1)
         search = CapacitySearch(start_rps=args.start, growth=args.growth,
-                                tolerance=args.tolerance,
+                                tolerance=args.tolerance, confirm=not args.no_confirm,
                                 objectives=objectives_from(args.max_error_rate,
                                                            args.latency_ms))
+        # The session's start line says what the search does, not its 6-hour upper bound.
+        session.meta["plan_note"] = plan.describe(search)
         run = CapacityRun(search, plan, safety_factor=args.safety_factor)
+        if prepared.scaling is None:  # said as the search starts, in the monitor too
+            run.notes.append(PLAIN_HTTP_NOTE)
+            if args.apply:
+                run.notes.append("--apply: nothing to apply it to (no scaling on a plain HTTP "
+                                 "target); the recommendation is printed only")
         session.subscribe(run.observe)
         session.add_producer(run.run)
         if args.apply and prepared.scaling is not None:
             session.add_cleanup(_applier(run, prepared, scaling, args.safety_factor))
-        plan_line = (f"search: from {args.start:g} req/s, x{args.growth:g} while steps pass, "
-                     f"then bisection to {100 * args.tolerance:g}%; steps of {plan.hold_s:g} s "
-                     f"(first {plan.settle_s:g} s not judged)")
         if wants_headless(args):
-            for note in [*prepared.notes, plan_line]:
+            for note in prepared.notes:
                 print(note, flush=True)
             result = await run_headless(prepared, args.interval)
             print_result(result, "interrupted: load stopped, recording finished")
             exit_code = result.exit_code
         else:  # the monitor shows the search: its steps and verdicts are in the event log
-            session.event("capacity", "capacity_plan", plan_line)
             exit_code = await monitor_session(prepared, options, load_keymap())
     finally:
         await prepared.close()
@@ -177,19 +186,33 @@ def _applier(run: Any, prepared: Any, scaling: Any, safety_factor: float) -> Any
 
 
 def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) -> list[str]:
-    from driver.capacity import CLEAR_FAILURE_NOTE, verdict_label
+    from driver.capacity import CLEAR_FAILURE_NOTE, describe_spread, verdict_label
 
-    lines = [f"{'step req/s':>10} {'verdict':<8} {'achieved':>9} {'p50 ms':>8} {'p99 ms':>8} "
-             f"{'errors %':>8}  why"]
+    lines = [f"{'step req/s':>10} {'run':>3} {'verdict':<8} {'achieved':>9} {'p50 ms':>8} "
+             f"{'p99 ms':>8} {'errors %':>8}  why"]
     for step in run.steps:
         verdict = verdict_label(step["passed"], step["clear"])
         p50 = "-" if step["p50_ms"] is None else f"{step['p50_ms']:.1f}"
         p99 = "-" if step["p99_ms"] is None else f"{step['p99_ms']:.1f}"
-        lines.append(f"{step['rate']:>10g} {verdict:<8} {step['achieved_rps']:>9.1f} {p50:>8} "
-                     f"{p99:>8} {100 * step['error_rate']:>8.2f}  {'; '.join(step['reasons'])}")
+        why = "; ".join(step["reasons"])
+        decided = step.get("rate_passes")
+        if decided is None:  # this rate's runs do not agree yet
+            why += " — re-run to confirm" if not step["passed"] else "a third run decides"
+        elif step.get("run", 1) > 1:
+            why += (" — " if why else "") + ("confirmed: fails" if not decided
+                                             else "overturned: passes")
+        lines.append(f"{step['rate']:>10g} {step.get('run', 1):>3} {verdict:<8} "
+                     f"{step['achieved_rps']:>9.1f} {p50:>8} {p99:>8} "
+                     f"{100 * step['error_rate']:>8.2f}  {why}")
     if any(step["clear"] for step in run.steps):
         lines.append(CLEAR_FAILURE_NOTE)
     recommendation = run.result
+    if recommendation is None and run.error is None and not run.finished:
+        best = run.search.best_pass
+        lines.append("the search was stopped before it finished: no answer"
+                     + (f" (the highest rate that passed so far: {best.rate:g} req/s)"
+                        if best else ""))
+        return lines
     if recommendation is None:
         lines.append("no sustainable rate found" + (f": {run.error}" if run.error else ""))
         return lines
@@ -202,6 +225,7 @@ def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) ->
         if rec["first_failing_rps"] else
         f"maximum sustainable rate per instance: at least {rec['max_rps']:g} req/s "
         "(no step failed)",
+        f"spread: {describe_spread(rec['spread'])}",
         f"objectives: errors under {100 * rec['max_error_rate']:g}%, p99 under "
         f"{rec['latency_objective_ms']:.0f} ms, achieved within 5% of offered",
         f"recommended SageMakerVariantInvocationsPerInstance: {rec['formula']}",

@@ -88,8 +88,32 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                           "left it (the exit line says what they cost per hour)")
 
 
+class IntermixedParser(argparse.ArgumentParser):
+    """A parser whose options and positionals come in any order, in every command.
+
+    argparse matches positionals greedily, so ``scaling disable --mode delete my.yml`` left
+    ``my.yml`` unrecognised; ``parse_intermixed_args`` does not, but refuses parsers with
+    subcommands or ``REMAINDER``. This class uses it wherever it can: every command's parser
+    (they are built from this class by ``add_subparsers``) parses intermixed; the top level
+    and the pass-through ``sandbox`` command parse as usual.
+    """
+
+    _mixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        plain = self._mixing or self._subparsers is not None or any(
+            action.nargs in (argparse.REMAINDER, argparse.PARSER) for action in self._actions)
+        if plain:
+            return super().parse_known_args(args, namespace)
+        self._mixing = True  # parse_known_intermixed_args calls parse_known_args itself
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._mixing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = IntermixedParser(
         prog="loadwatch",
         description="Load-test autoscaling inference endpoints and watch them respond, live. "
                     "With no command: the monitor on the built-in sandbox demo.",

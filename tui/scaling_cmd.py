@@ -188,12 +188,18 @@ def _show(control: Any) -> list[str]:
                          + (", no scale-in" if tracking.get("DisableScaleIn") else ""))
         else:
             lines.append(f"  policy {policy['PolicyName']}: {policy['PolicyType']}")
-    from driver.aws import call
+    from driver.aws import AwsError, call
     from metrics.endpoint import DIMENSION, NAMESPACE
 
-    activities = call("listing scaling activities", control.client.describe_scaling_activities,
-                      ServiceNamespace=NAMESPACE, ResourceId=control.resource_id,
-                      ScalableDimension=DIMENSION, MaxResults=5).get("ScalingActivities", [])
+    try:  # a narrow IAM role may read the policy but not the activities: show what we have
+        activities = call("listing scaling activities",
+                          control.client.describe_scaling_activities,
+                          ServiceNamespace=NAMESPACE, ResourceId=control.resource_id,
+                          ScalableDimension=DIMENSION, MaxResults=5).get("ScalingActivities", [])
+    except AwsError as exc:
+        lines.append(f"  recent scaling activities could not be read ({exc.code}): "
+                     f"{exc.message}")
+        return lines
     for activity in activities:
         lines.append(f"  {activity['StartTime']:%Y-%m-%d %H:%M:%S} {activity['StatusCode']}: "
                      f"{activity.get('Description', '')}")

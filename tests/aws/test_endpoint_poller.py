@@ -139,11 +139,38 @@ async def test_a_failing_part_is_reported_once_and_the_rest_still_polls(aws_env,
             sm_stub.add_response("describe_endpoint", endpoint, {"EndpointName": ANY})
             aas_stub.add_client_error("describe_scalable_targets", service_error_code=code,
                                       http_status_code=400)
+            aas_stub.add_response("describe_scaling_activities", {"ScalingActivities": []},
+                                  {"ServiceNamespace": ANY, "ResourceId": ANY,
+                                   "ScalableDimension": ANY})
         await p.poll()
         await p.poll()
     failures = [r for r in records if isinstance(r, Event) and r.name == "poll_failed"]
     assert len(failures) == 1 and failures[0].data == {"part": "scaling", "code": code}
     assert len([r for r in records if isinstance(r, EndpointState)]) == 2
+
+
+async def test_activities_that_cannot_be_read_leave_the_policy_shown(aws_env):
+    """A narrow IAM role may read the scaling policy but not DescribeScalingActivities."""
+    sm = boto3.client("sagemaker", region_name=REGION)
+    aas = boto3.client("application-autoscaling", region_name=REGION)
+    records: list = []
+    p = EndpointPoller(sm, aas, ENDPOINT, VARIANT, records.append)
+    with Stubber(sm) as sm_stub, Stubber(aas) as aas_stub:
+        sm_stub.add_client_error("describe_endpoint", "AccessDeniedException",
+                                 http_status_code=400)
+        aas_stub.add_response("describe_scalable_targets", {"ScalableTargets": []}, {
+            "ServiceNamespace": ANY, "ResourceIds": ANY, "ScalableDimension": ANY})
+        aas_stub.add_response("describe_scaling_policies", {"ScalingPolicies": []}, {
+            "ServiceNamespace": ANY, "ResourceId": ANY, "ScalableDimension": ANY})
+        aas_stub.add_client_error("describe_scaling_activities", "AccessDeniedException",
+                                  "not authorized to perform DescribeScalingActivities", 400)
+        await p.poll()
+    events = [r for r in records if isinstance(r, Event)]
+    assert [e.name for e in events].count("policy_in_force") == 1
+    failed = {e.data["part"]: e.message for e in events if e.name == "poll_failed"}
+    assert failed["activities"].startswith("activities poll failed (AccessDeniedException): "
+                                           "not authorized")
+    assert "scaling" not in failed
 
 
 def test_scaling_config_reads_and_describes(moto_aws):

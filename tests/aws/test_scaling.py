@@ -240,3 +240,44 @@ def test_describe_change_rejects_unknown_actions(aws_env):
         c.describe_change("explode")
     assert c.describe_change("restore") == "restore: nothing was saved"
     assert c.state.mode == "unknown" and c.state.label() == "scaling unknown"
+
+
+def test_show_with_a_role_that_may_not_list_activities_shows_the_policy(moto_aws, monkeypatch,
+                                                                         capsys):
+    """moto's IAM denies DescribeScalingActivities to a narrow user: the policy still shows."""
+    import json
+
+    from moto.core import set_initial_no_auth_action_count
+
+    from tui.cli import main
+
+    make_endpoint()
+    register_scaling(target=20000)
+    iam = boto3.client("iam", region_name=REGION)
+
+    @set_initial_no_auth_action_count(3)  # the three IAM calls below; then moto checks IAM
+    def as_a_narrow_role() -> int:
+        iam.create_user(UserName="narrow")
+        iam.put_user_policy(UserName="narrow", PolicyName="read-scaling", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "application-autoscaling:Describe*",
+                 "Resource": "*"},
+                {"Effect": "Deny", "Action": "application-autoscaling:DescribeScalingActivities",
+                 "Resource": "*"}]}))
+        key = iam.create_access_key(UserName="narrow")["AccessKey"]
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        return main(["scaling", "show", "--endpoint", ENDPOINT])
+
+    code = as_a_narrow_role()
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == (f"endpoint/{ENDPOINT}/variant/{VARIANT}: target tracking "
+                        "20000/instance/min, 1-2 instances, enabled")
+    assert "  policy users-policy: target 20000, cooldown out 120 s, in 600 s" in lines
+    # moto answers a JSON API's denial in XML, so botocore reads its code as the status (403);
+    # AWS says AccessDeniedException. Either way the code is named.
+    assert lines[-1].startswith("  recent scaling activities could not be read (")
+    assert "not authorized to perform: application-autoscaling:DescribeScalingActivities" \
+        in lines[-1]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from driver.capacity import (
     CapacitySearch,
     Objectives,
     StepResult,
     default_latency_objective,
+    describe_spread,
     judge,
     scaling_block,
 )
+from driver.capacity_run import StepPlan
 
 
 def endpoint(capacity: float, unloaded_ms: float = 10.0):
@@ -24,9 +28,23 @@ def endpoint(capacity: float, unloaded_ms: float = 10.0):
         p99 = unloaded_ms * 1.3 + 2000 * overload  # queues: latency climbs fast
         errors = min(0.9, max(0.0, 3 * overload - 0.05))
         achieved = capacity + (rate - capacity) * 0.3
-        return StepResult(rate, achieved, errors, p99, p99 / 2, int(rate * 20))
+        return StepResult(rate, achieved, errors, p99, p99 / 2, int(rate * 20), overloaded_s=20)
 
     return respond
+
+
+def noisy(respond, spikes):
+    """``respond``, except that the runs numbered in ``spikes`` hit a brief stall: they fail."""
+    runs = iter(range(10_000))
+
+    def run_once(rate: float) -> StepResult:
+        result = respond(rate)
+        if next(runs) in spikes:
+            return StepResult(rate, rate, 0.0, 400.0, result.p50_ms, result.requests,
+                              overloaded_s=1)
+        return result
+
+    return run_once
 
 
 def run(search: CapacitySearch, respond) -> list[float]:
@@ -45,7 +63,41 @@ def test_the_search_lands_within_ten_percent_of_capacity(capacity, start):
     rates = run(search, endpoint(capacity))
     found = search.recommendation()["max_rps"]
     assert found == pytest.approx(capacity, rel=0.10)
-    assert len(rates) <= 14
+    assert len(set(rates)) <= 14
+    # every failing rate ran twice (confirmed), every passing rate once
+    assert all(runs in ([True], [False, False]) for runs in search.decided.values())
+    assert sorted(search.decided) == sorted(set(rates))
+
+
+@settings(max_examples=200, deadline=None)
+@given(capacity=st.integers(30, 5000), start=st.sampled_from([10, 50, 200]),
+       spikes=st.sets(st.integers(0, 40), max_size=8))
+def test_one_noisy_run_never_decides_the_answer(capacity, start, spikes):
+    """Stalls that fail single runs (never two of any three in a row) leave the answer alone."""
+    spikes = {s for s in spikes if not {s - 1, s - 2} & spikes}
+    clean = CapacitySearch(start_rps=start)
+    clean.set_baseline(13)
+    run(clean, endpoint(capacity))
+    search = CapacitySearch(start_rps=start)
+    search.set_baseline(13)
+    run(search, noisy(endpoint(capacity), spikes))
+    assert search.recommendation()["max_rps"] == clean.recommendation()["max_rps"]
+
+
+def test_without_confirmation_one_stall_halves_the_answer():
+    """The issue's 375 vs 700: one spike during the climb ended it, and nothing above was tried."""
+    believing = CapacitySearch(start_rps=50, confirm=False)
+    believing.set_baseline(7)
+    run(believing, noisy(endpoint(700), {3}))  # the run at 400 req/s stalls
+    confirming = CapacitySearch(start_rps=50)
+    confirming.set_baseline(7)
+    rates = run(confirming, noisy(endpoint(700), {3}))
+    assert believing.recommendation()["max_rps"] < 400
+    assert confirming.recommendation()["max_rps"] == pytest.approx(700, rel=0.05)
+    assert rates[3:6] == [400, 400, 400]  # failed, passed, passed: overturned
+    spread = confirming.recommendation()["spread"]
+    assert spread["overturned_failures"] == [400]
+    assert "1 overturned (failed once, then passed twice: 400 req/s)" in describe_spread(spread)
 
 
 def test_it_never_goes_above_a_failed_rate():
@@ -71,15 +123,15 @@ def test_a_start_above_capacity_steps_down_then_bisects():
     search = CapacitySearch(start_rps=500)
     search.set_baseline(13)
     rates = run(search, endpoint(100))
-    assert rates[:4] == [500, 250, 125, 62]  # down by the growth factor until a pass
-    assert max(rates) == 500 and all(r < 125 for r in rates[4:])  # then only below the fail
+    assert rates[:7] == [500, 500, 250, 250, 125, 125, 62]  # down, each failure confirmed
+    assert max(rates) == 500 and all(r < 125 for r in rates[7:])  # then only below the fail
     assert search.recommendation()["max_rps"] == pytest.approx(100, rel=0.10)
 
 
 def test_an_endpoint_that_fails_every_step_ends_without_a_result():
     search = CapacitySearch(start_rps=50)
     search.set_baseline(13)
-    assert run(search, endpoint(0.5)) == [50, 25, 12, 6, 3, 1]
+    assert run(search, endpoint(0.5)) == [50, 50, 25, 25, 12, 12, 6, 6, 3, 3, 1, 1]
     assert search.recommendation() is None
 
 
@@ -88,10 +140,12 @@ def test_an_endpoint_that_fails_every_step_ends_without_a_result():
     [
         (StepResult(100, 100, 0.0, 20), True, False),
         (StepResult(100, 100, 0.06, 20), False, False),  # errors over 5 %
-        (StepResult(100, 100, 0.5, 20), False, True),  # far over: clear
-        (StepResult(100, 100, 0.0, 60), False, False),  # p99 over the 52 ms objective
-        (StepResult(100, 100, 0.0, 500), False, True),
-        (StepResult(100, 90, 0.0, 20), False, False),  # achieved only 90 %
+        (StepResult(100, 100, 0.5, 20, overloaded_s=3), False, True),  # far over, persisting
+        (StepResult(100, 100, 0.5, 20, overloaded_s=2), False, False),  # far over, briefly
+        (StepResult(100, 100, 0.0, 70), False, False),  # p99 over the 63 ms objective
+        (StepResult(100, 100, 0.0, 500, overloaded_s=5), False, True),
+        (StepResult(100, 100, 0.0, 500, overloaded_s=1), False, False),  # one spike: not clear
+        (StepResult(100, 90, 0.0, 20, overloaded_s=9), False, False),  # achieved only 90 %
         (StepResult(100, 0, 0.0, None), False, True),  # nothing came back
     ],
 )
@@ -102,8 +156,9 @@ def test_judging_a_step(result, passed, clear):
 
 
 def test_the_latency_objective_follows_the_unloaded_p99_unless_given():
-    assert default_latency_objective(13) == 52
-    assert default_latency_objective(2) == 27
+    assert default_latency_objective(13) == 63
+    assert default_latency_objective(7) == 57  # not 28: one pause in a worker breaks that
+    assert default_latency_objective(40) == 160
     search = CapacitySearch(start_rps=10, objectives=Objectives(latency_objective_ms=200))
     search.set_baseline(13)
     assert search.latency_objective_ms == 200
@@ -112,5 +167,54 @@ def test_the_latency_objective_follows_the_unloaded_p99_unless_given():
 def test_a_clear_failure_can_be_seen_before_the_step_ends():
     search = CapacitySearch(start_rps=10)
     search.set_baseline(10)
-    assert search.step_should_stop(StepResult(800, 500, 0.3, 900))
+    assert search.step_should_stop(StepResult(800, 500, 0.3, 900, overloaded_s=3))
+    assert not search.step_should_stop(StepResult(800, 500, 0.3, 900, overloaded_s=2))
     assert not search.step_should_stop(StepResult(300, 300, 0.0, 14))
+
+
+@pytest.mark.parametrize(
+    ("second", "over"),
+    [
+        (StepResult(100, 100, 0.0, 119), False),  # objective 60 ms: under twice that
+        (StepResult(100, 100, 0.0, 120), True),
+        (StepResult(100, 100, 0.10, 5), True),  # twice the 5 % error limit
+        (StepResult(100, 100, 0.09, 5), False),
+        (StepResult(100, 0, 0.0, None), True),  # due and nothing succeeded
+        (StepResult(2, 2, 0.0, None), False),  # at 2 req/s a second may see no completion
+    ],
+)
+def test_a_second_is_clearly_overloaded_only_twice_past_an_objective(second, over):
+    search = CapacitySearch(start_rps=10, objectives=Objectives(latency_objective_ms=60))
+    assert search.clearly_over(second) == over
+
+
+def test_a_failure_overturned_by_two_passes_counts_as_a_pass_and_is_reported():
+    search = CapacitySearch(start_rps=100, tolerance=0.3)
+    search.set_baseline(10)
+    fail = StepResult(100, 100, 0.0, 500, overloaded_s=4)
+    ok = StepResult(100, 100, 0.0, 12)
+    assert search.record(fail).clear and search.pending == 100 and search.next_rate() == 100
+    search.record(ok)
+    assert search.pending == 100 and search.outcome(100) is None  # one each: a third decides
+    search.record(ok)
+    assert search.pending is None and search.outcome(100) is True
+    assert search.best_pass is not None and search.best_pass.p99_ms == 12
+    assert search.next_rate() == 200
+    search.record(StepResult(200, 200, 0.0, 900, overloaded_s=5))
+    search.record(StepResult(200, 200, 0.0, 800, overloaded_s=5))
+    assert search.outcome(200) is False and search.next_rate() == 150
+    spread = search.spread()
+    assert spread["bracket"] == [100, 200] and spread["fail_runs"] == 2
+    assert spread["confirmed_failures"] == [200] and spread["overturned_failures"] == [100]
+    assert spread["runs"] == 5
+
+
+def test_the_baseline_rests_on_enough_requests_for_its_p99():
+    plan = StepPlan.for_period(10, start_rps=50)
+    judged = plan.baseline_s - plan.settle_s
+    assert plan.baseline_rps == 25 and plan.baseline_rps * judged >= 500
+    slow = StepPlan.for_period(60, start_rps=4)  # AWS periods, a slow model
+    assert slow.baseline_rps == 2 and slow.baseline_s - slow.settle_s == 120  # capped
+    line = plan.describe(CapacitySearch(start_rps=50))
+    assert line.startswith("baseline 25 req/s for 23 s, then from 50 req/s x2 while runs pass")
+    assert "re-run to confirm it (best of three)" in line
