@@ -10,6 +10,7 @@ printer). Live control is a handful of methods; each becomes a command and an ev
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,7 @@ from typing import Any
 
 import driver
 from driver.merger import TickMerger
-from driver.pool import KILL_DEADLINE_S, LocalProcessPool, WorkerPool
+from driver.pool import KILL_DEADLINE_S, LocalProcessPool, PoolStartError, WorkerPool
 from driver.profile import Profile, describe_plan
 from driver.protocol import (
     Done,
@@ -28,6 +29,7 @@ from driver.protocol import (
     Message,
     SetControls,
     Start,
+    Stop,
     TickMessage,
     WorkerConfig,
     WorkerLost,
@@ -45,14 +47,19 @@ Cleanup = Callable[["Session"], Awaitable[None]]
 EXIT_OK = 0
 EXIT_ENSURE_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3  # a lost worker's share could not be taken over
 EXIT_INTERRUPTED = 130
 # Workers get this long past the schedule's end (plus the request timeout) to report done.
 END_SLACK_S = 5.0
+# A replacement worker has this long to become ready, and starts at the first whole second
+# at least REPLACE_LEAD_S after it is (so the start command is in its hands by then).
+REPLACE_TIMEOUT_S = 30.0
+REPLACE_LEAD_S = 0.2
 
 
 @dataclass
 class SessionResult:
-    reason: str  # completed | killed | interrupted | error
+    reason: str  # completed | killed | interrupted | incomplete | error
     exit_code: int
     summary: dict[str, Any]
     checks: list[ensure_checks.Check]
@@ -102,6 +109,9 @@ class Session:
         self._summary = SummaryBuilder()
         self._writer: RecordingWriter | None = None
         self._consumer_failures: set[int] = set()
+        self._replacements = 0
+        self._background: set[asyncio.Task[Any]] = set()
+        self._done: dict[int, Done] = {}
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -162,6 +172,7 @@ class Session:
             return
         self.controls.append(control)
         self.rate = self.base_rate.with_controls(self.controls)
+        self._merger.rate = self.rate
         self.pool.send(SetControls(tuple(self.controls)))
         self.event("operator", name, message, mode=control.mode, value=control.value,
                    paused=control.paused, **data)
@@ -207,6 +218,8 @@ class Session:
 
     def kill(self, reason: str = "killed") -> None:
         """Stop all traffic at once: workers cancel every request in flight."""
+        if self.reason == "incomplete":  # already ending; a kill still stops it at once
+            self.pool.kill()
         if self.reason is not None:
             return
         self.reason = reason
@@ -265,6 +278,13 @@ class Session:
             self._on_message(message)
         self._emit_ticks(self._merger.ready(force=True))
 
+    async def _release_overdue(self, deadline: float) -> None:
+        """A second some worker has not reported ``deadline`` s after its end goes out with
+        the workers that did (a slow node must not freeze the live view)."""
+        while True:
+            await asyncio.sleep(0.25)
+            self._emit_ticks(self._merger.ready(now=self.elapsed(), deadline=deadline))
+
     def _on_message(self, message: Message) -> None:
         match message:
             case TickMessage(worker=worker, tick=tick):
@@ -272,11 +292,76 @@ class Session:
             case EventMessage(event=event):
                 self.emit(event)
             case Done(worker=worker):
+                self._done[worker] = message
+                self._check_totals(message)
                 self._emit_ticks(self._merger.worker_ended(worker))
             case WorkerLost(worker=worker, reason=reason, detail=detail):
-                self.event("driver", "worker_failed", f"worker {worker} {reason}",
-                           worker=worker, stderr=detail)
-                self._emit_ticks(self._merger.worker_ended(worker))
+                self._worker_lost(worker, reason, detail)
+
+    def _check_totals(self, done: Done) -> None:
+        reported = self._merger.current.get(done.worker)
+        if reported is None:
+            return
+        said = (done.sent, done.completed, done.not_sent)
+        got = (reported.sent, reported.completed, reported.not_sent)
+        if said != got:
+            self.event("driver", "totals_mismatch",
+                       f"worker {done.worker} says it sent/completed/not sent {said}, its "
+                       f"ticks add up to {got}", worker=done.worker, said=said, ticks=got)
+
+    def _worker_lost(self, worker: int, reason: str, detail: str) -> None:
+        node = self.pool.where(worker)
+        lost = self._merger.worker_lost(worker)
+        where = f" on {node}" if node else ""
+        in_schedule = self.reason is None and self.elapsed() < self.duration
+        self.event("driver", "worker_lost", f"worker {worker}{where} {reason}"
+                   + ("; its share is counted as not sent" if in_schedule else ""),
+                   worker=worker, node=node, reason=reason, stderr=detail,
+                   reported_sent=lost.sent if lost else 0,
+                   reported_completed=lost.completed if lost else 0)
+        if not in_schedule:
+            self._merger.close_gap(worker, math.ceil(self.elapsed()))
+        elif self._replacements >= self.pool.max_replacements:
+            self._incomplete(worker, f"no replacement left ({self.pool.max_replacements} "
+                                     f"per run)")
+        else:
+            self._replacements += 1
+            task = asyncio.create_task(self._replace(worker))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        self._emit_ticks(self._merger.ready())
+
+    async def _replace(self, worker: int) -> None:
+        try:
+            await asyncio.wait_for(self.pool.replace(self._worker_config(worker)),
+                                   REPLACE_TIMEOUT_S)
+        except (PoolStartError, TimeoutError, OSError) as exc:
+            reason = str(exc) or "did not become ready"
+            self._incomplete(worker, f"its replacement failed to start: {reason}")
+            return
+        if self.reason is not None:  # the run ended meanwhile
+            self.pool.send(Start(self.t0, self.epoch0, self.duration), worker)
+            self.pool.send(Stop(), worker)
+            return
+        at = float(math.ceil(self.elapsed() + REPLACE_LEAD_S))
+        self._merger.worker_joined(worker, int(at))
+        if self.controls:
+            self.pool.send(SetControls(tuple(self.controls)), worker)
+        self.pool.send(Start(self.t0, self.epoch0, at), worker)
+        node = self.pool.where(worker)
+        self.event("driver", "worker_replaced",
+                   f"worker {worker} replaced{f' on {node}' if node else ''}: it sends its "
+                   f"share from {at:g} s", worker=worker, node=node, from_second=int(at),
+                   replacement=self._replacements)
+
+    def _incomplete(self, worker: int, why: str) -> None:
+        if self.reason is not None:
+            return
+        self.reason = "incomplete"
+        self._merger.close_gap(worker, math.ceil(self.elapsed()))
+        self.event("session", "incomplete", f"worker {worker} lost and {why}: stopping the "
+                   "run; the recording is incomplete", worker=worker)
+        self.pool.stop()
 
     def _emit_ticks(self, ticks: list[Tick]) -> None:
         for tick in ticks:
@@ -305,11 +390,13 @@ class Session:
         error: str | None = None
         try:
             await self.pool.start([self._worker_config(i) for i in range(self.workers)])
-            self._merger = TickMerger(range(self.workers), self.profile.phases)
+            self._merger = TickMerger(range(self.workers), self.profile.phases,
+                                      count=self.workers, rate=self.rate)
             # Elapsed 0 is a moment from now, so every worker has the start command in hand.
             self.t0 = self.clock() + 0.05
             self.epoch0 = self.wall() + 0.05
             self.started = True
+            self._merger.epoch0 = self.epoch0
             header = self._header()
             if self.record_path is not None:
                 self._writer = RecordingWriter(self.record_path, header, self.secrets)
@@ -321,6 +408,8 @@ class Session:
             reader = asyncio.create_task(self._read_messages())
             tasks.append(asyncio.create_task(self._announce_phases()))
             tasks.extend(asyncio.create_task(p(self)) for p in self._producers)
+            if self.pool.tick_deadline is not None:
+                tasks.append(asyncio.create_task(self._release_overdue(self.pool.tick_deadline)))
             await self._wait_for_workers(reader)
         except asyncio.CancelledError:
             self.kill("interrupted")
@@ -331,6 +420,7 @@ class Session:
             self.reason = "error"
             await self.pool.terminate()
         finally:
+            tasks.extend(self._background)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -360,6 +450,14 @@ class Session:
                 await cleanup(self)
             except Exception as exc:
                 self.event("session", "cleanup_failed", f"{type(exc).__name__}: {exc}")
+        if self._merger.incarnations and self.started:
+            self.event("driver", "worker_totals", "what each worker reported",
+                       workers=[{"worker": r.worker, "first_second": r.first_second,
+                                 "sent": r.sent, "completed": r.completed,
+                                 "not_sent": r.not_sent, "lost": r.lost,
+                                 "done": r is self._merger.current.get(r.worker)
+                                 and r.worker in self._done and not r.lost}
+                                for r in self._merger.incarnations])
         summary = self._summary.result()
         checks = ensure_checks.evaluate(self.profile.ensure, summary["total"])
         reason = self.reason if self.reason not in (None, "stopped") else "completed"
@@ -369,6 +467,8 @@ class Session:
             reason = "error"
         if reason == "interrupted":
             exit_code = EXIT_INTERRUPTED
+        elif reason == "incomplete":
+            exit_code = EXIT_INCOMPLETE
         elif reason == "error":
             exit_code = EXIT_USAGE
         else:

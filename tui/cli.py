@@ -1,7 +1,8 @@
 """The ``loadwatch`` command line.
 
 Exit codes: 0 success (ensure holds), 1 ensure failed, 2 usage, profile or setup error,
-130 interrupted (Ctrl-C; the recording is finished first).
+3 incomplete (a lost worker's share could not be taken over), 130 interrupted (Ctrl-C; the
+recording is finished first).
 """
 
 from __future__ import annotations
