@@ -299,10 +299,7 @@ class Session(WorkerWatch):
             self.epoch0 = self.wall() + 0.05
             self.started = True
             self._merger.epoch0 = self.epoch0
-            header = self._header()
-            if self.record_path is not None:
-                self._writer = RecordingWriter(self.record_path, header, self.secrets)
-            self._notify(header)
+            self._open_recording()
             self.event("session", "started",
                        f"load on {self.target_label}: {len(self.profile.phases)} phase(s), "
                        f"{self.duration:g} s, {self.workers} worker(s)")
@@ -314,9 +311,19 @@ class Session(WorkerWatch):
                 tasks.append(asyncio.create_task(self._release_overdue(self.pool.tick_deadline)))
             await self._wait_for_workers(reader)
         except asyncio.CancelledError:
-            self.kill("interrupted")
+            if self.started:
+                self.kill("interrupted")
+                await self.pool.terminate()
+                raise
+            # Ctrl-C while the workers start: no load was sent; the run still ends the
+            # documented way (a recording whose footer says interrupted, exit 130).
             await self.pool.terminate()
-            raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            self.epoch0 = self.wall()
+            self._open_recording()
+            self.kill("interrupted")
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.reason = "error"
@@ -329,6 +336,12 @@ class Session(WorkerWatch):
             self._emit_ticks(self._merger.ready(force=True))
             result = await self._finish(error)
         return result
+
+    def _open_recording(self) -> None:
+        header = self._header()
+        if self.record_path is not None:
+            self._writer = RecordingWriter(self.record_path, header, self.secrets)
+        self._notify(header)
 
     async def _wait_for_workers(self, reader: asyncio.Task[None]) -> None:
         timeout = self.profile.load.timeout + END_SLACK_S
