@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from driver.protocol import (
     Command,
@@ -93,6 +95,29 @@ class WorkerPool(ABC):
             else:
                 yield message
 
+    async def next_messages(self, wait: float) -> list[Message] | None:
+        """The messages that arrive within ``wait`` s (at least one, or none after ``wait``);
+        None once the stream has ended. For relaying the stream elsewhere (a Ray actor)."""
+        batch: list[Message] = []
+        while self._open > 0 and not batch:
+            try:
+                message = await asyncio.wait_for(self._queue.get(), wait)
+            except TimeoutError:
+                return batch
+            while True:
+                if message is None:
+                    self._open -= 1
+                else:
+                    batch.append(message)
+                if self._queue.empty():
+                    break
+                message = self._queue.get_nowait()
+        return batch if batch or self._open > 0 else None
+
+    def describe(self) -> dict[str, object]:
+        """Where the load comes from, for the recording's header (``meta.load_source``)."""
+        return {"kind": "local", "host": socket.gethostname()}
+
     def stop(self) -> None:
         """Stop sending; requests in flight may finish."""
         self.send(Stop())
@@ -108,6 +133,17 @@ class WorkerPool(ABC):
     def where(self, index: int) -> str | None:
         """The node worker ``index`` runs on, when the pool knows one."""
         return None
+
+
+def describe_source(source: dict[str, Any]) -> str:
+    """One line saying where the load comes from (``WorkerPool.describe()``)."""
+    if source.get("kind") != "ray":
+        return f"load from local worker processes on {source.get('host', 'this host')}"
+    nodes = [n for n in source.get("nodes") or [] if isinstance(n, dict)]
+    where = "; ".join(f"{n.get('ip')} ({str(n.get('node_id'))[:8]}) workers {n.get('workers')}, "
+                      f"clock {n.get('offset_ms', 0):+.1f} ms, rtt {n.get('rtt_ms', 0):.1f} ms"
+                      for n in nodes)
+    return f"load from Ray cluster {source.get('address')}: {len(nodes)} node(s): {where}"
 
 
 @dataclass

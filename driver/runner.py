@@ -20,7 +20,7 @@ from typing import Any
 
 import driver
 from driver.merger import TickMerger
-from driver.pool import KILL_DEADLINE_S, LocalProcessPool, WorkerPool
+from driver.pool import KILL_DEADLINE_S, LocalProcessPool, WorkerPool, describe_source
 from driver.profile import Profile, describe_plan
 from driver.protocol import (
     Done,
@@ -237,6 +237,7 @@ class Session(WorkerWatch):
             "load": asdict(profile.load) | {"workers": self.workers},
             "ensure": profile.ensure,
             "target_kind": self.target.get("kind", "http"),
+            "load_source": self.pool.describe(),
             **self.meta,
         }
         return Header(
@@ -303,6 +304,8 @@ class Session(WorkerWatch):
             self.event("session", "started",
                        f"load on {self.target_label}: {len(self.profile.phases)} phase(s), "
                        f"{self.duration:g} s, {self.workers} worker(s)")
+            self.event("session", "load_source", describe_source(self.pool.describe()),
+                       **self.pool.describe())
             self.pool.send(Start(self.t0, self.epoch0))
             reader = asyncio.create_task(self._read_messages())
             tasks.append(asyncio.create_task(self._announce_phases()))
@@ -333,6 +336,9 @@ class Session(WorkerWatch):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # Every path ends the workers and frees what the pool holds (Ray actors and
+            # their placement group); local workers have exited by now.
+            await asyncio.shield(self.pool.terminate())
             self._emit_ticks(self._merger.ready(force=True))
             result = await self._finish(error)
         return result
