@@ -79,6 +79,21 @@ async def test_ray_gives_the_local_figures_from_distinct_nodes(ray_cluster, targ
     assert "load from Ray cluster" in events(records, "load_source")[0].message
 
 
+async def test_the_command_line_runs_on_the_cluster_and_says_so(ray_cluster, target_server,
+                                                                  write_profile, tmp_path):
+    from tests.driver.test_session import loadwatch
+
+    path = write_profile(profile_text(target_server.url, "    - {duration: 2, arrivalRate: 20}",
+                                      "  ensure: {maxErrorRate: 1}"))
+    code, out, err = await loadwatch("run", str(path), "--ray", ray_cluster.address,
+                                     "--ray-avoid-head", "--workers", "2", "--headless",
+                                     "--record", str(tmp_path / "cli.jsonl"))
+    assert code == 0, err
+    assert f"load from Ray cluster {ray_cluster.address}: 2 node(s)" in out
+    assert target_server.requests == 40
+    assert read_recording(tmp_path / "cli.jsonl").footer.summary["total"]["requests"] == 40
+
+
 async def test_a_rate_change_and_a_kill_reach_every_node(ray_cluster, target_server,
                                                          write_profile, tmp_path):
     path = write_profile(profile_text(target_server.url,
@@ -113,22 +128,28 @@ async def test_a_node_lost_mid_run_is_replaced_and_every_request_counted_once(
         ray_cluster, target_server, write_profile, tmp_path):
     spare = ray_cluster.add_node(num_cpus=1, resources={"spare": 1})
     ray_cluster.wait_for_nodes()
+    nodes = {n.node_id: (name, n) for name, n in
+             [*ray_cluster.nodes_by_name.items(), ("spare", spare)]}
     path = write_profile(profile_text(target_server.url,
                                       f"    - {{duration: 8, arrivalRate: {RATE}}}"))
+    pool = RayPool(strategy="STRICT_SPREAD")
+    removed: list[str] = []
 
     async def steer(session, records) -> None:
         async with asyncio.timeout(60):
             while not any(isinstance(r, Tick) and r.second >= 1 for r in records):
                 await asyncio.sleep(0.05)
-        await asyncio.to_thread(ray_cluster.remove_node, ray_cluster.nodes_by_name["node_b"])
+        host = next(n for n in pool.nodes.values() if 1 in n.workers)  # worker 1's node
+        name, node = nodes[host.node_id]
+        removed.append(name)
+        await asyncio.to_thread(ray_cluster.remove_node, node)
 
-    try:
-        result, records = await run(path, RayPool(strategy="SPREAD"), steer,
-                                    record=tmp_path / "lost.jsonl")
-    finally:
-        ray_cluster.nodes_by_name["node_b"] = spare  # the module's next test sees two nodes
+    result, records = await run(path, pool, steer, record=tmp_path / "lost.jsonl")
+    ray_cluster.nodes_by_name = {name: node for name, node in nodes.values()
+                                 if name not in removed}
     lost = events(records, "worker_lost")
-    assert len(lost) == 1 and "node" in lost[0].message, [e.message for e in lost]
+    assert len(lost) == 1 and lost[0].data["worker"] == 1, [e.message for e in lost]
+    assert "node" in lost[0].message
     assert events(records, "worker_replaced"), [e.message for e in events(records, "incomplete")]
     assert result.reason == "completed"
     ticks = in_schedule(records)
