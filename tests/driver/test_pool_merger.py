@@ -53,3 +53,15 @@ def test_a_lost_share_is_the_plan_and_ends_where_the_replacement_starts():
     pacer = Pacer(rate, 1, 2)
     pacer.start_at(6.0)
     assert pacer.sent == 3 * 15 + sum(filled.values())
+
+
+def test_a_poisson_replacement_continues_the_sequence_of_the_worker_it_replaces():
+    rate = RateFunction.from_phases(PHASES)
+    whole = Pacer(rate, 1, 3, "poisson", seed=7)
+    times = []
+    while (t := whole.peek()) is not None:
+        times.append(t)
+        whole.take()
+    late = Pacer(rate, 1, 3, "poisson", seed=7)
+    late.start_at(4.0)
+    assert late.peek() == next(t for t in times if t >= 4.0)

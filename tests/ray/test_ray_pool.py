@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 
 import pytest
 
@@ -92,6 +93,18 @@ async def test_the_command_line_runs_on_the_cluster_and_says_so(ray_cluster, tar
     assert f"load from Ray cluster {ray_cluster.address}: 2 node(s)" in out
     assert target_server.requests == 40
     assert read_recording(tmp_path / "cli.jsonl").footer.summary["total"]["requests"] == 40
+
+
+async def test_a_node_whose_clock_is_off_is_refused_by_name(ray_cluster, target_server,
+                                                            write_profile):
+    # On one host the offsets are a few µs: a threshold of a nanosecond makes them "too far".
+    path = write_profile(profile_text(target_server.url, "    - {duration: 2, arrivalRate: 5}",
+                                      "load: {lateMs: 0.000001}"))
+    result, _records = await run(path, RayPool())
+    assert result.exit_code == 2 and target_server.requests == 0
+    assert re.search(r"node \S+ \([0-9a-f]{8}\): its clock is [+-]\d+\.\d ms off the "
+                     r"controller's, more than the late-send threshold", result.error or ""), (
+        result.error)
 
 
 async def test_a_rate_change_and_a_kill_reach_every_node(ray_cluster, target_server,
