@@ -123,6 +123,8 @@ class TickMerger:
             if not force and not overdue and not waiting <= parts.keys():
                 break
             del self._pending[second]
+            out.extend(self._merge(gap, []) for gap in range(self.released + 1, second)
+                       if self._lost_shares(gap))  # seconds only a lost share was due in
             out.append(self._merge(second, [parts[i] for i in sorted(parts)]))
         if force:
             out.extend(self._flush_gaps())

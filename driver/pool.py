@@ -68,15 +68,18 @@ class WorkerPool(ABC):
     async def start(self, configs: Sequence[WorkerConfig]) -> None:
         """Start one worker per config and wait until each is ready; PoolStartError if not."""
 
-    async def replace(self, config: WorkerConfig) -> None:
-        """Start a new worker for ``config.index`` (one was lost) and wait until it is ready;
-        its messages join ``messages()``. PoolStartError if it cannot be started."""
-        self._open += 1  # keeps the stream open while the replacement starts
-        try:
-            await self._start_replacement(config)
-        except BaseException:
-            self._queue.put_nowait(None)
-            raise
+    def replace(self, config: WorkerConfig) -> asyncio.Task[None]:
+        """Start a new worker for ``config.index`` (one was lost); await the task to wait
+        until it is ready (PoolStartError if it cannot be). Its messages join ``messages()``,
+        which stays open from this call on, even if the lost worker was the last one."""
+        self._open += 1
+        task = asyncio.ensure_future(self._start_replacement(config))
+        task.add_done_callback(self._replacement_done)
+        return task
+
+    def _replacement_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self._queue.put_nowait(None)  # it never joined the stream: stop waiting for it
 
     @abstractmethod
     async def _start_replacement(self, config: WorkerConfig) -> None:

@@ -89,15 +89,15 @@ class WorkerWatch:
                                      f"per run)")
         else:
             self._replacements += 1
-            task = asyncio.create_task(self._replace(worker))
+            starting = self.pool.replace(self._worker_config(worker))  # keeps the stream open
+            task = asyncio.create_task(self._replace(worker, starting))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         self._emit_ticks(self._merger.ready())
 
-    async def _replace(self: Session, worker: int) -> None:
+    async def _replace(self: Session, worker: int, starting: asyncio.Task[None]) -> None:
         try:
-            await asyncio.wait_for(self.pool.replace(self._worker_config(worker)),
-                                   REPLACE_TIMEOUT_S)
+            await asyncio.wait_for(starting, REPLACE_TIMEOUT_S)
         except (PoolStartError, TimeoutError, OSError) as exc:
             reason = str(exc) or "did not become ready"
             self._incomplete(worker, f"its replacement failed to start: {reason}")

@@ -24,15 +24,16 @@ def worker_pids() -> list[int]:
                   if "driver.worker" in " ".join(p.cmdline()))
 
 
-async def kill_one_worker_when_ticking(records: list, at_second: int = 2) -> int:
-    """SIGKILL worker 1's process once the run has merged ``at_second`` seconds."""
+async def kill_one_worker_when_ticking(records: list, at_second: int = 2,
+                                       workers: int = 2) -> int:
+    """SIGKILL the last worker's process once the run has merged ``at_second`` seconds."""
     async with asyncio.timeout(30):
         while not any(isinstance(r, Tick) and r.second >= at_second for r in records):
             await asyncio.sleep(0.05)
     pids = worker_pids()
-    assert len(pids) == 2
-    os.kill(pids[1], signal.SIGKILL)  # the second spawned: worker 1
-    return pids[1]
+    assert len(pids) == workers
+    os.kill(pids[-1], signal.SIGKILL)  # the last spawned: worker W-1
+    return pids[-1]
 
 
 def events(records: list, name: str) -> list[Event]:
@@ -102,3 +103,18 @@ async def test_a_worker_that_cannot_be_replaced_ends_the_run_incomplete(
     ticks = [r for r in replay.records if isinstance(r, Tick) and r.in_schedule]
     assert all(round(t.target_rps) == RATE for t in ticks[:-1])
     assert not worker_pids()
+
+
+async def test_the_only_worker_killed_is_replaced_too(target_server, write_profile):
+    path = write_profile(profile_text(target_server.url,
+                                      f"    - {{duration: 6, arrivalRate: {RATE}}}"))
+    session = Session(load_profile(path), workers=1)
+    records = collect(session)
+    run = asyncio.create_task(session.run())
+    await kill_one_worker_when_ticking(records, workers=1)
+    result = await run
+    assert events(records, "worker_lost") and events(records, "worker_replaced")
+    assert result.reason == "completed" and result.exit_code == 0
+    every = [r for r in records if isinstance(r, Tick)]
+    assert sum(t.sent + t.not_sent for t in every) == RATE * 6
+    assert [round(t.target_rps) for t in every if t.in_schedule] == [RATE] * 6
