@@ -128,6 +128,8 @@ async def one_run(url: str, rate: int, seconds: int, pool) -> dict:  # type: ign
             "seconds": seconds, "sent": sent, "achieved_rps": round(total["achieved_rps"], 1),
             "worker_cpu_us_per_request": round(per_request * 1e6, 1),
             "lag_p99_ms": total["lag_ms"]["p99"],
+            # a command's path is the probe's: controller -> actor, one way ~ half of this
+            "probe_rtt_ms": [n["rtt_ms"] for n in session.pool.describe().get("nodes", [])],
             "merge_delay_ms": {"p50": round(percentile(delays, 0.5) * 1000, 1),
                                "p99": round(percentile(delays, 0.99) * 1000, 1),
                                "max": round(max(delays) * 1000, 1) if delays else None}}
