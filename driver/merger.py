@@ -98,6 +98,11 @@ class TickMerger:
         if gap is not None and (gap[1] is None or gap[1] > until):
             gap[1] = max(until, gap[0])  # type: ignore[type-var]
 
+    def close_all(self, until: int) -> None:
+        """Sending stopped (kill, stop, an incomplete run): no share is due from ``until``."""
+        for worker in self.gaps:
+            self.close_gap(worker, until)
+
     def worker_joined(self, worker: int, first_second: int) -> None:
         """A replacement for ``worker`` reports from ``first_second`` on."""
         self.close_gap(worker, first_second)

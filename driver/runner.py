@@ -10,10 +10,11 @@ printer). Live control is a handful of methods; each becomes a command and an ev
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,6 @@ from driver.protocol import (
     Done,
     SetControls,
     Start,
-    WorkerConfig,
 )
 from driver.schedule import Control, RateFunction
 from driver.session_workers import WorkerWatch
@@ -215,6 +215,7 @@ class Session(WorkerWatch):
         if self.reason is not None:
             return
         self.reason = reason
+        self._merger.close_all(math.ceil(self.elapsed()))  # a lost share is due no more
         self.event("operator" if reason == "killed" else "session", reason,
                    "test killed: all traffic stopped" if reason == "killed"
                    else "interrupted: stopping load and finishing the recording")
@@ -225,6 +226,7 @@ class Session(WorkerWatch):
         if self.reason is not None:
             return
         self.reason = "stopped"
+        self._merger.close_all(math.ceil(self.elapsed()))
         self.event("operator", "stopped", "load stopped; waiting for requests in flight")
         self.pool.stop()
 
@@ -250,20 +252,6 @@ class Session(WorkerWatch):
             profile=profile.sanitized,
             workers=self.workers,
             meta=meta,
-        )
-
-    def _worker_config(self, index: int) -> WorkerConfig:
-        profile = self.profile
-        return WorkerConfig(
-            index=index,
-            workers=self.workers,
-            phases=tuple(profile.phases),
-            scenarios=tuple(tuple(requests) for requests in profile.rendered_requests()),
-            weights=tuple(s.weight for s in profile.scenarios),
-            load=replace(profile.load, workers=self.workers),
-            target=self.target,
-            payload_order=profile.payload.order if profile.payload else "random",
-            seed=self.seed,
         )
 
     def _emit_ticks(self, ticks: list[Tick]) -> None:

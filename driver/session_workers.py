@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from driver.pool import PoolStartError
 from driver.protocol import (
     Done,
     EventMessage,
@@ -21,6 +21,7 @@ from driver.protocol import (
     Start,
     Stop,
     TickMessage,
+    WorkerConfig,
     WorkerLost,
 )
 
@@ -40,6 +41,20 @@ class WorkerWatch:
         async for message in self.pool.messages():
             self._on_message(message)
         self._emit_ticks(self._merger.ready(force=True))
+
+    def _worker_config(self: Session, index: int) -> WorkerConfig:
+        profile = self.profile
+        return WorkerConfig(
+            index=index,
+            workers=self.workers,
+            phases=tuple(profile.phases),
+            scenarios=tuple(tuple(requests) for requests in profile.rendered_requests()),
+            weights=tuple(s.weight for s in profile.scenarios),
+            load=replace(profile.load, workers=self.workers),
+            target=self.target,
+            payload_order=profile.payload.order if profile.payload else "random",
+            seed=self.seed,
+        )
 
     async def _release_overdue(self: Session, deadline: float) -> None:
         """A second some worker has not reported ``deadline`` s after its end goes out with
@@ -98,11 +113,11 @@ class WorkerWatch:
     async def _replace(self: Session, worker: int, starting: asyncio.Task[None]) -> None:
         try:
             await asyncio.wait_for(starting, REPLACE_TIMEOUT_S)
-        except (PoolStartError, TimeoutError, OSError) as exc:
-            reason = str(exc) or "did not become ready"
+        except Exception as exc:  # PoolStartError, a timeout, or the cluster's own errors
+            reason = str(exc) or type(exc).__name__
             self._incomplete(worker, f"its replacement failed to start: {reason}")
             return
-        if self.reason is not None:  # the run ended meanwhile
+        if self.reason is not None:  # the run ended meanwhile (its gap closed then)
             self.pool.send(Start(self.t0, self.epoch0, self.duration), worker)
             self.pool.send(Stop(), worker)
             return
@@ -121,7 +136,7 @@ class WorkerWatch:
         if self.reason is not None:
             return
         self.reason = "incomplete"
-        self._merger.close_gap(worker, math.ceil(self.elapsed()))
+        self._merger.close_all(math.ceil(self.elapsed()))
         self.event("session", "incomplete", f"worker {worker} lost and {why}: stopping the "
                    "run; the recording is incomplete", worker=worker)
         self.pool.stop()
