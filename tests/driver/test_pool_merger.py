@@ -65,3 +65,14 @@ def test_a_poisson_replacement_continues_the_sequence_of_the_worker_it_replaces(
     late = Pacer(rate, 1, 3, "poisson", seed=7)
     late.start_at(4.0)
     assert late.peek() == next(t for t in times if t >= 4.0)
+
+
+def test_a_lost_share_is_not_due_once_sending_stops():
+    merger = TickMerger(range(2), PHASES, count=2)
+    out = merger.add(0, tick(0, 15)) + merger.add(1, tick(0, 15))
+    merger.worker_lost(1)
+    merger.close_all(3)  # killed during second 2
+    for second in range(1, 5):
+        out += merger.add(0, tick(second, 15 if second < 3 else 0))
+    out += merger.ready(force=True)
+    assert {t.second: t.not_sent for t in out} == {0: 0, 1: 15, 2: 15, 3: 0, 4: 0}
