@@ -23,7 +23,8 @@ def test_without_ray_installed_run_says_so_in_one_line(target_server, write_prof
 
 
 def test_an_unreachable_cluster_is_named_in_one_line(target_server, write_profile, capsys):
-    pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
+    pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'",
+                          exc_type=ImportError)
     path = write_profile(profile_text(target_server.url, "    - {duration: 1, arrivalRate: 5}"))
     code = cli.main(["run", str(path), "--ray", "127.0.0.1:9", "--headless", "--no-record"])
     err = capsys.readouterr().err

@@ -17,7 +17,8 @@ from metrics.recording import read_recording
 from metrics.records import Event, Tick
 from tests.driver.test_session import collect, profile_text
 
-ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'",
+                          exc_type=ImportError)
 
 RATE = 40
 
