@@ -95,11 +95,16 @@ def decode_config(line: bytes | str) -> WorkerConfig:
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Elapsed 0 is ``t0`` on ``time.perf_counter`` (one clock on a host) and ``epoch`` UTC."""
+    """Elapsed 0 is ``t0`` on ``time.perf_counter`` (one clock on a host) and ``epoch`` UTC.
+
+    ``at``: a replacement worker begins at that elapsed whole second, taking over its share
+    of the plan from there (0 for a worker there from the start).
+    """
 
     TYPE: ClassVar[str] = "start"
     t0: float
     epoch: float
+    at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +161,9 @@ class Done:
     TYPE: ClassVar[str] = "done"
     worker: int
     reason: str  # completed | stopped | killed
+    sent: int = 0  # this worker's totals over the run, to check against its ticks
+    completed: int = 0
+    not_sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,29 +10,26 @@ printer). Live control is a handful of methods; each becomes a command and an ev
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import driver
 from driver.merger import TickMerger
-from driver.pool import KILL_DEADLINE_S, LocalProcessPool, WorkerPool
+from driver.pool import KILL_DEADLINE_S, LocalProcessPool, WorkerPool, describe_source
 from driver.profile import Profile, describe_plan
 from driver.protocol import (
     Done,
-    EventMessage,
-    Message,
     SetControls,
     Start,
-    TickMessage,
-    WorkerConfig,
-    WorkerLost,
 )
 from driver.schedule import Control, RateFunction
+from driver.session_workers import WorkerWatch
 from metrics import ensure as ensure_checks
 from metrics.recording import RecordingWriter
 from metrics.records import FORMAT_VERSION, Event, Footer, Header, Record, Tick
@@ -46,14 +43,16 @@ Cleanup = Callable[["Session"], Awaitable[None]]
 EXIT_OK = 0
 EXIT_ENSURE_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3  # a lost worker's share could not be taken over
 EXIT_INTERRUPTED = 130
 # Workers get this long past the schedule's end (plus the request timeout) to report done.
 END_SLACK_S = 5.0
 
 
+
 @dataclass
 class SessionResult:
-    reason: str  # completed | killed | interrupted | error
+    reason: str  # completed | killed | interrupted | incomplete | error
     exit_code: int
     summary: dict[str, Any]
     checks: list[ensure_checks.Check]
@@ -61,7 +60,7 @@ class SessionResult:
     error: str | None = None
 
 
-class Session:
+class Session(WorkerWatch):
     def __init__(
         self,
         profile: Profile,
@@ -105,6 +104,9 @@ class Session:
         self._summary = SummaryBuilder()
         self._writer: RecordingWriter | None = None
         self._consumer_failures: set[int] = set()
+        self._replacements = 0
+        self._background: set[asyncio.Task[Any]] = set()
+        self._done: dict[int, Done] = {}
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -166,6 +168,7 @@ class Session:
             return
         self.controls.append(control)
         self.rate = self.base_rate.with_controls(self.controls)
+        self._merger.rate = self.rate
         self.pool.send(SetControls(tuple(self.controls)))
         self.event("operator", name, message, mode=control.mode, value=control.value,
                    paused=control.paused, **data)
@@ -211,9 +214,12 @@ class Session:
 
     def kill(self, reason: str = "killed") -> None:
         """Stop all traffic at once: workers cancel every request in flight."""
+        if self.reason == "incomplete":  # already ending; a kill still stops it at once
+            self.pool.kill()
         if self.reason is not None:
             return
         self.reason = reason
+        self._merger.close_all(math.ceil(self.elapsed()))  # a lost share is due no more
         self.event("operator" if reason == "killed" else "session", reason,
                    "test killed: all traffic stopped" if reason == "killed"
                    else "interrupted: stopping load and finishing the recording")
@@ -224,6 +230,7 @@ class Session:
         if self.reason is not None:
             return
         self.reason = "stopped"
+        self._merger.close_all(math.ceil(self.elapsed()))
         self.event("operator", "stopped", "load stopped; waiting for requests in flight")
         self.pool.stop()
 
@@ -236,6 +243,7 @@ class Session:
             "load": asdict(profile.load) | {"workers": self.workers},
             "ensure": profile.ensure,
             "target_kind": self.target.get("kind", "http"),
+            "load_source": self.pool.describe(),
             **self.meta,
         }
         return Header(
@@ -249,38 +257,6 @@ class Session:
             workers=self.workers,
             meta=meta,
         )
-
-    def _worker_config(self, index: int) -> WorkerConfig:
-        profile = self.profile
-        return WorkerConfig(
-            index=index,
-            workers=self.workers,
-            phases=tuple(profile.phases),
-            scenarios=tuple(tuple(requests) for requests in profile.rendered_requests()),
-            weights=tuple(s.weight for s in profile.scenarios),
-            load=replace(profile.load, workers=self.workers),
-            target=self.target,
-            payload_order=profile.payload.order if profile.payload else "random",
-            seed=self.seed,
-        )
-
-    async def _read_messages(self) -> None:
-        async for message in self.pool.messages():
-            self._on_message(message)
-        self._emit_ticks(self._merger.ready(force=True))
-
-    def _on_message(self, message: Message) -> None:
-        match message:
-            case TickMessage(worker=worker, tick=tick):
-                self._emit_ticks(self._merger.add(worker, tick))
-            case EventMessage(event=event):
-                self.emit(event)
-            case Done(worker=worker):
-                self._emit_ticks(self._merger.worker_ended(worker))
-            case WorkerLost(worker=worker, reason=reason, detail=detail):
-                self.event("driver", "worker_failed", f"worker {worker} {reason}",
-                           worker=worker, stderr=detail)
-                self._emit_ticks(self._merger.worker_ended(worker))
 
     def _emit_ticks(self, ticks: list[Tick]) -> None:
         for tick in ticks:
@@ -310,41 +286,64 @@ class Session:
         error: str | None = None
         try:
             await self.pool.start([self._worker_config(i) for i in range(self.workers)])
-            self._merger = TickMerger(range(self.workers), self.profile.phases)
+            self._merger = TickMerger(range(self.workers), self.profile.phases,
+                                      count=self.workers, rate=self.rate)
             # Elapsed 0 is a moment from now, so every worker has the start command in hand.
             self.t0 = self.clock() + 0.05
             self.epoch0 = self.wall() + 0.05
             self.started = True
-            header = self._header()
-            if self.record_path is not None:
-                self._writer = RecordingWriter(self.record_path, header, self.secrets)
-            self._notify(self.redactor.record(header))
+            self._merger.epoch0 = self.epoch0
+            self._open_recording()
             steered = self.meta.get("steered_by")
             self.event("session", "started",
                        f"load on {self.target_label}: " + (
                            f"rate set by {steered}" if steered else
                            f"{len(self.profile.phases)} phase(s), {self.duration:g} s")
                        + f", {self.workers} worker(s)")
+            self.event("session", "load_source", describe_source(self.pool.describe()),
+                       **self.pool.describe())
             self.pool.send(Start(self.t0, self.epoch0))
             reader = asyncio.create_task(self._read_messages())
             tasks.append(asyncio.create_task(self._announce_phases()))
             tasks.extend(asyncio.create_task(p(self)) for p in self._producers)
+            if self.pool.tick_deadline is not None:
+                tasks.append(asyncio.create_task(self._release_overdue(self.pool.tick_deadline)))
             await self._wait_for_workers(reader)
         except asyncio.CancelledError:
-            self.kill("interrupted")
+            if self.started:
+                self.kill("interrupted")
+                await self.pool.terminate()
+                raise
+            # Ctrl-C while the workers start: no load was sent; the run still ends the
+            # documented way (a recording whose footer says interrupted, exit 130).
             await self.pool.terminate()
-            raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            self.epoch0 = self.wall()
+            self._open_recording()
+            self.kill("interrupted")
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.reason = "error"
             await self.pool.terminate()
         finally:
+            tasks.extend(self._background)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # Every path ends the workers and frees what the pool holds (Ray actors and
+            # their placement group); local workers have exited by now.
+            await asyncio.shield(self.pool.terminate())
             self._emit_ticks(self._merger.ready(force=True))
             result = await self._finish(error)
         return result
+
+    def _open_recording(self) -> None:
+        header = self._header()
+        if self.record_path is not None:
+            self._writer = RecordingWriter(self.record_path, header, self.secrets)
+        self._notify(self.redactor.record(header))
 
     async def _wait_for_workers(self, reader: asyncio.Task[None]) -> None:
         timeout = self.profile.load.timeout + END_SLACK_S
@@ -368,6 +367,14 @@ class Session:
                 await cleanup(self)
             except Exception as exc:
                 self.event("session", "cleanup_failed", f"{type(exc).__name__}: {exc}")
+        if self._merger.incarnations and self.started:
+            self.event("driver", "worker_totals", "what each worker reported",
+                       workers=[{"worker": r.worker, "first_second": r.first_second,
+                                 "sent": r.sent, "completed": r.completed,
+                                 "not_sent": r.not_sent, "lost": r.lost,
+                                 "done": r is self._merger.current.get(r.worker)
+                                 and r.worker in self._done and not r.lost}
+                                for r in self._merger.incarnations])
         summary = self._summary.result()
         checks = ensure_checks.evaluate(self.profile.ensure, summary["total"])
         reason = self.reason if self.reason not in (None, "stopped") else "completed"
@@ -377,6 +384,8 @@ class Session:
             reason = "error"
         if reason == "interrupted":
             exit_code = EXIT_INTERRUPTED
+        elif reason == "incomplete":
+            exit_code = EXIT_INCOMPLETE
         elif reason == "error":
             exit_code = EXIT_USAGE
         else:

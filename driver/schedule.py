@@ -265,6 +265,22 @@ class Pacer:
         # stretched by W in count space.
         self._poisson_position += self._random.expovariate(1.0) * self.workers
 
+    def start_at(self, t: float) -> None:
+        """Begin mid-schedule at elapsed ``t`` (a replacement worker): this share's requests
+        intended before ``t`` are skipped, the next one handed out is the first due at ``t``
+        or later, exactly the one the worker it replaces would have sent next."""
+        if t <= 0:
+            return
+        if self.poisson:
+            if self.sent == 0 and self._poisson_position == 0.0:
+                self._advance_poisson()
+            while self._poisson_position < self.rate.count_at(t) and self.rate.time_of(
+                    self._poisson_position) is not None:
+                self.take()
+            return
+        before = self.rate.requests_before(t)  # requests j < before are intended before t
+        self.sent = max(self.sent, math.ceil((before - self.index) / self.workers))
+
     def due_between(self, a: float, b: float) -> float:
         """This worker's share of the requests the schedule wants in [a, b)."""
         return (self.rate.count_at(b) - self.rate.count_at(a)) / self.workers

@@ -58,6 +58,7 @@ class RunOptions:
     aws_credentials: FrozenCredentials | None = field(default=None, repr=False)
     metrics_period: int | None = None  # default CloudWatch period when the profile names none
     aws_clients: AwsClients | None = None  # injected clients win over everything above
+    pool: Any = None  # a driver.pool.WorkerPool (a RayPool for --ray); local processes if None
 
 
 @dataclass

@@ -149,11 +149,15 @@ class Worker:
         self._late_s = config.load.late_ms / 1000.0
         self._wires: dict[int, tuple[Any, ...]] = {}  # request id -> what it was encoded from
         self.collect_garbage = False  # set when the automatic collector is off
+        self.totals = [0, 0, 0]  # sent, completed, not sent: over every tick emitted
 
     # --- commands ---------------------------------------------------------------------
 
-    def start(self, t0: float, epoch: float) -> None:
+    def start(self, t0: float, epoch: float, at: float = 0.0) -> None:
         self.t0, self.epoch0 = t0, epoch
+        if at > 0:  # a replacement: take the share over from elapsed `at`
+            self.pacer.start_at(at)
+            self.bucket = _Bucket(int(at))
         self.started.set()
 
     def set_controls(self, controls: tuple[Control, ...]) -> None:
@@ -170,8 +174,8 @@ class Worker:
     def command(self, command: Command) -> None:
         """Apply one command from the controller."""
         match command:
-            case Start(t0=t0, epoch=epoch):
-                self.start(t0, epoch)
+            case Start(t0=t0, epoch=epoch, at=at):
+                self.start(t0, epoch, at)
             case SetControls(controls=controls):
                 self.set_controls(controls)
             case Stop():
@@ -436,6 +440,10 @@ class Worker:
         if final and bucket.sent == 0 and bucket.completed == 0 and bucket.not_sent == 0:
             return
         self.bucket = _Bucket(bucket.second + 1)
+        totals = self.totals
+        totals[0] += bucket.sent
+        totals[1] += bucket.completed
+        totals[2] += bucket.not_sent
         start = float(bucket.second)
         tick = Tick(
             second=bucket.second,
@@ -539,7 +547,7 @@ async def serve(reader: asyncio.StreamReader, write: Callable[[bytes], None]) ->
         emit(Ready(config.index, os.getpid()))
         reason = await worker.run(client)
         commands.cancel()
-    emit(Done(config.index, reason))
+    emit(Done(config.index, reason, *worker.totals))
 
 
 async def _main() -> None:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (ensure holds), 1 ensure failed, 2 usage, profile or setup error,
 130 interrupted (Ctrl-C, SIGTERM, or SIGHUP when the terminal closes; the load is stopped,
-scaling restored and the recording finished first).
+scaling restored and the recording finished first), 3 incomplete (a lost worker's share could
+not be taken over).
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, metavar="N",
                         help="load worker processes; the rate is split between them")
     parser.add_argument("--target", metavar="URL", help="HTTP target, overriding config.target")
+    parser.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                        help="run the workers on a Ray cluster (default address: auto); "
+                             "--workers N spreads N workers over its nodes (needs the ray extra)")
+    parser.add_argument("--ray-strategy", default="SPREAD",
+                        choices=("SPREAD", "STRICT_SPREAD", "PACK"),
+                        help="Ray placement of the workers (STRICT_SPREAD: one per node)")
+    parser.add_argument("--ray-avoid-head", action="store_true",
+                        help="keep the workers off the Ray head node")
     parser.add_argument("--interval", type=int, default=5, metavar="SECONDS",
                         help="headless: seconds between status lines (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random arrivals and rows")
@@ -200,8 +209,19 @@ def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
         realistic=args.realistic, keep_scaling=args.keep_scaling,
         keep_instances=args.keep_instances,
         sandbox_instance=args.sandbox_instance, sandbox_instances=args.sandbox_instances,
-        sandbox_period=args.sandbox_period,
+        sandbox_period=args.sandbox_period, pool=ray_pool(args),
     )
+
+
+def ray_pool(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """--ray: a connected RayPool; RayUnavailable (one line) before any load if it cannot be."""
+    if getattr(args, "ray", None) is None:
+        return None
+    from driver.pool_ray import RayPool
+
+    pool = RayPool(args.ray, strategy=args.ray_strategy, avoid_head=args.ray_avoid_head)
+    pool.connect()
+    return pool
 
 
 async def run_headless(prepared: PreparedRun, interval: int = 5) -> SessionResult:
@@ -228,6 +248,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         options = run_options(args, profile)
     except ProfileError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as exc:  # RayUnavailable: no ray extra, or no cluster there
+        print(f"loadwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if options.record is not None:
         try:

@@ -33,7 +33,9 @@ STATUS_HEADER = (
 )
 # Events worth a line of their own in a log.
 _SHOWN_EVENTS = {"phase_started", "rate_set", "schedule", "paused", "resumed", "killed",
-                 "interrupted", "marker", "stopped", "error", "worker_failed", "cleanup_failed",
+                 "interrupted", "marker", "stopped", "error", "worker_lost", "worker_replaced",
+                 "load_source",
+                 "incomplete", "totals_mismatch", "cleanup_failed",
                  "scaling_enabled", "scaling_disabled", "scaling_restored", "warning"}
 
 

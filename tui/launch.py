@@ -89,10 +89,13 @@ def uses_sandbox(profile: Profile, options: RunOptions) -> bool:
 async def launch_or_explain(profile: Profile, options: RunOptions) -> PreparedRun | None:
     """``launch``, or None once one line on stderr has said why the run cannot start."""
     try:
-        return await launch(profile, options)
+        prepared = await launch(profile, options)
     except (SetupError, ProfileError) as exc:
         print(f"loadwatch: {exc}", file=sys.stderr)
         return None
+    if options.pool is not None:  # --ray: the workers run where the pool puts them
+        prepared.session.pool = options.pool
+    return prepared
 
 
 async def launch_or_exit_code(profile: Profile, options: RunOptions,

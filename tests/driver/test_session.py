@@ -305,3 +305,33 @@ async def test_a_crashed_controller_leaves_a_readable_recording_and_no_workers(
     assert not replay.complete
     assert any("no footer" in w for w in replay.warnings)
     assert sum(t.sent for t in ticks(replay.records)) >= 20
+
+
+async def test_ctrl_c_while_workers_start_exits_130_with_a_recording(target_server,
+                                                                     write_profile, tmp_path):
+    """Issue 12 item 10: no traceback, exit 130, a recording saying interrupted, no worker."""
+    import psutil
+
+    path = write_profile(profile_text(target_server.url, "    - {duration: 60, arrivalRate: 20}"))
+    recording = tmp_path / "early.jsonl"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tui.cli", "run", str(path), "--headless", "--workers", "8",
+        "--record", str(recording), cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    seen: list[psutil.Process] = []
+    async with asyncio.timeout(30):
+        while not seen:  # the first of 8 workers is starting: the rest are still to come
+            await asyncio.sleep(0.01)
+            seen = [p for p in psutil.Process(process.pid).children()
+                    if "driver.worker" in " ".join(p.cmdline())]
+    process.send_signal(signal.SIGINT)
+    _out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode() and "CancelledError" not in err.decode()
+    replay = read_recording(recording)
+    assert replay.complete and replay.footer.reason == "interrupted"
+    assert replay.footer.exit_code == 130
+    assert not any(isinstance(r, Event) and r.name == "started" for r in replay.records)
+    assert target_server.requests == 0
+    _gone, alive = psutil.wait_procs(seen, timeout=5)
+    assert not alive, f"left behind: {alive}"

@@ -34,7 +34,7 @@ MAX_POINTS = 600
 Shift = Callable[[float], float]  # puts a run's elapsed seconds on the chart's time axis
 MARKED_EVENTS = {"marker", "rate_set", "schedule", "paused", "resumed", "killed", "stopped",
                  "interrupted", "scaling_enabled", "scaling_disabled", "scaling_restored",
-                 "worker_failed", "error"}
+                 "worker_lost", "worker_replaced", "incomplete", "error"}
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 
 import driver
 from driver.capacity import CLEAR_FAILURE_NOTE, verdict_label
+from driver.pool import describe_source
 from metrics.compare import TOTAL, Comparison, RunAnalysis
 from metrics.records import Event, ScalingActivity
 from tui.report import charts as chart_specs
@@ -148,6 +149,8 @@ def _metadata(run: RunAnalysis) -> str:
         ("profile", header.profile_path or "—"),
         ("load workers", str(header.workers)),
     ]
+    if isinstance(meta.get("load_source"), dict):
+        items.append(("load from", describe_source(meta["load_source"])))
     if load:
         items.append(("arrivals", f"{load.get('arrivals', '?')}, timeout "
                       f"{load.get('timeout', '?')} s, in-flight cap "
