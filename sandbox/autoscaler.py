@@ -15,11 +15,14 @@ by tables; ``Autoscaler`` keeps targets, policies and activities and calls it.
 
 SageMaker's unit is invocations per instance per minute. With shorter periods, Sum and
 SampleCount values are scaled by 60 / period before they are compared with the target.
+
+The high-resolution predefined metric (``ConcurrentRequestsPerModel``, Average) scales out on
+its own datapoints, one per metric period (10 s in the fast preset, AWS's resolution), and in at
+a standard metric's pace: AlarmLow looks at 15 one-minute averages of those datapoints.
 """
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,16 +30,22 @@ from typing import Any
 
 from sandbox.errors import AwsError, validation
 from sandbox.metricstore import BASIC_STATISTICS
+from sandbox.tracking import (
+    LOW_PERIODS,
+    SCALE_IN,
+    SCALE_OUT,
+    Cooldowns,
+    Decision,
+    decide,
+    minute_averages,
+    per_minute,
+)
 
 SERVICE_NAMESPACE = "sagemaker"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 PREDEFINED_METRIC = "SageMakerVariantInvocationsPerInstance"
-HIGH_PERIODS = 3
-LOW_PERIODS = 15
-LOW_FRACTION = 0.9
-
-SCALE_OUT = "scale-out"
-SCALE_IN = "scale-in"
+CONCURRENCY_METRIC = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+STANDARD_PERIOD_S = 60  # a standard metric's period, the pace high-resolution policies scale in
 
 # Activity status codes.
 PENDING = "Pending"
@@ -54,6 +63,7 @@ class MetricSpec:
     name: str
     dimensions: tuple[tuple[str, str], ...]
     statistic: str
+    high_resolution: bool = False
 
 
 @dataclass(slots=True)
@@ -109,85 +119,6 @@ class Activity:
     @property
     def not_scaled(self) -> bool:
         return bool(self.not_scaled_reasons)
-
-
-@dataclass(slots=True)
-class Cooldowns:
-    """When the last scaling activities of a target started and ended (None: still running)."""
-
-    out_started: float | None = None
-    out_ended: float | None = None
-    out_from: int = 0  # the capacity before the last scale-out
-    in_started: float | None = None
-    in_ended: float | None = None
-
-    def scale_out_cooling(self, now: float, cooldown: float) -> bool:
-        return self.out_started is not None and (
-            self.out_ended is None or now < self.out_ended + cooldown)
-
-    def scale_in_cooling(self, now: float, cooldown: float) -> bool:
-        return self.in_started is not None and (
-            self.in_ended is None or now < self.in_ended + cooldown)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    action: str | None = None  # SCALE_OUT, SCALE_IN or None
-    capacity: int | None = None
-    alarm: str | None = None  # "high" or "low": which alarm is in ALARM, if any
-    metric: float | None = None
-    not_scaled: str | None = None  # AWS's NotScaledReason code, when an alarm fired in vain
-
-
-NO_ALARM = Decision()
-
-
-def decide(*, target_value: float, values: Sequence[float | None], desired: int,
-           min_capacity: int, max_capacity: int, now: float, cooldowns: Cooldowns,
-           scale_out_cooldown: float, scale_in_cooldown: float, disable_scale_in: bool = False,
-           scale_out_suspended: bool = False, scale_in_suspended: bool = False) -> Decision:
-    """What one target tracking policy does now, given its metric (oldest first, per minute)."""
-    high = values[-HIGH_PERIODS:]
-    low = values[-LOW_PERIODS:]
-    latest = values[-1] if values else None
-    if len(high) == HIGH_PERIODS and all(v is not None and v > target_value for v in high):
-        assert latest is not None
-        if scale_out_suspended:
-            return Decision(alarm="high", metric=latest)
-        base = desired
-        if cooldowns.scale_out_cooling(now, scale_out_cooldown):
-            base = cooldowns.out_from
-        wanted = _clamp(math.ceil(base * latest / target_value), min_capacity, max_capacity)
-        if wanted > desired:
-            return Decision(SCALE_OUT, wanted, "high", latest)
-        if desired >= max_capacity:
-            return Decision(alarm="high", metric=latest, not_scaled="AlreadyAtMaxCapacity")
-        return Decision(alarm="high", metric=latest)
-    if len(low) == LOW_PERIODS and all(
-            v is not None and v < LOW_FRACTION * target_value for v in low):
-        assert latest is not None
-        if disable_scale_in or scale_in_suspended:
-            return Decision(alarm="low", metric=latest)
-        if cooldowns.scale_in_cooling(now, scale_in_cooldown):
-            return Decision(alarm="low", metric=latest)
-        wanted = _clamp(math.ceil(desired * latest / target_value), min_capacity, max_capacity)
-        if wanted < desired:
-            return Decision(SCALE_IN, wanted, "low", latest)
-        if desired <= min_capacity:
-            return Decision(alarm="low", metric=latest, not_scaled="AlreadyAtMinCapacity")
-        return Decision(alarm="low", metric=latest, not_scaled="AlreadyAtDesiredCapacity")
-    return NO_ALARM
-
-
-def _clamp(value: int, low: int, high: int) -> int:
-    return max(low, min(high, value))
-
-
-def per_minute(value: float | None, statistic: str, period_s: float) -> float | None:
-    """A datapoint in SageMaker's per-minute unit: counts scale with the period, others not."""
-    if value is None or statistic not in ("Sum", "SampleCount"):
-        return value
-    return value * 60.0 / period_s
 
 
 class Actuator:
@@ -331,8 +262,11 @@ class Autoscaler:
                 continue
             decisions = []
             for policy in [p for (r, _), p in self.policies.items() if r == resource_id]:
-                raw = self.actuator.metric(policy.metric, last_period_start, LOW_PERIODS, now)
+                group = self._minute_group(policy.metric)
+                raw = self.actuator.metric(policy.metric, last_period_start,
+                                           LOW_PERIODS * group, now)
                 values = [per_minute(v, policy.metric.statistic, self.period_s) for v in raw]
+                low_values = None if group == 1 else minute_averages(values, group)
                 decision = decide(
                     target_value=policy.target_value, values=values, desired=desired,
                     min_capacity=target.min_capacity, max_capacity=target.max_capacity,
@@ -341,12 +275,18 @@ class Autoscaler:
                     scale_in_cooldown=self._cooldown(policy.scale_in_cooldown),
                     disable_scale_in=policy.disable_scale_in,
                     scale_out_suspended=target.scale_out_suspended,
-                    scale_in_suspended=target.scale_in_suspended)
+                    scale_in_suspended=target.scale_in_suspended, low_values=low_values)
                 decisions.append((policy, decision))
             activity = self._act(resource_id, target, desired, decisions, now)
             if activity is not None:
                 started.append(activity)
         return started
+
+    def _minute_group(self, metric: MetricSpec) -> int:
+        """How many datapoints make one standard minute for AlarmLow (1: the metric's own)."""
+        if not metric.high_resolution:
+            return 1
+        return max(1, round(STANDARD_PERIOD_S / self.period_s))
 
     def _cooldown(self, seconds: float | None) -> float:
         return self.default_cooldown_s if seconds is None else seconds
@@ -471,9 +411,12 @@ def _metric_spec(configuration: dict[str, Any],
                          "CustomizedMetricSpecification must be given.")
     if predefined:
         kind = predefined.get("PredefinedMetricType")
+        if kind == CONCURRENCY_METRIC:
+            return MetricSpec("AWS/SageMaker", "ConcurrentRequestsPerModel", endpoint_dimensions,
+                              "Average", high_resolution=True)
         if kind != PREDEFINED_METRIC:
             raise validation(f"Unsupported predefined metric type {kind!r} for SageMaker; the "
-                             f"sandbox supports {PREDEFINED_METRIC}.")
+                             f"sandbox supports {PREDEFINED_METRIC} and {CONCURRENCY_METRIC}.")
         return MetricSpec("AWS/SageMaker", "InvocationsPerInstance", endpoint_dimensions, "Sum")
     if customized.get("Metrics"):
         raise validation("Metric math in CustomizedMetricSpecification.Metrics is not "

@@ -34,6 +34,7 @@ from sandbox.config import (
 )
 
 DEFAULT_PORT = 8765
+LLM_INSTANCE = "ml.g5.2xlarge"
 _PARENT_POLL_S = 1.0
 
 
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant", default=DEFAULT_VARIANT, help="variant name")
     parser.add_argument("--instance-type", default="ml.m4.xlarge",
                         choices=sorted(INSTANCE_PROFILES), help="instance profile")
+    parser.add_argument("--llm", action="store_true",
+                        help=f"serve a language model: same as --instance-type {LLM_INSTANCE} "
+                             "(streaming routes, ConcurrentRequestsPerModel)")
     parser.add_argument("--instances", type=int, default=1, help="initial instance count")
     group = parser.add_argument_group("instance profile overrides")
     group.add_argument("--workers", type=int, help="concurrent requests per instance")
@@ -77,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fraction of invocations answered with InternalFailure (500)")
     parser.add_argument("--throttle-rps", type=float,
                         help="throttle invocations above this rate (ThrottlingException)")
+    parser.add_argument("--stream-error-rate", type=float, default=0.0,
+                        help="fraction of an LLM instance's streams cut part-way")
     parser.add_argument("--log-level", default="WARNING")
     embedded = parser.add_argument_group("embedding (used by SandboxProcess)")
     embedded.add_argument("--config-json", help="the whole configuration as JSON (see "
@@ -92,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
-    profile = profile_named(args.instance_type)
+    profile = profile_named(LLM_INSTANCE if args.llm else args.instance_type)
     overrides = {name: value for name, value in (
         ("workers", args.workers), ("service_time_ms", args.service_time_ms),
         ("jitter_ms", args.jitter_ms), ("queue_bound", args.queue_bound),
@@ -109,7 +115,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         initial_instances=args.instances,
         timings=Timings(**{**_timings_dict(timings), **timing_overrides}),
         routing=args.routing, region=args.region, seed=args.seed,
-        internal_failure_rate=args.internal_failure_rate, throttle_rps=args.throttle_rps)
+        internal_failure_rate=args.internal_failure_rate, throttle_rps=args.throttle_rps,
+        stream_error_rate=args.stream_error_rate)
 
 
 def _timings_dict(timings: Timings) -> dict[str, float]:
@@ -119,12 +126,18 @@ def _timings_dict(timings: Timings) -> dict[str, float]:
 def banner(url: str, config: SandboxConfig, env: dict[str, str]) -> str:
     profile = config.profile
     timings = config.timings
+    if profile.llm is not None:
+        serving = (f"{profile.llm.model} with continuous batching, up to "
+                   f"{profile.llm.kv_cache_tokens} tokens of KV cache; streams at "
+                   f"/endpoints/{config.endpoint_name}/invocations-response-stream and "
+                   "/v1/chat/completions")
+    else:
+        serving = (f"{profile.workers} workers, {profile.service_time_ms:g} ms, about "
+                   f"{profile.capacity_rps:.0f} RPS each")
     lines = [
         "loadwatch sandbox: a local stand-in for an Amazon SageMaker endpoint",
         f"  endpoint {config.endpoint_name}, variant {config.variant}: "
-        f"{config.initial_instances} x {profile.instance_type} "
-        f"({profile.workers} workers, {profile.service_time_ms:g} ms, about "
-        f"{profile.capacity_rps:.0f} RPS each), no scaling policy",
+        f"{config.initial_instances} x {profile.instance_type} ({serving}), no scaling policy",
         f"  metrics every {timings.period_s:g} s, visible {timings.publication_delay_s:g} s "
         f"after a period ends; new instances serve after {timings.provisioning_delay_s:g} s",
         f"  listening on {url} (fixed sandbox credentials, not secrets)",

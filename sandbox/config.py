@@ -12,6 +12,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from sandbox.llm import LlmProfile
+
 # Not secrets: the sandbox only listens on 127.0.0.1 and these are printed for the user. They
 # look like AWS keys so that client-side validation (length, prefix) accepts them.
 DEFAULT_ACCESS_KEY_ID = "AKIASANDBOXLOADWATCH"
@@ -47,9 +49,11 @@ class InstanceProfile:
     jitter_ms: float = 1.0
     queue_bound: int = 128
     container_timeout_s: float = 60.0
+    llm: LlmProfile | None = None  # a GPU instance serving a language model (sandbox/llm.py)
 
     @property
     def capacity_rps(self) -> float:
+        """Requests per second one instance serves; for an LLM, ``workers`` sequences at a time."""
         return self.workers * 1000.0 / self.service_time_ms
 
     def replace(self, **changes: object) -> InstanceProfile:
@@ -67,6 +71,13 @@ INSTANCE_PROFILES: dict[str, InstanceProfile] = {
     "ml.c5.xlarge": InstanceProfile("ml.c5.xlarge", memory_gib=8.0, service_time_ms=8.0),
     "ml.c5.2xlarge": InstanceProfile("ml.c5.2xlarge", vcpus=8, memory_gib=16.0, workers=8,
                                      service_time_ms=8.0, queue_bound=256),
+    # One A10G (24 GB) serving a 7B model in fp16 with continuous batching; the constants and
+    # their sources are in docs/sandbox.md. ``workers`` is how many sequences of 256 input and
+    # 256 output tokens fit the KV cache at once, and ``service_time_ms`` how long each takes
+    # then, so ``capacity_rps`` is the request rate that saturates it with such requests.
+    "ml.g5.2xlarge": InstanceProfile("ml.g5.2xlarge", vcpus=8, memory_gib=32.0, workers=32,
+                                     service_time_ms=11_000.0, jitter_ms=0.0, queue_bound=512,
+                                     llm=LlmProfile()),
     # For tests: about 50 RPS, so saturating it takes little load on a 2-core machine.
     "small": InstanceProfile("ml.c5.large", vcpus=2, memory_gib=4.0, workers=1,
                              service_time_ms=20.0, jitter_ms=1.0, queue_bound=10,
@@ -108,7 +119,9 @@ class SandboxConfig:
 
     ``internal_failure_rate`` answers that fraction of invocations with InternalFailure (500)
     and ``throttle_rps`` throttles invocations above that rate (ThrottlingException, 429), so a
-    client's handling of both can be exercised; both are off by default.
+    client's handling of both can be exercised; ``stream_error_rate`` cuts that fraction of an
+    LLM instance's streams part-way (ModelStreamError, or a dropped SSE connection). All three
+    are off by default.
     """
 
     endpoint_name: str = DEFAULT_ENDPOINT_NAME
@@ -123,6 +136,7 @@ class SandboxConfig:
     seed: int | None = None
     internal_failure_rate: float = 0.0
     throttle_rps: float | None = None
+    stream_error_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.routing not in ROUTINGS:
@@ -154,7 +168,9 @@ def config_from_json(text: str) -> SandboxConfig:
     data = json.loads(text)
     return SandboxConfig(**{
         **data,
-        "profile": InstanceProfile(**data["profile"]),
+        "profile": InstanceProfile(**{
+            **data["profile"],
+            "llm": LlmProfile(**data["profile"]["llm"]) if data["profile"].get("llm") else None}),
         "timings": Timings(**data["timings"]),
         "credentials": Credentials(**data["credentials"]),
     })

@@ -1,11 +1,4 @@
-"""The simulated endpoint: instances that queue and saturate, routing, and what they publish.
-
-An instance has ``workers`` slots. A request takes a free slot or waits in the instance's
-queue (at most ``queue_bound`` waiting, else 503); a slot is handed straight from a finishing
-request to the oldest waiter. Holding a slot means: parse and predict with the real model,
-then ``asyncio.sleep`` for the rest of a sampled service time, so saturation costs no CPU. A
-request still unanswered ``container_timeout_s`` after it reached the instance fails with
-ModelError, as SageMaker's container time limit does.
+"""The simulated endpoint: its instances (sandbox/instance.py), routing, and what they publish.
 
 Every request that reaches the endpoint is counted in the period (epoch-aligned) in which it
 finished. When a period ends its counters become ``AWS/SageMaker`` datapoints, and each serving
@@ -15,193 +8,34 @@ were busy). The sandbox has one endpoint with one production variant, like the b
 
 from __future__ import annotations
 
-import asyncio
-import math
 import random
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from sandbox.config import ROUTING_LEAST_OUTSTANDING, InstanceProfile, SandboxConfig
+from sandbox.config import ROUTING_LEAST_OUTSTANDING, SandboxConfig
+from sandbox.instance import (
+    DRAINING,
+    IN_SERVICE,
+    INTERNAL_FAILURE,
+    MODEL_ERROR,
+    OK,
+    PROVISIONING,
+    THROTTLED,
+    TIMED_OUT,
+    Instance,
+    Served,
+    Sleeper,
+)
 from sandbox.metricstore import Datapoint, LatencyRecorder, MetricStore, series_key
-from sandbox.model import IrisModel, ModelInputError
+from sandbox.model import IrisModel
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+CONCURRENCY_METRIC = "ConcurrentRequestsPerModel"
 INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
 
-# Outcomes of one invocation.
-OK = "ok"
-MODEL_ERROR = "model_error"  # the container answered 4xx (bad payload): 424, counted as 4XX
-TIMED_OUT = "timed_out"  # container time limit: 424, counted as 5XX
-QUEUE_FULL = "queue_full"  # no room on the instance: 503, counted as 5XX
-INTERNAL_FAILURE = "internal_failure"  # injected fault: 500, counted as 5XX
-THROTTLED = "throttled"  # over throttle_rps: 429, never reaches the endpoint's metrics
-
-PROVISIONING = "Provisioning"
-IN_SERVICE = "InService"
-DRAINING = "Draining"  # being removed: still serving until the deprovisioning delay passes
-
-TIMEOUT_MESSAGE = ("Your invocation timed out while waiting for a response from container "
-                   "primary. Review the latency metrics for each container in Amazon "
-                   "CloudWatch, resolve the issue, and try again.")
-# Disk use of the simulated instance: a model artifact and a container image on the volume.
 DISK_UTILIZATION = 9.6
 MEMORY_BASELINE = 4.5  # percent of the instance's memory held by the model server when idle
 
-
-class Sleeper:
-    """``asyncio.sleep`` that keeps simulated service times right on average.
-
-    Event loops wake timers late: uvloop's clock has 1 ms resolution and a busy loop adds its
-    own delay, so sleeping 9.5 ms took about 10.5 ms and an instance served 10 % below its
-    nominal capacity. The sleeper keeps a moving average of how late it woke and asks for that
-    much less next time.
-    """
-
-    __slots__ = ("lateness",)
-
-    def __init__(self) -> None:
-        self.lateness = 0.0
-
-    async def sleep(self, seconds: float) -> None:
-        asked = max(seconds - self.lateness, 0.0)
-        started = time.perf_counter()
-        await asyncio.sleep(asked)
-        late = time.perf_counter() - started - asked
-        self.lateness += 0.05 * (late - self.lateness)
-
-
-@dataclass(slots=True)
-class Served:
-    kind: str
-    body: bytes = b""
-    message: str = ""
-    original_status: int = 0
-    model_seconds: float | None = None  # time inside the instance, None if it never got there
-
-
-class Instance:
-    """One simulated instance: worker slots, a bounded queue, and busy-time bookkeeping."""
-
-    def __init__(self, number: int, profile: InstanceProfile, model: IrisModel,
-                 rng: random.Random, state: str, ready_at: float,
-                 sleeper: Sleeper | None = None) -> None:
-        self.number = number
-        self.profile = profile
-        self.state = state
-        self.ready_at = ready_at  # wall time a Provisioning instance starts serving
-        self.leave_at = math.inf  # wall time a Draining instance is removed
-        self.busy = 0
-        self.queued = 0
-        self.served = 0
-        self._model = model
-        self._rng = rng
-        self._sleeper = sleeper or Sleeper()
-        self._waiting: deque[asyncio.Future[bool]] = deque()
-        self._busy_seconds = 0.0
-        self._peak_outstanding = 0
-        self._last_change = time.perf_counter()
-        self._window_start = self._last_change
-        low = profile.service_time_ms / 5000.0
-        high = (profile.service_time_ms + 4 * profile.jitter_ms) / 1000.0
-        self._service_bounds = (low, high)
-
-    @property
-    def outstanding(self) -> int:
-        return self.busy + self.queued
-
-    def _set_busy(self, busy: int) -> None:
-        now = time.perf_counter()
-        self._busy_seconds += self.busy * (now - self._last_change)
-        self._last_change = now
-        self.busy = busy
-
-    def _sample_service_seconds(self) -> float:
-        low, high = self._service_bounds
-        sample = self._rng.gauss(self.profile.service_time_ms, self.profile.jitter_ms) / 1000.0
-        return min(max(sample, low), high)
-
-    async def serve(self, body: bytes, content_type: str | None) -> Served:
-        started = time.perf_counter()
-        timeout = self.profile.container_timeout_s
-        if self.busy < self.profile.workers:
-            self._set_busy(self.busy + 1)
-        else:
-            if self.queued >= self.profile.queue_bound:
-                return Served(QUEUE_FULL, message="The endpoint's instance queue is full.")
-            if not await self._wait_for_slot(timeout):
-                return Served(TIMED_OUT, message=TIMEOUT_MESSAGE, model_seconds=timeout)
-        if self.outstanding > self._peak_outstanding:
-            self._peak_outstanding = self.outstanding
-        began = time.perf_counter()  # a worker is ours: service time starts now
-        try:
-            try:
-                answer = self._model.predict_csv(body, content_type)
-            except ModelInputError as error:
-                return Served(MODEL_ERROR, message=error.message, original_status=error.status,
-                              model_seconds=time.perf_counter() - started)
-            now = time.perf_counter()
-            remaining = started + timeout - now
-            # The prediction itself is part of the service time; sleep for the rest of it.
-            rest = self._sample_service_seconds() - (now - began)
-            if rest >= remaining:
-                await self._sleeper.sleep(remaining)
-                return Served(TIMED_OUT, message=TIMEOUT_MESSAGE, model_seconds=timeout)
-            if rest > 0:
-                await self._sleeper.sleep(rest)
-            self.served += 1
-            return Served(OK, body=answer, model_seconds=time.perf_counter() - started)
-        finally:
-            self._release()
-
-    async def _wait_for_slot(self, timeout: float) -> bool:
-        """Queue until a slot is handed over (True) or the container time limit passes (False)."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
-        self._waiting.append(waiter)
-        self.queued += 1
-        if self.outstanding > self._peak_outstanding:
-            self._peak_outstanding = self.outstanding
-        expiry = loop.call_later(timeout, self._expire, waiter)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            # The client went away: give back the slot if it had been handed over already.
-            if waiter.cancelled():
-                self.queued -= 1
-            elif waiter.result():
-                self._release()
-            raise
-        finally:
-            expiry.cancel()
-
-    def _expire(self, waiter: asyncio.Future[bool]) -> None:
-        if not waiter.done():
-            self.queued -= 1
-            waiter.set_result(False)
-
-    def _release(self) -> None:
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                self.queued -= 1
-                waiter.set_result(True)  # the slot passes on; busy stays the same
-                return
-        self._set_busy(self.busy - 1)
-
-    def take_utilization(self) -> tuple[float, float]:
-        """(busy fraction of the workers, peak outstanding / (workers + queue)) since last call."""
-        self._set_busy(self.busy)
-        now = self._last_change
-        elapsed = max(now - self._window_start, 1e-9)
-        busy = min(self._busy_seconds / (elapsed * self.profile.workers), 1.0)
-        room = self.profile.workers + self.profile.queue_bound
-        peak = self._peak_outstanding / room
-        self._busy_seconds = 0.0
-        self._window_start = now
-        self._peak_outstanding = self.outstanding
-        return busy, peak
 
 
 class _Period:
@@ -330,7 +164,7 @@ class Endpoint:
 
     # --- serving ----------------------------------------------------------------------------
 
-    def _route(self) -> Instance:
+    def route(self) -> Instance:
         serving = self._serving
         if len(serving) == 1:
             return serving[0]
@@ -362,11 +196,11 @@ class Endpoint:
                 self._rng.random() < self.config.internal_failure_rate):
             served = Served(INTERNAL_FAILURE, message="An internal failure occurred.")
         else:
-            served = await self._route().serve(body, content_type)
-        self._record(served, instances, time.perf_counter() - received_at)
+            served = await self.route().serve(body, content_type)
+        self.record(served, instances, time.perf_counter() - received_at)
         return served
 
-    def _record(self, served: Served, instances: int, total_seconds: float) -> None:
+    def record(self, served: Served, instances: int, total_seconds: float) -> None:
         index = int(self._wall() // self._period_s)
         period = self._period
         if index != period.index:
@@ -411,6 +245,16 @@ class Endpoint:
             cpu[value] = cpu.get(value, 0) + 1
             used = round(MEMORY_BASELINE + 1.5 * peak, 3)
             memory[used] = memory.get(used, 0) + 1
+        concurrency: dict[float, int] = {}
+        for instance in self._serving:
+            if instance.engine is not None:
+                value = round(instance.engine.take_concurrency(time.perf_counter()), 3)
+                concurrency[value] = concurrency.get(value, 0) + 1
+        if concurrency:
+            # One sample per instance (its time-averaged requests in flight), so Average is
+            # the per-model figure the high-resolution scaling metric tracks.
+            self.store.put(series_key(SAGEMAKER_NAMESPACE, CONCURRENCY_METRIC, dims),
+                           period_start, Datapoint.of_values(concurrency), visible_at)
         if cpu:
             put = self.store.put
             put(series_key(INSTANCE_NAMESPACE, "CPUUtilization", dims), period_start,

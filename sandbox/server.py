@@ -3,7 +3,8 @@
 Routing, as botocore addresses each service at ``endpoint_url``:
 
 - ``POST /endpoints/{name}/invocations``: SageMaker runtime InvokeEndpoint (REST, signed as
-  ``sagemaker``).
+  ``sagemaker``); ``/invocations-response-stream`` and the OpenAI-compatible ``/v1/...``
+  routes of an LLM instance are in ``llm_serving``.
 - ``POST /`` with ``X-Amz-Target``: ``SageMaker.*`` (JSON 1.1), ``AnyScaleFrontendService.*``
   (Application Auto Scaling, JSON 1.1), ``GraniteServiceVersion20100801.*`` (CloudWatch, JSON
   1.0, as botocore before the CBOR switch and other SDKs send it).
@@ -33,8 +34,9 @@ from aiohttp import web
 
 from sandbox import api_autoscaling, api_cloudwatch, api_sagemaker
 from sandbox.config import SandboxConfig, SandboxHandle
-from sandbox.endpoint import MODEL_ERROR, OK, QUEUE_FULL, THROTTLED, TIMED_OUT, Served
 from sandbox.errors import AwsError, unknown_operation
+from sandbox.instance import MODEL_ERROR, OK, QUEUE_FULL, THROTTLED, TIMED_OUT, Served
+from sandbox.llm_serving import LlmRoutes
 from sandbox.model import IrisModel
 from sandbox.protocols import (
     CBOR,
@@ -87,6 +89,7 @@ class SandboxServer(SandboxHandle):
         self.port = 0
         self.started = wall()
         self._runner: web.AppRunner | None = None
+        self.llm: LlmRoutes | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
         self._invocation_headers = {
@@ -108,6 +111,8 @@ class SandboxServer(SandboxHandle):
     async def start(self, host: str, port: int) -> None:
         app = web.Application(client_max_size=MAX_PAYLOAD + 1024 * 1024)
         app.router.add_post("/endpoints/{name}/invocations", self._invoke)
+        self.llm = LlmRoutes(self)
+        self.llm.add_routes(app)
         app.router.add_post("/", self._json_rpc)
         app.router.add_post("/service/{service}/operation/{operation}", self._cbor_rpc)
         app.router.add_get("/_sandbox/health", self._health)
@@ -127,6 +132,8 @@ class SandboxServer(SandboxHandle):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._clock_task
             self._clock_task = None
+        if self.llm is not None:
+            await self.llm.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -186,6 +193,8 @@ class SandboxServer(SandboxHandle):
                                                   f"account {self.config.account_id} not found.")
             if len(body) > MAX_PAYLOAD:
                 raise AwsError("ValidationError", "Payload size exceeds the limit of 6 MB.")
+            if endpoint.profile.llm is not None and self.llm is not None:
+                return await self.llm.whole(body)
             served = await endpoint.invoke(body, request.headers.get("Content-Type"), received)
         except AwsError as error:
             return _error_response(REST_JSON, error)
