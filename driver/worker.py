@@ -145,6 +145,14 @@ class Worker:
         self._late_s = config.load.late_ms / 1000.0
         self._connections = asyncio.Semaphore(config.load.connections)
         self.collect_garbage = False  # set when the automatic collector is off
+        # The request path, chosen once: a streaming LLM target reads its answers as they
+        # arrive (driver.stream_request); every other target goes through _request.
+        self.llm = None
+        if config.target.get("llm"):
+            from driver.stream_request import LlmRequests
+
+            self.llm = LlmRequests(self, config.target["llm"])
+            self._request = self.llm.request  # type: ignore[method-assign]
 
     # --- commands ---------------------------------------------------------------------
 
@@ -207,7 +215,12 @@ class Worker:
         ticker = asyncio.create_task(self._ticker())
         sweeper = asyncio.create_task(self._sweep_timeouts())
         try:
-            await self._send(session)
+            if self.config.load.mode == "concurrency":
+                from driver.concurrency import send_closed_loop
+
+                await send_closed_loop(self, session)
+            else:
+                await self._send(session)
             await self._drain()
         finally:
             for task in (ticker, sweeper):
@@ -406,6 +419,8 @@ class Worker:
         )
         if tick.phase_index < len(self.config.phases):
             tick.phase = self.config.phases[tick.phase_index].name
+        if self.llm is not None:
+            self.llm.fill(tick)
         self.emit(TickMessage(self.config.index, tick))
         for histogram in (bucket.latency, bucket.service, bucket.lag):
             hdr.release(histogram)  # requests record only into the current bucket

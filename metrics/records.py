@@ -15,7 +15,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-FORMAT_VERSION = 1
+# 3: the streaming LLM fields of Tick (ttft, ttft_sent, itl, tpot, token and goodput counters,
+# stream_errors); older recordings read with those fields empty.
+FORMAT_VERSION = 3
 
 # Outcome classes of one request, in display order.
 OK = "ok"
@@ -76,6 +78,18 @@ class Tick:
     service: str = ""
     lag: str = ""
     workers: int = 1
+    # Streaming LLM targets only (empty otherwise; docs/streaming.md). HDR in microseconds:
+    # time to first token from the intended send (ok streams; the headline) and from the
+    # actual send, inter-token latency (one sample per token), time per output token.
+    ttft: str = ""
+    ttft_sent: str = ""
+    itl: str = ""
+    tpot: str = ""
+    output_tokens: int = 0
+    input_tokens: int = 0  # from the stream's usage, else the prompt's words
+    output_tokens_estimated: int = 0  # of output_tokens, those counted from chunks
+    goodput: int = 0  # requests that met both SLOs (ttft and tpot)
+    stream_errors: dict[str, int] = field(default_factory=dict)  # outcome -> count
 
     @property
     def errors_total(self) -> int:

@@ -1,0 +1,103 @@
+"""The streaming LLM fields of ticks: merged across workers, aggregated over a window or phase.
+
+Kept beside ``metrics.stats`` rather than inside it: ``merge_llm`` completes a tick that
+``merge_ticks`` built, and ``LlmAggregate`` is added to alongside an ``Aggregate``. Ticks of a
+non-streaming run have these fields empty, and every function here is then a no-op.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from metrics import hdr
+from metrics.records import Tick
+
+HISTOGRAMS = ("ttft", "ttft_sent", "itl", "tpot")
+COUNTERS = ("output_tokens", "input_tokens", "output_tokens_estimated", "goodput")
+
+
+def is_streaming(tick: Tick) -> bool:
+    """A tick with LLM figures in it (any histogram or counter set)."""
+    return bool(tick.ttft or tick.output_tokens or tick.stream_errors or tick.input_tokens)
+
+
+def merge_llm(merged: Tick, parts: list[Tick]) -> Tick:
+    """Set ``merged``'s LLM fields from the same second of several workers; returns it."""
+    if len(parts) == 1 and merged is parts[0]:
+        return merged
+    for name in HISTOGRAMS:
+        encoded = [getattr(p, name) for p in parts if getattr(p, name)]
+        setattr(merged, name, hdr.merge_encoded(encoded) if encoded else "")
+    for name in COUNTERS:
+        setattr(merged, name, sum(getattr(p, name) for p in parts))
+    errors: Counter[str] = Counter()
+    for part in parts:
+        errors.update(part.stream_errors)
+    merged.stream_errors = dict(errors)
+    return merged
+
+
+@dataclass
+class LlmAggregate:
+    """LLM counters and histograms over any run of ticks."""
+
+    seconds: int = 0
+    ok: int = 0
+    output_tokens: int = 0
+    input_tokens: int = 0
+    output_tokens_estimated: int = 0
+    goodput: int = 0
+    stream_errors: Counter[str] = field(default_factory=Counter)
+    histograms: dict[str, hdr.Histogram] = field(
+        default_factory=lambda: {name: hdr.new_histogram() for name in HISTOGRAMS})
+
+    def add(self, tick: Tick) -> None:
+        if tick.in_schedule:
+            self.seconds += 1
+        self.ok += tick.outcomes.get("ok", 0)
+        self.output_tokens += tick.output_tokens
+        self.input_tokens += tick.input_tokens
+        self.output_tokens_estimated += tick.output_tokens_estimated
+        self.goodput += tick.goodput
+        self.stream_errors.update(tick.stream_errors)
+        for name, histogram in self.histograms.items():
+            encoded = getattr(tick, name)
+            if encoded:
+                hdr.merge((encoded,), into=histogram)
+
+    def extend(self, ticks: Iterable[Tick]) -> LlmAggregate:
+        for tick in ticks:
+            self.add(tick)
+        return self
+
+    def release(self) -> None:
+        for histogram in self.histograms.values():
+            hdr.release(histogram)
+
+    @property
+    def streaming(self) -> bool:
+        return bool(self.output_tokens or self.input_tokens or self.stream_errors)
+
+    def snapshot(self, completed: int | None = None) -> dict[str, Any]:
+        """The figures: tokens, tokens/s, TTFT/TPOT/ITL percentiles in ms, goodput.
+
+        ``completed`` is the requests that ended (ok or not) over the same ticks: goodput % is
+        of those; without it, of the ok ones plus the stream errors.
+        """
+        seconds = max(self.seconds, 1)
+        ended = completed if completed is not None else (
+            self.ok + sum(self.stream_errors.values()))
+        return {
+            "output_tokens": self.output_tokens,
+            "input_tokens": self.input_tokens,
+            "output_tokens_estimated": self.output_tokens_estimated,
+            "output_tokens_per_s": self.output_tokens / seconds,
+            "goodput": self.goodput,
+            "goodput_per_s": self.goodput / seconds,
+            "goodput_pct": 100.0 * self.goodput / ended if ended else None,
+            "stream_errors": dict(self.stream_errors.most_common()),
+            **{f"{name}_ms": hdr.summary_ms(h) for name, h in self.histograms.items()},
+        }
