@@ -127,6 +127,9 @@ def scaling_options(ctx: Context, top: Keys) -> ScalingOptions | None:
     value, line = top["scaling"]
     values, keys = read_fields(ctx, value, "scaling", line, SCALING_FIELDS)
     options = ScalingOptions(**values)
+    if options.metric == "concurrency" and "target" not in values:
+        ctx.error(keys["metric"][1], "scaling.target",
+                  "missing: with metric concurrency, the requests in flight per model to hold")
     if options.min > options.max:
         ctx.error(keys.get("min", (None, line))[1], "scaling.min",
                   f"min {options.min} is above max {options.max}")

@@ -34,6 +34,7 @@ from driver.protocol import (
 )
 from driver.schedule import Control, RateFunction
 from metrics import ensure as ensure_checks
+from metrics.llm import LlmSummaryBuilder
 from metrics.recording import RecordingWriter
 from metrics.records import FORMAT_VERSION, Event, Footer, Header, Record, Tick
 from metrics.stats import SummaryBuilder
@@ -100,6 +101,7 @@ class Session:
         self.pool = pool or LocalProcessPool()
         self._merger = TickMerger((), profile.phases)  # workers join when they start
         self._summary = SummaryBuilder()
+        self._llm_summary = LlmSummaryBuilder()  # streaming LLM targets (issue 14)
         self._writer: RecordingWriter | None = None
         self._consumer_failures: set[int] = set()
 
@@ -281,6 +283,7 @@ class Session:
     def _emit_ticks(self, ticks: list[Tick]) -> None:
         for tick in ticks:
             self._summary.add(tick)
+            self._llm_summary.add(tick)
             self.emit(tick)
 
     async def _announce_phases(self) -> None:
@@ -361,6 +364,8 @@ class Session:
             except Exception as exc:
                 self.event("session", "cleanup_failed", f"{type(exc).__name__}: {exc}")
         summary = self._summary.result()
+        if (llm := self._llm_summary.result()) is not None:
+            summary["llm"] = llm
         checks = ensure_checks.evaluate(self.profile.ensure, summary["total"])
         reason = self.reason if self.reason not in (None, "stopped") else "completed"
         if reason == "stopped":

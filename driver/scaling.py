@@ -33,6 +33,12 @@ from metrics.endpoint import (
     resource_id,
 )
 
+# scaling.metric -> the predefined metric a target-tracking policy tracks. ``concurrency`` is
+# the high-resolution (10 s) ConcurrentRequestsPerModel, queued requests and open streams
+# included: the one for LLM endpoints.
+CONCURRENCY_PER_MODEL = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+POLICY_METRICS = {"invocations": INVOCATIONS_PER_INSTANCE, "concurrency": CONCURRENCY_PER_MODEL}
+
 ACTIONS = ("enable", "disable", "restore")
 EventSink = Callable[..., Any]  # (name, message, **data)
 
@@ -123,9 +129,10 @@ class ScalingControl:
 
     def _policy_config(self) -> dict[str, Any]:
         o = self.options
+        metric = POLICY_METRICS.get(o.metric, INVOCATIONS_PER_INSTANCE)
         return {
             "TargetValue": float(o.target),
-            "PredefinedMetricSpecification": {"PredefinedMetricType": INVOCATIONS_PER_INSTANCE},
+            "PredefinedMetricSpecification": {"PredefinedMetricType": metric},
             "ScaleOutCooldown": _seconds(o.scale_out_cooldown),
             "ScaleInCooldown": _seconds(o.scale_in_cooldown),
             "DisableScaleIn": bool(o.disable_scale_in),
@@ -137,8 +144,10 @@ class ScalingControl:
         o = self.options
         if action == "enable":
             scale_in = ", no scale-in" if o.disable_scale_in else ""
+            unit = ("requests in flight/model (high resolution)" if o.metric == "concurrency"
+                    else "invocations/instance/min")
             return (f"enable: {o.min}-{o.max} instances, target tracking {o.target:g} "
-                    f"invocations/instance/min (cooldown out {o.scale_out_cooldown:g} s, in "
+                    f"{unit} (cooldown out {o.scale_out_cooldown:g} s, in "
                     f"{o.scale_in_cooldown:g} s{scale_in}) as policy {o.policy_name}; "
                     f"now {now}")
         if action == "disable":

@@ -45,7 +45,7 @@ class LlmAggregate:
     """LLM counters and histograms over any run of ticks."""
 
     seconds: int = 0
-    ok: int = 0
+    completed: int = 0
     output_tokens: int = 0
     input_tokens: int = 0
     output_tokens_estimated: int = 0
@@ -57,7 +57,7 @@ class LlmAggregate:
     def add(self, tick: Tick) -> None:
         if tick.in_schedule:
             self.seconds += 1
-        self.ok += tick.outcomes.get("ok", 0)
+        self.completed += tick.completed
         self.output_tokens += tick.output_tokens
         self.input_tokens += tick.input_tokens
         self.output_tokens_estimated += tick.output_tokens_estimated
@@ -81,15 +81,11 @@ class LlmAggregate:
     def streaming(self) -> bool:
         return bool(self.output_tokens or self.input_tokens or self.stream_errors)
 
-    def snapshot(self, completed: int | None = None) -> dict[str, Any]:
-        """The figures: tokens, tokens/s, TTFT/TPOT/ITL percentiles in ms, goodput.
-
-        ``completed`` is the requests that ended (ok or not) over the same ticks: goodput % is
-        of those; without it, of the ok ones plus the stream errors.
-        """
+    def snapshot(self) -> dict[str, Any]:
+        """The figures: tokens, tokens/s, TTFT/TPOT/ITL percentiles in ms, goodput (% of the
+        requests that ended, whatever their outcome)."""
         seconds = max(self.seconds, 1)
-        ended = completed if completed is not None else (
-            self.ok + sum(self.stream_errors.values()))
+        ended = self.completed
         return {
             "output_tokens": self.output_tokens,
             "input_tokens": self.input_tokens,
@@ -100,4 +96,28 @@ class LlmAggregate:
             "goodput_pct": 100.0 * self.goodput / ended if ended else None,
             "stream_errors": dict(self.stream_errors.most_common()),
             **{f"{name}_ms": hdr.summary_ms(h) for name, h in self.histograms.items()},
+        }
+
+
+class LlmSummaryBuilder:
+    """Per-phase and total LLM figures, tick by tick (``metrics.stats.SummaryBuilder``'s twin);
+    its result goes into the footer's summary as ``llm`` when the run streamed."""
+
+    def __init__(self) -> None:
+        self.total = LlmAggregate()
+        self.phases: dict[int, tuple[str | None, LlmAggregate]] = {}
+
+    def add(self, tick: Tick) -> None:
+        self.total.add(tick)
+        if tick.phase_index not in self.phases:
+            self.phases[tick.phase_index] = (tick.phase, LlmAggregate())
+        self.phases[tick.phase_index][1].add(tick)
+
+    def result(self) -> dict[str, Any] | None:
+        if not self.total.streaming:
+            return None
+        return {
+            "phases": [{"index": index, "name": name, **agg.snapshot()}
+                       for index, (name, agg) in sorted(self.phases.items())],
+            "total": self.total.snapshot(),
         }
