@@ -434,7 +434,8 @@ class Worker:
         if self.killed:
             await asyncio.gather(*tasks, return_exceptions=True)
             return
-        grace = min(self.config.timeout, DRAIN_GRACE_S)
+        # Streamed answers last seconds to minutes: they get their whole timeout to finish.
+        grace = self.config.timeout if self.llm else min(self.config.timeout, DRAIN_GRACE_S)
         _done, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             task.cancel()

@@ -44,7 +44,7 @@ def merge_llm(merged: Tick, parts: list[Tick]) -> Tick:
 class LlmAggregate:
     """LLM counters and histograms over any run of ticks."""
 
-    seconds: int = 0
+    seconds: int = 0  # ticks, draining ones included: streams keep producing tokens then
     completed: int = 0
     output_tokens: int = 0
     input_tokens: int = 0
@@ -55,8 +55,7 @@ class LlmAggregate:
         default_factory=lambda: {name: hdr.new_histogram() for name in HISTOGRAMS})
 
     def add(self, tick: Tick) -> None:
-        if tick.in_schedule:
-            self.seconds += 1
+        self.seconds += 1
         self.completed += tick.completed
         self.output_tokens += tick.output_tokens
         self.input_tokens += tick.input_tokens
