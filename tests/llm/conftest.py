@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests.aws.conftest import aws_env, moto_aws  # noqa: F401 (moto fixtures for scaling)
+
 
 class SseServer:
     def __init__(self) -> None:
