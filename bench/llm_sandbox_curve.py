@@ -147,6 +147,7 @@ def model(concurrency: int, rounds: int) -> dict[str, float]:
 
 
 def decode_cost(tokens: int = 2000, repeats: int = 5) -> dict[str, float]:
+    # boto3's reader only splits frames: it leaves lines, JSON, tokens and timing to the user.
     """CPU per token of StreamReader on the sandbox's bytes, one token per piece (worst case)."""
     from driver.streaming import SAGEMAKER_EVENT_STREAM, TGI_TOKENS
     from sandbox.eventstream import payload_part
@@ -176,7 +177,33 @@ def decode_cost(tokens: int = 2000, repeats: int = 5) -> dict[str, float]:
             best = min(best, time.perf_counter() - started)
             assert result.outcome == OK and result.output_tokens == tokens
         out[f"{name}_us_per_token"] = round(best / tokens * 1e6, 2)
+        if framed:
+            out[f"{name}_boto3_frames_only_us_per_token"] = boto3_reader_cost(pieces, tokens)
     return out
+
+
+def boto3_reader_cost(pieces: list[bytes], tokens: int, repeats: int = 5) -> float:
+    """The peer in the same run: botocore's own EventStream, as boto3's response["Body"]."""
+    import botocore.session
+    from botocore.eventstream import EventStream
+    from botocore.parsers import EventStreamJSONParser
+
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    operation = model.operation_model("InvokeEndpointWithResponseStream")
+    shape = operation.output_shape.members["Body"]
+
+    class Raw:
+        def stream(self) -> list[bytes]:
+            return pieces
+
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        parts = sum(1 for _ in EventStream(Raw(), shape, EventStreamJSONParser(),
+                                            operation.name))
+        best = min(best, time.perf_counter() - started)
+        assert parts == len(pieces)
+    return round(best / tokens * 1e6, 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", default="1,4,8,16,32,48,64")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "llm_curve.json"))
+    parser.add_argument("--decode-cost-only", action="store_true",
+                        help="measure the reader's CPU per token and print it, no curve")
     args = parser.parse_args(argv)
+    if args.decode_cost_only:
+        print(json.dumps(decode_cost()))
+        return 0
     levels = [int(x) for x in args.levels.split(",")]
     cost = decode_cost()
     print(f"StreamReader CPU per token (best of 5, one token per piece): {cost}", flush=True)

@@ -112,10 +112,11 @@ class LlmRoutes:
         self._pumps.clear()
 
     def _pump(self, instance: Instance) -> Pump:
+        if len(self._pumps) > len(self.server.simulation.endpoint.instances):
+            self._forget_removed()
         pump = self._pumps.get(id(instance))
         if pump is None or pump.engine is not instance.engine:
             assert instance.engine is not None
-            self._forget_removed()
             pump = self._pumps[id(instance)] = Pump(instance.engine)
         return pump
 

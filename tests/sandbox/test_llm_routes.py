@@ -183,3 +183,19 @@ def test_concurrency_is_published_and_counts_streams_until_their_last_token(
 def test_the_sse_route_on_a_plain_sandbox_is_not_found(sandbox: SandboxThread) -> None:
     status, _ = asyncio.run(sse(f"{sandbox.endpoint_url}/v1/completions", {"prompt": "x"}))
     assert status == 404
+
+
+def test_instances_scaled_away_stop_their_engines(
+        start_sandbox: Callable[..., SandboxThread], clock: MovableClock) -> None:
+    handle = start_sandbox(profile=G5, initial_instances=3, routing="least-outstanding")
+
+    async def three() -> None:
+        await asyncio.gather(*(sse(f"{handle.endpoint_url}/v1/completions", {
+            "prompt": "x", "max_tokens": 5, "stream": True}) for _ in range(3)))
+    asyncio.run(three())
+    routes = handle.server.llm
+    assert routes is not None and len(routes._pumps) == 3
+    handle.call(lambda: handle.server.simulation.endpoint.set_desired(1, clock()))
+    step(handle, clock, 2.0)  # past the deprovisioning delay
+    asyncio.run(sse(f"{handle.endpoint_url}/v1/completions", {"prompt": "x", "max_tokens": 2}))
+    assert len(routes._pumps) == 1
