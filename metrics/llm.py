@@ -120,3 +120,26 @@ class LlmSummaryBuilder:
                        for index, (name, agg) in sorted(self.phases.items())],
             "total": self.total.snapshot(),
         }
+
+
+# The chartable LLM figures of a tick (metrics.timeline adds them to its client series).
+LLM_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tps", "goodput_rps")
+LLM_TAKE_MAX = frozenset({"ttft_p99_ms"})  # merged neighbours keep the worse of two
+
+
+def llm_point(tick: Tick) -> dict[str, float | None]:
+    """TTFT p50/p99 and TPOT p50 (ms), output tokens and goodput per second; {} if none."""
+    if not is_streaming(tick):
+        return {}
+    point: dict[str, float | None] = {"output_tps": float(tick.output_tokens),
+                                      "goodput_rps": float(tick.goodput)}
+    for name, keys in (("ttft", ((50, "ttft_p50_ms"), (99, "ttft_p99_ms"))),
+                       ("tpot", ((50, "tpot_p50_ms"),))):
+        encoded = getattr(tick, name)
+        if encoded:
+            histogram = hdr.decode(encoded)
+            values = hdr.percentiles_us(histogram, [p for p, _ in keys])
+            for (_, key), value in zip(keys, values, strict=True):
+                point[key] = value / 1000
+            hdr.release(histogram)
+    return point

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics import hdr
+from metrics.llm import LLM_SERIES, LLM_TAKE_MAX, llm_point
 from metrics.records import (
     CONN_ERROR,
     HTTP_4XX,
@@ -40,10 +41,10 @@ from metrics.stats import Aggregate, SummaryBuilder
 CLIENT_SERIES = (
     "target_rps", "sent_rps", "completed_rps", "ok", "4xx", "5xx", "throttled", "timeout",
     "conn_error", "other", "not_sent", "late", "in_flight", "p50_ms", "p95_ms", "p99_ms",
-    "service_p50_ms", "service_p99_ms", "lag_p99_ms",
+    "service_p50_ms", "service_p99_ms", "lag_p99_ms", *LLM_SERIES,
 )
 _COUNTS = {"ok", "4xx", "5xx", "throttled", "timeout", "conn_error", "other", "not_sent", "late"}
-_TAKE_MAX = {"p99_ms", "service_p99_ms", "lag_p99_ms", "in_flight"}
+_TAKE_MAX = {"p99_ms", "service_p99_ms", "lag_p99_ms", "in_flight", *LLM_TAKE_MAX}
 
 
 @dataclass
@@ -123,6 +124,7 @@ def tick_point(tick: Tick) -> dict[str, float | None]:
     point["lag_p99_ms"] = hdr.percentile_ms(lag, 99)
     for histogram in (latency, service, lag):
         hdr.release(histogram)
+    point.update(llm_point(tick))  # streaming LLM targets only (issue 14)
     return point
 
 

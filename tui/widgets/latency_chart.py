@@ -9,6 +9,10 @@ CLIENT_P99 = (40, 120, 255)
 MODEL_AVG = (255, 210, 60)
 MODEL_P99 = (255, 120, 40)
 OVERHEAD = (200, 120, 255)
+# Streaming LLM targets: time to first token and per output token (empty otherwise: not drawn).
+TTFT_P50 = (90, 230, 140)
+TTFT_P99 = (30, 160, 80)
+TPOT_P50 = (230, 120, 200)
 
 
 class LatencyChart(TimeChart):
@@ -26,4 +30,7 @@ class LatencyChart(TimeChart):
                         how="max"),
             server_line(view, "OverheadLatency", "Average", "overhead", OVERHEAD, x0, x1,
                         bucket),
+            client_line(view, "ttft_p50_ms", "TTFT p50", TTFT_P50, x0, x1, bucket),
+            client_line(view, "ttft_p99_ms", "TTFT p99", TTFT_P99, x0, x1, bucket, how="max"),
+            client_line(view, "tpot_p50_ms", "TPOT", TPOT_P50, x0, x1, bucket),
         ]
