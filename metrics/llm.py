@@ -143,3 +143,26 @@ def llm_point(tick: Tick) -> dict[str, float | None]:
                 point[key] = value / 1000
             hdr.release(histogram)
     return point
+
+
+# `loadwatch export --csv`: the client file's extra columns when the recording streamed.
+LLM_COLUMNS = ["output_tokens_per_s", "input_tokens_per_s", "output_tokens_estimated",
+               "goodput_per_s", "stream_errors_per_s", "ttft_p50_ms", "ttft_p99_ms",
+               "ttft_sent_p50_ms", "ttft_sent_p99_ms", "tpot_p50_ms", "itl_p50_ms",
+               "itl_p99_ms"]
+
+
+def llm_cells(tick: Tick) -> list[object]:
+    """One tick's values for ``LLM_COLUMNS`` (ms rounded to the µs; empty: no sample)."""
+    cells: list[object] = [tick.output_tokens, tick.input_tokens, tick.output_tokens_estimated,
+                           tick.goodput, sum(tick.stream_errors.values())]
+    for name in ("ttft", "ttft_sent", "tpot", "itl"):
+        wanted = (50,) if name == "tpot" else (50, 99)
+        encoded = getattr(tick, name)
+        if not encoded:
+            cells += [""] * len(wanted)
+            continue
+        histogram = hdr.decode(encoded)
+        cells += [round(v / 1000, 3) for v in hdr.percentiles_us(histogram, wanted)]
+        hdr.release(histogram)
+    return cells

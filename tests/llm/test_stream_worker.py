@@ -126,3 +126,30 @@ def test_histograms_merge_across_workers():
                             target_rps=2), parts)
     assert merged.output_tokens == 10 and merged.stream_errors == {"stream_cut": 2}
     assert hdr.decode(merged.ttft).get_total_count() == 2
+
+
+async def test_the_recording_and_its_csv_export_carry_the_llm_figures(sse_server, tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    from metrics.recording import read_recording
+    from metrics.records import FORMAT_VERSION
+
+    sse_server.first_delay, sse_server.interval = 0.03, 0.01
+    path = write(tmp_path, llm_profile(sse_server.url, "    - {duration: 1, arrivalRate: 4}",
+                                       load="  arrivals: even"))
+    prepared = await prepare_run(load_profile(path), RunOptions(record=tmp_path / "r.jsonl"))
+    await prepared.session.run()
+    recording = read_recording(tmp_path / "r.jsonl")
+    assert recording.header.format == FORMAT_VERSION == 3
+    llm = recording.footer.summary["llm"]["total"]
+    assert llm["output_tokens"] == 80 and llm["goodput"] == 4
+    run = subprocess.run([sys.executable, "-m", "tui.cli", "export", str(tmp_path / "r.jsonl"),
+                          "--csv", "-o", str(tmp_path)], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    with open(tmp_path / "r-client.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sum(int(r["output_tokens_per_s"]) for r in rows) == 80
+    assert any(r["ttft_p50_ms"] and float(r["ttft_p50_ms"]) >= 30 for r in rows)
