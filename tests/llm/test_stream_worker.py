@@ -153,3 +153,22 @@ async def test_the_recording_and_its_csv_export_carry_the_llm_figures(sse_server
         rows = list(csv.DictReader(handle))
     assert sum(int(r["output_tokens_per_s"]) for r in rows) == 80
     assert any(r["ttft_p50_ms"] and float(r["ttft_p50_ms"]) >= 30 for r in rows)
+
+
+async def test_in_concurrency_mode_a_live_rate_change_is_a_concurrency_change(sse_server,
+                                                                             tmp_path):
+    sse_server.first_delay, sse_server.interval = 0.02, 0.01
+    path = write(tmp_path, llm_profile(
+        sse_server.url, "    - {duration: 3, arrivalRate: 2}", load="  mode: concurrency"))
+    prepared = await prepare_run(load_profile(path), RunOptions())
+    session = prepared.session
+    seen: list[int] = []
+
+    def at_first_tick(record: object) -> None:
+        if isinstance(record, Tick) and record.second == 0:
+            seen.append(sse_server.max_open)
+            session.set_rate(5)  # the monitor's rate keys do this
+
+    session.subscribe(at_first_tick)
+    await session.run()
+    assert seen == [2] and sse_server.max_open == 5
