@@ -140,6 +140,10 @@ class LlmRequests:
         prompt, body = self._body()
         prepared = worker.target.prepare(request_id, spec.method, spec.url, spec.headers, body,
                                          worker.epoch0 + (intended - worker.t0))
+        # A plain HTTP target keeps the first Prepared per request id (its body included); a
+        # SageMaker target signs this body. Either way, this request's body goes out.
+        data = body if prepared.body is not body and worker.target.kind == "http" else \
+            prepared.body
         connections = worker._connections
         try:
             await connections.acquire()
@@ -162,7 +166,7 @@ class LlmRequests:
             async with asyncio.timeout(self.ttft_timeout) as deadline:
                 response = await session.request(prepared.method, prepared.url,
                                                   headers=prepared.headers,
-                                                  data=prepared.body, allow_redirects=False)
+                                                  data=data, allow_redirects=False)
                 status = response.status
                 try:
                     if status != 200:

@@ -172,3 +172,17 @@ async def test_in_concurrency_mode_a_live_rate_change_is_a_concurrency_change(ss
     session.subscribe(at_first_tick)
     await session.run()
     assert seen == [2] and sse_server.max_open == 5
+
+
+async def test_prompts_from_a_file_go_out_in_sequence(sse_server, tmp_path):
+    (tmp_path / "prompts.jsonl").write_text(
+        '{"prompt": "first prompt", "max_tokens": 3}\n'
+        '{"messages": [{"role": "user", "content": "second"}], "max_tokens": 5}\n')
+    path = write(tmp_path, llm_profile(sse_server.url, "    - {duration: 1, arrivalRate: 4}",
+                                       llm="  prompts: prompts.jsonl", load="  arrivals: even"))
+    path.write_text(path.read_text().replace("  outputTokens: 20\n  inputTokens: 30\n", ""))
+    _result, ticks = await run(path)
+    contents = [b["messages"][0]["content"] for b in sse_server.bodies]
+    assert contents == ["first prompt", "second", "first prompt", "second"]
+    assert [b["max_tokens"] for b in sse_server.bodies] == [3, 5, 3, 5]
+    assert LlmAggregate().extend(ticks).snapshot()["output_tokens"] == 16
