@@ -53,10 +53,11 @@ class ScalingState:
     target: float | None = None  # invocations per instance per minute
     detail: str = "scaling not read yet"
     changed: bool = False  # loadwatch changed it during this run
+    unit: str = "/min"  # of target: " in flight" for a concurrency policy
 
     def label(self) -> str:
         if self.mode == ENABLED:
-            target = f", target {self.target:g}/min" if self.target is not None else ""
+            target = f", target {self.target:g}{self.unit}" if self.target is not None else ""
             return f"scaling on: {self.min}-{self.max} instances{target}"
         if self.mode == SUSPENDED:
             return f"scaling suspended ({self.min}-{self.max} instances)"
@@ -123,7 +124,8 @@ class ScalingControl:
         if config is None:
             return ScalingState("unknown", changed=self.changed)
         return ScalingState(config.mode, config.min, config.max, config.target_value,
-                            config.describe(), self.changed)
+                            config.describe(), self.changed,
+                            " in flight" if CONCURRENCY_PER_MODEL in config.describe() else "/min")
 
     # --- what an action would do ---------------------------------------------------------
 

@@ -16,7 +16,8 @@ TPOT_P50 = (230, 120, 200)
 
 
 class LatencyChart(TimeChart):
-    """Client p50/p99 (from each request's intended send) vs ModelLatency and OverheadLatency."""
+    """Client p50/p99 (from each request's intended send), and for streaming targets TTFT
+    p50/p99 and TPOT, vs ModelLatency and OverheadLatency."""
 
     TITLE = "latency ms"
     INPUTS = ("tick", "metric")
@@ -25,12 +26,12 @@ class LatencyChart(TimeChart):
         return [
             client_line(view, "p50_ms", "p50", CLIENT_P50, x0, x1, bucket),
             client_line(view, "p99_ms", "p99", CLIENT_P99, x0, x1, bucket, how="max"),
+            client_line(view, "ttft_p50_ms", "TTFT p50", TTFT_P50, x0, x1, bucket),
+            client_line(view, "ttft_p99_ms", "TTFT p99", TTFT_P99, x0, x1, bucket, how="max"),
+            client_line(view, "tpot_p50_ms", "TPOT", TPOT_P50, x0, x1, bucket),
             server_line(view, "ModelLatency", "Average", "model", MODEL_AVG, x0, x1, bucket),
             server_line(view, "ModelLatency", "p99", "model p99", MODEL_P99, x0, x1, bucket,
                         how="max"),
             server_line(view, "OverheadLatency", "Average", "overhead", OVERHEAD, x0, x1,
                         bucket),
-            client_line(view, "ttft_p50_ms", "TTFT p50", TTFT_P50, x0, x1, bucket),
-            client_line(view, "ttft_p99_ms", "TTFT p99", TTFT_P99, x0, x1, bucket, how="max"),
-            client_line(view, "tpot_p50_ms", "TPOT", TPOT_P50, x0, x1, bucket),
         ]
