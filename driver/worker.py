@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp.payload import BytesPayload
@@ -53,6 +53,9 @@ from driver.schedule import Control, Pacer, RateFunction
 from driver.targets import HttpTarget, make_target
 from metrics import hdr
 from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT, Event, Tick
+
+if TYPE_CHECKING:
+    from driver.stream_request import LlmRequests
 
 # A sleep shorter than this returns at once under uvloop (timers have 1 ms resolution), so the
 # sender yields to the loop instead; longer waits sleep and may overshoot by up to ~0.5 ms.
@@ -147,7 +150,7 @@ class Worker:
         self.collect_garbage = False  # set when the automatic collector is off
         # The request path, chosen once: a streaming LLM target reads its answers as they
         # arrive (driver.stream_request); every other target goes through _request.
-        self.llm = None
+        self.llm: LlmRequests | None = None
         if config.target.get("llm"):
             from driver.stream_request import LlmRequests
 
