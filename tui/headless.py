@@ -131,7 +131,7 @@ def llm_status(snap: dict[str, Any]) -> str:
             f"{_pct(snap['goodput_pct'])}" + (f", stream errors {errors}" if errors else ""))
 
 
-def llm_summary_lines(llm: dict[str, Any]) -> list[str]:
+def llm_summary_lines(llm: dict[str, Any], note: bool = True) -> list[str]:
     """The end-of-run LLM table: one row per phase and a total row."""
     head = (f"{'phase':<16} {'tokens in':>10} {'tokens out':>10} {'out tok/s':>9} "
             f"{'TTFT p50':>8} {'p99':>7} {'sent p50':>8} {'p99':>7} {'TPOT p50':>8} "
@@ -148,8 +148,9 @@ def llm_summary_lines(llm: dict[str, Any]) -> list[str]:
             f"{_ms(sent['p99']):>7} {_ms(row['tpot_ms']['p50']):>8} "
             f"{_ms(row['itl_ms']['p99']):>7} {_pct(row['goodput_pct']):>7}")
     total = llm.get("total", {})
-    lines.append("TTFT in ms from the intended send (coordinated omission corrected); 'sent': "
-                 "from the actual send, as vLLM bench serve and LLMPerf report it")
+    if note:
+        lines.append("TTFT in ms from the intended send (coordinated omission corrected); "
+                      "'sent': from the actual send, as vLLM bench serve and LLMPerf report it")
     if total.get("output_tokens_estimated"):
         lines.append(f"output tokens counted from chunks (the stream gave no usage): "
                      f"{total['output_tokens_estimated']} of {total['output_tokens']}")

@@ -128,7 +128,7 @@ def test_histograms_merge_across_workers():
     assert hdr.decode(merged.ttft).get_total_count() == 2
 
 
-async def test_the_recording_and_its_csv_export_carry_the_llm_figures(sse_server, tmp_path):
+async def test_the_recording_csv_export_and_compare_carry_the_llm_figures(sse_server, tmp_path):
     import csv
     import subprocess
     import sys
@@ -153,6 +153,13 @@ async def test_the_recording_and_its_csv_export_carry_the_llm_figures(sse_server
         rows = list(csv.DictReader(handle))
     assert sum(int(r["output_tokens_per_s"]) for r in rows) == 80
     assert any(r["ttft_p50_ms"] and float(r["ttft_p50_ms"]) >= 30 for r in rows)
+    compared = subprocess.run([sys.executable, "-m", "tui.cli", "compare",
+                               str(tmp_path / "r.jsonl"), str(tmp_path / "r.jsonl"),
+                               "--no-charts"], capture_output=True, text=True, timeout=60)
+    assert compared.returncode == 0, compared.stderr
+    assert compared.stdout.count("LLM figures, ") == 2
+    total = [line for line in compared.stdout.splitlines() if line.startswith("total ")][-1]
+    assert total.split()[2] == "80" and total.split()[-1] == "100%"
 
 
 async def test_in_concurrency_mode_a_live_rate_change_is_a_concurrency_change(sse_server,
