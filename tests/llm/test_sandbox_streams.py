@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from driver.aws import FrozenCredentials
 from driver.profile import load_profile
 from driver.setup import RunOptions, prepare_run
 from metrics.llm import LlmAggregate
@@ -74,3 +75,40 @@ async def test_an_endpoint_that_cannot_stream_shows_the_aws_error_code(tmp_path)
     assert total["error_codes"] == {"ValidationError": 6}
     assert total["outcomes"]["4xx"] == 6
     assert LlmAggregate().extend(ticks).snapshot()["output_tokens"] == 0
+
+
+async def test_cut_streams_are_stream_errors_that_keep_their_tokens(tmp_path):
+    """Every stream cut part-way: SageMaker's ModelStreamError and SSE's dropped connection."""
+    config = SandboxConfig(stream_error_rate=1.0).replace(profile=profile_named(LLM_INSTANCE))
+    sandbox = SandboxProcess(config).start()
+    try:
+        text = SHORT.replace("config:\n", f"config:\n  target: {sandbox.endpoint_url}\n")
+        path = write(tmp_path, text.replace("llm:\n", "llm:\n  api: completions\n"))
+        _result, sse_ticks = await _run(await prepare_run(load_profile(path), RunOptions()))
+    finally:
+        sandbox.stop()
+    sse = LlmAggregate().extend(sse_ticks).snapshot()
+    assert sse["stream_errors"] == {"stream_cut": 6}
+    # Cut after 1 to 7 of the 8 tokens: the tokens received are counted (from chunks).
+    assert 6 <= sse["output_tokens"] <= 42 and sse["output_tokens_estimated"] == sse[
+        "output_tokens"]
+    assert sse["goodput"] == 0 and sse["ttft_ms"]["count"] == 0
+
+
+async def test_a_sagemaker_stream_cut_is_a_model_stream_error(tmp_path):
+    path = write(tmp_path, SHORT + "sagemaker:\n  stream: true\nmetrics:\n  enabled: false\n")
+    config = SandboxConfig(stream_error_rate=1.0).replace(profile=profile_named(LLM_INSTANCE))
+    sandbox = SandboxProcess(config).start()
+    try:
+        aimed = RunOptions(  # as tui.launch aims a run at the sandbox it started
+            sandbox=True, endpoint_url=sandbox.endpoint_url, region=sandbox.region,
+            endpoint=sandbox.endpoint_name, variant=sandbox.variant,
+            aws_credentials=FrozenCredentials(sandbox.credentials.access_key_id,
+                                              sandbox.credentials.secret_access_key))
+        result, ticks = await _run(await prepare_run(load_profile(path), aimed))
+    finally:
+        sandbox.stop()
+    snap = LlmAggregate().extend(ticks).snapshot()
+    assert snap["stream_errors"] == {"model_stream_error": 6}
+    assert result.summary["total"]["error_codes"] == {"ModelStreamError": 6}
+    assert 6 <= snap["output_tokens"] <= 42
