@@ -243,3 +243,28 @@ def metrics_options(ctx: Context, top: Keys) -> MetricsOptions:
         return MetricsOptions()
     value, line = top["metrics"]
     return MetricsOptions(**read_fields(ctx, value, "metrics", line, METRICS_FIELDS)[0])
+
+
+def describe_llm(llm: LlmOptions | None, load: LoadOptions, sagemaker: bool) -> list[str]:
+    """Lines for `validate`: what a streaming profile sends, and what its rates mean."""
+    lines = []
+    if llm is not None:
+        def length(spec: dict[str, Any]) -> str:
+            if spec["kind"] == "fixed":
+                return f"{spec['value']:g}"
+            if spec["kind"] == "uniform":
+                return f"{spec['low']}..{spec['high']}"
+            return f"normal {spec['value']:g}±{spec['stddev']:g}"
+
+        prompts = (f"prompts {llm.prompts} ({llm.order})" if llm.prompts else
+                   f"synthetic prompts: input {length(llm.input_tokens)}, output "
+                   f"{length(llm.output_tokens)} tokens, seed {llm.seed}")
+        slo = ", ".join(f"{name} {value * 1000:g} ms" for name, value in (
+            ("TTFT", llm.slo_ttft), ("TPOT", llm.slo_tpot)) if value is not None)
+        lines.append(f"streaming LLM: {llm.resolved_api(sagemaker)} requests, "
+                     f"{llm.resolved_shape(sagemaker)} stream, {prompts}; goodput SLO: "
+                     f"{slo or 'none (every ok stream)'}; arrivals {load.arrivals}")
+    if load.mode == "concurrency":
+        lines.append("load.mode concurrency: the rates above are requests kept in flight, "
+                     "and the request counts do not apply")
+    return lines

@@ -81,3 +81,16 @@ def test_an_invalid_prompts_file_is_exit_2_naming_its_lines(tmp_path):
     assert f"{prompts}:3: llm.prompts: not valid JSON" in run.stderr
     assert f"{prompts}:4: llm.prompts: messages must be a non-empty list" in run.stderr
     assert "Traceback" not in run.stderr and run.stdout.strip() == ""
+
+
+def test_validate_says_what_a_streaming_profile_sends(tmp_path):
+    (tmp_path / "p.jsonl").write_text('{"prompt": "hi"}\n')
+    path = write(tmp_path, "config:\n  target: http://127.0.0.1:9\n" + PHASES[8:]
+                 + "llm: {slo: {ttft: 500ms}, prompts: p.jsonl, order: random}\n"
+                 + "load: {mode: concurrency}\n")
+    run = subprocess.run([sys.executable, "-m", "tui.cli", "validate", str(path)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (f"streaming LLM: chat requests, openai stream, prompts {tmp_path / 'p.jsonl'} "
+            "(random); goodput SLO: TTFT 500 ms; arrivals poisson") in run.stdout
+    assert "the rates above are requests kept in flight" in run.stdout
