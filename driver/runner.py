@@ -168,6 +168,11 @@ class Session:
         self.event("operator", name, message, mode=control.mode, value=control.value,
                    paused=control.paused, **data)
 
+    @property
+    def _unit(self) -> str:
+        """What a rate is: requests per second, or in concurrency mode requests in flight."""
+        return "in flight" if self.profile.load.mode == "concurrency" else "req/s"
+
     def _at(self) -> float:
         return self.elapsed() + 0.005
 
@@ -175,7 +180,7 @@ class Session:
         """Send ``rps`` requests per second from now on, whatever the schedule says."""
         rps = max(0.0, rps)
         self._apply(Control(self._at(), "absolute", rps, self.control.paused), "rate_set",
-                    f"rate set to {rps:g} req/s")
+                    f"rate set to {rps:g} {self._unit}")
 
     def nudge(self, delta_rps: float) -> None:
         """Raise or lower the rate by ``delta_rps`` from the rate in force (paused or not)."""
@@ -293,8 +298,8 @@ class Session:
             if delay > 0:
                 await asyncio.sleep(delay)
             rates = "pause" if phase.pause else (
-                f"{phase.rate_start:g} req/s" if phase.rate_start == phase.rate_end
-                else f"{phase.rate_start:g} → {phase.rate_end:g} req/s")
+                f"{phase.rate_start:g} {self._unit}" if phase.rate_start == phase.rate_end
+                else f"{phase.rate_start:g} → {phase.rate_end:g} {self._unit}")
             self.event("schedule", "phase_started", at=start, message=
                        f"phase {index + 1}/{len(self.profile.phases)} '{phase.name}': "
                        f"{rates} for {phase.duration:g} s",

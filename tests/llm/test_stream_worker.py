@@ -176,9 +176,13 @@ async def test_in_concurrency_mode_a_live_rate_change_is_a_concurrency_change(ss
             seen.append(sse_server.max_open)
             session.set_rate(5)  # the monitor's rate keys do this
 
+    events: list = []
     session.subscribe(at_first_tick)
+    session.subscribe(lambda r: events.append(r.message) if r.TYPE == "event" else None)
     await session.run()
     assert seen == [2] and sse_server.max_open == 5
+    assert "rate set to 5 in flight" in events
+    assert any(m.endswith("2 in flight for 3 s") for m in events)
 
 
 async def test_prompts_from_a_file_go_out_in_sequence(sse_server, tmp_path):
