@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from driver.schedule import Phase, RateFunction
+from metrics.llm import merge_llm
 from metrics.records import Tick
 from metrics.stats import merge_ticks
 
@@ -43,7 +44,8 @@ class TickMerger:
             if not force and not self.live <= parts.keys():
                 break
             del self._pending[second]
-            merged = merge_ticks([parts[i] for i in sorted(parts)])
+            ordered = [parts[i] for i in sorted(parts)]
+            merged = merge_llm(merge_ticks(ordered), ordered)
             merged.phase_index = self._rate.phase_index_at(float(second))
             merged.phase = self.phases[merged.phase_index].name
             out.append(merged)
