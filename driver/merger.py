@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from driver.schedule import Phase, RateFunction
+from metrics.llm import merge_llm
 from metrics.records import Tick
 from metrics.stats import merge_ticks
 
@@ -138,7 +139,8 @@ class TickMerger:
     def _merge(self, second: int, parts: list[Tick]) -> Tick:
         if not parts:  # nobody reported this second: late ticks or a lost share fill it
             parts = [self._empty(second)]
-        merged = merge_ticks(parts + self._late)
+        parts = parts + self._late
+        merged = merge_llm(merge_ticks(parts), parts)
         self._late = []
         for share, target in self._lost_shares(second):
             merged.not_sent += share

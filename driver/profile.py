@@ -33,6 +33,9 @@ from driver.profile_model import (
     Template,
 )
 from driver.profile_options import (
+    llm_load,
+    llm_options,
+    llm_scenario,
     load_options,
     metrics_options,
     sagemaker_options,
@@ -94,7 +97,7 @@ def parse_profile(
     if data is None:
         raise ProfileError([Problem(file, 1, "profile", "the file is empty")])
     top = ctx.fields(data, "", 1, ("config", "scenarios", "load", "sagemaker", "scaling",
-                                   "metrics"))
+                                   "metrics", "llm"))
     if not isinstance(data, dict):
         raise ProfileError(ctx.problems)
     config_value, config_line = top.get("config", (None, 1))
@@ -135,7 +138,14 @@ def parse_profile(
     sagemaker = sagemaker_options(ctx, top)
     scaling = scaling_options(ctx, top)
     metrics = metrics_options(ctx, top)
-    scenarios = read_scenarios(ctx, top, fields, default_headers, needs_url=target is not None)
+    llm = llm_options(ctx, top, sagemaker)
+    if llm is not None:
+        load = llm_load(ctx, top, load)
+    if llm is not None and "scenarios" not in top:
+        scenarios = [llm_scenario(llm, sagemaker=target is None)]
+    else:
+        scenarios = read_scenarios(ctx, top, fields, default_headers,
+                                   needs_url=target is not None)
 
     if target is not None and sagemaker is not None and sagemaker.endpoint is not None:
         ctx.error(config.get("target", (None, None))[1], "config.target",
@@ -153,6 +163,7 @@ def parse_profile(
         sagemaker=sagemaker,
         scaling=scaling,
         metrics=metrics,
+        llm=llm,
         target_problem=target_problem,
         secrets=ctx.secrets,
         sanitized=sanitize(data),

@@ -45,6 +45,9 @@ class LoadOptions:
     connections: int = 256  # per worker
     max_in_flight: int = 2048  # per worker; due requests beyond it are counted as not sent
     late_ms: float = 10.0  # a send this far behind its intended time counts as late
+    # rate: phases are arrivals per second (open model); concurrency: phases' arrivalRate and
+    # rampTo are requests kept in flight (closed loop), and the rate keys change that number.
+    mode: str = "rate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +61,53 @@ class SageMakerOptions:
     accept: str | None = None
     custom_attributes: str | None = None
     target_variant: str | None = None
+    stream: bool = False  # InvokeEndpointWithResponseStream (the llm section's options apply)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmOptions:
+    """The ``llm:`` section: a streaming LLM target's prompts, payload shapes, SLOs, timeouts.
+
+    Lengths are ``{"kind": "fixed"|"uniform"|"normal", ...}`` (``driver.prompts``'s
+    ``LengthDistribution`` fields); times are seconds. It travels to the workers as a dict
+    inside the target spec (``as_spec``).
+    """
+
+    api: str | None = None  # request body: tgi | chat | completions; None: per target type
+    shape: str | None = None  # streamed payload: openai | tgi | jsonl; None: from api
+    model: str | None = None  # OpenAI's "model" field
+    prompts: str | None = None  # a JSON Lines file (absolute), validated when read
+    order: str = "sequence"  # sequence | random (prompts file)
+    input_tokens: dict[str, Any] = field(default_factory=lambda: {"kind": "fixed", "value": 128})
+    output_tokens: dict[str, Any] = field(default_factory=lambda: {"kind": "fixed", "value": 128})
+    seed: int = 0
+    max_tokens: int = 128  # for prompts without max_tokens
+    slo_ttft: float | None = None  # goodput: TTFT (from the intended send) at most this
+    slo_tpot: float | None = None  # and TPOT at most this
+    ttft_timeout: float | None = None  # no first token by then: ttft_timeout (None: timeout)
+
+    def resolved_api(self, sagemaker: bool) -> str:
+        return self.api or ("tgi" if sagemaker else "chat")
+
+    def resolved_shape(self, sagemaker: bool) -> str:
+        return self.shape or ("tgi" if self.resolved_api(sagemaker) == "tgi" else "openai")
+
+    def as_spec(self, sagemaker: bool) -> dict[str, Any]:
+        """The worker's copy: plain JSON, with api and shape decided."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__} | {
+            "api": self.resolved_api(sagemaker), "shape": self.resolved_shape(sagemaker),
+            "transport": "sagemaker" if sagemaker else "sse"}
 
 
 @dataclass(frozen=True, slots=True)
 class ScalingOptions:
     min: int = 1
     max: int = 4
-    target: float = 25000.0  # invocations per instance per minute
+    # invocations: SageMakerVariantInvocationsPerInstance, target in invocations per instance
+    # per minute; concurrency: SageMakerVariantConcurrentRequestsPerModelHighResolution,
+    # target in requests in flight (queued included) per model copy
+    metric: str = "invocations"
+    target: float = 25000.0
     scale_in_cooldown: float = 300.0
     scale_out_cooldown: float = 300.0
     disable_scale_in: bool = False
@@ -143,6 +186,7 @@ class Profile:
     sagemaker: SageMakerOptions | None = None
     scaling: ScalingOptions | None = None
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    llm: LlmOptions | None = None  # a streaming LLM target (the llm section, sagemaker.stream)
     target_problem: Problem | None = None  # set when config.target is a placeholder
     secrets: set[str] = field(default_factory=set)
     sanitized: dict[str, Any] = field(default_factory=dict)

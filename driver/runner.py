@@ -31,6 +31,7 @@ from driver.protocol import (
 from driver.schedule import Control, RateFunction
 from driver.session_workers import WorkerWatch
 from metrics import ensure as ensure_checks
+from metrics.llm import LlmSummaryBuilder
 from metrics.recording import RecordingWriter
 from metrics.records import FORMAT_VERSION, Event, Footer, Header, Record, Tick
 from metrics.redact import Redactor
@@ -102,6 +103,7 @@ class Session(WorkerWatch):
         self.pool = pool or LocalProcessPool()
         self._merger = TickMerger((), profile.phases)  # workers join when they start
         self._summary = SummaryBuilder()
+        self._llm_summary = LlmSummaryBuilder()  # streaming LLM targets (issue 14)
         self._writer: RecordingWriter | None = None
         self._consumer_failures: set[int] = set()
         self._replacements = 0
@@ -173,6 +175,11 @@ class Session(WorkerWatch):
         self.event("operator", name, message, mode=control.mode, value=control.value,
                    paused=control.paused, **data)
 
+    @property
+    def _unit(self) -> str:
+        """What a rate is: requests per second, or in concurrency mode requests in flight."""
+        return "in flight" if self.profile.load.mode == "concurrency" else "req/s"
+
     def _at(self) -> float:
         return self.elapsed() + 0.005
 
@@ -180,7 +187,7 @@ class Session(WorkerWatch):
         """Send ``rps`` requests per second from now on, whatever the schedule says."""
         rps = max(0.0, rps)
         self._apply(Control(self._at(), "absolute", rps, self.control.paused), "rate_set",
-                    f"rate set to {rps:g} req/s")
+                    f"rate set to {rps:g} {self._unit}")
 
     def nudge(self, delta_rps: float) -> None:
         """Raise or lower the rate by ``delta_rps`` from the rate in force (paused or not)."""
@@ -261,6 +268,7 @@ class Session(WorkerWatch):
     def _emit_ticks(self, ticks: list[Tick]) -> None:
         for tick in ticks:
             self._summary.add(tick)
+            self._llm_summary.add(tick)
             self.emit(tick)
 
     async def _announce_phases(self) -> None:
@@ -270,8 +278,8 @@ class Session(WorkerWatch):
             if delay > 0:
                 await asyncio.sleep(delay)
             rates = "pause" if phase.pause else (
-                f"{phase.rate_start:g} req/s" if phase.rate_start == phase.rate_end
-                else f"{phase.rate_start:g} → {phase.rate_end:g} req/s")
+                f"{phase.rate_start:g} {self._unit}" if phase.rate_start == phase.rate_end
+                else f"{phase.rate_start:g} → {phase.rate_end:g} {self._unit}")
             # A session whose rate something else steers (find-capacity) says what it does.
             plan = self.meta.get("plan_note") or f"{rates} for {phase.duration:g} s"
             self.event("schedule", "phase_started", at=start, message=
@@ -376,6 +384,8 @@ class Session(WorkerWatch):
                                  and r.worker in self._done and not r.lost}
                                 for r in self._merger.incarnations])
         summary = self._summary.result()
+        if (llm := self._llm_summary.result()) is not None:
+            summary["llm"] = llm
         checks = ensure_checks.evaluate(self.profile.ensure, summary["total"])
         reason = self.reason if self.reason not in (None, "stopped") else "completed"
         if reason == "stopped":

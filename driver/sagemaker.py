@@ -11,7 +11,7 @@ The spec reaching the worker (JSON on its stdin, never on a command line or in a
 
     {"kind": "sagemaker", "runtime_url": "https://runtime.sagemaker.REGION.amazonaws.com",
      "region": "...", "endpoint": "NAME", "content_type": ..., "accept": ...,
-     "custom_attributes": ..., "target_variant": ...,
+     "custom_attributes": ..., "target_variant": ..., "stream": bool, "llm": {...},
      "credentials": {"access_key": ..., "secret_key": ..., "token": ...}}
 """
 
@@ -69,7 +69,9 @@ class SageMakerTarget(HttpTarget):
             creds = spec["credentials"]
         except KeyError as exc:
             raise ValueError(f"sagemaker target spec is missing {exc.args[0]!r}") from None
-        self.url = f"{runtime}/endpoints/{quote(endpoint, safe='')}/invocations"
+        # A streaming target calls InvokeEndpointWithResponseStream (signed the same way).
+        action = "invocations-response-stream" if spec.get("stream") else "invocations"
+        self.url = f"{runtime}/endpoints/{quote(endpoint, safe='')}/{action}"
         self.content_type: str | None = spec.get("content_type")
         fixed = {}
         if spec.get("accept"):

@@ -40,6 +40,12 @@ from metrics.endpoint import (
     resource_id,
 )
 
+# scaling.metric -> the predefined metric a target-tracking policy tracks. ``concurrency`` is
+# the high-resolution (10 s) ConcurrentRequestsPerModel, queued requests and open streams
+# included: the one for LLM endpoints.
+CONCURRENCY_PER_MODEL = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+POLICY_METRICS = {"invocations": INVOCATIONS_PER_INSTANCE, "concurrency": CONCURRENCY_PER_MODEL}
+
 ACTIONS = ("enable", "disable", "restore")
 # How long restore waits for an endpoint that is still Updating before it sets the count.
 INSTANCE_WAIT_S = 60.0
@@ -57,10 +63,11 @@ class ScalingState:
     target: float | None = None  # invocations per instance per minute
     detail: str = "scaling not read yet"
     changed: bool = False  # loadwatch changed it during this run
+    unit: str = "/min"  # of target: " in flight" for a concurrency policy
 
     def label(self) -> str:
         if self.mode == ENABLED:
-            target = f", target {self.target:g}/min" if self.target is not None else ""
+            target = f", target {self.target:g}{self.unit}" if self.target is not None else ""
             return f"scaling on: {self.min}-{self.max} instances{target}"
         if self.mode == SUSPENDED:
             return f"scaling suspended ({self.min}-{self.max} instances)"
@@ -133,15 +140,17 @@ class ScalingControl:
         if config is None:
             return ScalingState("unknown", changed=self.changed)
         return ScalingState(config.mode, config.min, config.max, config.target_value,
-                            config.describe(), self.changed)
+                            config.describe(), self.changed,
+                            " in flight" if CONCURRENCY_PER_MODEL in config.describe() else "/min")
 
     # --- what an action would do ---------------------------------------------------------
 
     def _policy_config(self) -> dict[str, Any]:
         o = self.options
+        metric = POLICY_METRICS.get(o.metric, INVOCATIONS_PER_INSTANCE)
         return {
             "TargetValue": float(o.target),
-            "PredefinedMetricSpecification": {"PredefinedMetricType": INVOCATIONS_PER_INSTANCE},
+            "PredefinedMetricSpecification": {"PredefinedMetricType": metric},
             "ScaleOutCooldown": _seconds(o.scale_out_cooldown),
             "ScaleInCooldown": _seconds(o.scale_in_cooldown),
             "DisableScaleIn": bool(o.disable_scale_in),
@@ -153,8 +162,10 @@ class ScalingControl:
         o = self.options
         if action == "enable":
             scale_in = ", no scale-in" if o.disable_scale_in else ""
+            unit = ("requests in flight/model (high resolution)" if o.metric == "concurrency"
+                    else "invocations/instance/min")
             return (f"enable: {o.min}-{o.max} instances, target tracking {o.target:g} "
-                    f"invocations/instance/min (cooldown out {o.scale_out_cooldown:g} s, in "
+                    f"{unit} (cooldown out {o.scale_out_cooldown:g} s, in "
                     f"{o.scale_in_cooldown:g} s{scale_in}) as policy {o.policy_name}; "
                     f"now {now}")
         if action == "disable":

@@ -117,7 +117,10 @@ async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
     if not options.sandbox:  # a placeholder config.target does not matter to the sandbox
         profile.check_runnable()
     if profile.target is not None and not options.sandbox:
-        session = Session(profile, {"kind": "http"}, target_label=profile.target,
+        target: dict[str, Any] = {"kind": "http"}
+        if profile.llm is not None:
+            target["llm"] = profile.llm.as_spec(sagemaker=False)
+        session = Session(profile, target, target_label=profile.target,
                           workers=options.workers, record=options.record, seed=options.seed)
         return PreparedRun(session, profile.target)
     return await _prepare_sagemaker(profile, options)
@@ -157,6 +160,9 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         "target_variant": sagemaker.target_variant if sagemaker else None,
         "credentials": credentials.as_spec(),
     }
+    if profile.llm is not None:  # InvokeEndpointWithResponseStream, read as it arrives
+        spec["stream"] = True
+        spec["llm"] = profile.llm.as_spec(sagemaker=True)
     where = "the sandbox" if options.sandbox else region
     label = f"sagemaker:{endpoint}/{variant} ({where})"
     period = int(profile.metrics.period or options.metrics_period or 60)

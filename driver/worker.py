@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import driver
+from driver.bucket import Bucket
 from driver.http1 import Client, Flight, HttpError, Response, Wire, encode
 from driver.protocol import (
     Command,
@@ -51,8 +52,10 @@ from driver.protocol import (
 from driver.schedule import Control, Pacer, RateFunction
 from driver.targets import HttpTarget, Prepared, make_target
 from driver.waker import Waker
-from metrics import hdr
-from metrics.records import OK, OTHER, TIMEOUT, Event, Tick
+from metrics.records import OK, OTHER, TIMEOUT, Event
+
+if TYPE_CHECKING:
+    from driver.stream_request import LlmRequests
 
 # Waits shorter than this yield to the loop once (at such rates it has responses to read);
 # longer ones sleep on a precise timer (driver/waker.py) until the intended time.
@@ -83,43 +86,6 @@ class WorkerRequest:
             self.headers = {**self.headers, "User-Agent": USER_AGENT}
 
 
-class _Bucket:
-    """What happened in one elapsed second. Plain attributes: the hot path increments them."""
-
-    __slots__ = (
-        "completed",
-        "errors",
-        "failed_latency",
-        "lag",
-        "late",
-        "latency",
-        "not_sent",
-        "out_of_range",
-        "outcomes",
-        "retried",
-        "second",
-        "sent",
-        "service",
-        "status",
-    )
-
-    def __init__(self, second: int) -> None:
-        self.second = second
-        self.sent = 0
-        self.completed = 0
-        self.late = 0
-        self.not_sent = 0
-        self.out_of_range = 0
-        self.retried = 0
-        self.outcomes: dict[str, int] = {}
-        self.status: dict[str, int] = {}
-        self.errors: dict[str, int] = {}
-        self.latency = hdr.new_histogram()
-        self.service = hdr.new_histogram()
-        self.failed_latency = hdr.new_histogram()
-        self.lag = hdr.new_histogram()
-
-
 class Worker:
     def __init__(self, config: WorkerConfig, emit: Callable[[Message], None]) -> None:
         self.config = config
@@ -136,11 +102,11 @@ class Worker:
         self.t0 = 0.0
         self.epoch0 = 0.0
         # request sequence number -> the request, sent or waiting for a connection
-        self.in_flight: dict[int, _Flight] = {}
+        self.in_flight: dict[int, InFlight] = {}
         self.client: Client | None = None
         self._all_done: asyncio.Future[None] | None = None  # set by _drain
         self._sent_count = 0  # requests handed to the client (their sequence numbers)
-        self.bucket = _Bucket(0)
+        self.bucket = Bucket(0)
         self.stopping = False
         self.killed = False
         self.started = asyncio.Event()
@@ -150,6 +116,18 @@ class Worker:
         self._wires: dict[int, tuple[Any, ...]] = {}  # request id -> what it was encoded from
         self.collect_garbage = False  # set when the automatic collector is off
         self.totals = [0, 0, 0]  # sent, completed, not sent: over every tick emitted
+        # How a request starts, the one hook both request paths share (open and closed loop):
+        # the lean client's flights for plain targets (``_send_one``); a streamed request with
+        # its own task and aiohttp session for a streaming LLM target (driver/stream_request).
+        self.start_request: Callable[[int, int, WorkerRequest, float], None] = self._send_one
+        self.llm: LlmRequests | None = None
+        if config.target.get("llm"):
+            from driver.stream_request import LlmRequests
+
+            self.llm = LlmRequests(self, config.target["llm"])
+            self.start_request = self.llm.start
+        self._flight_type: type[_Flight] = _Flight
+        self._on_end: Callable[[], None] | None = None  # see watch_ends
 
     # --- commands ---------------------------------------------------------------------
 
@@ -157,7 +135,7 @@ class Worker:
         self.t0, self.epoch0 = t0, epoch
         if at > 0:  # a replacement: take the share over from elapsed `at`
             self.pacer.start_at(at)
-            self.bucket = _Bucket(int(at))
+            self.bucket = Bucket(int(at))
         self.started.set()
 
     def set_controls(self, controls: tuple[Control, ...]) -> None:
@@ -212,16 +190,25 @@ class Worker:
     async def run(self, client: Client) -> str:
         self.client = client
         await self.started.wait()
+        if self.llm is not None:
+            self.llm.open()
         ticker = asyncio.create_task(self._ticker())
         sweeper = asyncio.create_task(self._sweep_timeouts())
         try:
-            await self._send(client)
+            if self.config.load.mode == "concurrency":
+                from driver.concurrency import send_closed_loop
+
+                await send_closed_loop(self)
+            else:
+                await self._send(client)
             await self._drain()
         finally:
             for task in (ticker, sweeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if self.llm is not None:
+                await self.llm.close()
             self._emit_tick(final=True)
         return "killed" if self.killed else ("stopped" if self.stopping else "completed")
 
@@ -258,7 +245,7 @@ class Worker:
         duration = self.base_rate.duration
         cap = self.config.max_in_flight
         in_flight = self.in_flight
-        send = self._send_one
+        send = self.start_request
         for _ in range(SEND_BURST):
             if self.stopping:
                 self._sending.set_result(None)
@@ -300,7 +287,7 @@ class Worker:
                   intended: float) -> None:
         prepared = self.target.prepare(request_id, spec.method, spec.url, spec.headers,
                                        spec.body, self.epoch0 + (intended - self.t0))
-        flight = _Flight(self, seq, intended)
+        flight = self._flight_type(self, seq, intended)
         self.in_flight[seq] = flight
         try:
             wire = self._wire(request_id, prepared)
@@ -311,7 +298,7 @@ class Worker:
         assert self.client is not None
         self.client.submit(flight, wire)
 
-    def _sent(self, flight: _Flight) -> None:
+    def _sent(self, flight: InFlight) -> None:
         """The request got a connection: it is sent (waiting for one was send lag)."""
         bucket = self.bucket
         bucket.sent += 1
@@ -339,17 +326,35 @@ class Worker:
         if not self.in_flight and self._all_done is not None and not self._all_done.done():
             self._all_done.set_result(None)
 
+    def _ended(self, flight: InFlight, kind: str, status: int, code: str | None,
+               message: str | None, end: float) -> None:
+        """A request that did not go through the client (a stream) is over: as ``_done``."""
+        self.in_flight.pop(flight.seq, None)
+        self._complete(kind, status, code, message, flight.intended, flight.sent, end)
+        if self._on_end is not None:
+            self._on_end()
+        if not self.in_flight and self._all_done is not None and not self._all_done.done():
+            self._all_done.set_result(None)
+
+    def _unsent(self, flight: InFlight) -> None:
+        """A request ended before it had a connection: not sent."""
+        del self.in_flight[flight.seq]
+        self.bucket.not_sent += 1
+
+    def watch_ends(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever a request ends (concurrency mode starts the next one).
+        Plain requests then use a flight that calls it: the open-loop path stays as it is."""
+        self._on_end = callback
+        self._flight_type = _WatchedFlight
+
     def _end_all(self, message: str) -> None:
         """Kill or the end of the drain: requests still waiting are not sent, sent ones are
         cancelled."""
-        client = self.client
-        if client is None:
-            return
-        for flight in client.withdraw_all():
-            del self.in_flight[flight.seq]  # type: ignore[attr-defined]
-            self.bucket.not_sent += 1
+        if self.client is not None:
+            for flight in self.client.withdraw_all():
+                self._unsent(flight)  # type: ignore[arg-type]
         for flight in list(self.in_flight.values()):
-            client.abort(flight, HttpError(OTHER, "Cancelled", message))
+            flight.abort(HttpError(OTHER, "Cancelled", message))
         if not self.in_flight and self._all_done is not None and not self._all_done.done():
             self._all_done.set_result(None)
 
@@ -378,8 +383,7 @@ class Worker:
             deadline = time.perf_counter() - timeout
             expired = [f for f in self.in_flight.values() if f.sent and f.sent < deadline]
             for flight in expired:
-                assert self.client is not None
-                self.client.abort(flight, HttpError(TIMEOUT, "Timeout", error_message))
+                flight.abort(HttpError(TIMEOUT, "Timeout", error_message))
 
     def _complete(self, kind: str, status: int, code: str | None, message: str | None,
                   intended: float, actual: float, end: float) -> None:
@@ -437,42 +441,23 @@ class Worker:
 
     def _emit_tick(self, final: bool = False) -> None:
         bucket = self.bucket
-        if final and bucket.sent == 0 and bucket.completed == 0 and bucket.not_sent == 0:
+        if final and bucket.empty:
             return
-        self.bucket = _Bucket(bucket.second + 1)
+        self.bucket = Bucket(bucket.second + 1)
         totals = self.totals
         totals[0] += bucket.sent
         totals[1] += bucket.completed
         totals[2] += bucket.not_sent
         start = float(bucket.second)
-        tick = Tick(
-            second=bucket.second,
-            t=self.epoch0 + start,
-            elapsed=start,
-            phase=None,
-            phase_index=self.base_rate.phase_index_at(start),
-            target_rps=self.pacer.due_between(start, start + 1),
-            sent=bucket.sent,
-            completed=bucket.completed,
-            outcomes=bucket.outcomes,
-            status=bucket.status,
-            errors=bucket.errors,
-            late=bucket.late,
-            not_sent=bucket.not_sent,
-            in_flight=len(self.in_flight),
-            out_of_range=bucket.out_of_range,
-            retried=bucket.retried,
-            in_schedule=start < self.base_rate.duration,
-            latency=hdr.encode(bucket.latency),
-            service=hdr.encode(bucket.service),
-            failed_latency=hdr.encode(bucket.failed_latency),
-            lag=hdr.encode(bucket.lag),
-        )
+        tick = bucket.tick(self.epoch0, self.base_rate.phase_index_at(start),
+                           self.pacer.due_between(start, start + 1), len(self.in_flight),
+                           start < self.base_rate.duration)
         if tick.phase_index < len(self.config.phases):
             tick.phase = self.config.phases[tick.phase_index].name
+        if self.llm is not None:
+            self.llm.fill(tick)
         self.emit(TickMessage(self.config.index, tick))
-        for histogram in (bucket.latency, bucket.service, bucket.failed_latency, bucket.lag):
-            hdr.release(histogram)  # requests record only into the current bucket
+        bucket.release()
         if self.collect_garbage:
             self._collect_garbage(bucket.second)
 
@@ -480,7 +465,8 @@ class Worker:
         if not self.in_flight:
             return
         self._all_done = asyncio.get_running_loop().create_future()
-        grace = min(self.config.timeout, DRAIN_GRACE_S)
+        # Streamed answers last seconds to minutes: they get their whole timeout to finish.
+        grace = self.config.timeout if self.llm else min(self.config.timeout, DRAIN_GRACE_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._all_done), grace)
         self._end_all("cancelled by kill or end of run")
@@ -502,6 +488,34 @@ class _Flight(Flight):
 
     def on_done(self, response: Response | None, error: HttpError | None) -> None:
         self.worker._done(self, response, error)
+
+    def abort(self, error: HttpError) -> None:
+        """End it now (timeout, kill): the client settles it at once."""
+        assert self.worker.client is not None
+        self.worker.client.abort(self, error)
+
+
+class _WatchedFlight(_Flight):
+    """Concurrency mode's plain request: the closed loop hears when it ends."""
+
+    __slots__ = ()
+
+    def on_done(self, response: Response | None, error: HttpError | None) -> None:
+        worker = self.worker
+        worker._done(self, response, error)
+        worker._on_end()  # type: ignore[misc]
+
+
+class InFlight(Protocol):
+    """What the worker reads of a request in ``Worker.in_flight``, whichever path sent it:
+    ``_Flight`` (the lean client) or ``driver.stream_request.Stream``. ``sent`` is 0 until
+    the request has a connection; ``abort`` ends it at once (its outcome counted then)."""
+
+    seq: int
+    intended: float
+    sent: float
+
+    def abort(self, error: HttpError) -> None: ...
 
 
 async def _read_commands(worker: Worker, reader: asyncio.StreamReader) -> None:

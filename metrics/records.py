@@ -17,7 +17,9 @@ from typing import Any, ClassVar
 
 # 2: Tick.latency and Tick.service hold successful requests only, Tick.failed_latency the rest;
 #    Header.meta.scaling_target names the scaling target. Format 1 mixed failures into latency.
-FORMAT_VERSION = 2
+# 3: the streaming LLM fields of Tick (ttft, ttft_sent, itl, tpot, token and goodput counters,
+#    stream_errors); older recordings read with those fields empty.
+FORMAT_VERSION = 3
 OK_LATENCY_FORMAT = 2
 # What a latency figure covers, as tables label it: "p99 (ok)" or "p99 (all requests)".
 LATENCY_OK = "ok"
@@ -86,6 +88,18 @@ class Tick:
     lag: str = ""
     workers: int = 1
     failed_latency: str = ""
+    # Streaming LLM targets only (empty otherwise; docs/streaming.md). HDR in microseconds:
+    # time to first token from the intended send (ok streams; the headline) and from the
+    # actual send, inter-token latency (one sample per token), time per output token.
+    ttft: str = ""
+    ttft_sent: str = ""
+    itl: str = ""
+    tpot: str = ""
+    output_tokens: int = 0
+    input_tokens: int = 0  # from the stream's usage, else the prompt's words
+    output_tokens_estimated: int = 0  # of output_tokens, those counted from chunks
+    goodput: int = 0  # requests that met both SLOs (ttft and tpot)
+    stream_errors: dict[str, int] = field(default_factory=dict)  # outcome -> count
 
     @property
     def errors_total(self) -> int:

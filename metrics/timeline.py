@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics import hdr
+from metrics.llm import LLM_SERIES, LLM_TAKE_MAX, llm_point
 from metrics.records import (
     CONN_ERROR,
     HTTP_4XX,
@@ -42,10 +43,11 @@ from metrics.stats import Aggregate, SummaryBuilder
 CLIENT_SERIES = (
     "target_rps", "sent_rps", "completed_rps", "ok", "4xx", "5xx", "throttled", "timeout",
     "conn_error", "other", "not_sent", "late", "in_flight", "p50_ms", "p95_ms", "p99_ms",
-    "service_p50_ms", "service_p99_ms", "lag_p99_ms", "failed_p99_ms",
+    "service_p50_ms", "service_p99_ms", "lag_p99_ms", "failed_p99_ms", *LLM_SERIES,
 )
 _COUNTS = {"ok", "4xx", "5xx", "throttled", "timeout", "conn_error", "other", "not_sent", "late"}
-_TAKE_MAX = {"p99_ms", "service_p99_ms", "lag_p99_ms", "failed_p99_ms", "in_flight"}
+_TAKE_MAX = {"p99_ms", "service_p99_ms", "lag_p99_ms", "failed_p99_ms", "in_flight",
+             *LLM_TAKE_MAX}
 
 
 @dataclass
@@ -133,6 +135,7 @@ def tick_point(tick: Tick) -> dict[str, float | None]:
         failed = hdr.decode(tick.failed_latency)
         point["failed_p99_ms"] = hdr.percentile_ms(failed, 99)
         hdr.release(failed)
+    point.update(llm_point(tick))  # streaming LLM targets only (issue 14)
     return point
 
 

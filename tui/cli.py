@@ -17,6 +17,7 @@ from pathlib import Path
 import driver
 from driver.limits import rate_warnings
 from driver.profile import Profile, ProfileError, describe_plan, load_profile
+from driver.profile_options import describe_llm
 from driver.runner import EXIT_INTERRUPTED, EXIT_USAGE, SessionResult
 from driver.setup import (
     PreparedRun,
@@ -184,6 +185,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
               f"{clock(row['duration']):>9} {rate:>16} {round(row['requests']):>10}")
     print(f"total: {clock(profile.duration)} ({profile.duration:g} s), "
           f"{round(profile.requests)} requests, {len(profile.scenarios)} scenario(s)")
+    for line in describe_llm(profile.llm, profile.load, sagemaker=profile.target is None):
+        print(line)
     if profile.ensure:
         print("ensure: " + ", ".join(f"{k} {v:g}" for k, v in profile.ensure.items()))
     return 0

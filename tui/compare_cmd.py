@@ -57,6 +57,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     width = args.width or min(shutil.get_terminal_size((120, 40)).columns, 160)
     print("\n".join(terminal.header_lines(comparison)))
     print(terminal.text_tables(comparison, colour, width))
+    from tui.llm_compare import llm_compare_lines
+
+    for line in llm_compare_lines([a, b]):  # streaming LLM runs only
+        print(line)
     if args.no_charts:
         return 0
     for chart in overlay_charts(comparison):

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from metrics import hdr
+from metrics.llm import LLM_COLUMNS, is_streaming, llm_cells
 from metrics.recording import Recording
 from metrics.records import (
     CONN_ERROR,
@@ -69,6 +70,7 @@ def _round(value: float | None, digits: int = 3) -> float | str:
 def client_rows(recording: Recording) -> list[list[object]]:
     """One row per recorded second, straight from each tick's counters and histograms."""
     rows = []
+    streaming = streamed(recording)
     for tick in recording.records:
         if not isinstance(tick, Tick):
             continue
@@ -88,7 +90,14 @@ def client_rows(recording: Recording) -> list[list[object]]:
             _round(service.get(99)), _round(lag.get(99)), tick.out_of_range,
             _round(failed.get(50)), _round(failed.get(99)),
         ])
+        if streaming:
+            rows[-1] += llm_cells(tick)
     return rows
+
+
+def streamed(recording: Recording) -> bool:
+    """A streaming LLM run: the client file gets the LLM columns (metrics.llm.LLM_COLUMNS)."""
+    return any(isinstance(r, Tick) and is_streaming(r) for r in recording.records)
 
 
 def _percentiles_ms(encoded: str, percentiles: tuple[float, ...]) -> dict[float | str, float]:
@@ -188,7 +197,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     stem = args.recording.stem
     server_head, server = server_table(recording)
     files = [
-        ("client", CLIENT_COLUMNS, client_rows(recording), "seconds"),
+        ("client", CLIENT_COLUMNS + (LLM_COLUMNS if streamed(recording) else []),
+         client_rows(recording), "seconds"),
         ("server", server_head, server, "periods"),
         ("endpoint", ENDPOINT_COLUMNS, endpoint_rows(recording), "states"),
         ("events", EVENT_COLUMNS, event_rows(recording), "events"),

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from driver.runner import SessionResult
 from metrics import failures
+from metrics.llm import LlmAggregate
 from metrics.records import (
     ERROR_OUTCOMES,
     HTTP_4XX,
@@ -50,6 +51,7 @@ class HeadlessPrinter:
         self.out = out or sys.stdout
         self.interval = max(1, interval)
         self._window = Aggregate()
+        self._llm_window = LlmAggregate()  # streaming LLM targets: tokens, TTFT, goodput
         self._window_phase: str | None = None
         self._lines = 0
         self._server: dict[str, float] = {}
@@ -62,6 +64,7 @@ class HeadlessPrinter:
     def __call__(self, record: Record) -> None:
         if isinstance(record, Tick):
             self._window.add(record)
+            self._llm_window.add(record)
             self._window_phase = record.phase
             if self._window.ticks >= self.interval:
                 self._status(record.second + 1)
@@ -102,8 +105,57 @@ class HeadlessPrinter:
         if model is not None:
             line += f"  model {model:.1f} ms"
         self._print(line)
+        if self._llm_window.streaming:
+            self._print(f"{'':>8}  {llm_status(self._llm_window.snapshot())}")
         self._window.release()
         self._window = Aggregate()
+        self._llm_window.release()
+        self._llm_window = LlmAggregate()
+
+
+# --- streaming LLM targets (issue 14) --------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}%"
+
+
+def llm_status(snap: dict[str, Any]) -> str:
+    """The LLM half of a status line: tokens/s, TTFT, TPOT, goodput over the window."""
+    ttft, tpot = snap["ttft_ms"], snap["tpot_ms"]
+    errors = sum(snap["stream_errors"].values())
+    return (f"llm: {snap['output_tokens_per_s']:.0f} tok/s out, TTFT p50 {_ms(ttft['p50'])} "
+            f"p99 {_ms(ttft['p99'])} ms, TPOT p50 {_ms(tpot['p50'])} ms, goodput "
+            f"{_pct(snap['goodput_pct'])}" + (f", stream errors {errors}" if errors else ""))
+
+
+def llm_summary_lines(llm: dict[str, Any], note: bool = True) -> list[str]:
+    """The end-of-run LLM table: one row per phase and a total row."""
+    head = (f"{'phase':<16} {'tokens in':>10} {'tokens out':>10} {'out tok/s':>9} "
+            f"{'TTFT p50':>8} {'p99':>7} {'sent p50':>8} {'p99':>7} {'TPOT p50':>8} "
+            f"{'ITL p99':>7} {'goodput':>7}")
+    lines = [head, "-" * len(head)]
+    for row in [*llm.get("phases", []), {"name": "total", **llm.get("total", {})}]:
+        if "output_tokens" not in row:
+            continue
+        ttft, sent = row["ttft_ms"], row["ttft_sent_ms"]
+        lines.append(
+            f"{str(row.get('name') or '')[:16]:<16} {row['input_tokens']:>10} "
+            f"{row['output_tokens']:>10} {row['output_tokens_per_s']:>9.1f} "
+            f"{_ms(ttft['p50']):>8} {_ms(ttft['p99']):>7} {_ms(sent['p50']):>8} "
+            f"{_ms(sent['p99']):>7} {_ms(row['tpot_ms']['p50']):>8} "
+            f"{_ms(row['itl_ms']['p99']):>7} {_pct(row['goodput_pct']):>7}")
+    total = llm.get("total", {})
+    if note:
+        lines.append("TTFT in ms from the intended send (coordinated omission corrected); "
+                      "'sent': from the actual send, as vLLM bench serve and LLMPerf report it")
+    if total.get("output_tokens_estimated"):
+        lines.append(f"output tokens counted from chunks (the stream gave no usage): "
+                     f"{total['output_tokens_estimated']} of {total['output_tokens']}")
+    if total.get("stream_errors"):
+        lines.append("stream errors: " + ", ".join(
+            f"{k} {v}" for k, v in total["stream_errors"].items()))
+    return lines
 
 
 def print_result(result: SessionResult, interrupted: str,
@@ -160,6 +212,8 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
     lines += failures.describe(total)
     if total.get("late"):
         lines.append(f"late sends: {total['late']}")
+    if summary.get("llm"):
+        lines += ["", *llm_summary_lines(summary["llm"])]
     for check in checks or []:
         lines.append(f"ensure {check.describe()}")
     verdict = failures.one_reason(total, request)

@@ -126,6 +126,7 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
         return await prepare_run(profile, options)
 
     from driver.aws import FrozenCredentials
+    from sandbox.cli import LLM_INSTANCE
     from sandbox.config import FAST, REALISTIC, SandboxConfig, profile_named
     from sandbox.process import SandboxProcess, SandboxStartError
 
@@ -141,8 +142,10 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
             poll_interval=None))
     try:
         config = SandboxConfig(timings=timings, initial_instances=options.sandbox_instances)
-        if options.sandbox_instance:
-            config = config.replace(profile=profile_named(options.sandbox_instance))
+        # An LLM profile needs an instance that streams: the sandbox's GPU instance by default.
+        instance = options.sandbox_instance or (LLM_INSTANCE if profile.llm else None)
+        if instance:
+            config = config.replace(profile=profile_named(instance))
     except ValueError as exc:
         raise SetupError(f"sandbox: {exc}") from exc
     if sagemaker is not None and sagemaker.endpoint:

@@ -35,8 +35,12 @@ def register(subparsers: Any) -> None:
     numbers = parser.add_argument_group("enable and disable")
     numbers.add_argument("--min", type=int, help="minimum instances")
     numbers.add_argument("--max", type=int, help="maximum instances")
+    numbers.add_argument("--metric", choices=("invocations", "concurrency"),
+                         help="what to track: invocations per instance (default) or "
+                              "concurrent requests per model (high resolution, for LLMs)")
     numbers.add_argument("--target", type=float,
-                         help="invocations per instance per minute to hold")
+                         help="invocations per instance per minute (or, with --metric "
+                              "concurrency, requests in flight per model) to hold")
     numbers.add_argument("--scale-out-cooldown", type=float, metavar="SECONDS")
     numbers.add_argument("--scale-in-cooldown", type=float, metavar="SECONDS")
     numbers.add_argument("--policy-name", help="name of the target-tracking policy")
@@ -90,12 +94,16 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     variant = variant or (sagemaker.variant if sagemaker else "AllTraffic")
     if not endpoint:
         return _fail("which endpoint? pass --endpoint NAME or a profile with sagemaker.endpoint")
-    flags = {"min": "min", "max": "max", "target": "target", "policy_name": "policy_name",
+    flags = {"min": "min", "max": "max", "target": "target", "metric": "metric",
+             "policy_name": "policy_name",
              "scale_out_cooldown": "scale_out_cooldown", "disable_mode": "mode",
              "scale_in_cooldown": "scale_in_cooldown"}
     values = {name: getattr(args, flag) for name, flag in flags.items()
               if getattr(args, flag) is not None}
     options = dataclasses.replace(scaling or ScalingOptions(), **values)
+    if args.metric == "concurrency" and args.target is None and (
+            scaling is None or scaling.metric != "concurrency"):
+        return _fail("--metric concurrency needs --target (requests in flight per model)")
     if options.min > options.max:
         return _fail(f"--min {options.min} is above --max {options.max}")
     try:

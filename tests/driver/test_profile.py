@@ -283,7 +283,7 @@ def test_a_new_option_is_one_table_row(monkeypatch):
 
     text = MINIMAL.replace("scenarios:", "load: {slowMs: 7}\nscenarios:")
     assert errors_of(text) == ["p.yml:6: load.slowMs: unknown key; known keys: arrivals, "
-                               "connections, lateMs, maxInFlight, timeout, workers"]
+                               "connections, lateMs, maxInFlight, mode, timeout, workers"]
     monkeypatch.setattr(profile_options, "LOAD_FIELDS",
                         (*profile_options.LOAD_FIELDS, Field("slowMs", "late_ms", "number", 1)))
     assert parse_profile(text, "p.yml", environ={}).load.late_ms == 7.0

@@ -26,11 +26,12 @@ from metrics.records import (
 )
 from metrics.stats import Aggregate, error_rate
 from metrics.timeline import Timeline
+from tui.widgets.llm_figures import llm_rows
 
 Row = tuple[str, str]  # (label, value); a label with an empty value heads a section
 # The figures kept when the panel is squeezed under the charts (80x24).
 COMPACT_LABELS = {"target", "sent", "p50/p99 ok", "p50 / p99", "errors", "send lag p99", "requests",
-                  "invocations", "model avg/p99", "instances"}
+                  "invocations", "model avg/p99", "instances", "TTFT p50/p99", "goodput"}
 
 
 def _ms(value: float | None) -> str:
@@ -150,6 +151,7 @@ class FiguresPanel(Static):
             seconds = len(timeline.recent)
             rows += client_rows(f"last {seconds} s", Aggregate().extend(timeline.recent),
                                 ok_only=ok_only)
+            rows += llm_rows(f"LLM, last {seconds} s", timeline.recent)
         rows += server_rows(timeline)
         if timeline.counts["tick"]:
             rows += client_rows("run so far", timeline.summary.total, per_second=False,

@@ -14,6 +14,7 @@ from tui.widgets.chart import (
 TARGET = (150, 150, 150)
 CLIENT = (80, 200, 255)
 SERVER = (255, 170, 40)
+GOODPUT = (90, 230, 140)  # streaming LLM targets: requests/s that met both SLOs
 
 
 class RpsChart(TimeChart):
@@ -28,6 +29,7 @@ class RpsChart(TimeChart):
             client_line(view, "target_rps", "target", TARGET, x0, x1, bucket),
             server_line(view, "Invocations", "Sum", "server", SERVER, x0, x1,
                         bucket, rate=True),
+            client_line(view, "goodput_rps", "goodput", GOODPUT, x0, x1, bucket),
         ]
 
     def note(self, view: ChartView, drawn: list[Line]) -> str:
