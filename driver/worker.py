@@ -298,9 +298,22 @@ class Worker:
         assert self.client is not None
         self.client.submit(flight, wire)
 
+    def _bucket_at(self, now: float) -> Bucket:
+        """The bucket of the second ``now`` (perf_counter) falls in.
+
+        The ticker's timer can wake a little after a second's end; a send or completion in
+        that gap belongs to the new second, so the bucket is closed here first. Sends are then
+        counted in exactly the second they happened, which a lost worker's share relies on.
+        """
+        bucket = self.bucket
+        while now - self.t0 >= bucket.second + 1:
+            self._emit_tick()
+            bucket = self.bucket
+        return bucket
+
     def _sent(self, flight: InFlight) -> None:
         """The request got a connection: it is sent (waiting for one was send lag)."""
-        bucket = self.bucket
+        bucket = self._bucket_at(flight.sent)
         bucket.sent += 1
         lag = flight.sent - flight.intended
         bucket.lag.record_value(int(lag * 1e6))
@@ -320,9 +333,9 @@ class Worker:
             assert error is not None
             status, kind, code, message = 0, error.kind, error.code, error.message[:300]
             retried = error.retried
+        self._complete(kind, status, code, message, flight.intended, flight.sent, end)
         if retried:
             self.bucket.retried += 1
-        self._complete(kind, status, code, message, flight.intended, flight.sent, end)
         if not self.in_flight and self._all_done is not None and not self._all_done.done():
             self._all_done.set_result(None)
 
@@ -387,7 +400,7 @@ class Worker:
 
     def _complete(self, kind: str, status: int, code: str | None, message: str | None,
                   intended: float, actual: float, end: float) -> None:
-        bucket = self.bucket
+        bucket = self._bucket_at(end)
         bucket.completed += 1
         outcomes = bucket.outcomes
         outcomes[kind] = outcomes.get(kind, 0) + 1
@@ -424,10 +437,10 @@ class Worker:
     async def _ticker(self) -> None:
         """Close a bucket at every elapsed second and send it as a tick."""
         while True:
-            next_boundary = self.t0 + self.bucket.second + 1
-            delay = next_boundary - time.perf_counter()
+            delay = self.t0 + self.bucket.second + 1 - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+                continue  # a send or completion may have closed the bucket meanwhile
             self._emit_tick()
 
     def _collect_garbage(self, second: int) -> None:
