@@ -159,7 +159,7 @@ class _Process:
 
 
 class LocalProcessPool(WorkerPool):
-    """Workers as ``python -m driver.worker`` child processes on this host.
+    """Workers as ``python -m driver.worker_process`` child processes on this host.
 
     Each runs in its own process group (Ctrl-C in the terminal reaches only the controller,
     which stops workers in order) and dies with the controller (PR_SET_PDEATHSIG, set by the
@@ -203,7 +203,7 @@ class LocalProcessPool(WorkerPool):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT),
                                                           env.get("PYTHONPATH")]))
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "driver.worker",
+            sys.executable, "-m", "driver.worker_process",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
             limit=2**24,

@@ -6,7 +6,7 @@ placement group (``SPREAD`` by default, ``STRICT_SPREAD`` for one worker per nod
 ``avoid_head`` no bundle goes on the head node), puts a ``WorkerHost`` actor in each, probes
 each node's clocks against the controller and refuses to start when a node's UTC clock is off by
 more than the late-send threshold, then starts the workers. Each worker runs on its node exactly
-as locally (``python -m driver.worker``, its own event loop).
+as locally (``python -m driver.worker_process``, its own event loop).
 
 Clocks: ``time.perf_counter`` is per host, so the start time handed to a worker on another node
 is translated through that node's probed monotonic offset (NTP-style: controller t0, node t1,

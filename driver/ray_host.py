@@ -1,7 +1,8 @@
 """The Ray actor that hosts one load worker on its node (``driver.pool_ray`` places them).
 
-It runs the worker exactly as on a single host — ``python -m driver.worker`` as a child process
-through a one-worker ``LocalProcessPool`` (same hot path, same figures, its own event loop) —
+It runs the worker exactly as on a single host — ``python -m driver.worker_process`` as a child
+process through a one-worker ``LocalProcessPool`` (same hot path, same figures, its own event
+loop) —
 and relays the protocol objects: commands in (``send``), messages out in batches (``read``, a
 long poll). A worker that exits without ``Done`` comes out as ``WorkerLost`` with its exit code
 and stderr, as locally; the actor dying (its node gone) is seen by the controller instead.
