@@ -189,6 +189,21 @@ class LlmRoutes:
 
     # --- SageMaker ---------------------------------------------------------------------------
 
+    async def _start_invocation(self, body: bytes
+                                ) -> tuple[Sequence, Formatter, Pump, float, int]:
+        """``_start`` for the runtime API: a refused or failed request is the AWS error."""
+        server = self.server
+        try:
+            sequence, formatter, pump, cut_after, instances = await self._start(body, None)
+        except BadLlmRequest as error:
+            raise server._invocation_error(
+                Served(MODEL_ERROR, message=str(error), original_status=400)) from None
+        failed = self._failure(sequence)
+        if failed is not None:
+            self._record(failed.kind, sequence, instances)
+            raise server._invocation_error(failed)
+        return sequence, formatter, pump, cut_after, instances
+
     async def sagemaker(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         server = self.server
@@ -201,19 +216,9 @@ class LlmRoutes:
                                                   f"{server.config.account_id} not found.")
             if endpoint.profile.llm is None:
                 raise AwsError("ValidationError", NOT_STREAMING.format(name=name))
-            try:
-                sequence, formatter, pump, cut_after, instances = await self._start(body, None)
-            except BadLlmRequest as error:
-                raise server._invocation_error(
-                    Served(MODEL_ERROR, message=str(error), original_status=400)) from None
-            failed = self._failure(sequence)
-            if failed is not None:
-                self._record(failed.kind, sequence, instances)
-                raise server._invocation_error(failed)
+            sequence, formatter, pump, cut_after, instances = await self._start_invocation(body)
         except AwsError as error:
-            code, payload, headers = encode_error(REST_JSON, error)
-            headers["x-amzn-RequestId"] = str(uuid.uuid4())
-            return web.Response(status=code, body=payload, headers=headers)
+            return _error_response(error)
         response = web.StreamResponse(headers={
             "Content-Type": "application/vnd.amazon.eventstream",
             "X-Amzn-SageMaker-Content-Type": "text/event-stream",
@@ -245,19 +250,9 @@ class LlmRoutes:
         """InvokeEndpoint on an LLM endpoint: the whole answer once the last token exists."""
         server = self.server
         try:
-            try:
-                sequence, formatter, pump, _, instances = await self._start(body, None)
-            except BadLlmRequest as error:
-                raise server._invocation_error(
-                    Served(MODEL_ERROR, message=str(error), original_status=400)) from None
-            failed = self._failure(sequence)
-            if failed is not None:
-                self._record(failed.kind, sequence, instances)
-                raise server._invocation_error(failed)
+            sequence, formatter, pump, _, instances = await self._start_invocation(body)
         except AwsError as error:
-            code, payload, headers = encode_error(REST_JSON, error)
-            headers["x-amzn-RequestId"] = str(uuid.uuid4())
-            return web.Response(status=code, body=payload, headers=headers)
+            return _error_response(error)
         async for _ in self._tokens(sequence, pump, 0.0):
             pass
         self._record(OK, sequence, instances)
@@ -334,3 +329,9 @@ class LlmRoutes:
 def _openai_error(status: int, message: str, kind: str) -> web.Response:
     return web.json_response({"object": "error", "message": message, "type": kind,
                               "param": None, "code": status}, status=status)
+
+
+def _error_response(error: AwsError) -> web.Response:
+    code, payload, headers = encode_error(REST_JSON, error)
+    headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    return web.Response(status=code, body=payload, headers=headers)
