@@ -65,6 +65,13 @@ class ScalingState:
     changed: bool = False  # loadwatch changed it during this run
     unit: str = "/min"  # of target: " in flight" for a concurrency policy
 
+    @classmethod
+    def of(cls, config: ScalingConfig, changed: bool = False) -> ScalingState:
+        """The state a configuration shows, its target in the policy's own unit."""
+        detail = config.describe()
+        return cls(config.mode, config.min, config.max, config.target_value, detail, changed,
+                   " in flight" if CONCURRENCY_PER_MODEL in detail else "/min")
+
     def label(self) -> str:
         if self.mode == ENABLED:
             target = f", target {self.target:g}{self.unit}" if self.target is not None else ""
@@ -139,9 +146,7 @@ class ScalingControl:
         config = self.current
         if config is None:
             return ScalingState("unknown", changed=self.changed)
-        return ScalingState(config.mode, config.min, config.max, config.target_value,
-                            config.describe(), self.changed,
-                            " in flight" if CONCURRENCY_PER_MODEL in config.describe() else "/min")
+        return ScalingState.of(config, self.changed)
 
     # --- what an action would do ---------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from driver.profile import ScalingOptions
-from driver.scaling import CONCURRENCY_PER_MODEL
+from driver.scaling import CONCURRENCY_PER_MODEL, ScalingState
 from tests.aws.conftest import make_endpoint
 from tests.aws.test_scaling import control, now
 
@@ -22,3 +22,6 @@ async def test_enable_tracks_concurrent_requests_per_model(moto_aws):
         == {"PredefinedMetricType": CONCURRENCY_PER_MODEL}
     assert CONCURRENCY_PER_MODEL == "SageMakerVariantConcurrentRequestsPerModelHighResolution"
     assert now().describe().startswith(f"target tracking 16 on {CONCURRENCY_PER_MODEL}")
+    # The monitor's header builds its label from the recorded configuration: same unit.
+    assert ScalingState.of(now()).label() == "scaling on: 1-4 instances, target 16 in flight"
+    assert c.state.label() == ScalingState.of(now()).label()

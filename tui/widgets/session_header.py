@@ -45,7 +45,7 @@ def scaling_label(timeline: Timeline) -> str | None:
         from metrics.endpoint import ScalingConfig
 
         found = ScalingConfig.from_dict(config)
-        return ScalingState(found.mode, found.min, found.max, found.target_value).label()
+        return ScalingState.of(found).label()
     return None
 
 
