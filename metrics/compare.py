@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from metrics.analysis import (
     DEFAULT_SLO_MS,
@@ -24,12 +25,14 @@ from metrics.analysis import (
     plan_windows,
     resolve_slo,
 )
+from metrics.llm import LlmAggregate, LlmSummaryBuilder
 from metrics.records import LATENCY_ALL, LATENCY_OK
 from metrics.scaling_target import scaling_target_per_minute
 
 __all__ = [
     "BY_PHASE", "BY_TIME", "DEFAULT_SLO_MS", "TOTAL", "Breach", "Comparison", "Figures", "Row",
-    "RunAnalysis", "ScaleOut", "Window", "analyze", "compare", "load", "phase_time_map",
+    "RunAnalysis", "ScaleOut", "Window", "analyze", "compare", "llm_figures", "llm_summary",
+    "load", "phase_time_map",
     "plan_differences", "plan_windows", "resolve_slo", "scaling_target_per_minute",
 ]
 
@@ -44,6 +47,9 @@ class Row:
     name: str
     a: Figures | None
     b: Figures | None
+    # Streaming LLM runs: ``LlmAggregate.snapshot()`` of the same window; None otherwise.
+    llm_a: dict[str, Any] | None = None
+    llm_b: dict[str, Any] | None = None
 
 
 @dataclass
@@ -142,7 +148,33 @@ def compare(a: RunAnalysis, b: RunAnalysis, by: str = BY_TIME) -> Comparison:
         if by == BY_PHASE:
             b_time = phase_time_map(b.phases, a.phases)
     rows.append(Row("total", a.figures(TOTAL), b.figures(TOTAL)))
+    for row in rows:
+        row.llm_a = llm_figures(a, row.a.window) if row.a is not None else None
+        row.llm_b = llm_figures(b, row.b.window) if row.b is not None else None
     return Comparison(a, b, by, rows, notes, b_time)
+
+
+def llm_figures(run: RunAnalysis, window: Window = TOTAL) -> dict[str, Any] | None:
+    """TTFT, TPOT, tokens and goodput over a window of a streaming run; None if it did not
+    stream."""
+    aggregate = LlmAggregate().extend(t for t in run.ticks if t.second in window)
+    try:
+        return aggregate.snapshot() if aggregate.streaming else None
+    finally:
+        aggregate.release()
+
+
+def llm_summary(run: RunAnalysis) -> dict[str, Any] | None:
+    """The headless summary's LLM table (per phase and total) rebuilt from the run's ticks, so
+    a recording without ``summary.llm`` (an interrupted run) has one too; None if no stream."""
+    builder = LlmSummaryBuilder()
+    for tick in run.ticks:
+        builder.add(tick)
+    result = builder.result()
+    builder.total.release()
+    for _, aggregate in builder.phases.values():
+        aggregate.release()
+    return result
 
 
 def _by_name(a: RunAnalysis, b: RunAnalysis) -> tuple[list[Row], list[str]]:

@@ -182,8 +182,10 @@ def run_charts(run: RunAnalysis) -> list[Chart]:
             Line("completed ok", *_client(run, "ok"), SKY, DOTTED),
             Line("server Invocations per second", *_server(run, "Invocations", "Sum", True),
                  ORANGE, dots=True),
+            Line("goodput (met the LLM SLOs)", *_client(run, "goodput_rps"), PURPLE),
         ], events, bands=bands, x_end=end),
         _latency_chart(run, bands, events),
+        *_llm_charts(run, bands, events),
     ]
     instances = Chart("instances", "Instances", "instances", [
         Line("current", *_instances(run, "current"), BLUE, step=True),
@@ -268,6 +270,28 @@ def _latency_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> C
     return Chart("latency", "Latency", "ms (log scale)" if log else "ms", lines, events,
                  [Guide(run.slo_ms, f"objective {run.slo_ms:g} ms")], bands, log, run.duration,
                  note="client latency from each request's intended send time")
+
+
+def _llm_charts(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> list[Chart]:
+    """Streaming LLM runs: TTFT and TPOT beside ModelLatency, output tokens/s; else none."""
+    if not any(v is not None for v in run.timeline.client.values["output_tps"]):
+        return []
+    lines = [
+        Line("TTFT p50 (intended send)", *_client(run, "ttft_p50_ms"), GREEN, DASHED),
+        Line("TTFT p99 (intended send)", *_client(run, "ttft_p99_ms", "max"), BLUE),
+        Line("TPOT p50", *_client(run, "tpot_p50_ms"), YELLOW),
+        Line("server ModelLatency average", *_server(run, "ModelLatency", "Average"),
+             ORANGE, dots=True),
+    ]
+    log = _log_scale_wanted(lines)
+    return [
+        Chart("llm-latency", "Time to first token and per output token",
+              "ms (log scale)" if log else "ms", lines, events, bands=bands, y_log=log,
+              x_end=run.duration, note="client figures per second; server ModelLatency per period"),
+        Chart("llm-tokens", "Output tokens per second", "tokens per second", [
+            Line("output tokens/s", *_client(run, "output_tps"), BLUE),
+        ], events, bands=bands, x_end=run.duration),
+    ]
 
 
 SHOWN_SERVER = {("Invocations", "Sum"), ("Invocation4XXErrors", "Sum"),

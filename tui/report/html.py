@@ -8,119 +8,24 @@ chart, and its events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 import driver
-from driver.capacity import CLEAR_FAILURE_NOTE, verdict_label
 from driver.pool import describe_source
-from metrics.compare import TOTAL, Comparison, RunAnalysis
+from metrics.compare import TOTAL, Comparison, RunAnalysis, llm_summary
 from metrics.records import Event, ScalingActivity
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
+from tui.report.capacity_section import capacity_html
+from tui.report.html_parts import cards_html, charts_html, table_html
+from tui.report.llm_section import llm_cards_html, llm_table_html
+from tui.report.style import CSS
 from tui.report.tables import BETTER, WORSE, Table
 
 MAX_EVENTS = 400
 
-CSS = """
-:root { --ink: #1d2330; --muted: #5b6472; --line: #d9dde3; --soft: #f4f6f8; --ok: #08754f;
-  --bad: #b3261e; --warn-bg: #fff4d6; --warn-line: #e0b23c; }
-* { box-sizing: border-box; }
-body { margin: 0; color: var(--ink); background: #fff;
-  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-  sans-serif; }
-main { max-width: 1360px; margin: 0 auto; padding: 24px 28px 64px; }
-h1 { font-size: 1.75rem; margin: 0 0 4px; }
-h2 { font-size: 1.3rem; margin: 40px 0 10px; padding-bottom: 4px;
-  border-bottom: 2px solid var(--ink); }
-h3 { font-size: 1.05rem; margin: 22px 0 8px; }
-h4 { font-size: 1rem; margin: 0 0 2px; }
-p, li { max-width: 95ch; }
-.sub, .note { color: var(--muted); }
-.note { font-size: 0.88rem; margin: 4px 0; }
-.warnings { background: var(--warn-bg); border-left: 4px solid var(--warn-line);
-  padding: 10px 14px; margin: 16px 0; }
-.warnings ul { margin: 4px 0 0; padding-left: 20px; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(210px, 1fr));
-  gap: 12px; margin: 18px 0; }
-.card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
-.card .k { color: var(--muted); font-size: 0.85rem; }
-.card .v { font-size: 1.25rem; font-weight: 600; font-variant-numeric: tabular-nums; }
-.card .v small { font-weight: 400; color: var(--muted); font-size: 0.85rem; }
-.scroll { overflow-x: auto; margin: 8px 0 12px; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 0.9rem; }
-th, td { padding: 4px 5px; border-bottom: 1px solid var(--line); text-align: right;
-  white-space: nowrap; }
-th { background: var(--soft); font-weight: 600; white-space: normal; vertical-align: bottom; }
-th:first-child, td:first-child, th.text { text-align: left; }
-td.text { text-align: left; white-space: normal; min-width: 12em; }
-th.group { text-align: center; border-left: 2px solid #fff; }
-td.first, th.first { border-left: 2px solid var(--line); }
-td.long { white-space: normal; min-width: 8em; }
-tr.total td { font-weight: 600; border-top: 2px solid var(--ink); }
-.better { color: var(--ok); font-weight: 600; }
-.worse { color: var(--bad); font-weight: 600; }
-.ok { color: var(--ok); font-weight: 600; }
-.failed { color: var(--bad); font-weight: 600; }
-dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 18px; margin: 8px 0; }
-dl.meta dt { color: var(--muted); }
-dl.meta dd { margin: 0; overflow-wrap: anywhere; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr));
-  gap: 18px 26px; }
-figure { margin: 0; min-width: 0; }
-figcaption { font-weight: 600; margin-bottom: 2px; }
-svg.chart { width: 100%; height: auto; display: block; overflow: visible; }
-svg.chart text { font: 11.5px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
-  fill: #3b4350; }
-svg.chart .axis-label { font-size: 12px; fill: var(--muted); }
-svg.chart .band { fill: #eef1f5; }
-svg.chart .band-edge { stroke: #c5ccd6; stroke-width: 1; }
-svg.chart .band-label { font-size: 11px; fill: var(--muted); }
-svg.chart .grid { stroke: #e6e9ee; stroke-width: 1; }
-svg.chart .tick-mark { stroke: #8a93a0; }
-svg.chart .frame { fill: none; stroke: #8a93a0; stroke-width: 1; }
-svg.chart .series { fill: none; stroke-linejoin: round; stroke-linecap: round; }
-svg.chart .series.thin { stroke-width: 1; opacity: 0.55; }
-svg.chart .guide { stroke-dasharray: 8 4; stroke-width: 1.2; }
-svg.chart .guide-label { font-size: 11px; fill: #555; }
-svg.chart .mark line { stroke-dasharray: 3 3; stroke-width: 1.3; opacity: 0.85; }
-ul.legend { list-style: none; margin: 4px 0 0; padding: 0; display: flex; flex-wrap: wrap;
-  gap: 2px 16px; font-size: 0.85rem; }
-ul.legend li { display: flex; align-items: center; gap: 6px; }
-.run { margin-top: 12px; }
-footer { margin-top: 48px; color: var(--muted); font-size: 0.85rem; }
-@media (max-width: 700px) { main { padding: 16px 12px 40px; }
-  .charts { grid-template-columns: 1fr; } }
-"""
-
-
-def _table(table: Table, total_last: bool = False, text_columns: Iterable[int] = ()) -> str:
-    text = set(text_columns)
-    head = "".join(f'<th class="text">{escape(c)}</th>' if j in text else f"<th>{escape(c)}</th>"
-                   for j, c in enumerate(table.columns))
-    rows = []
-    for i, row in enumerate(table.rows):
-        cls = ' class="total"' if total_last and i == len(table.rows) - 1 else ""
-        cells = "".join(
-            f'<td class="text">{escape(v)}</td>' if j in text else f"<td>{escape(v)}</td>"
-            for j, v in enumerate(row))
-        rows.append(f"<tr{cls}>{cells}</tr>")
-    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
-
-
-def _figure(chart: chart_specs.Chart) -> str:
-    notes = [n for n in (chart.note, svg.hidden_guides_note(chart)) if n]
-    note = "".join(f'<p class="note">{escape(n)}</p>' for n in notes)
-    return (f'<figure data-chart="{escape(chart.key)}"><figcaption>{escape(chart.title)}'
-            f"</figcaption>{svg.render(chart)}{svg.legend_html(chart)}{note}</figure>")
-
-
-def _charts(charts: list[chart_specs.Chart]) -> str:
-    shown = [c for c in charts if not c.empty or c.marks]
-    return f'<div class="charts">{"".join(_figure(c) for c in shown)}</div>'
 
 
 def _duration(seconds: float) -> str:
@@ -184,7 +89,7 @@ def _plan(run: RunAnalysis) -> str:
         rows.append([str(i), str(phase.get("name", "")), svg.clock(phase.get("start", 0)),
                      svg.clock(phase.get("duration", 0)), rate,
                      f"{phase.get('requests', 0):,.0f}"])
-    return _table(Table(["#", "phase", "start", "duration", "rate req/s", "requests"], rows),
+    return table_html(Table(["#", "phase", "start", "duration", "rate req/s", "requests"], rows),
                   text_columns=[1])
 
 
@@ -192,7 +97,7 @@ def _ensure(run: RunAnalysis) -> str:
     table, recomputed = tables.ensure_table(run)
     if not table.rows:
         return '<p class="note">The profile sets no ensure checks.</p>'
-    html = _table(table).replace("<td>ok</td>", '<td class="ok">ok</td>').replace(
+    html = table_html(table).replace("<td>ok</td>", '<td class="ok">ok</td>').replace(
         "<td>FAILED</td>", '<td class="failed">FAILED</td>')
     if recomputed:
         html += ('<p class="note">Recomputed from the recorded seconds: the recording has no '
@@ -215,36 +120,8 @@ def _events(run: RunAnalysis) -> str:
             if len(rows) > MAX_EVENTS else "")
     if not shown:
         return '<p class="note">No events recorded.</p>'
-    return _table(Table(["time", "source", "event", "message"], shown),
+    return table_html(Table(["time", "source", "event", "message"], shown),
                   text_columns=[3]) + more
-
-
-def _capacity(run: RunAnalysis) -> str:
-    """A capacity search's steps and answer, when the run was one (``find-capacity``)."""
-    events = [e for e in run.timeline.events
-              if isinstance(e, Event) and e.source == "capacity" and isinstance(e.data, dict)]
-    steps = [e.data for e in events if e.name == "capacity_verdict"]
-    if not steps:
-        return ""
-    rows = []
-    for step in steps:
-        verdict = verdict_label(bool(step.get("passed")), bool(step.get("clear")))
-        rows.append([f"{step.get('rate', 0):g}", verdict,
-                     tables.rps(step.get("achieved_rps")), tables.ms(step.get("p50_ms")),
-                     tables.ms(step.get("p99_ms")), tables.percent(step.get("error_rate")),
-                     "; ".join(step.get("reasons") or [])])
-    table = _table(Table(["step req/s", "verdict", "achieved req/s", "p50 ms", "p99 ms",
-                          "errors", "why"], rows), text_columns=[1, 6])
-    table = table.replace("<td class=\"text\">pass</td>", '<td class="text ok">pass</td>')
-    for failed in ("FAIL!", "FAIL"):
-        table = table.replace(f'<td class="text">{failed}</td>',
-                              f'<td class="text failed">{failed}</td>')
-    result = next((e for e in reversed(events) if e.name == "capacity_result"), None)
-    answer = (f"<p><strong>{escape(result.message)}</strong></p>" if result is not None else
-              '<p class="note">The search did not finish: no result was recorded.</p>')
-    return ("<h3>Capacity search</h3>" + answer + table
-            + f'<p class="note">{CLEAR_FAILURE_NOTE}. Each step is judged on the client\'s '
-              "error rate, p99 and achieved rate after its first seconds.</p>")
 
 
 def _activity_text(activity: ScalingActivity) -> str:
@@ -252,16 +129,9 @@ def _activity_text(activity: ScalingActivity) -> str:
                                   activity.status_message) if p)
 
 
-def _cards(items: list[tuple[str, str, str]]) -> str:
-    cards = "".join(f'<div class="card"><div class="k">{escape(k)}</div>'
-                    f'<div class="v">{v}</div>{f"<div class=note>{escape(n)}</div>" if n else ""}'
-                    "</div>" for k, v, n in items)
-    return f'<div class="cards">{cards}</div>'
-
-
-def _run_cards(run: RunAnalysis) -> str:
+def _run_cards(run: RunAnalysis, llm: dict[str, Any] | None) -> str:
     f = run.figures(TOTAL)
-    return _cards([
+    return cards_html([
         ("achieved send rate", f"{tables.rps(f.achieved_rps)} <small>req/s</small>",
          f"offered {tables.rps(f.offered_rps)} req/s"),
         (f"client latency p99 ({run.latency_basis})", f"{tables.ms(f.p99_ms)} <small>ms</small>",
@@ -280,7 +150,7 @@ def _run_cards(run: RunAnalysis) -> str:
             ("first breach → scale-out", escape(tables.breach_to_scale_out(f)),
              f.first_breach.detail if f.first_breach else ""),
         ]),
-    ])
+    ]) + (llm_cards_html(run, llm) if llm is not None else "")
 
 
 def _scaling_cards(recorded: bool, cards: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
@@ -295,7 +165,7 @@ def _comparison_cards(comparison: Comparison) -> str:
     def pair(va: str, vb: str) -> str:
         return f"{escape(va)} <small>→</small> {escape(vb)}"
 
-    return _cards([
+    return cards_html([
         (f"client latency p99 ({tables.basis_label([a, b])}), ms",
          pair(tables.ms(fa.p99_ms), tables.ms(fb.p99_ms)), f"{a.label} → {b.label}"),
         ("errors", pair(tables.percent(fa.error_rate), tables.percent(fb.error_rate)),
@@ -334,7 +204,7 @@ def _comparison(comparison: Comparison) -> str:
             parts.append(f'<p class="note">{escape(note)}</p>')
     parts.append(_comparison_table(comparison))
     parts.append("<h3>Both runs over time</h3>")
-    parts.append(_charts(chart_specs.overlay_charts(comparison)))
+    parts.append(charts_html(chart_specs.overlay_charts(comparison)))
     parts.append("</section>")
     return "".join(parts)
 
@@ -380,16 +250,17 @@ def _long(text: str) -> str:
 def _run_section(run: RunAnalysis, index: int, of: int) -> str:
     heading = f"Run {'AB'[index]}: {run.label}" if of > 1 else f"Run: {run.label}"
     reason = run.failure_reason()
+    llm = llm_summary(run)  # streaming LLM runs only
     return (f'<section class="run" id="run-{index + 1}"><h2>{escape(heading)}</h2>'
             + (f'<div class="warnings" role="alert"><strong>{escape(reason)}</strong></div>'
                if reason else "")
-            + ("" if of > 1 else _run_cards(run))
+            + ("" if of > 1 else _run_cards(run, llm))
             + "<h3>Metadata</h3>" + _metadata(run)
             + "<h3>Plan</h3>" + _plan(run)
-            + _capacity(run)
+            + capacity_html(run)
             + "<h3>Ensure</h3>" + _ensure(run)
             + "<h3>Summary per phase</h3>"
-            + _table(tables.phase_table(run), total_last=True, text_columns=[0])
+            + table_html(tables.phase_table(run), total_last=True, text_columns=[0])
             + '<p class="note">Client latency in ms from each request\'s intended send time '
               "(coordinated omission corrected), percentiles from merged HDR histograms; "
               + ("“ok” columns: successful requests only, “p99 fail”: the failed ones; "
@@ -401,7 +272,8 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
               "of all requests; other kinds = timeouts, connection errors, throttled and not "
               "sent."
               "</p>"
-            + "<h3>Over time</h3>" + _charts(chart_specs.run_charts(run))
+            + llm_table_html(run, llm)
+            + "<h3>Over time</h3>" + charts_html(chart_specs.run_charts(run))
             + "<h3>Events</h3>" + _events(run)
             + "</section>")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from metrics import failures
 from metrics.compare import Comparison, Figures, RunAnalysis, Window
@@ -268,8 +269,44 @@ def comparison_sections(comparison: Comparison) -> list[Section]:
             if figure.compare and row.a is not None and row.b is not None:
                 change, verdict = figure.compare(figure.get(row.a), figure.get(row.b))
             section.rows.append(TableRow(figure.label, values, change, verdict))
+        section.rows += llm_rows(row.llm_a, row.llm_b)
         sections.append(section)
     return sections
+
+
+def _points(a: float | None, b: float | None) -> tuple[str, int]:
+    """Goodput shares differ in percentage points: "+12.0 pts" (a ratio of shares misleads)."""
+    if a is None or b is None:
+        return "", SAME
+    if abs(b - a) < 0.05:
+        return "same", SAME
+    return f"{b - a:+.1f} pts", (BETTER if b > a else WORSE) if abs(b - a) >= 0.5 else SAME
+
+
+def goodput(pct: float | None) -> str:
+    return "—" if pct is None else f"{pct:.1f} %"
+
+
+# Streaming LLM runs: (label, read from an LlmAggregate snapshot, show, compare).
+LLM_FIGURES: list[tuple[str, Callable[[dict[str, Any]], float | None], Callable[
+    [float | None], str], Callable[[float | None, float | None], tuple[str, int]]]] = [
+    ("LLM TTFT p99 (intended send), ms", lambda s: s["ttft_ms"]["p99"], ms, _lower),
+    ("LLM TPOT p99, ms", lambda s: s["tpot_ms"]["p99"], ms, _lower),
+    ("LLM output tokens/s", lambda s: s["output_tokens_per_s"], rps, _neutral),
+    ("LLM goodput, % of requests", lambda s: s["goodput_pct"], goodput, _points),
+]
+
+
+def llm_rows(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[TableRow]:
+    """The LLM figures of one compared window; none when neither run streamed."""
+    if a is None and b is None:
+        return []
+    rows = []
+    for label, get, show, compare in LLM_FIGURES:
+        va, vb = (get(s) if s is not None else None for s in (a, b))
+        change, verdict = compare(va, vb) if a is not None and b is not None else ("", SAME)
+        rows.append(TableRow(label, [show(va), show(vb)], change, verdict))
+    return rows
 
 
 def missing_note(runs: list[RunAnalysis]) -> str:

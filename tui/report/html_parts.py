@@ -1,0 +1,49 @@
+"""The HTML building blocks every report section uses: tables, cards, chart figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from tui.report import charts as chart_specs
+from tui.report import svg
+from tui.report.tables import Table
+
+
+def table_html(table: Table, total_last: bool = False, text_columns: Iterable[int] = ()) -> str:
+    text = set(text_columns)
+    head = "".join(f'<th class="text">{escape(c)}</th>' if j in text else f"<th>{escape(c)}</th>"
+                   for j, c in enumerate(table.columns))
+    rows = []
+    for i, row in enumerate(table.rows):
+        cls = ' class="total"' if total_last and i == len(table.rows) - 1 else ""
+        cells = "".join(
+            f'<td class="text">{escape(v)}</td>' if j in text else f"<td>{escape(v)}</td>"
+            for j, v in enumerate(row))
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def cards_html(items: list[tuple[str, str, str]]) -> str:
+    """Cards of (title, value as HTML, note as text)."""
+    cards = "".join(f'<div class="card"><div class="k">{escape(k)}</div>'
+                    f'<div class="v">{v}</div>{f"<div class=note>{escape(n)}</div>" if n else ""}'
+                    "</div>" for k, v, n in items)
+    return f'<div class="cards">{cards}</div>'
+
+
+def note_html(text: str) -> str:
+    return f'<p class="note">{escape(text)}</p>'
+
+
+def _figure(chart: chart_specs.Chart) -> str:
+    notes = [n for n in (chart.note, svg.hidden_guides_note(chart)) if n]
+    note = "".join(note_html(n) for n in notes)
+    return (f'<figure data-chart="{escape(chart.key)}"><figcaption>{escape(chart.title)}'
+            f"</figcaption>{svg.render(chart)}{svg.legend_html(chart)}{note}</figure>")
+
+
+def charts_html(charts: list[chart_specs.Chart]) -> str:
+    shown = [c for c in charts if not c.empty or c.marks]
+    return f'<div class="charts">{"".join(_figure(c) for c in shown)}</div>'
