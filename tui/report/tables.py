@@ -290,10 +290,10 @@ def goodput(pct: float | None) -> str:
 # Streaming LLM runs: (label, read from an LlmAggregate snapshot, show, compare).
 LLM_FIGURES: list[tuple[str, Callable[[dict[str, Any]], float | None], Callable[
     [float | None], str], Callable[[float | None, float | None], tuple[str, int]]]] = [
-    ("LLM TTFT p99 (intended send), ms", lambda s: s["ttft_ms"]["p99"], ms, _lower),
+    ("LLM TTFT p99, ms", lambda s: s["ttft_ms"]["p99"], ms, _lower),
     ("LLM TPOT p99, ms", lambda s: s["tpot_ms"]["p99"], ms, _lower),
     ("LLM output tokens/s", lambda s: s["output_tokens_per_s"], rps, _neutral),
-    ("LLM goodput, % of requests", lambda s: s["goodput_pct"], goodput, _points),
+    ("LLM goodput", lambda s: s["goodput_pct"], goodput, _points),
 ]
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 import textwrap
 
-from metrics.compare import Comparison
+from metrics.compare import Comparison, RunAnalysis, llm_summary
 from tui.report import tables
 from tui.report.charts import DASHED, DOTTED, Chart
+from tui.report.llm_section import TTFT_NOTE, estimated_note, llm_table
 from tui.report.svg import clock, nice_step, number
-from tui.report.tables import BETTER, WORSE, Section
+from tui.report.tables import BETTER, WORSE, Section, Table
 
 GREEN, RED, BOLD, DIM, RESET = "\x1b[32m", "\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
 LABEL_WIDTH = 30
@@ -99,7 +100,31 @@ def markdown(comparison: Comparison) -> str:
     for section in tables.comparison_sections(comparison):
         out += _markdown_section(section, a.label, b.label)
     out.append(FOOTNOTE)
+    out += _markdown_llm([a, b])
     return "\n".join(out) + "\n"
+
+
+def _markdown_llm(runs: list[RunAnalysis]) -> list[str]:
+    """Each streaming run's LLM table per phase, as the text output prints it."""
+    lines: list[str] = []
+    for run in runs:
+        llm = llm_summary(run)
+        if llm is None:
+            continue
+        lines += ["", f"### LLM figures, {_md(run.label)}", "", *_markdown_table(llm_table(llm))]
+        note = estimated_note(llm.get("total", {}))
+        if note:
+            lines += ["", _md(note)]
+    if lines:
+        lines += ["", TTFT_NOTE]
+    return lines
+
+
+def _markdown_table(table: Table) -> list[str]:
+    """A table with its first column as text and the others right-aligned."""
+    head = "| " + " | ".join(_md(c) for c in table.columns) + " |"
+    align = "|---|" + "---:|" * (len(table.columns) - 1)
+    return [head, align, *("| " + " | ".join(_md(v) for v in row) + " |" for row in table.rows)]
 
 
 def _markdown_section(section: Section, label_a: str, label_b: str) -> list[str]:
