@@ -170,3 +170,21 @@ def test_the_html_comparison_has_the_llm_rows(runs) -> None:
     row = re.search(r"<td class=\"text\">LLM goodput</td>(.*?)</tr>", comparison).group(1)
     assert '<td class="worse">-' in row and "pts</td>" in row
     assert html.count("<h3>LLM figures per phase</h3>") == 2  # each run's own table
+
+
+def test_export_writes_the_llm_columns_of_a_streaming_run(tmp_path) -> None:
+    import csv
+
+    from metrics.llm import LLM_COLUMNS
+    from tui.cli import main
+
+    for source in (HEAVY, PLAIN):
+        assert main(["export", "--csv", "-o", str(tmp_path), str(source)]) == 0
+    with open(tmp_path / "sandbox-llm-heavy-client.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert set(LLM_COLUMNS) <= set(rows[0])
+    live = read_recording(HEAVY).footer.summary["llm"]["total"]
+    assert sum(int(r["output_tokens_per_s"]) for r in rows) == live["output_tokens"]
+    assert sum(int(r["goodput_per_s"]) for r in rows) == live["goodput"]
+    with open(tmp_path / "sandbox-after-client.csv", encoding="utf-8") as f:
+        assert not set(LLM_COLUMNS) & set(next(csv.reader(f)))
