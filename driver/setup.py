@@ -300,8 +300,12 @@ def _scaling_target(profile: Profile, control: ScalingControl) -> dict[str, Any]
     from metrics.scaling_target import policy_target, target_meta
 
     if profile.scaling is not None and profile.scaling.enabled:
+        if profile.scaling.metric == "concurrency":  # requests in flight, not per minute
+            return {}
         return target_meta(profile.scaling.target, "profile")
     saved = control.saved.to_dict() if control.saved is not None else None
+    if "ConcurrentRequests" in str(saved):
+        return {}
     return target_meta(policy_target(saved), "policy in force")
 
 

@@ -43,6 +43,8 @@ def scaling_target_per_minute(recording: Recording) -> float | None:
     run names none.
     """
     header = recording.header
+    if tracks_concurrency(recording):
+        return None
     fixed = header.meta.get(META_KEY) if isinstance(header.meta, dict) else None
     if isinstance(fixed, dict):
         value = fixed.get("invocations_per_instance_per_minute")
@@ -61,6 +63,17 @@ def scaling_target_per_minute(recording: Recording) -> float | None:
         if value is not None:
             return value
     return None
+
+
+def tracks_concurrency(recording: Recording) -> bool:
+    """Whether the run's target tracking was on requests in flight (ConcurrentRequestsPerModel):
+    its target (16 in flight, say) is no InvocationsPerInstance figure and must not be read
+    as one. From the profile's ``scaling.metric`` or the policy the endpoint had in force."""
+    scaling = _lower_keys(_lower_keys(recording.header.profile).get("scaling"))
+    if str(scaling.get("metric", "")).lower() == "concurrency":
+        return True
+    return any(isinstance(r, Event) and r.name == "policy_in_force"
+               and "ConcurrentRequests" in str(r.data) for r in recording.records)
 
 
 def _find_number(data: Any, keys: tuple[str, ...]) -> float | None:

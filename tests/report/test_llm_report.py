@@ -188,3 +188,43 @@ def test_export_writes_the_llm_columns_of_a_streaming_run(tmp_path) -> None:
     assert sum(int(r["goodput_per_s"]) for r in rows) == live["goodput"]
     with open(tmp_path / "sandbox-after-client.csv", encoding="utf-8") as f:
         assert not set(LLM_COLUMNS) & set(next(csv.reader(f)))
+
+
+def test_a_concurrency_target_is_not_read_as_invocations_per_minute(tmp_path) -> None:
+    """Recordings of concurrency target tracking carried the target (16 in flight) as an
+    InvocationsPerInstance target: breaches and the chart's guide were then wrong."""
+    import json
+
+    lines = LIGHT.read_text(encoding="utf-8").splitlines()
+    head = json.loads(lines[0])
+    head["profile"]["scaling"] = {"enabled": True, "metric": "concurrency", "target": 16}
+    head["meta"]["scaling_target"] = {"invocations_per_instance_per_minute": 16.0,
+                                      "source": "profile"}
+    path = tmp_path / "concurrency.jsonl"
+    path.write_text("\n".join([json.dumps(head), *lines[1:]]) + "\n", encoding="utf-8")
+    from metrics.scaling_target import scaling_target_per_minute
+
+    assert scaling_target_per_minute(read_recording(path)) is None
+    run = load_runs([path])[0]
+    assert run.scaling_target is None
+    html = unescape(report_html([run]))
+    assert "16 requests in flight per model copy (ConcurrentRequestsPerModel)" in html
+    guide = re.compile(r'class="guide-label"[^>]*>scaling target')
+    assert "16 InvocationsPerInstance" not in html and not guide.search(html)
+    assert scaling_target_per_minute(read_recording(PLAIN)) == 1500  # invocations: as before
+    assert guide.search(report_html(load_runs([PLAIN])))
+
+
+def test_a_run_on_concurrency_target_tracking_records_no_invocations_target() -> None:
+    from types import SimpleNamespace
+
+    from driver.profile import parse_profile
+    from driver.setup import _scaling_target
+
+    text = ("config:\n  phases: [{duration: 5, arrivalRate: 1}]\n"
+            "llm: {}\nsagemaker: {endpoint: e, stream: true}\n"
+            "scaling: {enabled: true, metric: %s, target: 16}\n")
+    nothing = SimpleNamespace(saved=None)
+    assert _scaling_target(parse_profile(text % "concurrency"), nothing) == {}  # type: ignore[arg-type]
+    assert _scaling_target(parse_profile(text % "invocations"), nothing) == {  # type: ignore[arg-type]
+        "scaling_target": {"invocations_per_instance_per_minute": 16.0, "source": "profile"}}

@@ -16,6 +16,7 @@ import driver
 from driver.pool import describe_source
 from metrics.compare import TOTAL, Comparison, RunAnalysis, llm_summary
 from metrics.records import Event, ScalingActivity
+from metrics.scaling_target import tracks_concurrency
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
 from tui.report.capacity_section import capacity_html
@@ -64,11 +65,23 @@ def _metadata(run: RunAnalysis) -> str:
     if run.scaling_target:
         items.append(("scaling target", f"{run.scaling_target:,.0f} InvocationsPerInstance "
                       "per minute"))
+    elif concurrency := _concurrency_target(run):
+        items.append(("scaling target", f"{concurrency:g} requests in flight per model copy "
+                      "(ConcurrentRequestsPerModel)"))
     if run.timeline.period:
         items.append(("server metric period", f"{run.timeline.period} s"))
     items.append(("written by", f"loadwatch {header.tool_version} (format {header.format})"))
     body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items)
     return f'<dl class="meta">{body}</dl>'
+
+
+def _concurrency_target(run: RunAnalysis) -> float | None:
+    """The profile's target when its target tracking is on requests in flight."""
+    if not tracks_concurrency(run.recording):
+        return None
+    scaling = run.header.profile.get("scaling") if isinstance(run.header.profile, dict) else None
+    target = scaling.get("target") if isinstance(scaling, dict) else None
+    return float(target) if isinstance(target, int | float) and target > 0 else None
 
 
 def _plan(run: RunAnalysis) -> str:
