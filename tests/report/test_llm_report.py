@@ -170,6 +170,7 @@ def test_the_html_comparison_has_the_llm_rows(runs) -> None:
     row = re.search(r"<td class=\"text\">LLM goodput</td>(.*?)</tr>", comparison).group(1)
     assert '<td class="worse">-' in row and "pts</td>" in row
     assert html.count("<h3>LLM figures per phase</h3>") == 2  # each run's own table
+    assert re.search(r"LLM goodput</div><div class=\"v\">88\.3 % <small>→</small> 6\.3 %", html)
 
 
 def test_export_writes_the_llm_columns_of_a_streaming_run(tmp_path) -> None:

@@ -20,8 +20,8 @@ from metrics.scaling_target import tracks_concurrency
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
 from tui.report.capacity_section import capacity_html
-from tui.report.html_parts import cards_html, charts_html, table_html
-from tui.report.llm_section import llm_cards_html, llm_table_html
+from tui.report.html_parts import cards_html, charts_html, pair, table_html
+from tui.report.llm_section import llm_cards_html, llm_comparison_cards, llm_table_html
 from tui.report.style import CSS
 from tui.report.tables import BETTER, WORSE, Table
 
@@ -175,9 +175,6 @@ def _comparison_cards(comparison: Comparison) -> str:
     a, b = comparison.runs
     fa, fb = a.figures(TOTAL), b.figures(TOTAL)
 
-    def pair(va: str, vb: str) -> str:
-        return f"{escape(va)} <small>→</small> {escape(vb)}"
-
     return cards_html([
         (f"client latency p99 ({tables.basis_label([a, b])}), ms",
          pair(tables.ms(fa.p99_ms), tables.ms(fb.p99_ms)), f"{a.label} → {b.label}"),
@@ -194,6 +191,7 @@ def _comparison_cards(comparison: Comparison) -> str:
             ("first breach → scale-out", pair(_short_breach(fa), _short_breach(fb)),
              "from the first breach to the first scale-out"),
         ]),
+        *llm_comparison_cards(comparison),
     ])
 
 

@@ -33,6 +33,11 @@ def cards_html(items: list[tuple[str, str, str]]) -> str:
     return f'<div class="cards">{cards}</div>'
 
 
+def pair(va: str, vb: str) -> str:
+    """A card value of two runs: "A → B"."""
+    return f"{escape(va)} <small>→</small> {escape(vb)}"
+
+
 def note_html(text: str) -> str:
     return f'<p class="note">{escape(text)}</p>'
 

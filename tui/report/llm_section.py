@@ -10,9 +10,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from metrics.compare import RunAnalysis
+from metrics.compare import Comparison, RunAnalysis
 from tui.report import tables
-from tui.report.html_parts import cards_html, note_html, table_html
+from tui.report.html_parts import cards_html, note_html, pair, table_html
 from tui.report.tables import Table, ms
 
 COLUMNS = ["phase", "tokens in", "tokens out", "out tok/s", "TTFT p50 ms", "TTFT p99 ms",
@@ -102,3 +102,22 @@ def llm_table_html(run: RunAnalysis, llm: dict[str, Any] | None) -> str:
     return ("<h3>LLM figures per phase</h3>"
             + table_html(llm_table(llm), total_last=True, text_columns=[0])
             + "".join(note_html(n) for n in notes if n))
+
+
+def llm_comparison_cards(comparison: Comparison) -> list[tuple[str, str, str]]:
+    """TTFT p99, goodput and output tokens/s of both runs; none when neither streamed."""
+    total = comparison.rows[-1]
+    a, b = total.llm_a, total.llm_b
+    if a is None and b is None:
+        return []
+
+    def both(show: Any, get: Any) -> str:
+        return pair(*(show(get(s)) if s is not None else "—" for s in (a, b)))
+
+    return [
+        ("LLM TTFT p99, ms", both(ms, lambda s: s["ttft_ms"]["p99"]),
+         "time to first token, from the intended send"),
+        ("LLM goodput", both(tables.goodput, lambda s: s["goodput_pct"]),
+         "requests that met the SLOs"),
+        ("LLM output tokens/s", both(tables.rps, lambda s: s["output_tokens_per_s"]), ""),
+    ]
