@@ -158,3 +158,25 @@ def test_a_cut_sandbox_run_renders_its_server_series_and_says_it_was_cut(rendere
     assert charts["instances"]["marks"] >= 1  # the scale-out activity, marked on the axis
     assert "Read with care" in rendered_cut["dom"] and "truncated" in rendered_cut["dom"]
     assert "Recomputed from the recorded seconds" in rendered_cut["dom"]
+
+
+@pytest.fixture(scope="module")
+def rendered_llm(tmp_path_factory) -> dict:  # type: ignore[type-arg]
+    """One streaming run against the sandbox's LLM instance, past what it holds."""
+    return _render(tmp_path_factory.mktemp("llm"), [FIXTURES / "sandbox-llm-heavy.jsonl"])
+
+
+def test_a_streaming_run_draws_its_llm_charts_at_laptop_width(rendered_llm) -> None:
+    layout = rendered_llm["layout"]
+    assert layout["scrollWidth"] <= WIDTH  # the wider LLM table scrolls inside its box
+    charts = {c["key"]: c for c in layout["charts"]}
+    lines = {line["name"]: line for line in charts["llm-latency"]["lines"]}
+    for name in ("TTFT p50 (intended send)", "TTFT p99 (intended send)", "TPOT p50"):
+        assert lines[name]["length"] > 100, name
+    tokens = charts["llm-tokens"]["lines"][0]
+    assert tokens["name"] == "output tokens/s" and tokens["h"] > 50  # it climbs with the load
+    load = {line["name"] for line in charts["load"]["lines"]}
+    assert "goodput (met the LLM SLOs)" in load
+    # The LLM charts sit right after the latency chart.
+    order = [c["key"] for c in layout["charts"]]
+    assert order[:4] == ["load", "latency", "llm-latency", "llm-tokens"]
