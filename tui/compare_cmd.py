@@ -41,8 +41,8 @@ def _use_colour() -> bool:
 def cmd_compare(args: argparse.Namespace) -> int:
     from metrics.compare import compare
     from tui.report import terminal
-    from tui.report.charts import overlay_charts
     from tui.report.inputs import load_runs
+    from tui.report.overlay import overlay_charts
 
     try:
         a, b = load_runs([args.a, args.b], args.labels, args.slo_ms)

@@ -125,9 +125,14 @@ def test_compare_markdown_has_llm_rows_and_each_runs_table_escaped() -> None:
 
 
 def test_plain_runs_compare_without_llm_rows() -> None:
+    from tui.report.overlay import overlay_charts
+
     runs = load_runs([FIXTURES / "sandbox-before.jsonl", PLAIN])
     comparison = compare(*runs, "time")
     assert "LLM" not in text_tables(comparison) and "LLM" not in markdown(comparison)
+    charts = overlay_charts(comparison)
+    assert [c.key for c in charts] == ["load", "latency", "instances", "errors"]
+    assert not any("goodput" in line.label and line.ys for c in charts for line in c.lines)
 
 
 def _step(rate: float, run: int, passed: bool, rate_passes: bool | None, **extra: float) -> Event:
@@ -169,6 +174,7 @@ def test_the_html_comparison_has_the_llm_rows(runs) -> None:
     comparison = html.split('<section class="run"', 1)[0]
     row = re.search(r"<td class=\"text\">LLM goodput</td>(.*?)</tr>", comparison).group(1)
     assert '<td class="worse">-' in row and "pts</td>" in row
+    assert 'data-chart="llm-latency"' in comparison and "sandbox-llm-heavy goodput" in comparison
     assert html.count("<h3>LLM figures per phase</h3>") == 2  # each run's own table
     assert re.search(r"LLM goodput</div><div class=\"v\">88\.3 % <small>→</small> 6\.3 %", html)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from metrics.compare import Comparison, RunAnalysis
+from metrics.compare import RunAnalysis
 from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT, Event
 from metrics.timeline import downsample, nice_bucket
 
@@ -96,14 +96,14 @@ def _bucket(run: RunAnalysis) -> int:
     return nice_bucket(run.duration, MAX_POINTS)
 
 
-def _client(run: RunAnalysis, name: str, how: str = "mean",
+def client_series(run: RunAnalysis, name: str, how: str = "mean",
             shift: Shift = float) -> tuple[list[float], list[float]]:
     client = run.timeline.client
     xs, ys = downsample(client.x, client.values[name], _bucket(run), how)
     return [shift(x) for x in xs], ys
 
 
-def _client_sum(run: RunAnalysis, names: tuple[str, ...],
+def client_sum(run: RunAnalysis, names: tuple[str, ...],
                 shift: Shift = float) -> tuple[list[float], list[float]]:
     client = run.timeline.client
     total = [float(sum(client.values[n][i] or 0 for n in names)) for i in range(len(client))]
@@ -111,7 +111,7 @@ def _client_sum(run: RunAnalysis, names: tuple[str, ...],
     return [shift(x) for x in xs], ys
 
 
-def _server(run: RunAnalysis, metric: str, stat: str, per_second: bool = False,
+def server_series(run: RunAnalysis, metric: str, stat: str, per_second: bool = False,
             per_minute: bool = False, shift: Shift = float) -> tuple[list[float], list[float]]:
     xs, ys = run.timeline.server_series(metric, stat)
     period = run.timeline.period or 60
@@ -122,7 +122,7 @@ def _server(run: RunAnalysis, metric: str, stat: str, per_second: bool = False,
     return [shift(x) for x in xs], ys
 
 
-def _instances(run: RunAnalysis, which: str, shift: Shift = float,
+def instance_series(run: RunAnalysis, which: str, shift: Shift = float,
                ) -> tuple[list[float], list[float]]:
     points = [(p.elapsed, getattr(p, which)) for p in run.timeline.instances
               if getattr(p, which) is not None]
@@ -134,12 +134,12 @@ def _instances(run: RunAnalysis, which: str, shift: Shift = float,
     return xs, ys
 
 
-def _bands(run: RunAnalysis) -> list[Band]:
+def phase_bands(run: RunAnalysis) -> list[Band]:
     return [Band(w.start, w.end if w.end is not None else run.duration, w.name)
             for w in run.phases]
 
 
-def _scaling_marks(run: RunAnalysis, color: str, shift: Shift = float,
+def scaling_marks(run: RunAnalysis, color: str, shift: Shift = float,
                    prefix: str = "") -> list[Mark]:
     marks = []
     for x, activity in run.timeline.activity_marks():
@@ -156,7 +156,7 @@ def _event_marks(run: RunAnalysis, color: str = GREY) -> list[Mark]:
             if isinstance(e, Event) and e.name in MARKED_EVENTS]
 
 
-def _log_scale_wanted(lines: list[Line]) -> bool:
+def log_scale_wanted(lines: list[Line]) -> bool:
     """A log axis when the latencies shown span more than a factor of 30."""
     values = [y for line in lines for y in line.ys if y > 0]
     return bool(values) and max(values) / max(min(values), 1e-3) > 30
@@ -172,25 +172,25 @@ def _has_server(run: RunAnalysis, metric: str, stat: str) -> bool:
 def run_charts(run: RunAnalysis) -> list[Chart]:
     """Every series of one run, grouped into charts that share a unit."""
     end = run.duration
-    bands = _bands(run)
+    bands = phase_bands(run)
     events = _event_marks(run)
     charts = [
         Chart("load", "Load", "requests per second", [
-            Line("scheduled target", *_client(run, "target_rps"), BLACK, DOTTED),
-            Line("sent", *_client(run, "sent_rps"), BLUE),
-            Line("completed", *_client(run, "completed_rps"), GREEN, DASHED),
-            Line("completed ok", *_client(run, "ok"), SKY, DOTTED),
-            Line("server Invocations per second", *_server(run, "Invocations", "Sum", True),
+            Line("scheduled target", *client_series(run, "target_rps"), BLACK, DOTTED),
+            Line("sent", *client_series(run, "sent_rps"), BLUE),
+            Line("completed", *client_series(run, "completed_rps"), GREEN, DASHED),
+            Line("completed ok", *client_series(run, "ok"), SKY, DOTTED),
+            Line("server Invocations per second", *server_series(run, "Invocations", "Sum", True),
                  ORANGE, dots=True),
-            Line("goodput (met the LLM SLOs)", *_client(run, "goodput_rps"), PURPLE),
+            Line("goodput (met the LLM SLOs)", *client_series(run, "goodput_rps"), PURPLE),
         ], events, bands=bands, x_end=end),
         _latency_chart(run, bands, events),
         *_llm_charts(run, bands, events),
     ]
     instances = Chart("instances", "Instances", "instances", [
-        Line("current", *_instances(run, "current"), BLUE, step=True),
-        Line("desired", *_instances(run, "desired"), ORANGE, DASHED, step=True),
-    ], _scaling_marks(run, PURPLE), bands=bands, x_end=end, y_integer=True)
+        Line("current", *instance_series(run, "current"), BLUE, step=True),
+        Line("desired", *instance_series(run, "desired"), ORANGE, DASHED, step=True),
+    ], scaling_marks(run, PURPLE), bands=bands, x_end=end, y_integer=True)
     if instances.empty and instances.marks:
         instances.note = "no endpoint states recorded; scaling activities only"
     if not instances.empty or instances.marks:
@@ -200,10 +200,10 @@ def run_charts(run: RunAnalysis) -> list[Chart]:
         guides = [Guide(run.scaling_target, "scaling target")] if run.scaling_target else []
         charts.append(Chart("per-instance", "Invocations per instance", "per minute", [
             Line("InvocationsPerInstance per minute",
-                 *_server(run, "InvocationsPerInstance", "Sum", per_minute=True), BLUE,
+                 *server_series(run, "InvocationsPerInstance", "Sum", per_minute=True), BLUE,
                  dots=True),
-        ], _scaling_marks(run, PURPLE), guides, bands, x_end=end))
-    utilisation = [Line(f"{metric} ({stat})", *_server(run, metric, stat), color, dots=True)
+        ], scaling_marks(run, PURPLE), guides, bands, x_end=end))
+    utilisation = [Line(f"{metric} ({stat})", *server_series(run, metric, stat), color, dots=True)
                    for (metric, stat), color in (
                        (("CPUUtilization", "Average"), BLUE),
                        (("MemoryUtilization", "Average"), GREEN),
@@ -213,14 +213,14 @@ def run_charts(run: RunAnalysis) -> list[Chart]:
         charts.append(Chart("utilisation", "Instance utilisation", "percent (100 per vCPU)",
                             utilisation, bands=bands, x_end=end))
     charts.append(Chart("send-lag", "Send lag (load generator health)", "ms", [
-        Line("send lag p99", *_client(run, "lag_p99_ms", "max"), BLUE),
+        Line("send lag p99", *client_series(run, "lag_p99_ms", "max"), BLUE),
     ], events, bands=bands, x_end=end,
         note="how far behind its intended time a request left; high lag means the load "
              "generator, not the target, was the bottleneck"))
     charts.append(Chart("in-flight", "Requests in flight and late sends", "requests", [
-        Line("in flight (end of second)", *_client(run, "in_flight", "max"), GREEN),
-        Line("late sends per second", *_client(run, "late"), ORANGE, DASHED),
-        Line("not sent per second (in-flight cap)", *_client(run, "not_sent"), BLACK, DOTTED),
+        Line("in flight (end of second)", *client_series(run, "in_flight", "max"), GREEN),
+        Line("late sends per second", *client_series(run, "late"), ORANGE, DASHED),
+        Line("not sent per second (in-flight cap)", *client_series(run, "not_sent"), BLACK, DOTTED),
     ], events, bands=bands, x_end=end))
     charts.extend(_other_server_charts(run, bands, end))
     return charts
@@ -228,17 +228,17 @@ def run_charts(run: RunAnalysis) -> list[Chart]:
 
 def _errors_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Chart:
     lines = [
-        Line("client 4xx", *_client(run, HTTP_4XX), YELLOW),
-        Line("client 5xx", *_client(run, HTTP_5XX), ORANGE),
-        Line("throttled", *_client(run, THROTTLED), PURPLE, DASHED),
-        Line("timeouts", *_client(run, TIMEOUT), BLACK, DASHED),
-        Line("connection errors", *_client(run, CONN_ERROR), SKY, DASHED),
-        Line("other errors", *_client(run, OTHER), GREY, DOTTED),
-        Line("not sent (in-flight cap)", *_client(run, "not_sent"), GREEN, DOTTED),
+        Line("client 4xx", *client_series(run, HTTP_4XX), YELLOW),
+        Line("client 5xx", *client_series(run, HTTP_5XX), ORANGE),
+        Line("throttled", *client_series(run, THROTTLED), PURPLE, DASHED),
+        Line("timeouts", *client_series(run, TIMEOUT), BLACK, DASHED),
+        Line("connection errors", *client_series(run, CONN_ERROR), SKY, DASHED),
+        Line("other errors", *client_series(run, OTHER), GREY, DOTTED),
+        Line("not sent (in-flight cap)", *client_series(run, "not_sent"), GREEN, DOTTED),
         Line("server Invocation4XXErrors per second",
-             *_server(run, "Invocation4XXErrors", "Sum", True), YELLOW, dots=True),
+             *server_series(run, "Invocation4XXErrors", "Sum", True), YELLOW, dots=True),
         Line("server Invocation5XXErrors per second",
-             *_server(run, "Invocation5XXErrors", "Sum", True), ORANGE, dots=True),
+             *server_series(run, "Invocation5XXErrors", "Sum", True), ORANGE, dots=True),
     ]
     # Only the kinds of error that happened: nine flat lines at zero hide the one that matters.
     shown = [line for line in lines if any(line.ys)]
@@ -253,20 +253,21 @@ def _errors_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Ch
 def _latency_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> Chart:
     ok = run.latency_basis
     lines = [
-        Line(f"client p50 ({ok})", *_client(run, "p50_ms"), GREEN, DASHED),
-        Line(f"client p95 ({ok})", *_client(run, "p95_ms"), SKY),
-        Line(f"client p99 ({ok})", *_client(run, "p99_ms", "max"), BLUE),
-        Line("client p99 (failed)", *_client(run, "failed_p99_ms", "max"), YELLOW, DASHED),
-        Line(f"service time p50 ({ok})", *_client(run, "service_p50_ms"), BLACK, DOTTED),
-        Line(f"service time p99 ({ok})", *_client(run, "service_p99_ms", "max"), GREY, DOTTED),
-        Line("server ModelLatency average", *_server(run, "ModelLatency", "Average"),
+        Line(f"client p50 ({ok})", *client_series(run, "p50_ms"), GREEN, DASHED),
+        Line(f"client p95 ({ok})", *client_series(run, "p95_ms"), SKY),
+        Line(f"client p99 ({ok})", *client_series(run, "p99_ms", "max"), BLUE),
+        Line("client p99 (failed)", *client_series(run, "failed_p99_ms", "max"), YELLOW, DASHED),
+        Line(f"service time p50 ({ok})", *client_series(run, "service_p50_ms"), BLACK, DOTTED),
+        Line(f"service time p99 ({ok})", *client_series(run, "service_p99_ms", "max"), GREY,
+             DOTTED),
+        Line("server ModelLatency average", *server_series(run, "ModelLatency", "Average"),
              ORANGE, dots=True),
-        Line("server ModelLatency p99", *_server(run, "ModelLatency", "p99"), PURPLE,
+        Line("server ModelLatency p99", *server_series(run, "ModelLatency", "p99"), PURPLE,
              dots=True),
-        Line("server OverheadLatency average", *_server(run, "OverheadLatency", "Average"),
+        Line("server OverheadLatency average", *server_series(run, "OverheadLatency", "Average"),
              YELLOW, dots=True),
     ]
-    log = _log_scale_wanted(lines)
+    log = log_scale_wanted(lines)
     return Chart("latency", "Latency", "ms (log scale)" if log else "ms", lines, events,
                  [Guide(run.slo_ms, f"objective {run.slo_ms:g} ms")], bands, log, run.duration,
                  note="client latency from each request's intended send time")
@@ -277,19 +278,19 @@ def _llm_charts(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> list
     if not any(v is not None for v in run.timeline.client.values["output_tps"]):
         return []
     lines = [
-        Line("TTFT p50 (intended send)", *_client(run, "ttft_p50_ms"), GREEN, DASHED),
-        Line("TTFT p99 (intended send)", *_client(run, "ttft_p99_ms", "max"), BLUE),
-        Line("TPOT p50", *_client(run, "tpot_p50_ms"), YELLOW),
-        Line("server ModelLatency average", *_server(run, "ModelLatency", "Average"),
+        Line("TTFT p50 (intended send)", *client_series(run, "ttft_p50_ms"), GREEN, DASHED),
+        Line("TTFT p99 (intended send)", *client_series(run, "ttft_p99_ms", "max"), BLUE),
+        Line("TPOT p50", *client_series(run, "tpot_p50_ms"), YELLOW),
+        Line("server ModelLatency average", *server_series(run, "ModelLatency", "Average"),
              ORANGE, dots=True),
     ]
-    log = _log_scale_wanted(lines)
+    log = log_scale_wanted(lines)
     return [
         Chart("llm-latency", "Time to first token and per output token",
               "ms (log scale)" if log else "ms", lines, events, bands=bands, y_log=log,
               x_end=run.duration, note="client figures per second; server ModelLatency per period"),
         Chart("llm-tokens", "Output tokens per second", "tokens per second", [
-            Line("output tokens/s", *_client(run, "output_tps"), BLUE),
+            Line("output tokens/s", *client_series(run, "output_tps"), BLUE),
         ], events, bands=bands, x_end=run.duration),
     ]
 
@@ -310,75 +311,9 @@ def _other_server_charts(run: RunAnalysis, bands: list[Band], end: float) -> lis
     palette = (BLUE, ORANGE, GREEN, PURPLE, SKY, YELLOW, BLACK, GREY)
     charts = []
     for unit, keys in by_unit.items():
-        lines = [Line(f"{metric} ({stat})", *_server(run, metric, stat),
+        lines = [Line(f"{metric} ({stat})", *server_series(run, metric, stat),
                       palette[i % len(palette)], dots=True)
                  for i, (metric, stat) in enumerate(keys)]
         charts.append(Chart(f"server-{unit}", f"Other server metrics ({unit})", unit, lines,
                             bands=bands, x_end=end))
     return charts
-
-
-# --- two runs overlaid ---------------------------------------------------------------------
-
-
-def overlay_charts(comparison: Comparison) -> list[Chart]:
-    """The monitor's four charts (load, latency, instances, errors) with both runs overlaid."""
-    a, b = comparison.runs
-    shifts = (float, comparison.b_time)
-    end = max(a.duration, comparison.b_time(b.duration))
-    bands = _bands(a)
-    load, latency, instances, errors = [], [], [], []
-    for run, color, shift, weight in zip((a, b), RUN_COLOURS, shifts, (4.0, 2.0), strict=True):
-        name = run.label
-        load += [
-            Line(f"{name} sent", *_client(run, "sent_rps", shift=shift), color, weight=weight),
-            Line(f"{name} scheduled", *_client(run, "target_rps", shift=shift), color, DOTTED),
-            Line(f"{name} server Invocations/s",
-                 *_server(run, "Invocations", "Sum", True, shift=shift), color, dots=True),
-        ]
-        latency += [
-            Line(f"{name} client p99 ({run.latency_basis})",
-                 *_client(run, "p99_ms", "max", shift=shift), color, weight=weight),
-            Line(f"{name} client p50 ({run.latency_basis})",
-                 *_client(run, "p50_ms", shift=shift), color, DASHED),
-            Line(f"{name} server ModelLatency avg",
-                 *_server(run, "ModelLatency", "Average", shift=shift), color, dots=True),
-        ]
-        instances += [
-            Line(f"{name} instances", *_instances(run, "current", shift), color, step=True,
-                 weight=weight),
-        ]
-        errors += [
-            Line(f"{name} client errors", *_client_sum(
-                run, (HTTP_4XX, HTTP_5XX, THROTTLED, TIMEOUT, CONN_ERROR, OTHER, "not_sent"),
-                shift), color, weight=weight),
-            Line(f"{name} server 4XX+5XX per second", *_server_errors(run, shift), color,
-                 dots=True),
-        ]
-    marks = (_scaling_marks(a, BLUE, prefix=f"{a.label}: ")
-             + _scaling_marks(b, ORANGE, comparison.b_time, prefix=f"{b.label}: "))
-    slo = {a.slo_ms, b.slo_ms}
-    log = _log_scale_wanted(latency)
-    charts = [
-        Chart("load", "Load", "requests per second", load, bands=bands, x_end=end),
-        Chart("latency", "Latency", "ms (log scale)" if log else "ms", latency,
-              guides=[Guide(v, f"objective {v:g} ms") for v in sorted(slo)], bands=bands,
-              y_log=log, x_end=end),
-        Chart("instances", "Instances", "instances", instances, marks, bands=bands, x_end=end,
-              y_integer=True),
-        Chart("errors", "Errors", "requests per second", errors, bands=bands, x_end=end),
-    ]
-    if comparison.by == "phase":
-        for chart in charts:
-            chart.note = f"{b.label}'s time is stretched phase by phase onto {a.label}'s"
-    return [c for c in charts if not c.empty or c.marks]
-
-
-def _server_errors(run: RunAnalysis, shift: Shift) -> tuple[list[float], list[float]]:
-    x4, y4 = _server(run, "Invocation4XXErrors", "Sum", True)
-    x5, y5 = _server(run, "Invocation5XXErrors", "Sum", True)
-    totals: dict[float, float] = {}
-    for x, y in [*zip(x4, y4, strict=True), *zip(x5, y5, strict=True)]:
-        totals[x] = totals.get(x, 0.0) + y
-    xs = sorted(totals)
-    return [shift(x) for x in xs], [totals[x] for x in xs]

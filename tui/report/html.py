@@ -22,6 +22,7 @@ from tui.report import svg, tables
 from tui.report.capacity_section import capacity_html
 from tui.report.html_parts import cards_html, charts_html, pair, table_html
 from tui.report.llm_section import llm_cards_html, llm_comparison_cards, llm_table_html
+from tui.report.overlay import overlay_charts
 from tui.report.style import CSS
 from tui.report.tables import BETTER, WORSE, Table
 
@@ -215,7 +216,7 @@ def _comparison(comparison: Comparison) -> str:
             parts.append(f'<p class="note">{escape(note)}</p>')
     parts.append(_comparison_table(comparison))
     parts.append("<h3>Both runs over time</h3>")
-    parts.append(charts_html(chart_specs.overlay_charts(comparison)))
+    parts.append(charts_html(overlay_charts(comparison)))
     parts.append("</section>")
     return "".join(parts)
 
