@@ -26,11 +26,14 @@ from tui.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # A small run with ticks and events, and a sandbox run with metrics, endpoint states and
-# scaling activities (its first 60 lines, to keep each example quick).
+# scaling activities (its first 60 lines, to keep each example quick), and a streaming LLM run
+# (its ticks carry tokens, TTFT and goodput that report and compare read).
 SOURCES = {
     "http": (FIXTURES / "http-1x.jsonl").read_bytes(),
     "sandbox": b"".join((FIXTURES / "sandbox-before.jsonl").read_bytes()
                         .splitlines(keepends=True)[:60]),
+    "llm": b"".join((FIXTURES / "sandbox-llm-light.jsonl").read_bytes()
+                    .splitlines(keepends=True)[:40]),
 }
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
