@@ -253,6 +253,10 @@ class Session(WorkerWatch):
             "load_source": self.pool.describe(),
             **self.meta,
         }
+        if profile.llm is not None:  # the goodput SLOs, parsed: compare and report read them
+            meta["llm_slo"] = {name: None if value is None else value * 1000 for name, value in
+                               (("ttft_ms", profile.llm.slo_ttft),
+                                ("tpot_ms", profile.llm.slo_tpot))}
         return Header(
             format=FORMAT_VERSION,
             tool_version=driver.__version__,

@@ -12,8 +12,10 @@ spent draining requests after the schedule count in the last phase.
 
 A *breach* is a moment that should make an autoscaler act: an InvocationsPerInstance datapoint
 above the scaling target (converted to per minute whatever the period), or a second whose client
-p99 is above the latency objective. A *scale-out* is the first scaling activity that raises the
-instance count, or the first rise of the endpoint's desired count, whichever is seen first.
+p99 is above the latency objective: for a streaming LLM run, a second whose TTFT p99 (from the
+intended send) is above it (``RunAnalysis.slo_on``, see ``metrics.windows``). A *scale-out*
+is the first scaling activity that raises the instance count, or the first rise of the
+endpoint's desired count, whichever is seen first.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from metrics import ensure as ensure_checks
 from metrics import failures
+from metrics.llm import is_streaming
 from metrics.recording import Recording, read_recording
 from metrics.records import (
     CONN_ERROR,
@@ -42,10 +45,21 @@ from metrics.records import latency_basis as basis_of
 from metrics.scaling_target import scaling_target_per_minute
 from metrics.stats import Aggregate
 from metrics.timeline import Timeline
-from metrics.windows import DEFAULT_SLO_MS, TOTAL, Window, plan_windows, resolve_slo
+from metrics.windows import (
+    DEFAULT_SLO_MS,
+    ON_P99,
+    ON_TTFT,
+    SERIES,
+    TOTAL,
+    Window,
+    objective_subject,
+    plan_windows,
+    resolve_slo,
+)
 
-__all__ = ["DEFAULT_SLO_MS", "TOTAL", "Breach", "Figures", "RunAnalysis", "ScaleOut", "Window",
-           "activity_target_count", "analyze", "load", "plan_windows", "resolve_slo"]
+__all__ = ["DEFAULT_SLO_MS", "ON_P99", "ON_TTFT", "TOTAL", "Breach", "Figures", "RunAnalysis",
+           "ScaleOut", "Window", "activity_target_count", "analyze", "load", "objective_on",
+           "plan_windows", "resolve_slo"]
 
 # Client error outcomes that are neither an HTTP 4xx nor 5xx answer.
 OTHER_OUTCOMES = (THROTTLED, TIMEOUT, CONN_ERROR, OTHER)
@@ -124,7 +138,8 @@ class RunAnalysis:
     slo_ms: float
     slo_source: str
     scaling_target: float | None  # InvocationsPerInstance per minute
-    latency_breaches: list[float] = field(default_factory=list)  # seconds with p99 > slo
+    slo_on: str = ON_P99  # ON_TTFT for a streaming run: the objective is on TTFT p99
+    latency_breaches: list[float] = field(default_factory=list)  # seconds over the objective
     ipi_breaches: list[tuple[float, float]] = field(default_factory=list)  # (elapsed, per min)
     scale_outs: list[ScaleOut] = field(default_factory=list)
 
@@ -149,6 +164,16 @@ class RunAnalysis:
     def latency_basis(self) -> str:
         """What latency figures cover: ``LATENCY_OK``, or ``LATENCY_ALL`` in old recordings."""
         return basis_of(self.header)
+
+    @property
+    def slo_subject(self) -> str:
+        """What the objective is on: "client p99 (ok)" or "TTFT p99"."""
+        return objective_subject(self.slo_on, self.latency_basis)
+
+    @property
+    def slo_text(self) -> str:
+        """The objective in full: "TTFT p99 ≤ 500 ms (the profile's llm.slo.ttft)"."""
+        return f"{self.slo_subject} ≤ {self.slo_ms:g} ms ({self.slo_source})"
 
     @property
     def scaling_recorded(self) -> bool:
@@ -176,7 +201,7 @@ class RunAnalysis:
         if latency is not None:
             p99 = self._p99_at(latency)
             candidates.append(Breach(latency, "latency",
-                                     f"client p99 ({self.latency_basis}) {p99:.0f} ms > objective "
+                                     f"{self.slo_subject} {p99:.0f} ms > objective "
                                      f"{self.slo_ms:g} ms"))
         ipi = next(((x, v) for x, v in self.ipi_breaches if x in window), None)
         if ipi is not None:
@@ -188,7 +213,7 @@ class RunAnalysis:
 
     def _p99_at(self, second: float) -> float:
         index = self.timeline.client.x.index(second)
-        return self.timeline.client.values["p99_ms"][index] or 0.0
+        return self.timeline.client.values[SERIES[self.slo_on]][index] or 0.0
 
     def scale_out_after(self, elapsed: float) -> ScaleOut | None:
         return next((s for s in self.scale_outs if s.elapsed >= elapsed), None)
@@ -289,7 +314,8 @@ def analyze(recording: Recording, label: str | None = None, slo_ms: float | None
         timeline.add(record)
     if recording.footer is not None:
         timeline.add(recording.footer)
-    slo, source = resolve_slo(slo_ms, [recording.header])
+    on = objective_on(ticks)
+    slo, source = resolve_slo(slo_ms, [recording.header], on)
     target = scaling_target if scaling_target is not None else scaling_target_per_minute(
         recording)
     run = RunAnalysis(
@@ -301,10 +327,11 @@ def analyze(recording: Recording, label: str | None = None, slo_ms: float | None
         slo_ms=slo,
         slo_source=source,
         scaling_target=target,
+        slo_on=on,
     )
     in_schedule = {t.second for t in ticks if t.in_schedule}
     client = timeline.client
-    run.latency_breaches = [x for x, p99 in zip(client.x, client.values["p99_ms"], strict=True)
+    run.latency_breaches = [x for x, p99 in zip(client.x, client.values[SERIES[on]], strict=True)
                             if p99 is not None and p99 > slo and x in in_schedule]
     period = timeline.period
     if target is not None and period:
@@ -313,6 +340,11 @@ def analyze(recording: Recording, label: str | None = None, slo_ms: float | None
                             if v * 60.0 / period > target]
     run.scale_outs = _scale_outs(run)
     return run
+
+
+def objective_on(ticks: list[Tick]) -> str:
+    """``ON_TTFT`` when the ticks carry streaming LLM figures, else ``ON_P99``."""
+    return ON_TTFT if any(is_streaming(t) for t in ticks) else ON_P99
 
 
 def load(path: str | Path, label: str | None = None, slo_ms: float | None = None) -> RunAnalysis:

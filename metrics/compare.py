@@ -14,6 +14,8 @@ from typing import Any
 
 from metrics.analysis import (
     DEFAULT_SLO_MS,
+    ON_P99,
+    ON_TTFT,
     TOTAL,
     Breach,
     Figures,
@@ -22,6 +24,7 @@ from metrics.analysis import (
     Window,
     analyze,
     load,
+    objective_on,
     plan_windows,
     resolve_slo,
 )
@@ -30,9 +33,10 @@ from metrics.records import LATENCY_ALL, LATENCY_OK
 from metrics.scaling_target import scaling_target_per_minute
 
 __all__ = [
-    "BY_PHASE", "BY_TIME", "DEFAULT_SLO_MS", "TOTAL", "Breach", "Comparison", "Figures", "Row",
+    "BY_PHASE", "BY_TIME", "DEFAULT_SLO_MS", "ON_P99", "ON_TTFT", "TOTAL", "Breach",
+    "Comparison", "Figures", "Row",
     "RunAnalysis", "ScaleOut", "Window", "analyze", "compare", "llm_figures", "llm_summary",
-    "load", "phase_time_map",
+    "load", "objective_on", "phase_time_map",
     "plan_differences", "plan_windows", "resolve_slo", "scaling_target_per_minute",
 ]
 
@@ -123,7 +127,13 @@ def compare(a: RunAnalysis, b: RunAnalysis, by: str = BY_TIME) -> Comparison:
         reason = run.failure_reason()
         if reason:
             notes.append(f"{run.label}: {reason}")
-    if a.slo_ms != b.slo_ms:
+    if a.slo_on != b.slo_on:
+        streamed, other = (a, b) if a.slo_on == ON_TTFT else (b, a)
+        notes.append(f"{streamed.label} streamed and {other.label} did not: their latency "
+                     f"objectives are on different figures ({streamed.label} {streamed.slo_text}; "
+                     f"{other.label} {other.slo_text}), so seconds over objective and first "
+                     "breaches do not compare")
+    elif a.slo_ms != b.slo_ms:
         notes.append(f"latency objectives differ: {a.label} {a.slo_ms:g} ms, "
                      f"{b.label} {b.slo_ms:g} ms")
     if a.latency_basis != b.latency_basis:

@@ -123,18 +123,19 @@ class LlmSummaryBuilder:
 
 
 # The chartable LLM figures of a tick (metrics.timeline adds them to its client series).
-LLM_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tps", "goodput_rps")
-LLM_TAKE_MAX = frozenset({"ttft_p99_ms"})  # merged neighbours keep the worse of two
+LLM_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "output_tps",
+              "goodput_rps")
+LLM_TAKE_MAX = frozenset({"ttft_p99_ms", "tpot_p99_ms"})  # merged neighbours keep the worse
 
 
 def llm_point(tick: Tick) -> dict[str, float | None]:
-    """TTFT p50/p99 and TPOT p50 (ms), output tokens and goodput per second; {} if none."""
+    """TTFT and TPOT p50/p99 (ms), output tokens and goodput per second; {} if none."""
     if not is_streaming(tick):
         return {}
     point: dict[str, float | None] = {"output_tps": float(tick.output_tokens),
                                       "goodput_rps": float(tick.goodput)}
     for name, keys in (("ttft", ((50, "ttft_p50_ms"), (99, "ttft_p99_ms"))),
-                       ("tpot", ((50, "tpot_p50_ms"),))):
+                       ("tpot", ((50, "tpot_p50_ms"), (99, "tpot_p99_ms")))):
         encoded = getattr(tick, name)
         if encoded:
             histogram = hdr.decode(encoded)
@@ -148,16 +149,16 @@ def llm_point(tick: Tick) -> dict[str, float | None]:
 # `loadwatch export --csv`: the client file's extra columns when the recording streamed.
 LLM_COLUMNS = ["output_tokens_per_s", "input_tokens_per_s", "output_tokens_estimated",
                "goodput_per_s", "stream_errors_per_s", "ttft_p50_ms", "ttft_p99_ms",
-               "ttft_sent_p50_ms", "ttft_sent_p99_ms", "tpot_p50_ms", "itl_p50_ms",
-               "itl_p99_ms"]
+               "ttft_sent_p50_ms", "ttft_sent_p99_ms", "tpot_p50_ms", "tpot_p99_ms",
+               "itl_p50_ms", "itl_p99_ms"]
 
 
 def llm_cells(tick: Tick) -> list[object]:
     """One tick's values for ``LLM_COLUMNS`` (ms rounded to the µs; empty: no sample)."""
     cells: list[object] = [tick.output_tokens, tick.input_tokens, tick.output_tokens_estimated,
                            tick.goodput, sum(tick.stream_errors.values())]
+    wanted = (50, 99)
     for name in ("ttft", "ttft_sent", "tpot", "itl"):
-        wanted = (50,) if name == "tpot" else (50, 99)
         encoded = getattr(tick, name)
         if not encoded:
             cells += [""] * len(wanted)

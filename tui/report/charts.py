@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from metrics.compare import RunAnalysis
+from metrics.compare import ON_P99, ON_TTFT, RunAnalysis
 from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT, Event
 from metrics.timeline import downsample, nice_bucket
 
@@ -28,6 +28,7 @@ BLACK = "#222222"
 GREY = "#777777"
 RUN_COLOURS = (BLUE, ORANGE)
 SOLID, DASHED, DOTTED = "", "6 4", "2 3"
+DASH_DOT = "8 3 2 3"  # a fourth line of one colour (TPOT p99 beside TTFT p50/p99, TPOT p50)
 # Most points a line keeps: about one per horizontal pixel of a chart at laptop width.
 MAX_POINTS = 600
 # Operator and driver events worth a mark on the time axis.
@@ -269,8 +270,16 @@ def _latency_chart(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> C
     ]
     log = log_scale_wanted(lines)
     return Chart("latency", "Latency", "ms (log scale)" if log else "ms", lines, events,
-                 [Guide(run.slo_ms, f"objective {run.slo_ms:g} ms")], bands, log, run.duration,
+                 objective_guides([run], ON_P99), bands, log, run.duration,
                  note="client latency from each request's intended send time")
+
+
+def objective_guides(runs: list[RunAnalysis], on: str) -> list[Guide]:
+    """The objective line of the runs held to one on ``on`` (ON_P99: the latency chart;
+    ON_TTFT: streaming runs, the TTFT chart), one per distinct value."""
+    values = sorted({run.slo_ms for run in runs if run.slo_on == on})
+    what = "TTFT p99 objective" if on == ON_TTFT else "objective"
+    return [Guide(v, f"{what} {v:g} ms") for v in values]
 
 
 def _llm_charts(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> list[Chart]:
@@ -281,14 +290,16 @@ def _llm_charts(run: RunAnalysis, bands: list[Band], events: list[Mark]) -> list
         Line("TTFT p50 (intended send)", *client_series(run, "ttft_p50_ms"), GREEN, DASHED),
         Line("TTFT p99 (intended send)", *client_series(run, "ttft_p99_ms", "max"), BLUE),
         Line("TPOT p50", *client_series(run, "tpot_p50_ms"), YELLOW),
+        Line("TPOT p99", *client_series(run, "tpot_p99_ms", "max"), PURPLE),
         Line("server ModelLatency average", *server_series(run, "ModelLatency", "Average"),
              ORANGE, dots=True),
     ]
     log = log_scale_wanted(lines)
     return [
         Chart("llm-latency", "Time to first token and per output token",
-              "ms (log scale)" if log else "ms", lines, events, bands=bands, y_log=log,
-              x_end=run.duration, note="client figures per second; server ModelLatency per period"),
+              "ms (log scale)" if log else "ms", lines, events,
+              objective_guides([run], ON_TTFT), bands=bands, y_log=log, x_end=run.duration,
+              note="client figures per second; server ModelLatency per period"),
         Chart("llm-tokens", "Output tokens per second", "tokens per second", [
             Line("output tokens/s", *client_series(run, "output_tps"), BLUE),
         ], events, bands=bands, x_end=run.duration),

@@ -14,7 +14,7 @@ from typing import Any
 
 import driver
 from driver.pool import describe_source
-from metrics.compare import TOTAL, Comparison, RunAnalysis, llm_summary
+from metrics.compare import ON_TTFT, TOTAL, Comparison, RunAnalysis, llm_summary
 from metrics.records import Event, ScalingActivity
 from metrics.scaling_target import tracks_concurrency
 from tui.report import charts as chart_specs
@@ -62,7 +62,8 @@ def _metadata(run: RunAnalysis) -> str:
         items.append(("arrivals", f"{load.get('arrivals', '?')}, timeout "
                       f"{load.get('timeout', '?')} s, in-flight cap "
                       f"{load.get('max_in_flight', '?')} per worker"))
-    items.append(("latency objective", f"p99 ≤ {run.slo_ms:g} ms ({run.slo_source})"))
+    items.append(("latency objective", run.slo_text if run.slo_on == ON_TTFT
+                  else f"p99 ≤ {run.slo_ms:g} ms ({run.slo_source})"))
     if run.scaling_target:
         items.append(("scaling target", f"{run.scaling_target:,.0f} InvocationsPerInstance "
                       "per minute"))
@@ -157,14 +158,30 @@ def _run_cards(run: RunAnalysis, llm: dict[str, Any] | None) -> str:
          escape(tables.failed_as(f)) if f.error_rate else
          f"4xx {tables.percent(f.rate_4xx)}, 5xx {tables.percent(f.rate_5xx)}, other "
          f"{tables.percent(f.rate_other)}"),
-        ("seconds with p99 over objective", f"{f.seconds_over_slo} <small>s</small>",
-         f"objective {run.slo_ms:g} ms"),
+        (_over_title([run]), f"{f.seconds_over_slo} <small>s</small>", _objective([run])),
         *_scaling_cards(run.scaling_recorded, [
             ("instances", escape(tables.instances(f)), "min–max seen"),
             ("first breach → scale-out", escape(tables.breach_to_scale_out(f)),
              f.first_breach.detail if f.first_breach else ""),
         ]),
     ]) + (llm_cards_html(run, llm) if llm is not None else "")
+
+
+def _over_title(runs: list[RunAnalysis]) -> str:
+    kinds = {run.slo_on for run in runs}
+    if kinds == {ON_TTFT}:
+        return "seconds with TTFT p99 over objective"
+    return "seconds with p99 over objective" if len(kinds) == 1 else "seconds over objective"
+
+
+def _objective(runs: list[RunAnalysis]) -> str:
+    """The card's note: "objective 100 ms" as before, or what a streaming run's is on."""
+    a = runs[0]
+    if all(run.slo_on != ON_TTFT for run in runs):
+        return f"objective {a.slo_ms:g} ms"
+    if len({run.slo_on for run in runs}) == 1:
+        return f"objective {a.slo_subject} ≤ {a.slo_ms:g} ms ({a.slo_source})"
+    return "; ".join(f"{run.label}: {run.slo_subject} ≤ {run.slo_ms:g} ms" for run in runs)
 
 
 def _scaling_cards(recorded: bool, cards: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
@@ -182,9 +199,8 @@ def _comparison_cards(comparison: Comparison) -> str:
         ("errors", pair(tables.percent(fa.error_rate), tables.percent(fb.error_rate)),
          "of all requests"),
         ("successful, req/s", pair(tables.rps(fa.ok_rps), tables.rps(fb.ok_rps)), ""),
-        ("seconds with p99 over objective",
-         pair(f"{fa.seconds_over_slo} s", f"{fb.seconds_over_slo} s"),
-         f"objective {a.slo_ms:g} ms"),
+        (_over_title([a, b]), pair(f"{fa.seconds_over_slo} s", f"{fb.seconds_over_slo} s"),
+         _objective([a, b])),
         ("achieved send rate, req/s", pair(tables.rps(fa.achieved_rps),
                                            tables.rps(fb.achieved_rps)), ""),
         *_scaling_cards(a.scaling_recorded or b.scaling_recorded, [

@@ -7,8 +7,15 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from metrics.compare import RunAnalysis, analyze, resolve_slo, scaling_target_per_minute
+from metrics.compare import (
+    RunAnalysis,
+    analyze,
+    objective_on,
+    resolve_slo,
+    scaling_target_per_minute,
+)
 from metrics.recording import Recording, RecordingError, read_recording
+from metrics.records import Tick
 
 EXIT_BAD_INPUT = 2
 
@@ -50,15 +57,21 @@ def load_runs(paths: list[Path], labels: str | None = None, slo_ms: float | None
     err = err or sys.stderr
     names = labels_for(paths, labels)
     recordings = [read(p) for p in paths]
-    # One objective for every run, so "seconds over" counts the same thing in each.
-    slo, source = resolve_slo(slo_ms, [r.header for r in recordings])
+    # One objective for every run of a kind, so "seconds over" counts the same thing in each:
+    # client p99, or TTFT p99 for streaming runs (a stream's whole latency follows its length).
+    kinds = [objective_on([t for t in r.records if isinstance(t, Tick)]) for r in recordings]
+    objectives = {}
+    for kind in set(kinds):
+        headers = [r.header for r, k in zip(recordings, kinds, strict=True) if k == kind]
+        objectives[kind] = resolve_slo(slo_ms, headers, kind)
     # The same for the scaling target: a BEFORE run with scaling off names none, yet its load
     # per instance breached the target the AFTER run was held to.
     target = next((t for t in map(scaling_target_per_minute, recordings) if t), None)
     runs = []
-    for recording, name in zip(recordings, names, strict=True):
+    for recording, name, kind in zip(recordings, names, kinds, strict=True):
         for warning in recording.warnings:
             print(f"warning: {warning}", file=err)
+        slo, source = objectives[kind]
         run = analyze(recording, name, slo, target)
         run.slo_source = source
         runs.append(run)
@@ -67,8 +80,9 @@ def load_runs(paths: list[Path], labels: str | None = None, slo_ms: float | None
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slo-ms", type=_positive, metavar="MS",
-                        help="latency objective for client p99 in ms (default: the profile's "
-                             "ensure p99, else 100)")
+                        help="latency objective in ms: on client p99 (default: the profile's "
+                             "ensure p99, else 100); for streaming LLM runs it is the TTFT p99 "
+                             "objective (default: the profile's llm.slo.ttft, else 2000)")
     parser.add_argument("--labels", metavar="A,B",
                         help="names for the runs, comma-separated (default: file names)")
 

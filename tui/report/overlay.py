@@ -5,22 +5,23 @@ Run A is blue and drawn wider beneath run B in orange, so equal lines show both.
 
 from __future__ import annotations
 
-from metrics.compare import Comparison, RunAnalysis
+from metrics.compare import ON_P99, ON_TTFT, Comparison, RunAnalysis
 from metrics.records import CONN_ERROR, HTTP_4XX, HTTP_5XX, OTHER, THROTTLED, TIMEOUT
 from tui.report.charts import (
     BLUE,
+    DASH_DOT,
     DASHED,
     DOTTED,
     ORANGE,
     RUN_COLOURS,
     Chart,
-    Guide,
     Line,
     Shift,
     client_series,
     client_sum,
     instance_series,
     log_scale_wanted,
+    objective_guides,
     phase_bands,
     scaling_marks,
     server_series,
@@ -64,6 +65,8 @@ def overlay_charts(comparison: Comparison) -> list[Chart]:
                  DASHED),
             Line(f"{name} TPOT p50", *client_series(run, "tpot_p50_ms", shift=shift), color,
                  DOTTED),
+            Line(f"{name} TPOT p99", *client_series(run, "tpot_p99_ms", "max", shift=shift),
+                 color, DASH_DOT),
         ]
         load.append(Line(f"{name} goodput", *client_series(run, "goodput_rps", shift=shift),
                          color, DASHED))
@@ -76,12 +79,11 @@ def overlay_charts(comparison: Comparison) -> list[Chart]:
         ]
     marks = (scaling_marks(a, BLUE, prefix=f"{a.label}: ")
              + scaling_marks(b, ORANGE, comparison.b_time, prefix=f"{b.label}: "))
-    slo = {a.slo_ms, b.slo_ms}
     log = log_scale_wanted(latency)
     charts = [
         Chart("load", "Load", "requests per second", load, bands=bands, x_end=end),
         Chart("latency", "Latency", "ms (log scale)" if log else "ms", latency,
-              guides=[Guide(v, f"objective {v:g} ms") for v in sorted(slo)], bands=bands,
+              guides=objective_guides([a, b], ON_P99), bands=bands,
               y_log=log, x_end=end),
         Chart("instances", "Instances", "instances", instances, marks, bands=bands, x_end=end,
               y_integer=True),
@@ -90,7 +92,8 @@ def overlay_charts(comparison: Comparison) -> list[Chart]:
     if any(line.ys for line in ttft):  # streaming LLM runs: empty, so left out, otherwise
         ttft_log = log_scale_wanted(ttft)
         charts.insert(2, Chart("llm-latency", "Time to first token and per output token",
-                               "ms (log scale)" if ttft_log else "ms", ttft, bands=bands,
+                               "ms (log scale)" if ttft_log else "ms", ttft,
+                               guides=objective_guides([a, b], ON_TTFT), bands=bands,
                                y_log=ttft_log, x_end=end))
     if comparison.by == "phase":
         for chart in charts:

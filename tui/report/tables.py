@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics import failures
-from metrics.compare import Comparison, Figures, RunAnalysis, Window
+from metrics.compare import ON_P99, ON_TTFT, Comparison, Figures, RunAnalysis, Window
 from metrics.records import LATENCY_OK
 from tui.report.svg import clock
 
@@ -165,9 +165,21 @@ def basis_label(runs: list[RunAnalysis]) -> str:
     return " / ".join(f"{run.label}: {run.latency_basis}" for run in runs)
 
 
-def figure_rows(slo_ms: float, basis: str = LATENCY_OK) -> list[_Figure]:
+def over_label(runs: list[RunAnalysis]) -> str:
+    """The "seconds over" row's label: "seconds with p99 over 100 ms", "… TTFT p99 over 500
+    ms" (streaming runs), or "seconds over each run's objective" when they are on different
+    figures."""
+    kinds = {run.slo_on for run in runs}
+    if len(kinds) > 1:
+        return "seconds over each run's objective"
+    subject = "TTFT p99" if kinds == {ON_TTFT} else "p99"
+    return f"seconds with {subject} over {runs[0].slo_ms:g} ms"
+
+
+def figure_rows(slo_ms: float, basis: str = LATENCY_OK, over: str = "") -> list[_Figure]:
     """The compared figures. Error rates and latency of successful requests decide what is
-    better; rates are shown with their change but never coloured as better or worse."""
+    better; rates are shown with their change but never coloured as better or worse.
+    ``over`` names the seconds-over-objective row (``over_label``)."""
     return [
         _Figure("offered load, req/s", lambda f: f.offered_rps, lambda f: rps(f.offered_rps)),
         _Figure("achieved send rate, req/s", lambda f: f.achieved_rps,
@@ -199,7 +211,7 @@ def figure_rows(slo_ms: float, basis: str = LATENCY_OK) -> list[_Figure]:
         _Figure("instances (min–max)", lambda f: f.instances_max, instances, server=True),
         _Figure("first breach → scale-out", lambda f: f.breach_to_scale_out_s,
                 breach_to_scale_out),
-        _Figure(f"seconds with p99 over {slo_ms:g} ms", lambda f: float(f.seconds_over_slo),
+        _Figure(over or f"seconds with p99 over {slo_ms:g} ms", lambda f: float(f.seconds_over_slo),
                 lambda f: f"{f.seconds_over_slo} s", _fewer_seconds),
     ]
 
@@ -261,7 +273,7 @@ def comparison_sections(comparison: Comparison) -> list[Section]:
             text, decided = run_verdict(row.a, row.b)
             section.rows.append(TableRow("verdict (errors, then p99 ok)", ["", ""], text,
                                          decided))
-        for figure in figure_rows(slo, basis):
+        for figure in figure_rows(slo, basis, over_label([a, b])):
             if not _has([row.a, row.b], figure):
                 continue
             values = [figure.show(f) if f is not None else "—" for f in (row.a, row.b)]
@@ -319,12 +331,12 @@ def missing_note(runs: list[RunAnalysis]) -> str:
             "server rows are left out or show —")
 
 
-def phase_columns(basis: str) -> list[str]:
+def phase_columns(basis: str, on: str = ON_P99) -> list[str]:
     ok = "ok" if basis == LATENCY_OK else "all"
     return ["phase", "time", "secs", "offered/s", "sent/s", "ok/s", "requests",
             f"p50 {ok} ms", f"p95 {ok} ms", f"p99 {ok} ms", f"max {ok} ms", "p99 fail ms",
             "4xx", "5xx", "other err", "failed as", "ModelLatency avg ms", "instances",
-            "secs p99 > objective"]
+            "secs TTFT p99 > objective" if on == ON_TTFT else "secs p99 > objective"]
 
 
 def phase_table(run: RunAnalysis) -> Table:
@@ -341,7 +353,7 @@ def phase_table(run: RunAnalysis) -> Table:
             percent(f.rate_other), failed_as(f, 2), ms(f.model_latency_avg_ms), instances(f),
             f"{f.seconds_over_slo} s",
         ])
-    columns = phase_columns(run.latency_basis)
+    columns = phase_columns(run.latency_basis, run.slo_on)
     # Columns nobody has data for (server figures of an HTTP target) only take room.
     keep = [i for i in range(len(columns)) if any(row[i] != "—" for row in rows)]
     return Table([columns[i] for i in keep], [[row[i] for i in keep] for row in rows])

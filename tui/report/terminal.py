@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import textwrap
 
-from metrics.compare import Comparison, RunAnalysis, llm_summary
+from metrics.compare import ON_TTFT, Comparison, RunAnalysis, llm_summary
 from tui.report import tables
 from tui.report.charts import DASHED, DOTTED, Chart
 from tui.report.llm_section import TTFT_NOTE, estimated_note, llm_table
@@ -25,14 +25,24 @@ FOOTNOTE = ("Client latency is measured from each request's intended send time (
             "merged).")
 
 
+def objective_text(comparison: Comparison) -> str:
+    """"client p99 (ok) ≤ 100 ms (default)", "TTFT p99 ≤ 500 ms (the profile's llm.slo.ttft)"
+    when both runs streamed, or each run's when one streamed and the other did not."""
+    a, b = comparison.runs
+    if a.slo_on != b.slo_on:
+        return "; ".join(f"{run.label} {run.slo_text}" for run in (a, b))
+    if a.slo_on == ON_TTFT:
+        return a.slo_text
+    return f"client p99 ({tables.basis_label([a, b])}) ≤ {a.slo_ms:g} ms ({a.slo_source})"
+
+
 def header_lines(comparison: Comparison) -> list[str]:
     a, b = comparison.runs
     by = "phase (phases matched by name)" if comparison.by == "phase" else "elapsed time"
     lines = [f"{a.label} (A) vs {b.label} (B), aligned by {by}",
              f"A: {a.recording.path}", f"   {a.header.target}, {clock(a.duration)} recorded",
              f"B: {b.recording.path}", f"   {b.header.target}, {clock(b.duration)} recorded",
-             f"latency objective: client p99 ({tables.basis_label([a, b])}) ≤ {a.slo_ms:g} ms "
-             f"({a.slo_source})"]
+             f"latency objective: {objective_text(comparison)}"]
     if a.scaling_target:
         lines.append(f"scaling target: {a.scaling_target:,.0f} invocations per instance per "
                      "minute")
@@ -91,9 +101,8 @@ def markdown(comparison: Comparison) -> str:
     a, b = comparison.runs
     by = "phase" if comparison.by == "phase" else "elapsed time"
     out = [f"## {_md(a.label)} vs {_md(b.label)}", "",
-           f"Aligned by {by}. Latency objective: client p99 ({tables.basis_label([a, b])}) "
-           f"≤ {a.slo_ms:g} ms "
-           f"({a.slo_source}). Change is {_md(b.label)} against {_md(a.label)}.", ""]
+           f"Aligned by {by}. Latency objective: {_md(objective_text(comparison))}. "
+           f"Change is {_md(b.label)} against {_md(a.label)}.", ""]
     for note in [*comparison.notes, tables.missing_note(list(comparison.runs))]:
         if note:
             out += [f"> {_md(note)}", ""]
