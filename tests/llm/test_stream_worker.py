@@ -139,11 +139,14 @@ async def test_the_recording_csv_export_and_compare_carry_the_llm_figures(sse_se
 
     sse_server.first_delay, sse_server.interval = 0.03, 0.01
     path = write(tmp_path, llm_profile(sse_server.url, "    - {duration: 1, arrivalRate: 4}",
+                                       llm="  slo: {ttft: 1s, tpot: 100ms}",
                                        load="  arrivals: even"))
     prepared = await prepare_run(load_profile(path), RunOptions(record=tmp_path / "r.jsonl"))
     await prepared.session.run()
     recording = read_recording(tmp_path / "r.jsonl")
     assert recording.header.format == FORMAT_VERSION == 3
+    # The goodput SLOs, parsed, for compare and report to hold the run to its TTFT objective.
+    assert recording.header.meta["llm_slo"] == {"ttft_ms": 1000.0, "tpot_ms": 100.0}
     llm = recording.footer.summary["llm"]["total"]
     assert llm["output_tokens"] == 80 and llm["goodput"] == 4
     run = subprocess.run([sys.executable, "-m", "tui.cli", "export", str(tmp_path / "r.jsonl"),
@@ -159,6 +162,8 @@ async def test_the_recording_csv_export_and_compare_carry_the_llm_figures(sse_se
                                "--no-charts"], capture_output=True, text=True, timeout=60)
     assert compared.returncode == 0, compared.stderr
     assert compared.stdout.count("LLM figures, ") == 2
+    assert "latency objective: TTFT p99 ≤ 1000 ms (the profile's llm.slo.ttft)" in \
+        compared.stdout
     total = [line for line in compared.stdout.splitlines() if line.startswith("total ")][-1]
     assert total.split()[2] == "80" and total.split()[-1] == "100%"
 
