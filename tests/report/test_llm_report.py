@@ -111,6 +111,31 @@ def test_compare_lines_up_llm_figures_per_phase_coloured(runs) -> None:
     assert re.search(rf"LLM goodput .*{re.escape(GREEN)}\+\d+\.\d pts", back)
 
 
+def test_two_streaming_runs_are_judged_on_goodput_then_ttft_not_stream_length() -> None:
+    from tui.report.tables import BETTER, SAME, WORSE, run_verdict
+
+    a, b = load_runs([LIGHT, HEAVY])
+    fa, fb = a.figures(), b.figures()
+    la, lb = (llm_summary(run)["total"] for run in (a, b))
+    text, decided = run_verdict(fa, fb, la, lb)
+    assert decided == WORSE and text.startswith("B worse: goodput")
+    assert run_verdict(fb, fa, lb, la)[1] == BETTER
+    # same goodput: TTFT p99 decides; same TTFT too: no clear difference
+    text, decided = run_verdict(fa, fa, {**la, "ttft_ms": {"p99": 300.0}},
+                                {**la, "ttft_ms": {"p99": 900.0}})
+    assert decided == WORSE and "TTFT p99 300 → 900 ms" in text
+    assert run_verdict(fa, fa, la, la) == ("no clear difference in errors, goodput or TTFT p99",
+                                           SAME)
+    rows = {r.label: r for s in text_tables_sections(a, b) for r in s.rows}
+    assert "verdict (errors/goodput/TTFT)" in rows
+
+
+def text_tables_sections(a, b):  # type: ignore[no-untyped-def]
+    from tui.report.tables import comparison_sections
+
+    return comparison_sections(compare(a, b, "time"))
+
+
 def test_compare_markdown_has_llm_rows_and_each_runs_table_escaped() -> None:
     runs = load_runs([LIGHT, HEAVY], labels="<b>before</b>,a|b")
     out = markdown(compare(*runs, "time"))

@@ -227,20 +227,40 @@ def failed_as(f: Figures, limit: int = 3) -> str:
     return shown + (f", {len(named) - limit} more" if len(named) > limit else "")
 
 
-def run_verdict(a: Figures, b: Figures) -> tuple[str, int]:
+def run_verdict(a: Figures, b: Figures, llm_a: dict[str, Any] | None = None,
+                llm_b: dict[str, Any] | None = None) -> tuple[str, int]:
     """Which run did better, decided by error rate first, then p99 of successful requests.
 
-    A run that sent 9× more but lost 12 % of it is not better than a clean one.
+    A run that sent 9× more but lost 12 % of it is not better than a clean one. When both
+    runs streamed, goodput and then TTFT p99 decide after errors: a stream's whole-request
+    latency follows its length, not the endpoint's health.
     """
     if abs(a.error_rate - b.error_rate) >= max(0.001, 0.1 * min(a.error_rate, b.error_rate)):
         worse = b.error_rate > a.error_rate
         return (f"B {'worse' if worse else 'better'}: error rate {percent(a.error_rate)} → "
                 f"{percent(b.error_rate)}", WORSE if worse else BETTER)
+    if llm_a is not None and llm_b is not None:
+        return _stream_verdict(llm_a, llm_b)
     change, decided = _lower(a.p99_ms, b.p99_ms)
     if a.p99_ms is None or b.p99_ms is None or decided == SAME:
         return "no clear difference in errors or p99", SAME
     return (f"B {'better' if decided == BETTER else 'worse'}: p99 {ms(a.p99_ms)} → "
             f"{ms(b.p99_ms)} ms ({change})", decided)
+
+
+def _stream_verdict(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, int]:
+    """Two streaming runs with the same error rate: goodput (1 point apart), then TTFT p99."""
+    ga, gb = a.get("goodput_pct"), b.get("goodput_pct")
+    if ga is not None and gb is not None and abs(ga - gb) >= 1.0:
+        better = gb > ga
+        return (f"B {'better' if better else 'worse'}: goodput {ga:.1f} % → {gb:.1f} %",
+                BETTER if better else WORSE)
+    ta, tb = (run.get("ttft_ms", {}).get("p99") for run in (a, b))
+    change, decided = _lower(ta, tb)
+    if ta is None or tb is None or decided == SAME:
+        return "no clear difference in errors, goodput or TTFT p99", SAME
+    return (f"B {'better' if decided == BETTER else 'worse'}: TTFT p99 {ms(ta)} → {ms(tb)} ms "
+            f"({change})", decided)
 
 
 def _server_errors(f: Figures) -> float | None:
@@ -271,9 +291,10 @@ def comparison_sections(comparison: Comparison) -> list[Section]:
         title = "whole run" if window is not None and window.index < 0 else f"phase “{row.name}”"
         section = Section(title, subtitle)
         if row.a is not None and row.b is not None:
-            text, decided = run_verdict(row.a, row.b)
-            section.rows.append(TableRow("verdict (errors, then p99 ok)", ["", ""], text,
-                                         decided))
+            text, decided = run_verdict(row.a, row.b, row.llm_a, row.llm_b)
+            how = ("errors/goodput/TTFT" if row.llm_a is not None and row.llm_b is not None
+                   else "errors, then p99 ok")
+            section.rows.append(TableRow(f"verdict ({how})", ["", ""], text, decided))
         for figure in figure_rows(slo, basis, over_label([a, b])):
             if not _has([row.a, row.b], figure):
                 continue
