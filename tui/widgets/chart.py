@@ -196,7 +196,7 @@ def server_line(view: ChartView, metric: str, stat: str, label: str, color: RGB,
     """
     timeline = view.timeline
     xs, ys = timeline.server_series(metric, stat)
-    period = float(timeline.period or 60)
+    period = float(timeline.period_of(metric, stat) or 60)
     if rate:
         ys = [y / period for y in ys]
     width = period
