@@ -24,12 +24,29 @@ a standard metric's pace: AlarmLow looks at 15 one-minute averages of those data
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.errors import AwsError, validation
-from sandbox.metricstore import BASIC_STATISTICS
+from sandbox.scaling_model import (
+    CONCURRENCY_METRIC,
+    FAILED,
+    IN_PROGRESS,
+    OVERRIDDEN,
+    PENDING,
+    PREDEFINED_METRIC,
+    SCALABLE_DIMENSION,
+    SERVICE_NAMESPACE,
+    STANDARD_PERIOD_S,
+    SUCCESSFUL,
+    Activity,
+    Actuator,
+    MetricSpec,
+    Policy,
+    ScalableTarget,
+    metric_spec,
+    no_target,
+    seconds,
+)
 from sandbox.tracking import (
     LOW_PERIODS,
     SCALE_IN,
@@ -41,98 +58,13 @@ from sandbox.tracking import (
     per_minute,
 )
 
-SERVICE_NAMESPACE = "sagemaker"
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-PREDEFINED_METRIC = "SageMakerVariantInvocationsPerInstance"
-CONCURRENCY_METRIC = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
-STANDARD_PERIOD_S = 60  # a standard metric's period, the pace high-resolution policies scale in
-
-# Activity status codes.
-PENDING = "Pending"
-IN_PROGRESS = "InProgress"
-SUCCESSFUL = "Successful"
-OVERRIDDEN = "Overridden"
-FAILED = "Failed"
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    """The CloudWatch series and statistic a policy tracks."""
-
-    namespace: str
-    name: str
-    dimensions: tuple[tuple[str, str], ...]
-    statistic: str
-    high_resolution: bool = False
-
-
-@dataclass(slots=True)
-class ScalableTarget:
-    resource_id: str
-    min_capacity: int
-    max_capacity: int
-    role_arn: str
-    arn: str
-    created: float
-    scale_in_suspended: bool = False
-    scale_out_suspended: bool = False
-    scheduled_suspended: bool = False
-
-
-@dataclass(slots=True)
-class Policy:
-    name: str
-    arn: str
-    resource_id: str
-    created: float
-    target_value: float
-    metric: MetricSpec
-    scale_out_cooldown: float | None
-    scale_in_cooldown: float | None
-    disable_scale_in: bool
-    configuration: dict[str, Any]  # as given, for DescribeScalingPolicies
-    alarms: list[dict[str, str]]
-
-    @property
-    def alarm_high(self) -> str:
-        return self.alarms[0]["AlarmName"]
-
-    @property
-    def alarm_low(self) -> str:
-        return self.alarms[1]["AlarmName"]
-
-
-@dataclass(slots=True)
-class Activity:
-    activity_id: str
-    resource_id: str
-    description: str
-    cause: str
-    start: float
-    status: str
-    end: float | None = None
-    status_message: str | None = None
-    desired: int | None = None
-    direction: str | None = None
-    not_scaled_reasons: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def not_scaled(self) -> bool:
-        return bool(self.not_scaled_reasons)
-
-
-class Actuator:
-    """What the autoscaler acts on: the endpoint's variants. Implemented by the simulation."""
-
-    def desired(self, resource_id: str) -> int | None:  # None: no such variant
-        raise NotImplementedError
-
-    def set_desired(self, resource_id: str, capacity: int, now: float) -> None:
-        raise NotImplementedError
-
-    def metric(self, spec: MetricSpec, last_period_start: int, count: int,
-               now: float) -> Sequence[float | None]:
-        raise NotImplementedError
+# What other modules and the tests take from here (the model lives in sandbox/scaling_model).
+__all__ = [
+    "CONCURRENCY_METRIC", "FAILED", "IN_PROGRESS", "OVERRIDDEN", "PENDING", "PREDEFINED_METRIC",
+    "SCALABLE_DIMENSION", "SCALE_IN", "SCALE_OUT", "SERVICE_NAMESPACE", "SUCCESSFUL", "Activity",
+    "Actuator", "Autoscaler", "Cooldowns", "Decision", "MetricSpec", "Policy", "ScalableTarget",
+    "decide", "per_minute",
+]
 
 
 class Autoscaler:
@@ -201,7 +133,7 @@ class Autoscaler:
 
     def deregister(self, resource_id: str) -> None:
         if resource_id not in self.targets:
-            raise _no_target(resource_id)
+            raise no_target(resource_id)
         del self.targets[resource_id]
         for key in [k for k in self.policies if k[0] == resource_id]:
             del self.policies[key]
@@ -210,11 +142,11 @@ class Autoscaler:
                    now: float, endpoint_dimensions: tuple[tuple[str, str], ...]) -> Policy:
         """Create or replace a TargetTrackingScaling policy (the alarms keep their names)."""
         if resource_id not in self.targets:
-            raise _no_target(resource_id)
+            raise no_target(resource_id)
         target_value = configuration.get("TargetValue")
         if not isinstance(target_value, (int, float)) or target_value <= 0:
             raise validation("TargetValue must be a positive number.")
-        metric = _metric_spec(configuration, endpoint_dimensions)
+        metric = metric_spec(configuration, endpoint_dimensions)
         previous = self.policies.get((resource_id, name))
         if previous is not None:
             arn, created, alarms = previous.arn, previous.created, previous.alarms
@@ -233,8 +165,8 @@ class Autoscaler:
                 })
         policy = Policy(
             name, arn, resource_id, created, float(target_value), metric,
-            _seconds(configuration.get("ScaleOutCooldown")),
-            _seconds(configuration.get("ScaleInCooldown")),
+            seconds(configuration.get("ScaleOutCooldown")),
+            seconds(configuration.get("ScaleInCooldown")),
             bool(configuration.get("DisableScaleIn", False)), dict(configuration), alarms)
         self.policies[(resource_id, name)] = policy
         return policy
@@ -386,48 +318,3 @@ class Autoscaler:
                 cooldowns.out_ended = now
             if cooldowns.in_started is not None and cooldowns.in_ended is None:
                 cooldowns.in_ended = now
-
-
-def _no_target(resource_id: str) -> AwsError:
-    return AwsError("ObjectNotFoundException",
-                    f"No scalable target registered for service namespace: sagemaker, "
-                    f"resource ID: {resource_id}, scalable dimension: {SCALABLE_DIMENSION}")
-
-
-def _seconds(value: object) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, (int, float)) or value < 0:
-        raise validation("Cooldowns must be non-negative whole seconds.")
-    return float(value)
-
-
-def _metric_spec(configuration: dict[str, Any],
-                 endpoint_dimensions: tuple[tuple[str, str], ...]) -> MetricSpec:
-    predefined = configuration.get("PredefinedMetricSpecification")
-    customized = configuration.get("CustomizedMetricSpecification")
-    if bool(predefined) == bool(customized):
-        raise validation("Exactly one of PredefinedMetricSpecification and "
-                         "CustomizedMetricSpecification must be given.")
-    if predefined:
-        kind = predefined.get("PredefinedMetricType")
-        if kind == CONCURRENCY_METRIC:
-            return MetricSpec("AWS/SageMaker", "ConcurrentRequestsPerModel", endpoint_dimensions,
-                              "Average", high_resolution=True)
-        if kind != PREDEFINED_METRIC:
-            raise validation(f"Unsupported predefined metric type {kind!r} for SageMaker; the "
-                             f"sandbox supports {PREDEFINED_METRIC} and {CONCURRENCY_METRIC}.")
-        return MetricSpec("AWS/SageMaker", "InvocationsPerInstance", endpoint_dimensions, "Sum")
-    if customized.get("Metrics"):
-        raise validation("Metric math in CustomizedMetricSpecification.Metrics is not "
-                         "supported by the sandbox; name one metric.")
-    for key in ("MetricName", "Namespace", "Statistic"):
-        if not customized.get(key):
-            raise validation(f"CustomizedMetricSpecification.{key} is required.")
-    if customized["Statistic"] not in BASIC_STATISTICS:
-        raise validation(f"Unsupported statistic {customized['Statistic']!r}.")
-    dimensions = tuple(sorted((d["Name"], d["Value"])
-                              for d in customized.get("Dimensions") or []))
-    return MetricSpec(customized["Namespace"], customized["MetricName"], dimensions,
-                      customized["Statistic"])
-
