@@ -71,11 +71,15 @@ class Autoscaler:
     """Application Auto Scaling for one account and region: targets, policies, activities."""
 
     def __init__(self, actuator: Actuator, *, region: str, account_id: str, period_s: float,
-                 default_cooldown_s: float) -> None:
+                 default_cooldown_s: float, high_resolution_s: float | None = None) -> None:
         self.actuator = actuator
         self.region = region
         self.account_id = account_id
-        self.period_s = period_s
+        self.period_s = period_s  # a standard metric's
+        self.high_resolution_s = high_resolution_s or period_s  # ConcurrentRequestsPerModel's
+        # Per policy, the newest period of its metric it was evaluated on: a standard policy
+        # is evaluated once per minute, however often the finer metric is.
+        self._evaluated: dict[tuple[str, str], int] = {}
         self.default_cooldown_s = default_cooldown_s
         self.targets: dict[str, ScalableTarget] = {}
         self.policies: dict[tuple[str, str], Policy] = {}
@@ -184,20 +188,28 @@ class Autoscaler:
     def evaluate(self, now: float, last_period_start: int) -> list[Activity]:
         """Evaluate every policy's alarms on the periods up to ``last_period_start``.
 
-        Called once per period, when that period's datapoints have become visible. Returns the
-        activities it started (including not-scaled ones).
+        Called once per finest period (``high_resolution_s``), when that period's datapoints
+        have become visible; a policy on a standard metric is evaluated only when a period of
+        its own has ended since. Returns the activities it started (including not-scaled ones).
         """
         started: list[Activity] = []
+        fine_end = last_period_start + self.high_resolution_s
         for resource_id, target in self.targets.items():
             desired = self.actuator.desired(resource_id)
             if desired is None:
                 continue
             decisions = []
-            for policy in [p for (r, _), p in self.policies.items() if r == resource_id]:
+            policies = [p for (r, _), p in self.policies.items() if r == resource_id]
+            for policy in policies:
+                period = self._period_of(policy.metric)
+                newest = int(fine_end // period * period - period)
+                if self._evaluated.get((resource_id, policy.name)) == newest:
+                    continue  # nothing new for this policy's metric
+                self._evaluated[(resource_id, policy.name)] = newest
                 group = self._minute_group(policy.metric)
-                raw = self.actuator.metric(policy.metric, last_period_start,
-                                           LOW_PERIODS * group, now)
-                values = [per_minute(v, policy.metric.statistic, self.period_s) for v in raw]
+                raw = self.actuator.metric(policy.metric, newest, LOW_PERIODS * group, now,
+                                           int(period))
+                values = [per_minute(v, policy.metric.statistic, period) for v in raw]
                 low_values = None if group == 1 else minute_averages(values, group)
                 decision = decide(
                     target_value=policy.target_value, values=values, desired=desired,
@@ -209,29 +221,35 @@ class Autoscaler:
                     scale_out_suspended=target.scale_out_suspended,
                     scale_in_suspended=target.scale_in_suspended, low_values=low_values)
                 decisions.append((policy, decision))
-            activity = self._act(resource_id, target, desired, decisions, now)
+            activity = self._act(resource_id, target, desired, decisions, now,
+                                 all_due=len(decisions) == len(policies))
             if activity is not None:
                 started.append(activity)
         return started
+
+    def _period_of(self, metric: MetricSpec) -> float:
+        return self.high_resolution_s if metric.high_resolution else self.period_s
 
     def _minute_group(self, metric: MetricSpec) -> int:
         """How many datapoints make one standard minute for AlarmLow (1: the metric's own)."""
         if not metric.high_resolution:
             return 1
-        return max(1, round(STANDARD_PERIOD_S / self.period_s))
+        return max(1, round(STANDARD_PERIOD_S / self.high_resolution_s))
 
     def _cooldown(self, seconds: float | None) -> float:
         return self.default_cooldown_s if seconds is None else seconds
 
     def _act(self, resource_id: str, target: ScalableTarget, desired: int,
-             decisions: list[tuple[Policy, Decision]], now: float) -> Activity | None:
-        # Several policies: scale out if any asks to (the largest wins), scale in only if all do.
+             decisions: list[tuple[Policy, Decision]], now: float,
+             all_due: bool = True) -> Activity | None:
+        # Several policies: scale out if any asks to (the largest wins), scale in only if all do
+        # (so not while a standard policy waits for its minute: ``all_due``).
         outs = [(p, d) for p, d in decisions if d.action == SCALE_OUT]
         ins = [(p, d) for p, d in decisions if d.action == SCALE_IN]
         if outs:
             policy, decision = max(outs, key=lambda pd: pd[1].capacity or 0)
             alarm = policy.alarm_high
-        elif ins and len(ins) == len(decisions):
+        elif ins and len(ins) == len(decisions) and all_due:
             policy, decision = max(ins, key=lambda pd: pd[1].capacity or 0)
             alarm = policy.alarm_low
         else:

@@ -104,7 +104,7 @@ class Actuator:
         raise NotImplementedError
 
     def metric(self, spec: MetricSpec, last_period_start: int, count: int,
-               now: float) -> Sequence[float | None]:
+               now: float, period: int | None = None) -> Sequence[float | None]:
         raise NotImplementedError
 
 
