@@ -79,3 +79,11 @@ def test_interrupted_streams_merge_and_stay_out_of_goodput():
     snap = LlmAggregate().extend([merged]).snapshot()
     assert snap["interrupted"] == 3 and snap["goodput_pct"] == 50.0
     assert isinstance(merged, Tick)
+
+
+def test_the_figures_panel_shows_the_latest_concurrency_per_model_and_its_period():
+    from tui.widgets.figures import server_rows
+
+    rows = dict(server_rows(timeline(True)))
+    assert rows["conc/model"] == "7.0 (10 s)"
+    assert "server, 60 s" in rows  # the standard series keep the header's period
