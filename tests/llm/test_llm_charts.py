@@ -87,3 +87,21 @@ def test_the_figures_panel_shows_the_latest_concurrency_per_model_and_its_period
     rows = dict(server_rows(timeline(True)))
     assert rows["conc/model"] == "7.0 (10 s)"
     assert "server, 60 s" in rows  # the standard series keep the header's period
+
+
+def test_a_legend_tightens_before_it_is_cut():
+    import re
+
+    from tui.widgets.chart import Line, legend
+
+    lines = [Line("current", (1, 1, 1)), Line("desired", (1, 1, 1)),
+             Line("in flight", (1, 1, 1), right=True), Line("per model", (1, 1, 1), right=True)]
+
+    def shown(columns: int) -> str:
+        return re.sub(r"\[[^\]]*\]", "", legend("instances", lines, columns))
+
+    roomy = shown(200)
+    assert roomy == "instances  ━━ current  ━━ desired  ━━ in flight ▸  ━━ per model ▸"
+    for columns in (60, 56):
+        assert len(shown(columns)) <= columns < len(roomy)
+    assert shown(56) == "instances ━current ━desired ━in flight ▸ ━per model ▸"

@@ -85,21 +85,26 @@ def waiting_note(view: ChartView, what: str) -> str:
     return f"waiting for {what}"
 
 
-def swatch(label: str, color: RGB, right: bool = False, mark: str = "━━") -> str:
+def swatch(label: str, color: RGB, right: bool = False, mark: str = "━━",
+           space: str = " ") -> str:
     r, g, b = color
-    return f"[rgb({r},{g},{b})]{mark}[/] {label}{' ▸' if right else ''}"
+    return f"[rgb({r},{g},{b})]{mark}[/]{space}{label}{' ▸' if right else ''}"
+
+
+# Ever tighter legends (swatch, space after it, gap between entries): the first that fits.
+_LEGENDS = (("━━", " ", "  "), ("━", " ", " "), ("━", "", " "))
 
 
 def legend(title: str, drawn: Sequence[Line], columns: int) -> str:
-    """The title and a swatch per line; tighter (one-cell swatches, single spaces) when the
-    roomy form would not fit ``columns`` (a border title is cut, not wrapped)."""
-    if not drawn:
-        return title
-    roomy = "  ".join([title, *(swatch(line.label, line.color, line.right) for line in drawn)])
-    words = [title, *(f"{line.label}{' ▸' if line.right else ''}" for line in drawn)]
-    if sum(len(w) + 5 for w in words) - 2 <= columns:  # "━━ " and two spaces per entry
-        return roomy
-    return " ".join([title, *(swatch(line.label, line.color, line.right, "━")
+    """The title and a swatch per line, in the roomiest form that fits ``columns`` (a border
+    title is cut, not wrapped), the tightest when none does."""
+    words = [f"{line.label}{' ▸' if line.right else ''}" for line in drawn]
+    for mark, space, gap in _LEGENDS[:-1]:
+        if len(title) + sum(len(gap + mark + space + w) for w in words) <= columns:
+            break
+    else:
+        mark, space, gap = _LEGENDS[-1]
+    return gap.join([title, *(swatch(line.label, line.color, line.right, mark, space)
                               for line in drawn)])
 
 
@@ -162,9 +167,12 @@ class TimeChart(PlotextPlot):
                  if line.xs and not (self.HIDE_ZERO and not any(line.ys))]
         self._draw(drawn, self.marks(view, x0, x1), x0, x1)
         note = self.note(view, drawn)
-        # The border title's room: the widget less its corners and the "─ " around the title.
-        title = legend(self.TITLE, drawn, self.size.width - 6)
-        if self.screen.has_class("-compact"):  # no bottom border to carry the note
+        compact = self.screen.has_class("-compact")  # no bottom border to carry the note
+        # The border title's room: the widget less its corners and the "─ " around the title,
+        # less the note that shares it on a small terminal.
+        room = self.size.width - 6 - (len(note) + 2 if compact and note else 0)
+        title = legend(self.TITLE, drawn, room)
+        if compact:
             self.border_title, self.border_subtitle = f"{title}  [dim]{note}[/]", ""
         else:
             self.border_title, self.border_subtitle = title, note
