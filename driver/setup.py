@@ -129,7 +129,7 @@ async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
 async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedRun:
     """Pre-flight a SageMaker endpoint, then wire its target, pollers and scaling control."""
     from driver.aws import AwsClients, AwsError, AwsSettings
-    from metrics.cloudwatch import METRICS, CloudWatchPoller, poll_cost_per_hour
+    from metrics.cloudwatch import HIGH_RESOLUTION_S, METRICS, CloudWatchPoller, poll_cost_per_hour
     from metrics.endpoint import EndpointPoller
 
     sagemaker = profile.sagemaker
@@ -212,8 +212,11 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         cost = poll_cost_per_hour(interval, len(METRICS))
         price = (f"free against the sandbox (on AWS: about ${cost:.4f}/hour)" if options.sandbox
                  else f"about ${cost:.4f}/hour")
+        finer = f"; ConcurrentRequestsPerModel {HIGH_RESOLUTION_S} s" \
+            if period > HIGH_RESOLUTION_S else ""
         notes.append(f"CloudWatch: {len(METRICS)} metrics every {interval:g} s "
-                     f"({period} s periods), GetMetricData at $0.01 per 1,000 metrics: {price}")
+                     f"({period} s periods{finer}), GetMetricData at $0.01 per 1,000 metrics: "
+                     f"{price}")
         if period < 60 and not options.sandbox:
             notes.append(f"warning: metrics.period is {period} s, but SageMaker publishes "
                          "one-minute metrics: shorter periods show little or nothing on AWS")

@@ -21,6 +21,12 @@ worker's own timeout sweep, which still applies (``Stream.abort``). A non-200 an
 through the target's ``classify`` (AWS error codes, e.g. ``ValidationError`` for an endpoint
 that cannot stream).
 
+An interrupt (Ctrl-C, a stop signal, the monitor's kill key) is the operator's choice, not the
+endpoint's failure: the worker's ``Kill`` aborts every open stream, and those are counted apart
+as ``interrupted`` (the tokens they received still count) rather than as ``Cancelled`` errors,
+so they stay out of the error rate and of goodput's denominator. Streams still open when the
+drain's grace ends (no kill) remain ``Cancelled`` errors.
+
 What a stream gives goes into ``LlmCounts``, one per elapsed second alongside the worker's
 bucket, and into the tick's LLM fields when the worker closes the second (``fill``).
 """
@@ -98,8 +104,8 @@ def prompt_source(llm: dict[str, Any], index: int) -> PromptSource | SyntheticPr
 class LlmCounts:
     """One elapsed second of streams: the tick's LLM fields before encoding."""
 
-    __slots__ = ("goodput", "input_tokens", "itl", "output_tokens", "output_tokens_estimated",
-                 "stream_errors", "tpot", "ttft", "ttft_sent")
+    __slots__ = ("goodput", "input_tokens", "interrupted", "itl", "output_tokens",
+                 "output_tokens_estimated", "stream_errors", "tpot", "ttft", "ttft_sent")
 
     def __init__(self) -> None:
         self.ttft = hdr.new_histogram()
@@ -110,6 +116,7 @@ class LlmCounts:
         self.input_tokens = 0
         self.output_tokens_estimated = 0
         self.goodput = 0
+        self.interrupted = 0
         self.stream_errors: dict[str, int] = {}
 
     def histograms(self) -> tuple[hdr.Histogram, ...]:
@@ -195,6 +202,8 @@ class LlmRequests:
         if not stream.sent:
             stream.ended = True
             self.worker._unsent(stream)  # still waiting for a connection
+        elif self.worker.killed:
+            self._interrupt(stream)
         elif error.kind == TIMEOUT:
             reader = stream.reader
             first = reader is not None and reader.first_token_at is not None
@@ -312,6 +321,18 @@ class LlmRequests:
             kind, code, message = OTHER, type(exc).__name__, str(exc)[:300]
         return kind, code, message, result
 
+    def _interrupt(self, stream: Stream) -> None:
+        """The operator stopped the run with this stream open: counted apart, not an error.
+
+        It leaves the worker's in-flight set without a completion (the kill that called this
+        checks for the drain's end); what it received still counts as tokens."""
+        stream.ended = True
+        self.worker.in_flight.pop(stream.seq, None)
+        self.counts.interrupted += 1
+        if stream.reader is not None and stream.prompt is not None:
+            self._tokens(stream.reader.fail(time.perf_counter(), STREAM_CUT, "interrupted"),
+                         stream.prompt)
+
     def _settle(self, stream: Stream, kind: str, code: str | None, message: str | None,
                 result: StreamResult | None) -> None:
         """Count the request once: its stream's figures, then the worker's."""
@@ -334,13 +355,17 @@ class LlmRequests:
         return StreamResult(outcome, 0, True, None, None, None, now - intended, now - actual,
                             None, 0, message)
 
-    def _record(self, result: StreamResult, prompt: Prompt) -> None:
+    def _tokens(self, result: StreamResult, prompt: Prompt) -> None:
         counts = self.counts
         counts.output_tokens += result.output_tokens
         if result.tokens_estimated:
             counts.output_tokens_estimated += result.output_tokens
         counts.input_tokens += (result.input_tokens if result.input_tokens is not None
                                 else prompt.input_words)
+
+    def _record(self, result: StreamResult, prompt: Prompt) -> None:
+        self._tokens(result, prompt)
+        counts = self.counts
         if result.outcome != OK:
             errors = counts.stream_errors
             errors[result.outcome] = errors.get(result.outcome, 0) + 1
@@ -365,6 +390,7 @@ class LlmRequests:
         tick.input_tokens = counts.input_tokens
         tick.output_tokens_estimated = counts.output_tokens_estimated
         tick.goodput = counts.goodput
+        tick.interrupted = counts.interrupted
         tick.stream_errors = counts.stream_errors
         for histogram in counts.histograms():
             hdr.release(histogram)

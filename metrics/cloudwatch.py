@@ -1,6 +1,8 @@
 """The CloudWatch poller: the endpoint's own metrics as ``Datapoint`` records.
 
-One GetMetricData request per poll asks for every series (``METRICS``) of one endpoint variant.
+One GetMetricData request per poll asks for every series (``METRICS``) of one endpoint variant,
+each at the poller's period except a high-resolution series (``ConcurrentRequestsPerModel``,
+published every 10 s), which is asked for at its own finer period when that is shorter.
 Only complete periods are asked for, over a window reaching ``lookback`` seconds back, because
 CloudWatch publishes late and revises recent periods as late samples arrive: a datapoint seen
 for the first time is emitted, one whose value changed is emitted again with ``revised=True``,
@@ -42,9 +44,14 @@ class MetricSpec:
     stat: str
     unit: str  # after conversion
     scale: float = 1.0  # multiply CloudWatch's value by this once
+    # A high-resolution series' own period; None: the poller's period.
+    resolution: int | None = None
 
 
 _US_TO_MS = 0.001
+# SageMaker publishes ConcurrentRequestsPerModel every 10 s (queued requests included; a
+# streamed request counts until its last token); the rest of its metrics every minute.
+HIGH_RESOLUTION_S = 10
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("invocations", SAGEMAKER, "Invocations", "Sum", "count"),
     MetricSpec("invocations_per_instance", SAGEMAKER, "InvocationsPerInstance", "Sum", "count"),
@@ -57,6 +64,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("errors_5xx", SAGEMAKER, "Invocation5XXErrors", "Sum", "count"),
     MetricSpec("cpu", ENDPOINTS, "CPUUtilization", "Average", "percent"),
     MetricSpec("memory", ENDPOINTS, "MemoryUtilization", "Average", "percent"),
+    MetricSpec("concurrency", SAGEMAKER, "ConcurrentRequestsPerModel", "Average", "count",
+               resolution=HIGH_RESOLUTION_S),
 )
 
 
@@ -131,15 +140,26 @@ class CloudWatchPoller:
             "MetricStat": {
                 "Metric": {"Namespace": m.namespace, "MetricName": m.metric,
                            "Dimensions": dimensions},
-                "Period": self.period,
+                "Period": self.period_of(m),
                 "Stat": m.stat,
             },
             "ReturnData": True,
         } for m in self.metrics]
 
+    def period_of(self, spec: MetricSpec) -> int:
+        """The period ``spec`` is asked for at: its own resolution if finer than the poller's."""
+        if spec.resolution is not None and spec.resolution < self.period:
+            return spec.resolution
+        return self.period
+
     def window(self, now: float) -> tuple[float, float]:
-        """[start, end) in epoch seconds, on period boundaries; end excludes the open period."""
-        end = math.floor(now / self.period) * self.period
+        """[start, end) in epoch seconds, on period boundaries; end excludes the open period.
+
+        ``end`` is on the finest period asked for: a coarser series' open period that this
+        lets in is dropped when the answer is read (``_absorb``).
+        """
+        finest = min(self.period_of(m) for m in self.metrics)
+        end = math.floor(now / finest) * finest
         start = math.floor((now - self.lookback) / self.period) * self.period
         if self.since is not None:
             start = max(start, math.floor(self.since / self.period) * self.period)
@@ -173,14 +193,17 @@ class CloudWatchPoller:
         if end <= start:
             return []
         results = await asyncio.to_thread(self.fetch, start, end)
-        return self._absorb(results, start)
+        return self._absorb(results, start, now)
 
-    def _absorb(self, results: list[dict[str, Any]], start: float) -> list[Datapoint]:
+    def _absorb(self, results: list[dict[str, Any]], start: float,
+                now: float) -> list[Datapoint]:
         fresh: list[Datapoint] = []
         for result in results:
             spec = self._by_id.get(result.get("Id", ""))
             if spec is None:
                 continue
+            period = self.period_of(spec)
+            open_from = math.floor(now / period) * period  # this series' unfinished period
             status = result.get("StatusCode", "Complete")
             if status not in ("Complete", "PartialData") and \
                     (spec.id, status) not in self._reported_status:
@@ -192,14 +215,14 @@ class CloudWatchPoller:
             for stamp, raw in zip(result.get("Timestamps", []), result.get("Values", []),
                                   strict=False):
                 t = stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
-                if t < start:
+                if t < start or t >= open_from:
                     continue
                 key = (spec.id, t)
                 before = self._seen.get(key)
                 if before is not None and before == raw:
                     continue
                 self._seen[key] = raw
-                fresh.append(Datapoint(t=t, period=self.period, namespace=spec.namespace,
+                fresh.append(Datapoint(t=t, period=period, namespace=spec.namespace,
                                        metric=spec.metric, stat=spec.stat,
                                        value=raw * spec.scale, unit=spec.unit,
                                        revised=before is not None))

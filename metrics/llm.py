@@ -16,12 +16,14 @@ from metrics import hdr
 from metrics.records import Tick
 
 HISTOGRAMS = ("ttft", "ttft_sent", "itl", "tpot")
-COUNTERS = ("output_tokens", "input_tokens", "output_tokens_estimated", "goodput")
+COUNTERS = ("output_tokens", "input_tokens", "output_tokens_estimated", "goodput",
+            "interrupted")
 
 
 def is_streaming(tick: Tick) -> bool:
     """A tick with LLM figures in it (any histogram or counter set)."""
-    return bool(tick.ttft or tick.output_tokens or tick.stream_errors or tick.input_tokens)
+    return bool(tick.ttft or tick.output_tokens or tick.stream_errors or tick.input_tokens
+                or tick.interrupted)
 
 
 def merge_llm(merged: Tick, parts: list[Tick]) -> Tick:
@@ -50,6 +52,7 @@ class LlmAggregate:
     input_tokens: int = 0
     output_tokens_estimated: int = 0
     goodput: int = 0
+    interrupted: int = 0  # streams cut by the operator's stop: not in ``completed``
     stream_errors: Counter[str] = field(default_factory=Counter)
     histograms: dict[str, hdr.Histogram] = field(
         default_factory=lambda: {name: hdr.new_histogram() for name in HISTOGRAMS})
@@ -61,6 +64,7 @@ class LlmAggregate:
         self.input_tokens += tick.input_tokens
         self.output_tokens_estimated += tick.output_tokens_estimated
         self.goodput += tick.goodput
+        self.interrupted += tick.interrupted
         self.stream_errors.update(tick.stream_errors)
         for name, histogram in self.histograms.items():
             encoded = getattr(tick, name)
@@ -78,11 +82,13 @@ class LlmAggregate:
 
     @property
     def streaming(self) -> bool:
-        return bool(self.output_tokens or self.input_tokens or self.stream_errors)
+        return bool(self.output_tokens or self.input_tokens or self.stream_errors
+                    or self.interrupted)
 
     def snapshot(self) -> dict[str, Any]:
         """The figures: tokens, tokens/s, TTFT/TPOT/ITL percentiles in ms, goodput (% of the
-        requests that ended, whatever their outcome)."""
+        requests that ended, whatever their outcome; streams cut by the operator's stop,
+        ``interrupted``, did not end and are left out)."""
         seconds = max(self.seconds, 1)
         ended = self.completed
         return {
@@ -94,6 +100,7 @@ class LlmAggregate:
             "goodput_per_s": self.goodput / seconds,
             "goodput_pct": 100.0 * self.goodput / ended if ended else None,
             "stream_errors": dict(self.stream_errors.most_common()),
+            "interrupted": self.interrupted,
             **{f"{name}_ms": hdr.summary_ms(h) for name, h in self.histograms.items()},
         }
 

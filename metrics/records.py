@@ -100,6 +100,9 @@ class Tick:
     output_tokens_estimated: int = 0  # of output_tokens, those counted from chunks
     goodput: int = 0  # requests that met both SLOs (ttft and tpot)
     stream_errors: dict[str, int] = field(default_factory=dict)  # outcome -> count
+    # Streams cut by the operator's stop (Ctrl-C, a signal, the kill key): neither completed
+    # nor errors, outside the error rate and goodput (added within format 3; absent: 0).
+    interrupted: int = 0
 
     @property
     def errors_total(self) -> int:

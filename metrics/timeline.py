@@ -158,7 +158,8 @@ class Timeline:
         self.client = Series()
         self.server: dict[tuple[str, str], dict[float, float]] = {}
         self.server_units: dict[tuple[str, str], str] = {}
-        self.period: int | None = None
+        self.period: int | None = None  # the standard series' period (the longest seen)
+        self.periods: dict[tuple[str, str], int] = {}  # per series: high resolution is finer
         self.instances: list[InstancePoint] = []
         self.activities: dict[str, ScalingActivity] = {}
         self.events: deque[Event] = deque(maxlen=max_events)
@@ -192,7 +193,8 @@ class Timeline:
             key = (record.metric, record.stat)
             self.server.setdefault(key, {})[record.t - self.epoch0] = record.value
             self.server_units[key] = record.unit
-            self.period = record.period
+            self.periods[key] = record.period
+            self.period = max(self.period or 0, record.period)
         elif isinstance(record, EndpointState):
             current = sum(v.get("current") or 0 for v in record.variants) or None
             desired = sum(v.get("desired") or 0 for v in record.variants) or None
@@ -219,6 +221,10 @@ class Timeline:
         points = self.server.get((metric, stat), {})
         xs = sorted(points)
         return xs, [points[x] for x in xs]
+
+    def period_of(self, metric: str, stat: str) -> int | None:
+        """The period of one server series (a high-resolution one is finer than ``period``)."""
+        return self.periods.get((metric, stat), self.period)
 
     def latest_server(self, metric: str, stat: str) -> float | None:
         points = self.server.get((metric, stat))

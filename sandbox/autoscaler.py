@@ -24,12 +24,29 @@ a standard metric's pace: AlarmLow looks at 15 one-minute averages of those data
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.errors import AwsError, validation
-from sandbox.metricstore import BASIC_STATISTICS
+from sandbox.scaling_model import (
+    CONCURRENCY_METRIC,
+    FAILED,
+    IN_PROGRESS,
+    OVERRIDDEN,
+    PENDING,
+    PREDEFINED_METRIC,
+    SCALABLE_DIMENSION,
+    SERVICE_NAMESPACE,
+    STANDARD_PERIOD_S,
+    SUCCESSFUL,
+    Activity,
+    Actuator,
+    MetricSpec,
+    Policy,
+    ScalableTarget,
+    metric_spec,
+    no_target,
+    seconds,
+)
 from sandbox.tracking import (
     LOW_PERIODS,
     SCALE_IN,
@@ -41,109 +58,28 @@ from sandbox.tracking import (
     per_minute,
 )
 
-SERVICE_NAMESPACE = "sagemaker"
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-PREDEFINED_METRIC = "SageMakerVariantInvocationsPerInstance"
-CONCURRENCY_METRIC = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
-STANDARD_PERIOD_S = 60  # a standard metric's period, the pace high-resolution policies scale in
-
-# Activity status codes.
-PENDING = "Pending"
-IN_PROGRESS = "InProgress"
-SUCCESSFUL = "Successful"
-OVERRIDDEN = "Overridden"
-FAILED = "Failed"
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    """The CloudWatch series and statistic a policy tracks."""
-
-    namespace: str
-    name: str
-    dimensions: tuple[tuple[str, str], ...]
-    statistic: str
-    high_resolution: bool = False
-
-
-@dataclass(slots=True)
-class ScalableTarget:
-    resource_id: str
-    min_capacity: int
-    max_capacity: int
-    role_arn: str
-    arn: str
-    created: float
-    scale_in_suspended: bool = False
-    scale_out_suspended: bool = False
-    scheduled_suspended: bool = False
-
-
-@dataclass(slots=True)
-class Policy:
-    name: str
-    arn: str
-    resource_id: str
-    created: float
-    target_value: float
-    metric: MetricSpec
-    scale_out_cooldown: float | None
-    scale_in_cooldown: float | None
-    disable_scale_in: bool
-    configuration: dict[str, Any]  # as given, for DescribeScalingPolicies
-    alarms: list[dict[str, str]]
-
-    @property
-    def alarm_high(self) -> str:
-        return self.alarms[0]["AlarmName"]
-
-    @property
-    def alarm_low(self) -> str:
-        return self.alarms[1]["AlarmName"]
-
-
-@dataclass(slots=True)
-class Activity:
-    activity_id: str
-    resource_id: str
-    description: str
-    cause: str
-    start: float
-    status: str
-    end: float | None = None
-    status_message: str | None = None
-    desired: int | None = None
-    direction: str | None = None
-    not_scaled_reasons: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def not_scaled(self) -> bool:
-        return bool(self.not_scaled_reasons)
-
-
-class Actuator:
-    """What the autoscaler acts on: the endpoint's variants. Implemented by the simulation."""
-
-    def desired(self, resource_id: str) -> int | None:  # None: no such variant
-        raise NotImplementedError
-
-    def set_desired(self, resource_id: str, capacity: int, now: float) -> None:
-        raise NotImplementedError
-
-    def metric(self, spec: MetricSpec, last_period_start: int, count: int,
-               now: float) -> Sequence[float | None]:
-        raise NotImplementedError
+# What other modules and the tests take from here (the model lives in sandbox/scaling_model).
+__all__ = [
+    "CONCURRENCY_METRIC", "FAILED", "IN_PROGRESS", "OVERRIDDEN", "PENDING", "PREDEFINED_METRIC",
+    "SCALABLE_DIMENSION", "SCALE_IN", "SCALE_OUT", "SERVICE_NAMESPACE", "SUCCESSFUL", "Activity",
+    "Actuator", "Autoscaler", "Cooldowns", "Decision", "MetricSpec", "Policy", "ScalableTarget",
+    "decide", "per_minute",
+]
 
 
 class Autoscaler:
     """Application Auto Scaling for one account and region: targets, policies, activities."""
 
     def __init__(self, actuator: Actuator, *, region: str, account_id: str, period_s: float,
-                 default_cooldown_s: float) -> None:
+                 default_cooldown_s: float, high_resolution_s: float | None = None) -> None:
         self.actuator = actuator
         self.region = region
         self.account_id = account_id
-        self.period_s = period_s
+        self.period_s = period_s  # a standard metric's
+        self.high_resolution_s = high_resolution_s or period_s  # ConcurrentRequestsPerModel's
+        # Per policy, the newest period of its metric it was evaluated on: a standard policy
+        # is evaluated once per minute, however often the finer metric is.
+        self._evaluated: dict[tuple[str, str], int] = {}
         self.default_cooldown_s = default_cooldown_s
         self.targets: dict[str, ScalableTarget] = {}
         self.policies: dict[tuple[str, str], Policy] = {}
@@ -201,7 +137,7 @@ class Autoscaler:
 
     def deregister(self, resource_id: str) -> None:
         if resource_id not in self.targets:
-            raise _no_target(resource_id)
+            raise no_target(resource_id)
         del self.targets[resource_id]
         for key in [k for k in self.policies if k[0] == resource_id]:
             del self.policies[key]
@@ -210,11 +146,11 @@ class Autoscaler:
                    now: float, endpoint_dimensions: tuple[tuple[str, str], ...]) -> Policy:
         """Create or replace a TargetTrackingScaling policy (the alarms keep their names)."""
         if resource_id not in self.targets:
-            raise _no_target(resource_id)
+            raise no_target(resource_id)
         target_value = configuration.get("TargetValue")
         if not isinstance(target_value, (int, float)) or target_value <= 0:
             raise validation("TargetValue must be a positive number.")
-        metric = _metric_spec(configuration, endpoint_dimensions)
+        metric = metric_spec(configuration, endpoint_dimensions)
         previous = self.policies.get((resource_id, name))
         if previous is not None:
             arn, created, alarms = previous.arn, previous.created, previous.alarms
@@ -233,8 +169,8 @@ class Autoscaler:
                 })
         policy = Policy(
             name, arn, resource_id, created, float(target_value), metric,
-            _seconds(configuration.get("ScaleOutCooldown")),
-            _seconds(configuration.get("ScaleInCooldown")),
+            seconds(configuration.get("ScaleOutCooldown")),
+            seconds(configuration.get("ScaleInCooldown")),
             bool(configuration.get("DisableScaleIn", False)), dict(configuration), alarms)
         self.policies[(resource_id, name)] = policy
         return policy
@@ -252,20 +188,28 @@ class Autoscaler:
     def evaluate(self, now: float, last_period_start: int) -> list[Activity]:
         """Evaluate every policy's alarms on the periods up to ``last_period_start``.
 
-        Called once per period, when that period's datapoints have become visible. Returns the
-        activities it started (including not-scaled ones).
+        Called once per finest period (``high_resolution_s``), when that period's datapoints
+        have become visible; a policy on a standard metric is evaluated only when a period of
+        its own has ended since. Returns the activities it started (including not-scaled ones).
         """
         started: list[Activity] = []
+        fine_end = last_period_start + self.high_resolution_s
         for resource_id, target in self.targets.items():
             desired = self.actuator.desired(resource_id)
             if desired is None:
                 continue
             decisions = []
-            for policy in [p for (r, _), p in self.policies.items() if r == resource_id]:
+            policies = [p for (r, _), p in self.policies.items() if r == resource_id]
+            for policy in policies:
+                period = self._period_of(policy.metric)
+                newest = int(fine_end // period * period - period)
+                if self._evaluated.get((resource_id, policy.name)) == newest:
+                    continue  # nothing new for this policy's metric
+                self._evaluated[(resource_id, policy.name)] = newest
                 group = self._minute_group(policy.metric)
-                raw = self.actuator.metric(policy.metric, last_period_start,
-                                           LOW_PERIODS * group, now)
-                values = [per_minute(v, policy.metric.statistic, self.period_s) for v in raw]
+                raw = self.actuator.metric(policy.metric, newest, LOW_PERIODS * group, now,
+                                           int(period))
+                values = [per_minute(v, policy.metric.statistic, period) for v in raw]
                 low_values = None if group == 1 else minute_averages(values, group)
                 decision = decide(
                     target_value=policy.target_value, values=values, desired=desired,
@@ -277,29 +221,35 @@ class Autoscaler:
                     scale_out_suspended=target.scale_out_suspended,
                     scale_in_suspended=target.scale_in_suspended, low_values=low_values)
                 decisions.append((policy, decision))
-            activity = self._act(resource_id, target, desired, decisions, now)
+            activity = self._act(resource_id, target, desired, decisions, now,
+                                 all_due=len(decisions) == len(policies))
             if activity is not None:
                 started.append(activity)
         return started
+
+    def _period_of(self, metric: MetricSpec) -> float:
+        return self.high_resolution_s if metric.high_resolution else self.period_s
 
     def _minute_group(self, metric: MetricSpec) -> int:
         """How many datapoints make one standard minute for AlarmLow (1: the metric's own)."""
         if not metric.high_resolution:
             return 1
-        return max(1, round(STANDARD_PERIOD_S / self.period_s))
+        return max(1, round(STANDARD_PERIOD_S / self.high_resolution_s))
 
     def _cooldown(self, seconds: float | None) -> float:
         return self.default_cooldown_s if seconds is None else seconds
 
     def _act(self, resource_id: str, target: ScalableTarget, desired: int,
-             decisions: list[tuple[Policy, Decision]], now: float) -> Activity | None:
-        # Several policies: scale out if any asks to (the largest wins), scale in only if all do.
+             decisions: list[tuple[Policy, Decision]], now: float,
+             all_due: bool = True) -> Activity | None:
+        # Several policies: scale out if any asks to (the largest wins), scale in only if all do
+        # (so not while a standard policy waits for its minute: ``all_due``).
         outs = [(p, d) for p, d in decisions if d.action == SCALE_OUT]
         ins = [(p, d) for p, d in decisions if d.action == SCALE_IN]
         if outs:
             policy, decision = max(outs, key=lambda pd: pd[1].capacity or 0)
             alarm = policy.alarm_high
-        elif ins and len(ins) == len(decisions):
+        elif ins and len(ins) == len(decisions) and all_due:
             policy, decision = max(ins, key=lambda pd: pd[1].capacity or 0)
             alarm = policy.alarm_low
         else:
@@ -386,48 +336,3 @@ class Autoscaler:
                 cooldowns.out_ended = now
             if cooldowns.in_started is not None and cooldowns.in_ended is None:
                 cooldowns.in_ended = now
-
-
-def _no_target(resource_id: str) -> AwsError:
-    return AwsError("ObjectNotFoundException",
-                    f"No scalable target registered for service namespace: sagemaker, "
-                    f"resource ID: {resource_id}, scalable dimension: {SCALABLE_DIMENSION}")
-
-
-def _seconds(value: object) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, (int, float)) or value < 0:
-        raise validation("Cooldowns must be non-negative whole seconds.")
-    return float(value)
-
-
-def _metric_spec(configuration: dict[str, Any],
-                 endpoint_dimensions: tuple[tuple[str, str], ...]) -> MetricSpec:
-    predefined = configuration.get("PredefinedMetricSpecification")
-    customized = configuration.get("CustomizedMetricSpecification")
-    if bool(predefined) == bool(customized):
-        raise validation("Exactly one of PredefinedMetricSpecification and "
-                         "CustomizedMetricSpecification must be given.")
-    if predefined:
-        kind = predefined.get("PredefinedMetricType")
-        if kind == CONCURRENCY_METRIC:
-            return MetricSpec("AWS/SageMaker", "ConcurrentRequestsPerModel", endpoint_dimensions,
-                              "Average", high_resolution=True)
-        if kind != PREDEFINED_METRIC:
-            raise validation(f"Unsupported predefined metric type {kind!r} for SageMaker; the "
-                             f"sandbox supports {PREDEFINED_METRIC} and {CONCURRENCY_METRIC}.")
-        return MetricSpec("AWS/SageMaker", "InvocationsPerInstance", endpoint_dimensions, "Sum")
-    if customized.get("Metrics"):
-        raise validation("Metric math in CustomizedMetricSpecification.Metrics is not "
-                         "supported by the sandbox; name one metric.")
-    for key in ("MetricName", "Namespace", "Statistic"):
-        if not customized.get(key):
-            raise validation(f"CustomizedMetricSpecification.{key} is required.")
-    if customized["Statistic"] not in BASIC_STATISTICS:
-        raise validation(f"Unsupported statistic {customized['Statistic']!r}.")
-    dimensions = tuple(sorted((d["Name"], d["Value"])
-                              for d in customized.get("Dimensions") or []))
-    return MetricSpec(customized["Namespace"], customized["MetricName"], dimensions,
-                      customized["Statistic"])
-

@@ -138,7 +138,8 @@ def banner(url: str, config: SandboxConfig, env: dict[str, str]) -> str:
         "loadwatch sandbox: a local stand-in for an Amazon SageMaker endpoint",
         f"  endpoint {config.endpoint_name}, variant {config.variant}: "
         f"{config.initial_instances} x {profile.instance_type} ({serving}), no scaling policy",
-        f"  metrics every {timings.period_s:g} s, visible {timings.publication_delay_s:g} s "
+        f"  metrics every {timings.period_s:g} s (ConcurrentRequestsPerModel every "
+        f"{timings.concurrency_period_s:g} s), visible {timings.publication_delay_s:g} s "
         f"after a period ends; new instances serve after {timings.provisioning_delay_s:g} s",
         f"  listening on {url} (fixed sandbox credentials, not secrets)",
         "",

@@ -3,7 +3,8 @@
 Everything is a frozen dataclass so a configuration can be passed to a child process as plain
 command-line flags and compared in tests. Two timing presets exist: ``fast`` (10 s periods, a
 30 s provisioning delay) makes the blog's BEFORE/AFTER story fit in a few minutes; ``realistic``
-uses the timings AWS shows (1-minute periods, minutes to provision).
+uses the timings AWS shows (1-minute periods, minutes to provision). In both,
+ConcurrentRequestsPerModel is published every 10 s, its resolution on AWS.
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ class Timings:
     visible ``publication_delay_s`` after their period ends. New instances serve after
     ``provisioning_delay_s``; removed ones leave after ``deprovisioning_delay_s``.
     ``default_cooldown_s`` applies when a scaling policy names no cooldown (AWS: 300 s).
+    ``high_resolution_s`` is the period of the high-resolution ``ConcurrentRequestsPerModel``
+    (AWS: 10 s, whatever the standard metrics' minute); ``concurrency_period_s`` says what
+    is used: it, when it divides ``period_s``, else ``period_s`` itself.
     """
 
     period_s: float = 10.0
@@ -100,6 +104,14 @@ class Timings:
     provisioning_delay_s: float = 30.0
     deprovisioning_delay_s: float = 10.0
     default_cooldown_s: float = 50.0
+    high_resolution_s: float = 10.0
+
+    @property
+    def concurrency_period_s(self) -> float:
+        fine = self.high_resolution_s
+        if 0 < fine < self.period_s and self.period_s % fine == 0:
+            return fine
+        return self.period_s
 
 
 FAST = Timings()

@@ -3,7 +3,10 @@
 Every request that reaches the endpoint is counted in the period (epoch-aligned) in which it
 finished. When a period ends its counters become ``AWS/SageMaker`` datapoints, and each serving
 instance adds one ``/aws/sagemaker/Endpoints`` sample (CPU from the fraction of time its workers
-were busy). The sandbox has one endpoint with one production variant, like the blog's.
+were busy). An LLM instance also adds one ``ConcurrentRequestsPerModel`` sample (its
+time-averaged requests queued and running) per high-resolution period: 10 s, as on AWS, even
+where the standard metrics' period is a minute (``Timings.concurrency_period_s``). The sandbox
+has one endpoint with one production variant, like the blog's.
 """
 
 from __future__ import annotations
@@ -83,9 +86,11 @@ class Endpoint:
                                           for _ in range(config.initial_instances)]
         self.desired = config.initial_instances
         self._serving: list[Instance] = list(self.instances)
-        self._period_s = store.base_period
+        self._period_s = int(config.timings.period_s)
         self._period = _Period(int(wall() // self._period_s))
         self._sampled_index = self._period.index
+        self._concurrency_s = int(config.timings.concurrency_period_s)
+        self._concurrency_index = int(wall() // self._concurrency_s)
         self._throttle_tokens = config.throttle_rps or 0.0
         self._throttle_at = time.perf_counter()
         self.throttled = 0
@@ -226,7 +231,12 @@ class Endpoint:
     # --- publication ------------------------------------------------------------------------
 
     def publish(self, now: float) -> None:
-        """Close the request period if it has ended; once per period, sample each instance."""
+        """Close the request period if it has ended; once per period, sample each instance
+        (once per high-resolution period for ConcurrentRequestsPerModel)."""
+        fine = int(now // self._concurrency_s)
+        if fine > self._concurrency_index:
+            self._concurrency_index = fine
+            self._publish_concurrency((fine - 1) * self._concurrency_s)
         index = int(now // self._period_s)
         if self._period.index < index:
             self._close(self._period)
@@ -245,16 +255,6 @@ class Endpoint:
             cpu[value] = cpu.get(value, 0) + 1
             used = round(MEMORY_BASELINE + 1.5 * peak, 3)
             memory[used] = memory.get(used, 0) + 1
-        concurrency: dict[float, int] = {}
-        for instance in self._serving:
-            if instance.engine is not None:
-                value = round(instance.engine.take_concurrency(time.perf_counter()), 3)
-                concurrency[value] = concurrency.get(value, 0) + 1
-        if concurrency:
-            # One sample per instance (its time-averaged requests in flight), so Average is
-            # the per-model figure the high-resolution scaling metric tracks.
-            self.store.put(series_key(SAGEMAKER_NAMESPACE, CONCURRENCY_METRIC, dims),
-                           period_start, Datapoint.of_values(concurrency), visible_at)
         if cpu:
             put = self.store.put
             put(series_key(INSTANCE_NAMESPACE, "CPUUtilization", dims), period_start,
@@ -263,6 +263,21 @@ class Endpoint:
                 Datapoint.of_values(memory), visible_at)
             put(series_key(INSTANCE_NAMESPACE, "DiskUtilization", dims), period_start,
                 Datapoint.of_values({DISK_UTILIZATION: len(self._serving)}), visible_at)
+
+    def _publish_concurrency(self, period_start: int) -> None:
+        concurrency: dict[float, int] = {}
+        for instance in self._serving:
+            if instance.engine is not None:
+                value = round(instance.engine.take_concurrency(time.perf_counter()), 3)
+                concurrency[value] = concurrency.get(value, 0) + 1
+        if concurrency:
+            # One sample per instance (its time-averaged requests in flight), so Average is
+            # the per-model figure the high-resolution scaling metric tracks.
+            visible_at = (period_start + self._concurrency_s
+                          + self.config.timings.publication_delay_s)
+            self.store.put(series_key(SAGEMAKER_NAMESPACE, CONCURRENCY_METRIC,
+                                      self._dimensions()),
+                           period_start, Datapoint.of_values(concurrency), visible_at)
 
     def _dimensions(self) -> tuple[tuple[str, str], ...]:
         return (("EndpointName", self.name), ("VariantName", self.variant))

@@ -214,15 +214,18 @@ class MetricStore:
         return result
 
     def latest_values(self, key: SeriesKey, last_period_start: int, count: int, stat: str,
-                      now: float) -> Sequence[float | None]:
-        """The statistic of the ``count`` base periods ending with ``last_period_start``.
+                      now: float, period: int | None = None) -> Sequence[float | None]:
+        """The statistic of the ``count`` periods ending with ``last_period_start``.
 
-        Oldest first; None where no datapoint is visible (an alarm's missing data).
+        ``period`` is the series' own (a standard series published every minute into a store
+        whose base is the high-resolution 10 s); the base period when None. Oldest first; None
+        where no datapoint is visible (an alarm's missing data).
         """
+        step = period or self.base_period
         periods = self._series.get(key, {})
         values: list[float | None] = []
         for i in range(count - 1, -1, -1):
-            stored = periods.get(last_period_start - i * self.base_period)
+            stored = periods.get(last_period_start - i * step)
             if stored is None or stored.visible_at > now:
                 values.append(None)
             else:

@@ -282,6 +282,7 @@ class SandboxServer(SandboxHandle):
             "url": self.url,
             "uptime_s": round(self._wall() - self.started, 3),
             "period_s": self.simulation.period,
+            "concurrency_period_s": self.simulation.tick,
             "timings": {
                 "publication_delay_s": self.config.timings.publication_delay_s,
                 "provisioning_delay_s": self.config.timings.provisioning_delay_s,

@@ -1,11 +1,13 @@
 """One sandbox's state and clockwork: the endpoint, its metric store and the autoscaler.
 
 ``step(now)`` does everything that time drives: instances come up or leave as their delays
-pass, ended periods are published, and the scaling alarms are evaluated once per period when
-that period's datapoints become visible (its end plus the publication delay), as CloudWatch
-alarms see them. The server calls ``step`` at the times ``next_wakeup`` names; tests call it
-with whatever times they like, so nothing here sleeps or reads a clock on its own except
-``Endpoint`` attributing a finished request to its period.
+pass, ended periods are published, and the scaling alarms are evaluated once per finest period
+(the high-resolution ConcurrentRequestsPerModel's 10 s when that is finer than the standard
+minute) when that period's datapoints become visible (its end plus the publication delay), as
+CloudWatch alarms see them; each policy looks only at its own metric's periods. The server
+calls ``step`` at the times ``next_wakeup`` names; tests call it with whatever times they
+like, so nothing here sleeps or reads a clock on its own except ``Endpoint`` attributing a
+finished request to its period.
 """
 
 from __future__ import annotations
@@ -29,24 +31,26 @@ class Simulation(Actuator):
     def __init__(self, config: SandboxConfig, model: IrisModel | None = None,
                  now: float | None = None, wall: Callable[[], float] = time.time) -> None:
         period = config.timings.period_s
-        if period != int(period):
+        fine = config.timings.concurrency_period_s
+        if period != int(period) or fine != int(fine):
             raise ValueError("the metric period must be a whole number of seconds")
         now = wall() if now is None else now
         self.config = config
-        self.period = int(period)
+        self.period = int(period)  # the standard metrics'
+        self.tick = int(fine)  # the finest: ConcurrentRequestsPerModel's; the store's base
         self.model = model or IrisModel()
-        self.store = MetricStore(self.period)
+        self.store = MetricStore(self.tick)
         self.endpoint = Endpoint(config, self.model, self.store, now,
                                  rng=random.Random(config.seed), wall=wall)
         self.resource_id = f"endpoint/{config.endpoint_name}/variant/{config.variant}"
         self.autoscaler = Autoscaler(self, region=config.region, account_id=config.account_id,
-                                     period_s=self.period,
+                                     period_s=self.period, high_resolution_s=self.tick,
                                      default_cooldown_s=config.timings.default_cooldown_s)
         # The newest period whose alarms were evaluated; periods before the start have no data.
-        self._evaluated = self._period_start(now) - self.period
+        self._evaluated = self._period_start(now) - self.tick
 
     def _period_start(self, t: float) -> int:
-        return math.floor(t / self.period) * self.period
+        return math.floor(t / self.tick) * self.tick
 
     @property
     def dimensions(self) -> tuple[tuple[str, str], ...]:
@@ -62,9 +66,10 @@ class Simulation(Actuator):
         self.endpoint.set_desired(capacity, now)
 
     def metric(self, spec: MetricSpec, last_period_start: int, count: int,
-               now: float) -> Sequence[float | None]:
+               now: float, period: int | None = None) -> Sequence[float | None]:
         key = series_key(spec.namespace, spec.name, spec.dimensions)
-        return self.store.latest_values(key, last_period_start, count, spec.statistic, now)
+        return self.store.latest_values(key, last_period_start, count, spec.statistic, now,
+                                        period)
 
     # --- clockwork ------------------------------------------------------------------------
 
@@ -75,9 +80,9 @@ class Simulation(Actuator):
             self.autoscaler.update_finished(self.resource_id, now)
         self.endpoint.publish(now)
         newest_visible = self._period_start(now - self.config.timings.publication_delay_s) \
-            - self.period
-        start = max(self._evaluated + self.period, newest_visible - _MAX_CATCH_UP * self.period)
-        for period_start in range(start, newest_visible + 1, self.period):
+            - self.tick
+        start = max(self._evaluated + self.tick, newest_visible - _MAX_CATCH_UP * self.tick)
+        for period_start in range(start, newest_visible + 1, self.tick):
             self.autoscaler.evaluate(now, period_start)
             self._evaluated = period_start
         if not self.endpoint.updating:
@@ -86,8 +91,8 @@ class Simulation(Actuator):
 
     def next_wakeup(self, now: float) -> float:
         """The next time ``step`` has something to do."""
-        times = [self._period_start(now) + self.period,
-                 self._evaluated + 2 * self.period + self.config.timings.publication_delay_s]
+        times = [self._period_start(now) + self.tick,
+                 self._evaluated + 2 * self.tick + self.config.timings.publication_delay_s]
         change = self.endpoint.next_change_at()
         if change is not None:
             times.append(change)

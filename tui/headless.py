@@ -155,6 +155,10 @@ def llm_summary_lines(llm: dict[str, Any], note: bool = True) -> list[str]:
     if total.get("stream_errors"):
         lines.append("stream errors: " + ", ".join(
             f"{k} {v}" for k, v in total["stream_errors"].items()))
+    if total.get("interrupted"):
+        n = total["interrupted"]
+        lines.append(f"{n} stream{'s' if n != 1 else ''} cut by the interrupt (not errors: "
+                     "outside the error rate and goodput)")
     return lines
 
 

@@ -54,17 +54,42 @@ def test_one_request_asks_for_every_series(stubbed):
     p = poller(client, records, lookback=300)
     stubber.add_response("get_metric_data", {"MetricDataResults": []}, {
         "MetricDataQueries": p.queries(), "StartTime": minute(5).timestamp(),
-        "EndTime": minute(0).timestamp(), "ScanBy": "TimestampAscending"})
+        # On the finest period asked for: ConcurrentRequestsPerModel's 10 s.
+        "EndTime": (minute(0) + timedelta(seconds=30)).timestamp(),
+        "ScanBy": "TimestampAscending"})
     p.fetch(*p.window(Clock()()))
     queries = p.queries()
-    assert len(queries) == len(METRICS) == 11
+    assert len(queries) == len(METRICS) == 12
     asked = {(q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"],
               q["MetricStat"]["Stat"]) for q in queries}
     assert ("AWS/SageMaker", "ModelLatency", "p99") in asked
     assert ("AWS/SageMaker", "OverheadLatency", "p99") in asked
     assert ("/aws/sagemaker/Endpoints", "MemoryUtilization", "Average") in asked
     assert all(q["MetricStat"]["Metric"]["Dimensions"] == DIMS for q in queries)
-    assert all(q["MetricStat"]["Period"] == 60 for q in queries)
+    periods = {q["Id"]: q["MetricStat"]["Period"] for q in queries}
+    # ConcurrentRequestsPerModel is high resolution: asked for every 10 s, the rest per minute.
+    assert periods.pop("concurrency") == 10
+    assert set(periods.values()) == {60}
+
+
+async def test_the_high_resolution_series_comes_per_10_s_and_the_open_minute_is_dropped(
+        stubbed):
+    client, stubber = stubbed
+    records: list = []
+    p = poller(client, records)  # NOW is 12:10:30; the open minute starts at 12:10:00
+    ten = [(minute(0) + timedelta(seconds=s), 3.0 + s / 10) for s in (0, 10, 20)]
+    stubber.add_response("get_metric_data", {"MetricDataResults": [
+        result("concurrency", [*ten, (minute(0) + timedelta(seconds=30), 9.0)]),
+        result("invocations", [(minute(1), 600.0), (minute(0), 200.0)]),
+    ]}, {"MetricDataQueries": ANY, "StartTime": ANY,
+         "EndTime": (minute(0) + timedelta(seconds=30)).timestamp(), "ScanBy": ANY})
+    await p.poll()
+    got = [(d.metric, d.t - minute(0).timestamp(), d.value, d.period) for d in records]
+    assert ("Invocations", -60, 600.0, 60) in got
+    assert [g for g in got if g[0] == "ConcurrentRequestsPerModel"] == [
+        ("ConcurrentRequestsPerModel", s, 3.0 + s / 10, 10) for s in (0, 10, 20)]
+    # Neither the open minute's Invocations nor the open 10 s period made it through.
+    assert len(got) == 4
 
 
 async def test_percentiles_come_back_in_milliseconds(stubbed):
@@ -138,7 +163,8 @@ async def test_only_complete_periods_since_the_session_start_are_asked_for(stubb
     p = poller(client, records, since=started.timestamp())
     stubber.add_response("get_metric_data", {"MetricDataResults": []}, {
         "MetricDataQueries": ANY, "StartTime": minute(2).timestamp(),
-        "EndTime": minute(0).timestamp(), "ScanBy": "TimestampAscending"})
+        "EndTime": (minute(0) + timedelta(seconds=30)).timestamp(),
+        "ScanBy": "TimestampAscending"})
     await p.poll()
     # Within the first period nothing is complete yet: no request at all.
     early = poller(client, records, clock=Clock(NOW.replace(second=0) + timedelta(seconds=5)),
@@ -235,9 +261,9 @@ async def test_basic_statistics_from_moto(moto_aws):
 
 
 def test_cost_estimate():
-    # 11 metrics once a minute: 660 metrics an hour at $0.01 per 1,000.
-    assert poll_cost_per_hour(60) == pytest.approx(0.0066)
-    assert poll_cost_per_hour(10) == pytest.approx(0.0396)
+    # 12 metrics once a minute: 720 metrics an hour at $0.01 per 1,000.
+    assert poll_cost_per_hour(60) == pytest.approx(0.0072)
+    assert poll_cost_per_hour(10) == pytest.approx(0.0432)
 
 
 def test_client_errors_are_not_swallowed_by_poll(stubbed):

@@ -43,10 +43,38 @@ async def test_kill_counts_every_stream_once_and_closes_the_session(sse_server, 
     ticks = [m.tick for m in emitted if isinstance(m, TickMessage)]
     assert reason == "killed"
     assert sum(t.sent for t in ticks) == 3
-    assert sum(t.completed for t in ticks) == 3
-    assert sum(t.errors.get("Cancelled", 0) for t in ticks) == 3
+    # The operator's stop is not the endpoint's failure: counted apart, not completed.
+    assert sum(t.interrupted for t in ticks) == 3
+    assert sum(t.completed for t in ticks) == 0
+    assert not any(t.errors or t.outcomes or t.stream_errors for t in ticks)
     assert not worker.in_flight
     assert worker.llm is not None and worker.llm.session is None  # closed
+
+
+async def test_a_stream_cut_by_the_kill_keeps_the_tokens_it_received(sse_server, tmp_path):
+    sse_server.first_delay, sse_server.interval = 0.01, 0.05  # 20 tokens: 1 s each stream
+    path = write(tmp_path, llm_profile(sse_server.url, "    - {duration: 10, arrivalRate: 2}",
+                                       load="  mode: concurrency"))
+    worker, emitted = await worker_for(path)
+
+    async def kill_mid_stream() -> None:
+        while len(sse_server.first_at) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # a few tokens each
+        worker.kill()
+
+    killer = asyncio.create_task(kill_mid_stream())
+    with closing(Client()) as client:
+        worker.start(time.perf_counter(), time.time())
+        await asyncio.wait_for(worker.run(client), timeout=30)
+    await killer
+    ticks = [m.tick for m in emitted if isinstance(m, TickMessage)]
+    interrupted = sum(t.interrupted for t in ticks)
+    completed = sum(t.completed for t in ticks)
+    assert interrupted >= 2 and interrupted + completed == sum(t.sent for t in ticks)
+    assert sum(t.errors.get("Cancelled", 0) for t in ticks) == 0
+    assert sum(t.output_tokens for t in ticks) >= 2 * 3 + 20 * completed
+    assert sum(t.goodput for t in ticks) <= completed
 
 
 async def test_the_timeout_sweep_ends_a_stream_as_a_timeout(sse_server, tmp_path):

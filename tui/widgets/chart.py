@@ -5,8 +5,10 @@ A plotext redraw is the most expensive thing the monitor does, so each chart kee
 of its inputs (the counts of the record types it draws, the visible time range, its size) and
 skips the redraw when nothing moved. Points are bucketed by time to about two per braille
 column; buckets are aligned to multiples of their width, so old points do not shimmer as new
-ones arrive. Server series are per period: they are drawn as steps spanning their period, which
-lines them up with the client's per-second points on the same axis.
+ones arrive. Server series are per period (each its own: ConcurrentRequestsPerModel is 10 s
+where the rest are a minute): they are drawn as steps spanning their period, which lines them
+up with the client's per-second points on the same axis. A line of another unit (output
+tokens/s beside req/s) goes on a second y axis on the right; its legend entry says "▸".
 """
 
 from __future__ import annotations
@@ -40,6 +42,19 @@ class Line:
     color: RGB
     xs: list[float] = field(default_factory=list)
     ys: list[float] = field(default_factory=list)
+    right: bool = False  # on the second y axis, on the right
+
+
+def on_right(line: Line) -> Line:
+    """``line`` moved to the right-hand y axis (another unit than the chart's own)."""
+    line.right = True
+    return line
+
+
+def streaming(view: ChartView) -> bool:
+    """The session streams an LLM target (its profile has an ``llm`` section)."""
+    header = view.timeline.header
+    return header is not None and bool((header.profile or {}).get("llm"))
 
 
 def steps(xs: Sequence[float], ys: Sequence[float], width: float) -> tuple[list[float],
@@ -70,9 +85,27 @@ def waiting_note(view: ChartView, what: str) -> str:
     return f"waiting for {what}"
 
 
-def swatch(label: str, color: RGB) -> str:
+def swatch(label: str, color: RGB, right: bool = False, mark: str = "━━",
+           space: str = " ") -> str:
     r, g, b = color
-    return f"[rgb({r},{g},{b})]━━[/] {label}"
+    return f"[rgb({r},{g},{b})]{mark}[/]{space}{label}{' ▸' if right else ''}"
+
+
+# Ever tighter legends (swatch, space after it, gap between entries): the first that fits.
+_LEGENDS = (("━━", " ", "  "), ("━", " ", " "), ("━", "", " "))
+
+
+def legend(title: str, drawn: Sequence[Line], columns: int) -> str:
+    """The title and a swatch per line, in the roomiest form that fits ``columns`` (a border
+    title is cut, not wrapped), the tightest when none does."""
+    words = [f"{line.label}{' ▸' if line.right else ''}" for line in drawn]
+    for mark, space, gap in _LEGENDS[:-1]:
+        if len(title) + sum(len(gap + mark + space + w) for w in words) <= columns:
+            break
+    else:
+        mark, space, gap = _LEGENDS[-1]
+    return gap.join([title, *(swatch(line.label, line.color, line.right, mark, space)
+                              for line in drawn)])
 
 
 class TimeChart(PlotextPlot):
@@ -109,6 +142,10 @@ class TimeChart(PlotextPlot):
         """A short remark under the chart (what is missing and why)."""
         return ""
 
+    def inputs(self, view: ChartView) -> tuple[str, ...]:
+        """The record types whose arrival can change this chart for this session."""
+        return self.INPUTS
+
     def x_range(self, view: ChartView) -> tuple[float, float]:
         right = max(view.now, 1.0)
         if view.window is None:
@@ -120,7 +157,7 @@ class TimeChart(PlotextPlot):
         x0, x1 = self.x_range(view)
         size = (self.content_size.width, self.content_size.height)
         bucket = nice_bucket(x1 - x0, 2 * self.plot_columns)
-        signature = (id(view.timeline), tuple(view.timeline.counts[t] for t in self.INPUTS),
+        signature = (id(view.timeline), tuple(view.timeline.counts[t] for t in self.inputs(view)),
                      int(x0), int(x1), bucket, size, self.app.theme)
         if signature == self._signature or not size[0] or not size[1]:
             return False
@@ -129,10 +166,13 @@ class TimeChart(PlotextPlot):
         drawn = [line for line in self.lines(view, x0, x1, bucket)
                  if line.xs and not (self.HIDE_ZERO and not any(line.ys))]
         self._draw(drawn, self.marks(view, x0, x1), x0, x1)
-        legend = "  ".join(swatch(line.label, line.color) for line in drawn)
         note = self.note(view, drawn)
-        title = f"{self.TITLE}  {legend}" if legend else self.TITLE
-        if self.screen.has_class("-compact"):  # no bottom border to carry the note
+        compact = self.screen.has_class("-compact")  # no bottom border to carry the note
+        # The border title's room: the widget less its corners and the "─ " around the title,
+        # less the note that shares it on a small terminal.
+        room = self.size.width - 6 - (len(note) + 2 if compact and note else 0)
+        title = legend(self.TITLE, drawn, room)
+        if compact:
             self.border_title, self.border_subtitle = f"{title}  [dim]{note}[/]", ""
         else:
             self.border_title, self.border_subtitle = title, note
@@ -146,13 +186,18 @@ class TimeChart(PlotextPlot):
         # only the y axis.
         compact = self.screen.has_class("-compact")
         plt.frame(not compact)
+        right = [line for line in drawn if line.right]
         if compact:
-            plt.yaxes(True, False)
-        top = max((max(line.ys) for line in drawn), default=0.0)
+            plt.yaxes(True, bool(right))
+        top = max((max(line.ys) for line in drawn if not line.right), default=0.0)
         # Last drawn wins a cell: draw in reverse so the first line listed (the client's) is on
         # top of the server's steps.
         for line in reversed(drawn):
-            plt.plot(line.xs, line.ys, marker="braille", color=line.color)
+            plt.plot(line.xs, line.ys, marker="braille", color=line.color,
+                     yside="right" if line.right else "left")
+        if right:
+            right_top = max(max(line.ys) for line in right)
+            plt.ylim(0.0, right_top * 1.1 if right_top > 0 else 1.0, yside="right")
         for x in marks:
             plt.vline(x, color=(200, 90, 200))
         plt.xlim(x0, x1)
@@ -196,7 +241,7 @@ def server_line(view: ChartView, metric: str, stat: str, label: str, color: RGB,
     """
     timeline = view.timeline
     xs, ys = timeline.server_series(metric, stat)
-    period = float(timeline.period or 60)
+    period = float(timeline.period_of(metric, stat) or 60)
     if rate:
         ys = [y / period for y in ys]
     width = period

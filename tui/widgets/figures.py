@@ -120,6 +120,11 @@ def server_rows(timeline: Timeline) -> list[Row]:
         cpu = timeline.latest_server("CPUUtilization", "Average")
         if cpu is not None:
             rows.append(("CPU", f"{cpu:.0f} %"))
+        # High resolution (10 s, queued included): what concurrency target tracking follows.
+        per_model = timeline.latest_server("ConcurrentRequestsPerModel", "Average")
+        if per_model is not None:
+            period = timeline.period_of("ConcurrentRequestsPerModel", "Average")
+            rows.append(("conc/model", f"{per_model:,.1f} ({period} s)"))
     if timeline.instances:
         point = timeline.instances[-1]
         rows += [("endpoint", point.status),

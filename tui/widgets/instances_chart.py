@@ -1,11 +1,29 @@
-"""Instances over time: current and desired counts, with scaling activities marked."""
+"""Instances over time: current and desired counts, with scaling activities marked; for a
+streaming target also the concurrency, on its own axis on the right.
+
+The endpoint's ``ConcurrentRequestsPerModel`` (Average over instances, every 10 s, queued
+requests included: what concurrency target tracking scales on) is drawn beside the client's
+requests in flight (the whole endpoint's). With one instance the two should agree; with n,
+the endpoint's figure is about the client's divided by n.
+"""
 
 from __future__ import annotations
 
-from tui.widgets.chart import ChartView, Line, TimeChart, waiting_note
+from tui.widgets.chart import (
+    ChartView,
+    Line,
+    TimeChart,
+    client_line,
+    on_right,
+    server_line,
+    streaming,
+    waiting_note,
+)
 
 CURRENT = (90, 220, 120)
 DESIRED = (255, 220, 80)
+PER_MODEL = (255, 120, 40)
+IN_FLIGHT = (80, 200, 255)
 
 
 class InstancesChart(TimeChart):
@@ -14,6 +32,10 @@ class InstancesChart(TimeChart):
     TITLE = "instances"
     INPUTS = ("endpoint", "scaling")
     INTEGER_Y = True
+
+    def inputs(self, view: ChartView) -> tuple[str, ...]:
+        # A plain run's chart changes only with the endpoint: no redraw per tick.
+        return (*self.INPUTS, "tick", "metric") if streaming(view) else self.INPUTS
 
     def lines(self, view: ChartView, x0: float, x1: float, bucket: int) -> list[Line]:
         points = view.timeline.instances
@@ -29,7 +51,12 @@ class InstancesChart(TimeChart):
                 if value is not None:
                     line.xs += [start, end]
                     line.ys += [float(value), float(value)]
-        return [current, desired]
+        if not streaming(view):
+            return [current, desired]
+        return [current, desired,
+                on_right(client_line(view, "in_flight", "in flight", IN_FLIGHT, x0, x1, bucket)),
+                on_right(server_line(view, "ConcurrentRequestsPerModel", "Average",
+                                     "per model", PER_MODEL, x0, x1, bucket))]
 
     def marks(self, view: ChartView, x0: float, x1: float) -> list[float]:
         return [x for x, _ in view.timeline.activity_marks() if x0 <= x <= x1]
