@@ -54,13 +54,15 @@ async def test_ttft_and_itl_match_the_servers_known_delays(sse_server, tmp_path)
     assert snap["input_tokens"] == 8 * 7
     # From the actual send, TTFT is the server's first-token time (as it measured it, its
     # sleeps overshoot on a busy machine) plus a loopback round trip and the worker process's
-    # wake-up: within 3 ms on this shared 2-core machine (bench/llm_client.py measures it
-    # against an independent client).
+    # wake-up: 1-3 ms on a quiet 2-core machine, more when the suite shares it with other
+    # work, so the bound here only tells a right figure from a wrong one (a send lag or a
+    # whole interval off); bench/llm_client.py measures it to the millisecond against an
+    # independent client.
     server_ttft = 1000 * statistics.median(sse_server.first_at)
     server_itl = 1000 * statistics.median(sse_server.gaps)
     assert server_ttft >= 80 and server_itl >= 19
     ttft = snap["ttft_sent_ms"]
-    assert server_ttft <= ttft["p50"] <= server_ttft + 3
+    assert server_ttft <= ttft["p50"] <= server_ttft + 12
     assert abs(snap["itl_ms"]["p50"] - server_itl) <= 2
     assert abs(snap["tpot_ms"]["p50"] - server_itl) <= 2
     # From the intended send: the same plus the send lag, never less.
