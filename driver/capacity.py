@@ -93,6 +93,7 @@ class StepResult:
     goodput_pct: float | None = None
     ended: int = 0  # requests that completed in the window, ok or failed
     in_flight_mean: float | None = None  # the client's requests in flight, mean of the seconds
+    seconds: int = 0  # judged seconds (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,8 @@ class CapacitySearch:
             if self.best_pass is None:
                 return self.start_rps if not self.history else None
             rate = self.best_pass.rate * self.growth
+            if self.unit != "req/s" or self.quantum != 1.0:  # whole requests in flight, tenths
+                rate = max(self._floor(rate), self.best_pass.rate + self.quantum)
             return rate if rate <= self.max_rps else None
         low = self.best_pass.rate if self.best_pass else 0.0
         if low <= 0:  # nothing passed yet: the start was above capacity, step down

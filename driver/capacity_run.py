@@ -126,6 +126,7 @@ class CapacityRun:
             server_model_latency_ms=sum(model) / len(model) if model else None,
             stopped_early=stopped_early,
             overloaded_s=overloaded_s,
+            seconds=snap["seconds"],
             **llm,
         )
 
@@ -286,7 +287,7 @@ def objectives_from(max_error_rate_percent: float, latency_ms: float | None,
     """
     return Objectives(max_error_rate=max_error_rate_percent / 100.0,
                       latency_objective_ms=latency_ms,
-                      min_achieved=0.0 if concurrency else Objectives.min_achieved,
+                      min_achieved=0.0 if concurrency else Objectives().min_achieved,
                       min_goodput=None if min_goodput_percent is None
                       else min_goodput_percent / 100.0,
                       slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)

@@ -127,6 +127,10 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
             plan.hold_s = max(args.hold, plan.settle_s + 1)
         if search.objectives.streaming:  # no latency objective to derive: one step's length
             plan.baseline_s = plan.hold_s
+        if search.unit != "req/s":
+            # No rest between steps: in flight never queues past N, and a rest would start the
+            # next N requests at once, in step, and judge that burst rather than the load.
+            plan.rest_s = 0.0
         # The session's start line says what the search does, not its 6-hour upper bound.
         session.meta["plan_note"] = plan.describe(search)
         run = CapacityRun(search, plan, safety_factor=args.safety_factor, slo_source=slo_source)
@@ -171,6 +175,8 @@ def _search_for(profile: Any, args: argparse.Namespace) -> tuple[Any, Any, str]:
     streaming = profile.llm is not None
     start = args.start or (capacity_llm.DEFAULT_START_CONCURRENCY if concurrency else
                            capacity_llm.DEFAULT_START_RPS if streaming else 50.0)
+    if concurrency:
+        start = float(max(1, round(start)))  # whole requests in flight
     quantum = capacity_llm.RATE_QUANTUM if streaming and not concurrency else 1.0
     slo_source, ttft, tpot, goodput = "", None, None, None
     if streaming:
@@ -301,7 +307,7 @@ LLM_COLUMNS = (("goodput %", "goodput_pct", 1), ("TTFT p50", "ttft_p50_ms", 0),
 
 
 def _llm_header(unit: str) -> str:
-    return (f"{'step ' + unit:>14} {'run':>3} {'verdict':<8} {'achieved':>9} "
+    return (f"{'step ' + unit:>14} {'run':>3} {'verdict':<8} {'sent/s':>9} "
             + " ".join(f"{title:>9}" for title, _, _ in LLM_COLUMNS) + f" {'errors %':>8}  why")
 
 
