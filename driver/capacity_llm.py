@@ -76,7 +76,8 @@ def describe_objectives(objectives: Objectives) -> str:
     """The objectives line of a streaming search."""
     assert objectives.min_goodput is not None
     achieved = ("" if not objectives.min_achieved else
-                f", and at least {100 * objectives.min_achieved:g}% of the offered rate sent")
+                f", and at least {100 * objectives.min_achieved:g}% of the offered rate sent "
+                "and ended (allowing for Poisson arrivals)")
     return (f"a step passes while goodput (requests with TTFT ≤ {objectives.slo_ttft_ms:g} ms "
             f"and TPOT ≤ {objectives.slo_tpot_ms:g} ms, of those that ended) stays ≥ "
             f"{100 * objectives.min_goodput:g}% and errors under "
@@ -118,6 +119,9 @@ def judge_streaming(result: StepResult, objectives: Objectives) -> Verdict:
                        + _missed(result, objectives))
     if objectives.min_achieved and short_of_rate(result, objectives.min_achieved):
         reasons.append(f"achieved {result.achieved_rps:.2f} of {result.rate:g} req/s")
+    elif objectives.min_achieved and backlog(result, objectives.min_achieved):
+        reasons.append(f"{result.ended / result.seconds:.2f} of {result.rate:g} req/s ended: "
+                       "requests are queueing")
     clear = bool(reasons) and result.goodput_pct is not None and (
         result.overloaded_s >= objectives.clear_persist_s
         and clearly_over_streaming(result, objectives))
@@ -135,9 +139,31 @@ def short_of_rate(result: StepResult, min_achieved: float) -> bool:
         return False
     seconds = result.seconds or (result.requests / result.achieved_rps
                                  if result.achieved_rps else 0)
-    due = result.rate * seconds
-    sent = result.achieved_rps * seconds
-    return sent < min_achieved * due and sent < due - 3 * math.sqrt(due)
+    return _short(result.achieved_rps * seconds, result.rate * seconds, min_achieved)
+
+
+def backlog(result: StepResult, min_achieved: float) -> bool:
+    """Whether fewer requests ended than the rate sends, beyond chance: the instance queues.
+
+    Goodput over the requests that ended cannot see this by itself: in overload the ones that
+    end first are the ones queued least. It holds once a step's first (not judged) seconds
+    last longer than one answer, so that the requests judged were sent during the step
+    (``settle_for``)."""
+    if result.rate <= 0 or not result.seconds:
+        return False
+    return _short(result.ended, result.rate * result.seconds, min_achieved)
+
+
+def _short(count: float, due: float, min_achieved: float) -> bool:
+    return count < min_achieved * due and count < due - 3 * math.sqrt(due)
+
+
+def settle_for(unloaded_p99_ms: float | None, settle_s: float) -> float:
+    """A rate step's first seconds, not judged: at least 1.5 x the unloaded p99 of a whole
+    answer, so that the requests that end in the judged seconds were sent in the step."""
+    if unloaded_p99_ms is None:
+        return settle_s
+    return max(settle_s, float(math.ceil(1.5 * unloaded_p99_ms / 1000)))
 
 
 def _missed(result: StepResult, objectives: Objectives) -> str:

@@ -183,6 +183,8 @@ class CapacityRun:
             if previous is not None and not previous.passed and plan.rest_s > 0:
                 session.set_rate(0.0)
                 await asyncio.sleep(plan.rest_s)
+                if search.objectives.streaming:
+                    await self._drain(session)
             run = 1 + (len(search._runs) if search.pending == rate else 0)
             session.event("capacity", "capacity_step",
                           f"step: {rate:g} {unit}" + (f" (run {run}, to confirm)" if run > 1
@@ -215,6 +217,15 @@ class CapacityRun:
                           f"{self.result['formula']}", **self.result)
         session.stop()
 
+    async def _drain(self, session: Session) -> None:
+        """Rest until the requests in flight have ended (at most one request timeout).
+
+        An LLM instance queues hundreds of streams of seconds each: five seconds without load
+        leave its queue full, and the next step would judge the last one's backlog."""
+        limit = session.elapsed() + session.profile.load.timeout + 2
+        while self.ticks and self.ticks[-1].in_flight > 0 and session.elapsed() < limit:
+            await self._wait_ticks(session, self.ticks[-1].second + 1)
+
     def _streaming_baseline(self, session: Session, baseline: StepResult) -> bool:
         """Check the endpoint streams unloaded and say the objectives; False: it does not."""
         objectives = self.search.objectives
@@ -225,16 +236,25 @@ class CapacityRun:
             session.event("capacity", "capacity_failed", self.error)
             session.stop()
             return False
+        settle = ""
+        if objectives.min_achieved:  # a rate search: judge the requests sent in the step
+            longer = capacity_llm.settle_for(baseline.p99_ms, self.plan.settle_s)
+            if longer > self.plan.settle_s:
+                self.plan.hold_s += longer - self.plan.settle_s
+                self.plan.settle_s = longer
+                settle = (f"; steps now last {self.plan.hold_s:g} s, the first {longer:g} s "
+                          "not judged (1.5 x the unloaded p99 of a whole answer)")
         session.event("capacity", "capacity_objectives",
                       f"unloaded: {capacity_llm.step_figures(baseline)} over {baseline.ended} "
-                      f"streams; {capacity_llm.describe_objectives(objectives)}",
+                      f"streams; {capacity_llm.describe_objectives(objectives)}{settle}",
                       unit=self.search.unit, baseline_ended=baseline.ended,
                       unloaded_ttft_p99_ms=baseline.ttft_p99_ms,
                       unloaded_tpot_p99_ms=baseline.tpot_p99_ms,
                       unloaded_goodput_pct=baseline.goodput_pct,
                       slo_ttft_ms=objectives.slo_ttft_ms, slo_tpot_ms=objectives.slo_tpot_ms,
                       min_goodput_pct=100 * (objectives.min_goodput or 0),
-                      slo_source=self.slo_source)
+                      slo_source=self.slo_source, settle_s=self.plan.settle_s,
+                      hold_s=self.plan.hold_s)
         return True
 
     def _baseline(self, session: Session, baseline: StepResult) -> bool:

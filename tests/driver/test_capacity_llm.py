@@ -22,13 +22,14 @@ IN_FLIGHT = dataclasses.replace(SLO, min_achieved=0.0)  # a concurrency search
 
 
 def step(rate: float, goodput: float | None, *, errors: float = 0.0, achieved: float | None = None,
-         ttft: float = 300, tpot: float = 30, overloaded_s: int = 0, seconds: int = 20
-         ) -> StepResult:
+         ttft: float = 300, tpot: float = 30, overloaded_s: int = 0, seconds: int = 20,
+         ended: int | None = None) -> StepResult:
     """A streaming step: its e2e p99 is long (seconds of tokens) and judges nothing."""
     return StepResult(rate, rate if achieved is None else achieved, errors, 9000.0, 5000.0,
                       ttft_p50_ms=ttft, ttft_p99_ms=ttft * 1.5, tpot_p50_ms=tpot,
                       tpot_p99_ms=tpot * 1.5, output_tokens_per_s=100.0, goodput_pct=goodput,
-                      ended=20, in_flight_mean=rate * 4, overloaded_s=overloaded_s,
+                      ended=round(rate * seconds) if ended is None else ended,
+                      in_flight_mean=rate * 4, overloaded_s=overloaded_s,
                       seconds=seconds)
 
 
@@ -50,7 +51,10 @@ def step(rate: float, goodput: float | None, *, errors: float = 0.0, achieved: f
         (SLO, step(3, 100.0, achieved=2.5), True, False, ""),
         (SLO, step(3, 100.0, achieved=1.5), False, False, "achieved 1.50 of 3 req/s"),
         (SLO, step(300, 100.0, achieved=280), False, False, "achieved 280.00 of 300"),
-        (IN_FLIGHT, step(30, 100.0, achieved=7.0), True, False, ""),  # 30 in flight, 7 req/s
+        # In overload the requests that end first queued least: goodput alone is fooled
+        (SLO, step(8, 97.0, ended=76), False, False, "3.80 of 8 req/s ended: requests are queue"),
+        (SLO, step(8, 100.0, ended=140), True, False, ""),  # 160 due: chance (3 sd is 38)
+        (IN_FLIGHT, step(30, 100.0, achieved=7.0, ended=140), True, False, ""),  # N, not req/s
         (dataclasses.replace(SLO, min_goodput=0.5), step(3, 60.0), True, False, ""),
     ],
 )
@@ -171,6 +175,12 @@ def _tick(second: int, ttfts_ms: list[float], goodput: int, failed: int = 0,
     return Tick(second, 0.0, float(second), "p", 0, 4.0, completed=len(ttfts_ms) + failed,
                 in_flight=in_flight, ttft=hdr.encode(ttft), tpot=hdr.encode(tpot),
                 output_tokens=64 * len(ttfts_ms), goodput=goodput)
+
+
+def test_rate_steps_settle_for_longer_than_one_answer():
+    assert capacity_llm.settle_for(5200, 3) == 8  # 7.8 s: an answer sent before is done
+    assert capacity_llm.settle_for(900, 3) == 3
+    assert capacity_llm.settle_for(None, 3) == 3
 
 
 def test_a_window_is_measured_from_its_ticks():
