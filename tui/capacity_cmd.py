@@ -45,7 +45,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="a step fails at this error rate (default 5, as the blog)")
     search.add_argument("--latency-ms", type=float, metavar="MS",
                         help="a step fails when client p99 reaches this (default: 4x the "
-                             "unloaded p99, at least 50 ms above it)")
+                             "unloaded p99, at least 50 ms above it; not used for a streaming "
+                             "target)")
     llm = parser.add_argument_group("streaming LLM targets")
     llm.add_argument("--min-goodput", type=float, default=DEFAULT_MIN_GOODPUT, metavar="PERCENT",
                      help="a step fails when fewer of its requests meet both SLOs (default 95)")
@@ -59,7 +60,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="believe a failing run at once instead of re-running it (faster, "
                              "less repeatable)")
     search.add_argument("--safety-factor", type=float, default=0.5,
-                        help="target = MAX_RPS x this x 60 (default 0.5, AWS's guidance)")
+                        help="target = MAX_RPS x this x 60, or MAX_CONCURRENCY x this for a "
+                             "streaming target (default 0.5, AWS's guidance)")
     search.add_argument("--apply", action="store_true",
                         help="put the recommended target-tracking policy on the endpoint")
     parser.set_defaults(handler=main)

@@ -47,13 +47,14 @@ def step(rate: float, goodput: float | None, *, errors: float = 0.0, achieved: f
         (SLO, step(3, 100.0, errors=0.06), False, False, "errors 6.0% ≥ 5%"),
         (SLO, step(3, 100.0, errors=0.5, overloaded_s=3), False, True, "errors"),
         (SLO, step(3, None), False, False, "no request ended"),
-        # Poisson arrivals: 50 sent of 60 due in 20 s is chance (3 sd is 23), 30 is not
+        # Poisson arrivals: 50 sent of 60 due in 20 s is chance (2 sd is 15.5), 40 is not
         (SLO, step(3, 100.0, achieved=2.5), True, False, ""),
-        (SLO, step(3, 100.0, achieved=1.5), False, False, "achieved 1.50 of 3 req/s"),
+        (SLO, step(3, 100.0, achieved=2.0), False, False, "achieved 2.00 of 3 req/s"),
         (SLO, step(300, 100.0, achieved=280), False, False, "achieved 280.00 of 300"),
         # In overload the requests that end first queued least: goodput alone is fooled
         (SLO, step(8, 97.0, ended=76), False, False, "3.80 of 8 req/s ended: requests are queue"),
-        (SLO, step(8, 100.0, ended=140), True, False, ""),  # 160 due: chance (3 sd is 38)
+        (SLO, step(8, 100.0, ended=140), True, False, ""),  # 160 due: chance (2 sd is 25)
+        (SLO, step(8, 100.0, ended=130), False, False, "6.50 of 8 req/s ended"),
         (IN_FLIGHT, step(30, 100.0, achieved=7.0, ended=140), True, False, ""),  # N, not req/s
         (dataclasses.replace(SLO, min_goodput=0.5), step(3, 60.0), True, False, ""),
     ],
