@@ -160,11 +160,12 @@ def _short(count: float, due: float, min_achieved: float) -> bool:
 
 
 def settle_for(unloaded_p99_ms: float | None, settle_s: float) -> float:
-    """A rate step's first seconds, not judged: at least 1.5 x the unloaded p99 of a whole
-    answer, so that the requests that end in the judged seconds were sent in the step."""
+    """A rate step's first seconds, not judged: at least twice the unloaded p99 of a whole
+    answer (under load tokens come about half as fast), so that the requests that end in the
+    judged seconds were sent in the step, not before it at the previous step's lower rate."""
     if unloaded_p99_ms is None:
         return settle_s
-    return max(settle_s, float(math.ceil(1.5 * unloaded_p99_ms / 1000)))
+    return max(settle_s, float(math.ceil(2 * unloaded_p99_ms / 1000)))
 
 
 def _missed(result: StepResult, objectives: Objectives) -> str:

@@ -243,7 +243,7 @@ class CapacityRun:
                 self.plan.hold_s += longer - self.plan.settle_s
                 self.plan.settle_s = longer
                 settle = (f"; steps now last {self.plan.hold_s:g} s, the first {longer:g} s "
-                          "not judged (1.5 x the unloaded p99 of a whole answer)")
+                          "not judged (twice the unloaded p99 of a whole answer)")
         session.event("capacity", "capacity_objectives",
                       f"unloaded: {capacity_llm.step_figures(baseline)} over {baseline.ended} "
                       f"streams; {capacity_llm.describe_objectives(objectives)}{settle}",

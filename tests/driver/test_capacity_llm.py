@@ -179,8 +179,8 @@ def _tick(second: int, ttfts_ms: list[float], goodput: int, failed: int = 0,
 
 
 def test_rate_steps_settle_for_longer_than_one_answer():
-    assert capacity_llm.settle_for(5200, 3) == 8  # 7.8 s: an answer sent before is done
-    assert capacity_llm.settle_for(900, 3) == 3
+    assert capacity_llm.settle_for(5200, 3) == 11  # 10.4 s: an answer sent before is done
+    assert capacity_llm.settle_for(1400, 3) == 3
     assert capacity_llm.settle_for(None, 3) == 3
 
 
