@@ -204,3 +204,14 @@ def test_a_streaming_answer_reads_as_one_line():
                            "30 / p99 45 ms, 100 output tokens/s")
     figures = capacity_llm.step_figures(types.SimpleNamespace(**dataclasses.asdict(step(3, 99))))
     assert figures.startswith("goodput 99.0%, TTFT p50/p99 300/450 ms")
+
+
+def test_a_concurrency_search_on_a_plain_target_recommends_invocations_from_its_throughput():
+    """Not a stream: the p99 objective judges, and the invocations target uses what N sent."""
+    search = CapacitySearch(start_rps=4, unit="in flight",
+                            objectives=objectives_from(5, 100, concurrency=True))
+    run(search, lambda n: StepResult(n, 40 * min(n, 10), 0.0, 20 if n <= 10 else 400))
+    rec = search.recommendation(0.5)
+    assert rec["max_rps"] == 400 and rec["target"] == 12000  # 10 in flight sent 400 req/s
+    assert "= 400 x 0.5 x 60 = 12000 invocations" in rec["formula"]
+    assert "metric" not in rec and "metric:" not in scaling_block(rec)
