@@ -229,10 +229,15 @@ class CapacityRun:
     def _streaming_baseline(self, session: Session, baseline: StepResult) -> bool:
         """Check the endpoint streams unloaded and say the objectives; False: it does not."""
         objectives = self.search.objectives
-        if baseline.goodput_pct is None or baseline.error_rate >= objectives.max_error_rate:
-            self.error = ("the endpoint fails even unloaded (" + (
-                f"{100 * baseline.error_rate:.0f}% errors" if baseline.goodput_pct is not None
-                else "no stream ended") + "): check the target and the requests")
+        if baseline.goodput_pct is None:
+            seconds = f"{baseline.seconds} judged second{'s' if baseline.seconds != 1 else ''}"
+            self.error = (f"no stream ended in the baseline's {seconds}: "
+                          "the answers take longer than that (give --hold more seconds) or the "
+                          "endpoint does not answer")
+        elif baseline.error_rate >= objectives.max_error_rate:
+            self.error = (f"the endpoint fails even unloaded ({100 * baseline.error_rate:.0f}% "
+                          "errors): check the target and the requests")
+        if self.error:
             session.event("capacity", "capacity_failed", self.error)
             session.stop()
             return False
