@@ -20,13 +20,20 @@ A run passes while the error rate stays under ``max_error_rate``, client p99 und
 ``latency_objective_ms``, and the achieved rate within ``min_achieved`` of the offered rate.
 AWS's load-testing guidance turns the answer into a policy:
 ``target = max_rps x safety_factor x 60`` invocations per instance per minute.
+
+A streaming LLM target (``Objectives.min_goodput`` set) is judged on goodput under its TTFT and
+TPOT SLOs instead, searched in req/s or in requests in flight (``unit``), and answered with a
+``ConcurrentRequestsPerModel`` target: see ``driver.capacity_llm``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from driver import capacity_llm
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,15 @@ class Objectives:
     min_achieved: float = 0.95  # achieved rate within 5 % of the offered rate
     clear_failure_factor: float = 2.0  # this far past an objective, a second is overloaded
     clear_persist_s: int = 3  # and this many overloaded seconds in a row fail a run clearly
+    # A streaming LLM target: a run passes while this share of the requests that ended met
+    # both SLOs (goodput); None for any other target. The SLOs are for the lines and FAIL!.
+    min_goodput: float | None = None
+    slo_ttft_ms: float | None = None
+    slo_tpot_ms: float | None = None
+
+    @property
+    def streaming(self) -> bool:
+        return self.min_goodput is not None
 
 
 # The objective stays this far above the unloaded p99 however fast the model is: one garbage
@@ -68,6 +84,16 @@ class StepResult:
     server_5xx: float | None = None
     stopped_early: bool = False
     overloaded_s: int = 0  # the longest run of consecutive seconds each clearly overloaded
+    # Streaming LLM targets only (driver.capacity_llm.measure): ms, tokens/s, % of ``ended``.
+    ttft_p50_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    tpot_p50_ms: float | None = None
+    tpot_p99_ms: float | None = None
+    output_tokens_per_s: float | None = None
+    goodput_pct: float | None = None
+    ended: int = 0  # requests that completed in the window, ok or failed
+    in_flight_mean: float | None = None  # the client's requests in flight, mean of the seconds
+    seconds: int = 0  # judged seconds (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +114,8 @@ def verdict_label(passed: bool, clear: bool) -> str:
 
 def clearly_over(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> bool:
     """Whether ``result`` (typically one second) is twice past an objective, or got nothing."""
+    if objectives.streaming:
+        return capacity_llm.clearly_over_streaming(result, objectives)
     factor = objectives.clear_failure_factor
     if result.p99_ms is None:
         return result.rate >= 5  # several requests were due and none succeeded
@@ -97,6 +125,8 @@ def clearly_over(result: StepResult, objectives: Objectives, latency_objective_m
 
 
 def judge(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> Verdict:
+    if objectives.streaming:
+        return capacity_llm.judge_streaming(result, objectives)
     reasons = []
     if result.error_rate >= objectives.max_error_rate:
         reasons.append(f"errors {100 * result.error_rate:.1f}% ≥ "
@@ -116,7 +146,12 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
 
 @dataclass
 class CapacitySearch:
-    """Proposes rates, learns from results; ``done`` once the edge is narrow enough."""
+    """Proposes rates, learns from results; ``done`` once the edge is narrow enough.
+
+    A "rate" is whatever ``unit`` says: req/s, or requests kept in flight (a concurrency
+    search). Proposed rates are multiples of ``quantum``; the edge is narrow enough within
+    ``tolerance`` or one quantum.
+    """
 
     start_rps: float
     objectives: Objectives = field(default_factory=Objectives)
@@ -127,6 +162,8 @@ class CapacitySearch:
     max_steps: int = 40  # runs, re-runs included
     confirm: bool = True  # a failed run is re-run (best of three) before it is believed
     latency_objective_ms: float | None = None
+    unit: str = "req/s"
+    quantum: float = 1.0
     history: list[tuple[StepResult, Verdict]] = field(default_factory=list)
     best_pass: StepResult | None = None
     lowest_fail: float | None = None
@@ -157,29 +194,43 @@ class CapacitySearch:
             if self.best_pass is None:
                 return self.start_rps if not self.history else None
             rate = self.best_pass.rate * self.growth
+            if self.unit != "req/s" or self.quantum != 1.0:  # whole requests in flight, tenths
+                rate = max(self._floor(rate), self.best_pass.rate + self.quantum)
             return rate if rate <= self.max_rps else None
         low = self.best_pass.rate if self.best_pass else 0.0
         if low <= 0:  # nothing passed yet: the start was above capacity, step down
-            rate = math.floor(self.lowest_fail / self.growth)
+            rate = self._floor(self.lowest_fail / self.growth)
             return rate if rate >= self.min_rps else None
-        if (self.lowest_fail - low) / low <= self.tolerance:
+        gap = self.lowest_fail - low
+        if gap / low <= self.tolerance or gap <= self.quantum * 1.000001:
             return None
-        return math.floor((low + self.lowest_fail) / 2)
+        return self._floor((low + self.lowest_fail) / 2)
+
+    def _floor(self, rate: float) -> float:
+        """Down to a multiple of ``quantum`` (whole numbers by default)."""
+        if self.quantum == 1.0:
+            return math.floor(rate)
+        return round(math.floor(rate / self.quantum + 1e-9) * self.quantum, 6)
+
+    @property
+    def _objective_ms(self) -> float:
+        """The latency objective (a streaming search has none: goodput judges it)."""
+        if self.objectives.streaming:
+            return math.inf
+        assert self.latency_objective_ms is not None, "set_baseline or an objective first"
+        return self.latency_objective_ms
 
     def step_should_stop(self, partial: StepResult) -> bool:
         """Whether a run under way has already failed clearly (stop it, do not overload)."""
-        assert self.latency_objective_ms is not None
-        return judge(partial, self.objectives, self.latency_objective_ms).clear
+        return judge(partial, self.objectives, self._objective_ms).clear
 
     def clearly_over(self, second: StepResult) -> bool:
         """Whether one second of a run is clearly overloaded (see ``clearly_over``)."""
-        assert self.latency_objective_ms is not None
-        return clearly_over(second, self.objectives, self.latency_objective_ms)
+        return clearly_over(second, self.objectives, self._objective_ms)
 
     def record(self, result: StepResult) -> Verdict:
         """Judge one run; the rate is decided once its runs agree (see ``_decide``)."""
-        assert self.latency_objective_ms is not None, "set_baseline or an objective first"
-        verdict = judge(result, self.objectives, self.latency_objective_ms)
+        verdict = judge(result, self.objectives, self._objective_ms)
         self.history.append((result, verdict))
         if self.pending != result.rate:
             self._runs = []
@@ -232,13 +283,18 @@ class CapacitySearch:
             "confirmed_failures": confirmed,
             "overturned_failures": overturned,
             "runs": len(self.history),
+            "unit": self.unit,
         }
 
     def recommendation(self, safety_factor: float = 0.5) -> dict[str, Any] | None:
         """The answer: max sustainable rate, its figures, its spread and the target it implies."""
+        if self.objectives.streaming:
+            return capacity_llm.recommendation(self, safety_factor)
         if self.best_pass is None:
             return None
         best = self.best_pass
+        if self.unit != "req/s":  # a concurrency search: the rate it achieved at its best
+            best = dataclasses.replace(best, rate=round(best.achieved_rps))
         target = best.rate * safety_factor * 60
         return {
             "max_rps": best.rate,
@@ -261,12 +317,13 @@ class CapacitySearch:
 def describe_spread(spread: dict[str, Any]) -> str:
     """One line: where the edge lies and how many failures a re-run confirmed or overturned."""
     low, high = spread["bracket"]
+    unit = spread.get("unit", "req/s")
     if low is None:
         return ""
     if high is None:
-        edge = f"no rate failed: the edge lies above {low:g} req/s"
+        edge = f"no rate failed: the edge lies above {low:g} {unit}"
     else:
-        edge = (f"the edge lies between {low:g} req/s (passed) and {high:g} req/s (failed "
+        edge = (f"the edge lies between {low:g} {unit} (passed) and {high:g} {unit} (failed "
                 f"{spread['fail_runs']} of {spread['runs_at_fail']} runs), "
                 f"{spread['bracket_pct']:.1f}% apart")
     confirmed, overturned = spread["confirmed_failures"], spread["overturned_failures"]
@@ -274,18 +331,22 @@ def describe_spread(spread: dict[str, Any]) -> str:
              "re-run"]
     if overturned:
         parts.append(f"{len(overturned)} overturned (failed once, then passed twice: "
-                     + ", ".join(f"{r:g}" for r in overturned) + " req/s)")
+                     + ", ".join(f"{r:g}" for r in overturned) + f" {unit})")
     return f"{edge}; {', '.join(parts)}; {spread['runs']} runs"
 
 
 def scaling_block(recommendation: dict[str, Any], minimum: int = 1, maximum: int = 4) -> str:
     """A ``scaling:`` section ready to paste into a profile."""
+    metric = recommendation.get("metric")  # concurrency: a streaming target's answer
+    target = recommendation["target"]
+    shown = target if isinstance(target, int) else f"{target:g}"
     return (
         "scaling:\n"
         "  enabled: true\n"
-        f"  min: {minimum}\n"
+        + (f"  metric: {metric}\n" if metric else "")
+        + f"  min: {minimum}\n"
         f"  max: {maximum}\n"
-        f"  target: {recommendation['target']}   # {recommendation['formula']}\n"
+        f"  target: {shown}   # {recommendation['formula']}\n"
         "  scaleOutCooldown: 300s\n"
         "  scaleInCooldown: 300s\n"
     )

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from driver import capacity_llm
 from driver.capacity import (
     CapacitySearch,
     Objectives,
@@ -61,8 +62,9 @@ class StepPlan:
         """What the search will do, in one line (the session's start line says it)."""
         confirm = ("a failing run is re-run to confirm it (best of three)"
                    if search.confirm else "a failing run is believed at once")
-        return (f"baseline {self.baseline_rps:g} req/s for {self.baseline_s:g} s, then from "
-                f"{search.start_rps:g} req/s x{search.growth:g} while runs pass, bisection to "
+        unit = search.unit
+        return (f"baseline {self.baseline_rps:g} {unit} for {self.baseline_s:g} s, then from "
+                f"{search.start_rps:g} {unit} x{search.growth:g} while runs pass, bisection to "
                 f"{100 * search.tolerance:g}%; runs of {self.hold_s:g} s (first "
                 f"{self.settle_s:g} s not judged); {confirm}")
 
@@ -85,6 +87,7 @@ class CapacityRun:
     steps: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)  # said as events when the search starts
+    slo_source: str = ""  # a streaming search: where its TTFT/TPOT SLOs came from
     finished: bool = False  # the search reached its end (with or without an answer)
     _new_tick: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -106,8 +109,11 @@ class CapacityRun:
 
     def _measure(self, rate: float, first: int, last: int, epoch0: float,
                  stopped_early: bool = False, overloaded_s: int = 0) -> StepResult:
-        agg = Aggregate().extend(t for t in self.ticks if first <= t.second <= last)
+        window = [t for t in self.ticks if first <= t.second <= last]
+        agg = Aggregate().extend(window)
         snap = agg.snapshot()
+        agg.release()
+        llm = capacity_llm.measure(window) if self.search.objectives.streaming else {}
         start, end = epoch0 + first, epoch0 + last + 1
         model = [v for t, v in self.model_latency.items() if start <= t and t < end]
         return StepResult(
@@ -120,6 +126,8 @@ class CapacityRun:
             server_model_latency_ms=sum(model) / len(model) if model else None,
             stopped_early=stopped_early,
             overloaded_s=overloaded_s,
+            seconds=snap["seconds"],
+            **llm,
         )
 
     async def _hold(self, session: Session, rate: float, seconds: float,
@@ -163,32 +171,24 @@ class CapacityRun:
         for note in self.notes:
             session.event("capacity", "capacity_plan", note)
         session.event("capacity", "capacity_baseline",
-                      f"baseline: {plan.baseline_rps:g} req/s for {plan.baseline_s:g} s",
+                      f"baseline: {plan.baseline_rps:g} {search.unit} for {plan.baseline_s:g} s",
                       rate=plan.baseline_rps)
         baseline = await self._hold(session, plan.baseline_rps, plan.baseline_s, False)
-        if baseline.p99_ms is None or baseline.error_rate >= search.objectives.max_error_rate:
-            self.error = (f"the endpoint fails even unloaded ({100 * baseline.error_rate:.0f}% "
-                          "errors): check the target and the requests")
-            session.event("capacity", "capacity_failed", self.error)
-            session.stop()
+        judged = (self._streaming_baseline if search.objectives.streaming else self._baseline)
+        if not judged(session, baseline):
             return
-        search.set_baseline(baseline.p99_ms)
-        session.event("capacity", "capacity_objectives",
-                      f"unloaded p99 {baseline.p99_ms:.1f} ms over {baseline.requests} "
-                      f"requests; a run passes under {100 * search.objectives.max_error_rate:g}% "
-                      f"errors, p99 under {search.latency_objective_ms:.0f} ms, and at least "
-                      f"{100 * search.objectives.min_achieved:g}% of the offered rate",
-                      unloaded_p99_ms=baseline.p99_ms, baseline_requests=baseline.requests,
-                      latency_objective_ms=search.latency_objective_ms)
+        unit = search.unit
         previous: Verdict | None = None
         while (rate := search.next_rate()) is not None:
             if previous is not None and not previous.passed and plan.rest_s > 0:
                 session.set_rate(0.0)
                 await asyncio.sleep(plan.rest_s)
+                if search.objectives.streaming:
+                    await self._drain(session)
             run = 1 + (len(search._runs) if search.pending == rate else 0)
             session.event("capacity", "capacity_step",
-                          f"step: {rate:g} req/s" + (f" (run {run}, to confirm)" if run > 1
-                                                     else ""), rate=rate, run=run)
+                          f"step: {rate:g} {unit}" + (f" (run {run}, to confirm)" if run > 1
+                                                      else ""), rate=rate, run=run, unit=unit)
             result = await self._hold(session, rate, plan.hold_s, True)
             verdict = search.record(result)
             previous = verdict
@@ -203,8 +203,13 @@ class CapacityRun:
         if self.result is None:
             session.event("capacity", "capacity_result",
                           "no step passed: the endpoint does not sustain even "
-                          f"{min(r.rate for r, _ in search.history):g} req/s"
+                          f"{min(r.rate for r, _ in search.history):g} {unit}"
                           if search.history else "no step ran")
+        elif search.objectives.streaming:
+            session.event("capacity", "capacity_result",
+                          f"one instance sustains {capacity_llm.answer_line(self.result)} "
+                          f"({describe_spread(self.result['spread'])}); "
+                          f"{self.result['formula']}", **self.result)
         else:
             session.event("capacity", "capacity_result",
                           f"one instance sustains {self.result['max_rps']:g} req/s "
@@ -212,12 +217,80 @@ class CapacityRun:
                           f"{self.result['formula']}", **self.result)
         session.stop()
 
+    async def _drain(self, session: Session) -> None:
+        """Rest until the requests in flight have ended (at most one request timeout).
+
+        An LLM instance queues hundreds of streams of seconds each: five seconds without load
+        leave its queue full, and the next step would judge the last one's backlog."""
+        limit = session.elapsed() + session.profile.load.timeout + 2
+        while self.ticks and self.ticks[-1].in_flight > 0 and session.elapsed() < limit:
+            await self._wait_ticks(session, self.ticks[-1].second + 1)
+
+    def _streaming_baseline(self, session: Session, baseline: StepResult) -> bool:
+        """Check the endpoint streams unloaded and say the objectives; False: it does not."""
+        objectives = self.search.objectives
+        if baseline.goodput_pct is None:
+            seconds = f"{baseline.seconds} judged second{'s' if baseline.seconds != 1 else ''}"
+            self.error = (f"no stream ended in the baseline's {seconds}: "
+                          "the answers take longer than that (give --hold more seconds) or the "
+                          "endpoint does not answer")
+        elif baseline.error_rate >= objectives.max_error_rate:
+            self.error = (f"the endpoint fails even unloaded ({100 * baseline.error_rate:.0f}% "
+                          "errors): check the target and the requests")
+        if self.error:
+            session.event("capacity", "capacity_failed", self.error)
+            session.stop()
+            return False
+        settle = ""
+        if objectives.min_achieved:  # a rate search: judge the requests sent in the step
+            longer = capacity_llm.settle_for(baseline.p99_ms, self.plan.settle_s)
+            if longer > self.plan.settle_s:
+                self.plan.hold_s += longer - self.plan.settle_s
+                self.plan.settle_s = longer
+                settle = (f"; steps now last {self.plan.hold_s:g} s, the first {longer:g} s "
+                          "not judged (twice the unloaded p99 of a whole answer)")
+        session.event("capacity", "capacity_objectives",
+                      f"unloaded: {capacity_llm.step_figures(baseline)} over {baseline.ended} "
+                      f"streams; {capacity_llm.describe_objectives(objectives)}{settle}",
+                      unit=self.search.unit, baseline_ended=baseline.ended,
+                      unloaded_ttft_p99_ms=baseline.ttft_p99_ms,
+                      unloaded_tpot_p99_ms=baseline.tpot_p99_ms,
+                      unloaded_goodput_pct=baseline.goodput_pct,
+                      slo_ttft_ms=objectives.slo_ttft_ms, slo_tpot_ms=objectives.slo_tpot_ms,
+                      min_goodput_pct=100 * (objectives.min_goodput or 0),
+                      slo_source=self.slo_source, settle_s=self.plan.settle_s,
+                      hold_s=self.plan.hold_s)
+        return True
+
+    def _baseline(self, session: Session, baseline: StepResult) -> bool:
+        """Set the latency objective from the unloaded run; False: the endpoint fails."""
+        search = self.search
+        if baseline.p99_ms is None or baseline.error_rate >= search.objectives.max_error_rate:
+            self.error = (f"the endpoint fails even unloaded ({100 * baseline.error_rate:.0f}% "
+                          "errors): check the target and the requests")
+            session.event("capacity", "capacity_failed", self.error)
+            session.stop()
+            return False
+        search.set_baseline(baseline.p99_ms)
+        session.event("capacity", "capacity_objectives",
+                      f"unloaded p99 {baseline.p99_ms:.1f} ms over {baseline.requests} "
+                      f"requests; a run passes under {100 * search.objectives.max_error_rate:g}% "
+                      f"errors, p99 under {search.latency_objective_ms:.0f} ms, and at least "
+                      f"{100 * search.objectives.min_achieved:g}% of the offered rate",
+                      unloaded_p99_ms=baseline.p99_ms, baseline_requests=baseline.requests,
+                      latency_objective_ms=search.latency_objective_ms)
+        return True
+
     def _verdict_line(self, result: StepResult, verdict: Verdict) -> str:
         """``600 req/s FAILED: ... — stopped early; re-running to confirm``."""
-        figures = (f"p99 {result.p99_ms:.1f} ms" if result.p99_ms is not None
-                   else "no responses") + (f", errors {100 * result.error_rate:.1f}%, "
-                                           f"achieved {result.achieved_rps:.0f} req/s")
-        line = (f"{result.rate:g} req/s {'passed' if verdict.passed else 'FAILED'}: {figures}"
+        unit = self.search.unit
+        if self.search.objectives.streaming:
+            figures = capacity_llm.step_figures(result)
+        else:
+            figures = (f"p99 {result.p99_ms:.1f} ms" if result.p99_ms is not None
+                       else "no responses") + (f", errors {100 * result.error_rate:.1f}%, "
+                                               f"achieved {result.achieved_rps:.0f} req/s")
+        line = (f"{result.rate:g} {unit} {'passed' if verdict.passed else 'FAILED'}: {figures}"
                 + (f" ({'; '.join(verdict.reasons)})" if verdict.reasons else "")
                 + (" — stopped early" if result.stopped_early else ""))
         if self.search.pending == result.rate:
@@ -225,11 +298,21 @@ class CapacityRun:
         runs = self.search.decided.get(result.rate) or []
         if len(runs) > 1:
             decided = "passes" if self.search.outcome(result.rate) else "fails"
-            return line + (f"; {result.rate:g} req/s {decided} ({runs.count(True)} of "
+            return line + (f"; {result.rate:g} {unit} {decided} ({runs.count(True)} of "
                            f"{len(runs)} runs passed)")
         return line
 
 
-def objectives_from(max_error_rate_percent: float, latency_ms: float | None) -> Objectives:
+def objectives_from(max_error_rate_percent: float, latency_ms: float | None,
+                    min_goodput_percent: float | None = None, slo_ttft_ms: float | None = None,
+                    slo_tpot_ms: float | None = None, concurrency: bool = False) -> Objectives:
+    """From the command line; goodput and SLOs for a streaming target (see capacity_llm).
+
+    A concurrency search does not check the achieved rate: its steps are requests in flight.
+    """
     return Objectives(max_error_rate=max_error_rate_percent / 100.0,
-                      latency_objective_ms=latency_ms)
+                      latency_objective_ms=latency_ms,
+                      min_achieved=0.0 if concurrency else Objectives().min_achieved,
+                      min_goodput=None if min_goodput_percent is None
+                      else min_goodput_percent / 100.0,
+                      slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
