@@ -42,7 +42,9 @@ class RequestAccounting:
 
     def _sent(self, flight: InFlight) -> None:
         """The request got a connection: it is sent (waiting for one was send lag)."""
-        bucket = self._bucket_at(flight.sent)
+        bucket = self.bucket
+        if flight.sent - self.t0 >= bucket.second + 1:  # (the call only when it changes)
+            bucket = self._bucket_at(flight.sent)
         bucket.sent += 1
         lag = flight.sent - flight.intended
         bucket.lag.append(int(lag * 1e6))
@@ -85,7 +87,9 @@ class RequestAccounting:
 
     def _complete(self, kind: str, status: int, code: str | None, message: str | None,
                   intended: float, actual: float, end: float) -> None:
-        bucket = self._bucket_at(end)
+        bucket = self.bucket
+        if end - self.t0 >= bucket.second + 1:
+            bucket = self._bucket_at(end)
         bucket.completed += 1
         outcomes = bucket.outcomes
         outcomes[kind] = outcomes.get(kind, 0) + 1
@@ -154,7 +158,8 @@ class _Flight(Flight):
     __slots__ = ("intended", "sent", "seq", "worker")
 
     def __init__(self, worker: Worker, seq: int, intended: float) -> None:
-        super().__init__()
+        # Flight's fields set here rather than through super(): one call fewer a request.
+        self.connection = self.task = self.wire = None
         self.worker, self.seq, self.intended = worker, seq, intended
         self.sent = 0.0
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 
@@ -154,19 +155,18 @@ class _Connection(asyncio.Protocol):
         self.retried = False
         self.closed = False
         self.idle_since = 0.0
-        self._reset(head=False)
-
-    def _reset(self, head: bool) -> None:
-        self.head = head
+        self.head = False
         self.started = False  # a byte of the current response has arrived
         self.headers_done = False
         self.status = 0
-        self._headers.clear()
-        self._body.clear()
         self.keep_alive = True
 
     def start(self, flight: Flight, wire: Wire, reused: bool, retried: bool) -> None:
-        self._reset(wire.head)
+        # The state of one exchange, set afresh (in one place: this runs once a request).
+        self.head, self.started, self.headers_done, self.status = wire.head, False, False, 0
+        self._headers.clear()
+        self._body.clear()
+        self.keep_alive = True
         self.flight, self.reused, self.retried = flight, reused, retried
         flight.connection = self
         assert self.transport is not None
@@ -262,12 +262,12 @@ class Client:
         self.limit = limit
         self.idle_s = idle_s
         self._ssl = ssl_context
-        self._clock = clock
+        # Idle times only: any monotonic clock (time.monotonic is a C call, no Python frame).
+        self._now: Callable[[], float] = clock if clock is not None else time.monotonic
         self._busy = 0  # connections given to a request (opening or exchanging)
         self._queue: deque[tuple[Flight, Wire]] = deque()
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._all: set[_Connection] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- the worker's side -----------------------------------------------------------------
 
@@ -315,13 +315,6 @@ class Client:
         return await future
 
     # --- inside ----------------------------------------------------------------------------
-
-    def _now(self) -> float:
-        if self._clock is not None:
-            return self._clock()
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        return self._loop.time()
 
     def _start(self, flight: Flight, wire: Wire) -> None:
         self._busy += 1

@@ -124,12 +124,14 @@ class OpenLoopSender:
         self.client.submit(flight, wire)
 
     def _wire(self, request_id: int, prepared: Prepared) -> Wire:
-        """The request's bytes, encoded once per distinct prepared request."""
+        """The request's bytes, encoded once per distinct prepared request (a plain target
+        hands out the same ``Prepared`` every time; a signing one a new one per request)."""
         cached = self._wires.get(request_id)
-        if (cached is not None and cached[0] is prepared.headers and cached[1] is prepared.body
-                and cached[2] == prepared.url and cached[3] == prepared.method):
-            return cached[4]
+        if cached is not None and (cached[0] is prepared or (
+                cached[1] is prepared.headers and cached[2] is prepared.body
+                and cached[3] == prepared.url and cached[4] == prepared.method)):
+            return cached[5]
         wire = encode(prepared.method, prepared.url, prepared.headers, prepared.body)
-        self._wires[request_id] = (prepared.headers, prepared.body, prepared.url,
+        self._wires[request_id] = (prepared, prepared.headers, prepared.body, prepared.url,
                                    prepared.method, wire)
         return wire

@@ -88,6 +88,9 @@ class Worker(OpenLoopSender, RequestAccounting):
         self._random = random.Random(config.seed * 7919 + config.index)
         self._choices = self._scenario_sequence()
         self._row_position = [0] * len(config.scenarios)
+        self._only = ((0, self.scenarios[0][0])
+                      if len(self._choices) == 1 and len(self.scenarios[self._choices[0]]) == 1
+                      and self._choices[0] == 0 else None)
         self.t0 = 0.0
         self.epoch0 = 0.0
         # request sequence number -> the request, sent or waiting for a connection
@@ -163,6 +166,8 @@ class Worker(OpenLoopSender, RequestAccounting):
         return sequence or [0]
 
     def _pick(self, n: int) -> tuple[int, WorkerRequest]:
+        if self._only is not None:  # one scenario of one request: the common case
+            return self._only
         scenario = self._choices[n % len(self._choices)]
         requests = self.scenarios[scenario]
         if len(requests) == 1:
