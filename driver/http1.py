@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 
 import httptools
-from multidict import CIMultiDict
-from yarl import URL
 
+from driver.http1_messages import HttpError, Response, Wire, encode
 from metrics.records import CONN_ERROR, OTHER
+
+__all__ = ["IDLE_S", "Client", "Flight", "HttpError", "Response", "Wire", "encode"]
 
 # Idle connections older than this are closed rather than reused. Below the shortest common
 # server keep-alive timeouts (5 s: uvicorn, Apache, Node.js, nginx set up like our model
@@ -37,81 +39,6 @@ from metrics.records import CONN_ERROR, OTHER
 # into a connection the server is closing. Servers with shorter limits (gunicorn's async
 # workers, 2 s) are covered by the retry.
 IDLE_S = 4.0
-
-
-class HttpError(Exception):
-    def __init__(self, kind: str, code: str, message: str, retried: bool = False) -> None:
-        super().__init__(message)
-        self.kind, self.code, self.message, self.retried = kind, code, message, retried
-
-
-class _Headers(Mapping[str, str]):
-    """Response headers, decoded on first look: only error responses are looked into."""
-
-    __slots__ = ("_decoded", "_raw")
-
-    def __init__(self, raw: dict[bytes, bytes]) -> None:
-        self._raw = raw
-        self._decoded: CIMultiDict[str] | None = None
-
-    def _all(self) -> CIMultiDict[str]:
-        if self._decoded is None:
-            self._decoded = CIMultiDict(
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw.items())
-        return self._decoded
-
-    def __getitem__(self, name: str) -> str:
-        return self._all()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-
-class Response:
-    __slots__ = ("body", "headers", "retried", "status")
-
-    def __init__(self, status: int, raw_headers: dict[bytes, bytes], body: bytes,
-                 retried: bool) -> None:
-        self.status, self.body, self.retried = status, body, retried
-        self.headers = _Headers(raw_headers)
-
-
-class Wire:
-    """One request ready to send: where to, and its bytes."""
-
-    __slots__ = ("data", "head", "key")
-
-    def __init__(self, key: tuple[str, str, int], data: bytes, head: bool) -> None:
-        self.key, self.data, self.head = key, data, head
-
-
-def encode(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Wire:
-    """Encode a request once; raises ValueError for a URL or header that cannot go out."""
-    parsed = URL(url)
-    scheme = parsed.scheme
-    if scheme not in ("http", "https") or not parsed.raw_host:
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    host = parsed.raw_host
-    port = parsed.port or (443 if scheme == "https" else 80)
-    lines = [f"{method} {parsed.raw_path_qs or '/'} HTTP/1.1"]
-    names = {name.lower() for name in headers}
-    if "host" not in names:
-        bracketed = f"[{host}]" if ":" in host else host
-        default = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
-        lines.append(f"Host: {bracketed}" + ("" if default else f":{port}"))
-    if "accept" not in names:
-        lines.append("Accept: */*")
-    for name, value in headers.items():
-        if any(c in name or c in str(value) for c in "\r\n\0") or ":" in name:
-            raise ValueError(f"header {name!r} holds a line break or a colon")
-        lines.append(f"{name}: {value}")
-    if body is not None and "content-length" not in names:
-        lines.append(f"Content-Length: {len(body)}")
-    head = "\r\n".join(lines).encode() + b"\r\n\r\n"  # UTF-8, as aiohttp sent them
-    return Wire((scheme, host, port), head + (body or b""), method.upper() == "HEAD")
 
 
 class Flight:
@@ -154,19 +81,18 @@ class _Connection(asyncio.Protocol):
         self.retried = False
         self.closed = False
         self.idle_since = 0.0
-        self._reset(head=False)
-
-    def _reset(self, head: bool) -> None:
-        self.head = head
+        self.head = False
         self.started = False  # a byte of the current response has arrived
         self.headers_done = False
         self.status = 0
-        self._headers.clear()
-        self._body.clear()
         self.keep_alive = True
 
     def start(self, flight: Flight, wire: Wire, reused: bool, retried: bool) -> None:
-        self._reset(wire.head)
+        # The state of one exchange, set afresh (in one place: this runs once a request).
+        self.head, self.started, self.headers_done, self.status = wire.head, False, False, 0
+        self._headers.clear()
+        self._body.clear()
+        self.keep_alive = True
         self.flight, self.reused, self.retried = flight, reused, retried
         flight.connection = self
         assert self.transport is not None
@@ -262,12 +188,12 @@ class Client:
         self.limit = limit
         self.idle_s = idle_s
         self._ssl = ssl_context
-        self._clock = clock
+        # Idle times only: any monotonic clock (time.monotonic is a C call, no Python frame).
+        self._now: Callable[[], float] = clock if clock is not None else time.monotonic
         self._busy = 0  # connections given to a request (opening or exchanging)
         self._queue: deque[tuple[Flight, Wire]] = deque()
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._all: set[_Connection] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- the worker's side -----------------------------------------------------------------
 
@@ -315,13 +241,6 @@ class Client:
         return await future
 
     # --- inside ----------------------------------------------------------------------------
-
-    def _now(self) -> float:
-        if self._clock is not None:
-            return self._clock()
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        return self._loop.time()
 
     def _start(self, flight: Flight, wire: Wire) -> None:
         self._busy += 1

@@ -155,6 +155,21 @@ class RateFunction:
         x = 2 * remaining / denominator if denominator > 0 else 0.0
         return piece.t0 + min(max(x, 0.0), width)
 
+    def constant_span(self, count: float) -> tuple[float, float, float, float, float] | None:
+        """Where ``time_of`` is linear around ``count``: (first count, end count, start time,
+        rate, width) of the constant-rate piece holding it, None if that piece is a ramp,
+        a pause or past the end. Inside it ``time_of(c)`` equals ``start + min((c - first) /
+        rate, width)`` to the last bit (with a = 0 the root below is exactly that), which the
+        pacer uses to skip the search and the square root at every request."""
+        if count < 0 or count >= self.total:
+            return None
+        i = bisect.bisect_right(self._cumulative, count) - 1
+        piece = self.pieces[i]
+        if piece.r0 != piece.r1 or piece.r0 <= 0 or piece.t1 <= piece.t0:
+            return None
+        return (self._cumulative[i], self._cumulative[i + 1], piece.t0, piece.r0,
+                piece.t1 - piece.t0)
+
     def with_controls(self, controls: Sequence[Control]) -> RateFunction:
         """This function reshaped by live control; controls sorted by ``at``."""
         if not controls:
@@ -208,6 +223,9 @@ class Pacer:
         self._random = random.Random(seed if seed is not None else 0x10AD + index)
         self.sent = 0  # this worker's requests handed out so far
         self._poisson_position = 0.0
+        # The rate function and constant-rate piece of the last peek (``RateFunction.
+        # constant_span``); a new rate function (live control) is looked up afresh.
+        self._span: tuple[RateFunction, float, float, float, float, float] | None = None
 
     def _global_position(self) -> float:
         if self.poisson:
@@ -216,9 +234,20 @@ class Pacer:
 
     def peek(self) -> float | None:
         """Intended time of the next request, without taking it; None when the schedule ends."""
-        if self.poisson and self.sent == 0 and self._poisson_position == 0.0:
-            self._advance_poisson()
-        return self.rate.time_of(self._global_position())
+        if self.poisson:
+            if self.sent == 0 and self._poisson_position == 0.0:
+                self._advance_poisson()
+            return self.rate.time_of(self._poisson_position)
+        position = float(self.sent * self.workers + self.index)
+        span = self._span
+        if span is not None and span[0] is self.rate and span[1] <= position < span[2]:
+            # Inside a constant-rate piece: time_of's exact value, without its search.
+            x = (position - span[1]) / span[4]
+            return span[3] + (x if x < span[5] else span[5])
+        rate = self.rate
+        found = rate.constant_span(position)
+        self._span = None if found is None else (rate, *found)
+        return rate.time_of(position)
 
     def take(self) -> None:
         self.sent += 1

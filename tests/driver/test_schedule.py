@@ -189,3 +189,31 @@ def test_remaining_counts_what_is_left_of_the_share(index, workers):
     assert pacer.skip_until(2.0) == len(range(index, 21, workers))
     assert pacer.remaining() == share - len(range(index, 21, workers))
     assert pacer.peek() is None
+
+
+constant_or_ramp = st.lists(
+    st.one_of(st.tuples(st.floats(0.001, 5), st.floats(0, 3000), st.floats(0, 3000)),
+              st.floats(0.001, 5).flatmap(lambda d: st.floats(0.01, 3000).map(
+                  lambda r: (d, r, r)))),
+    min_size=1, max_size=4)
+
+
+@given(constant_or_ramp, st.integers(1, 3), st.data())
+def test_pacer_fast_path_gives_time_of_to_the_last_bit(phases, workers, data):
+    """Inside a constant-rate piece the pacer skips ``time_of``'s search and square root:
+    every intended time is still exactly ``time_of`` of its position, also across a live
+    control that swaps the rate function mid-way."""
+    function = rate(*phases)
+    index = data.draw(st.integers(0, workers - 1))
+    switch_after = data.draw(st.integers(0, 400))
+    factor = data.draw(st.sampled_from([0.5, 1.0, 3.0]))
+    pacer = Pacer(function, index, workers)
+    for n in range(800):
+        if n == switch_after:
+            at = pacer.peek() or 0.0
+            pacer.rate = function.with_controls([Control(at, "factor", factor)])
+        expected = pacer.rate.time_of(float(pacer.sent * workers + index))
+        assert pacer.peek() == expected
+        if expected is None:
+            break
+        pacer.take()

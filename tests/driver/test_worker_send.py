@@ -11,7 +11,9 @@ from driver.limits import WORKER_CEILING_RPS, rate_warnings
 from driver.profile import LoadOptions, RenderedRequest
 from driver.protocol import TickMessage, WorkerConfig
 from driver.schedule import Phase
+from driver.sender import COALESCE_S
 from driver.worker import Worker
+from metrics import hdr
 
 ABSURD_RPS = 10_000_000
 
@@ -77,3 +79,21 @@ def test_validate_warns_beyond_the_workers_ceiling_only():
     assert "'absurd'" in warnings[0] and "10,000,000 req/s" in warnings[0]
     assert "load.workers: 1000" in warnings[0]
     assert rate_warnings([Phase("two", 10, 15_000, 15_000)], workers=2) == []
+
+
+async def test_sends_batched_at_a_high_rate_are_never_early_and_all_counted(target_server):
+    """Above 1 / COALESCE_S per worker one wake-up sends several requests: every one goes
+    at or after its intended time (a negative lag would fall out of the lag histogram, so
+    its count equals the sends), and every request is sent or counted as not sent."""
+    emitted: list[dict] = []
+    rate, duration = 12_000, 0.25
+    worker = make_worker(target_server.url, [Phase("fast", duration, rate, rate)], emitted,
+                         max_in_flight=10_000, connections=64)
+    assert rate * COALESCE_S > 1  # the batched path
+    reason = await asyncio.wait_for(run_worker(worker), timeout=30)
+    assert reason == "completed"
+    sent = sum(t.sent for t in ticks(emitted))
+    assert sent + sum(t.not_sent for t in ticks(emitted)) == rate * duration
+    lags = hdr.merge(t.lag for t in ticks(emitted))
+    assert lags.get_total_count() == sent > 0
+    assert lags.get_min_value() >= 0
