@@ -192,6 +192,18 @@ def test_the_capacity_table_shows_each_run_and_the_rate_overall() -> None:
     assert [c[8] for c in cells] == ["99.0", "60.0", "97.0", "70.0"]
     assert '<td class="text failed">fails</td>' in body
     assert "The search did not finish" in body
+    assert "judged on the client's error rate, p99" in body
+
+
+def test_a_concurrency_search_table_is_in_flight_and_judged_on_goodput() -> None:
+    step = Event(t=T0, elapsed=0.0, source="capacity", name="capacity_step", message="",
+                 data={"rate": 6, "run": 1, "unit": "in flight"})
+    events = [step, _step(6, 1, True, True, goodput_pct=100.0)]
+    from metrics.compare import analyze
+    html = report_html([analyze(recording(header(), [tick(0, [10.0])] + events), "s")])
+    body = html.split("<h3>Capacity search</h3>", 1)[1]
+    assert "<th>step in flight</th>" in body and "<th>unit</th>" not in body
+    assert "judged on goodput (the share of requests that met the TTFT and TPOT SLOs)" in body
 
 
 def test_the_html_comparison_has_the_llm_rows(runs) -> None:

@@ -21,7 +21,7 @@ from tui.report.tables import Table
 # Step fields shown in their own columns (or used for the verdict), and bookkeeping not shown.
 _KNOWN = {"rate", "run", "passed", "clear", "reasons", "rate_passes", "achieved_rps",
           "p50_ms", "p99_ms", "error_rate", "requests", "server_model_latency_ms",
-          "server_5xx", "stopped_early", "overloaded_s"}
+          "server_5xx", "stopped_early", "overloaded_s", "unit"}
 
 
 def _overall(step: dict[str, Any]) -> str:
@@ -73,7 +73,9 @@ def capacity_html(run: RunAnalysis) -> str:
         return ""
     with_runs = any("run" in step for step in steps)  # recordings before confirmation runs
     extra = _extra_columns(steps)
-    columns = ["step req/s", *(["run", "verdict", "rate overall"] if with_runs else
+    unit = next((str(e.data["unit"]) for e in events if e.data.get("unit")), "req/s")
+    streaming = any(step.get("goodput_pct") is not None for step in steps)
+    columns = [f"step {unit}", *(["run", "verdict", "rate overall"] if with_runs else
                                ["verdict"]),
                "achieved req/s", "p50 ms", "p99 ms", "errors", *map(_label, extra), "why"]
     rows = []
@@ -98,6 +100,9 @@ def capacity_html(run: RunAnalysis) -> str:
     confirm = (" A failed step is run again to confirm it, best of three: a first pass stands, "
                "a failure once two runs of the rate failed (“rate overall”)." if with_runs
                else "")
+    judged_on = ("on goodput (the share of requests that met the TTFT and TPOT SLOs), errors "
+                 "and the requests sent and ended" if streaming else
+                 "on the client's error rate, p99 and achieved rate")
     return ("<h3>Capacity search</h3>" + answer + table
-            + f'<p class="note">{CLEAR_FAILURE_NOTE}. Each step is judged on the client\'s '
-              f"error rate, p99 and achieved rate after its first seconds.{confirm}</p>")
+            + f'<p class="note">{CLEAR_FAILURE_NOTE}. Each step is judged {judged_on} after '
+              f"its first seconds.{confirm}</p>")
