@@ -181,7 +181,7 @@ def test_the_capacity_table_shows_each_run_and_the_rate_overall() -> None:
     columns = re.search(r"<h3>Capacity search</h3>.*?<thead><tr>(.*?)</tr>", html).group(1)
     assert re.findall(r"<th[^>]*>(.*?)</th>", columns) == [
         "step req/s", "run", "verdict", "rate overall", "achieved req/s", "p50 ms", "p99 ms",
-        "errors", "goodput %", "why"]
+        "errors", "goodput %", "ended", "why"]
     body = html.split("<h3>Capacity search</h3>", 1)[1]
     rows = re.findall(r"<tr>(.*?)</tr>", body.split("</thead>", 1)[1].split("</table>")[0])
     cells = [[unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)] for r in rows]
@@ -200,7 +200,7 @@ def test_a_concurrency_search_table_is_in_flight_and_judged_on_goodput() -> None
                  data={"rate": 6, "run": 1, "unit": "in flight"})
     events = [step, _step(6, 1, True, True, goodput_pct=100.0)]
     from metrics.compare import analyze
-    html = report_html([analyze(recording(header(), [tick(0, [10.0])] + events), "s")])
+    html = report_html([analyze(recording(header(), [tick(0, [10.0]), *events]), "s")])
     body = html.split("<h3>Capacity search</h3>", 1)[1]
     assert "<th>step in flight</th>" in body and "<th>unit</th>" not in body
     assert "judged on goodput (the share of requests that met the TTFT and TPOT SLOs)" in body

@@ -21,7 +21,9 @@ from tui.report.tables import Table
 # Step fields shown in their own columns (or used for the verdict), and bookkeeping not shown.
 _KNOWN = {"rate", "run", "passed", "clear", "reasons", "rate_passes", "achieved_rps",
           "p50_ms", "p99_ms", "error_rate", "requests", "server_model_latency_ms",
-          "server_5xx", "stopped_early", "overloaded_s", "unit"}
+          "server_5xx", "stopped_early", "overloaded_s", "unit", "seconds"}
+# Shown for a streaming search only: a plain step's count of ended requests is its "requests".
+_STREAMING_ONLY = {"ended"}
 
 
 def _overall(step: dict[str, Any]) -> str:
@@ -31,12 +33,13 @@ def _overall(step: dict[str, Any]) -> str:
     return "passes" if decided else "fails"
 
 
-def _extra_columns(steps: list[dict[str, Any]]) -> list[str]:
+def _extra_columns(steps: list[dict[str, Any]], streaming: bool) -> list[str]:
     """Numeric fields beyond the known ones, in the order the first step has them."""
     keys: list[str] = []
+    skip = _KNOWN if streaming else _KNOWN | _STREAMING_ONLY
     for step in steps:
         for key, value in step.items():
-            if (key not in _KNOWN and key not in keys and isinstance(value, int | float)
+            if (key not in skip and key not in keys and isinstance(value, int | float)
                     and not isinstance(value, bool)):
                 keys.append(key)
     return keys
@@ -72,9 +75,9 @@ def capacity_html(run: RunAnalysis) -> str:
     if not steps:
         return ""
     with_runs = any("run" in step for step in steps)  # recordings before confirmation runs
-    extra = _extra_columns(steps)
     unit = next((str(e.data["unit"]) for e in events if e.data.get("unit")), "req/s")
     streaming = any(step.get("goodput_pct") is not None for step in steps)
+    extra = _extra_columns(steps, streaming)
     columns = [f"step {unit}", *(["run", "verdict", "rate overall"] if with_runs else
                                ["verdict"]),
                "achieved req/s", "p50 ms", "p99 ms", "errors", *map(_label, extra), "why"]
