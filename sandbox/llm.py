@@ -64,13 +64,14 @@ class Sequence:
     """One request inside the engine: its sizes, and the simulated time of each token."""
 
     __slots__ = ("admitted_at", "arrived", "error", "finished_at", "input_tokens",
-                 "max_tokens", "notify", "number", "token_times")
+                 "max_tokens", "notify", "number", "received", "token_times")
 
     def __init__(self, input_tokens: int, max_tokens: int, arrived: float, number: int = 0,
                  notify: Callable[[], None] | None = None) -> None:
         self.input_tokens = max(1, input_tokens)
         self.max_tokens = max(1, max_tokens)
         self.arrived = arrived
+        self.received = arrived  # when its HTTP request reached the sandbox (set by the server)
         self.number = number
         self.notify = notify  # called after the engine gave this sequence tokens or an end
         self.admitted_at: float | None = None

@@ -129,7 +129,7 @@ class LlmRoutes:
 
     # --- shared ------------------------------------------------------------------------------
 
-    async def _start(self, body: bytes, shape: str | None
+    async def _start(self, body: bytes, shape: str | None, received: float
                      ) -> tuple[Sequence, Formatter, Pump, float, int]:
         """Parse, route and queue a request, then wait for its first token (or its end)."""
         endpoint = self.server.simulation.endpoint
@@ -144,6 +144,7 @@ class LlmRoutes:
         event = asyncio.Event()
         sequence = Sequence(request.input_tokens, request.max_tokens, time.perf_counter(),
                             number, event.set)
+        sequence.received = received
         formatter = Formatter(request, f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()))
         if not pump.submit(sequence):
             return sequence, formatter, pump, 0.0, instances
@@ -182,19 +183,25 @@ class LlmRoutes:
             event.clear()
 
     def _record(self, kind: str, sequence: Sequence, instances: int) -> None:
-        end = sequence.finished_at or time.perf_counter()
+        """ModelLatency: the engine's time (queue, prefill, decode); OverheadLatency: the rest
+        of the request's time in the sandbox (reading, signature, routing, writing out)."""
+        now = time.perf_counter()
+        end = sequence.finished_at or now
         model_seconds = end - sequence.arrived if kind != QUEUE_FULL else None
         served = Served(kind, model_seconds=model_seconds)
-        self.server.simulation.endpoint.record(served, instances, (end - sequence.arrived))
+        total = (model_seconds or 0.0) + (sequence.arrived - sequence.received) \
+            + max(0.0, now - end)
+        self.server.simulation.endpoint.record(served, instances, total)
 
     # --- SageMaker ---------------------------------------------------------------------------
 
-    async def _start_invocation(self, body: bytes
+    async def _start_invocation(self, body: bytes, received: float
                                 ) -> tuple[Sequence, Formatter, Pump, float, int]:
         """``_start`` for the runtime API: a refused or failed request is the AWS error."""
         server = self.server
         try:
-            sequence, formatter, pump, cut_after, instances = await self._start(body, None)
+            sequence, formatter, pump, cut_after, instances = await self._start(body, None,
+                                                                                received)
         except BadLlmRequest as error:
             raise server._invocation_error(
                 Served(MODEL_ERROR, message=str(error), original_status=400)) from None
@@ -205,6 +212,7 @@ class LlmRoutes:
         return sequence, formatter, pump, cut_after, instances
 
     async def sagemaker(self, request: web.Request) -> web.StreamResponse:
+        received = time.perf_counter()
         body = await request.read()
         server = self.server
         try:
@@ -216,7 +224,8 @@ class LlmRoutes:
                                                   f"{server.config.account_id} not found.")
             if endpoint.profile.llm is None:
                 raise AwsError("ValidationError", NOT_STREAMING.format(name=name))
-            sequence, formatter, pump, cut_after, instances = await self._start_invocation(body)
+            sequence, formatter, pump, cut_after, instances = await self._start_invocation(
+                body, received)
         except AwsError as error:
             return _error_response(error)
         response = web.StreamResponse(headers={
@@ -246,11 +255,12 @@ class LlmRoutes:
             raise
         return response
 
-    async def whole(self, body: bytes) -> web.Response:
+    async def whole(self, body: bytes, received: float) -> web.Response:
         """InvokeEndpoint on an LLM endpoint: the whole answer once the last token exists."""
         server = self.server
         try:
-            sequence, formatter, pump, _, instances = await self._start_invocation(body)
+            sequence, formatter, pump, _, instances = await self._start_invocation(body,
+                                                                                   received)
         except AwsError as error:
             return _error_response(error)
         async for _ in self._tokens(sequence, pump, 0.0):
@@ -286,13 +296,15 @@ class LlmRoutes:
         return await self._openai(request, CHAT)
 
     async def _openai(self, request: web.Request, shape: str) -> web.StreamResponse:
+        received = time.perf_counter()
         body = await request.read()
         endpoint = self.server.simulation.endpoint
         if endpoint.profile.llm is None:
             return _openai_error(404, "This sandbox's instances serve no language model; start "
                                       "it with an LLM instance type.", "NotFoundError")
         try:
-            sequence, formatter, pump, cut_after, instances = await self._start(body, shape)
+            sequence, formatter, pump, cut_after, instances = await self._start(body, shape,
+                                                                                received)
         except BadLlmRequest as error:
             return _openai_error(400, str(error), "BadRequestError")
         failed = self._failure(sequence)

@@ -194,7 +194,7 @@ class SandboxServer(SandboxHandle):
             if len(body) > MAX_PAYLOAD:
                 raise AwsError("ValidationError", "Payload size exceeds the limit of 6 MB.")
             if endpoint.profile.llm is not None and self.llm is not None:
-                return await self.llm.whole(body)
+                return await self.llm.whole(body, received)
             served = await endpoint.invoke(body, request.headers.get("Content-Type"), received)
         except AwsError as error:
             return _error_response(REST_JSON, error)

@@ -180,6 +180,24 @@ def test_concurrency_is_published_and_counts_streams_until_their_last_token(
     assert metric_value(cloudwatch, llm, "ConcurrentRequestsPerModel", "SampleCount") >= 1
 
 
+def test_overhead_latency_is_the_sandboxs_own_time_not_zero(
+        llm: SandboxThread, clock: MovableClock) -> None:
+    """ModelLatency is the engine's time; OverheadLatency what the sandbox spent around it
+    (reading, signature, routing, writing): small, but a real figure, as AWS publishes one.
+    Zero drew a log-scale latency chart down to a microsecond."""
+    runtime = client(llm, "sagemaker-runtime")
+    for _ in range(3):
+        list(stream(runtime, {"inputs": "x", "parameters": {"max_new_tokens": 8}})["Body"])
+    asyncio.run(sse(f"{llm.endpoint_url}/v1/completions",
+                    {"prompt": "x", "max_tokens": 8, "stream": True}))
+    step(llm, clock, 2.0)
+    cloudwatch = client(llm, "cloudwatch")
+    model = metric_value(cloudwatch, llm, "ModelLatency", "Average")
+    overhead = metric_value(cloudwatch, llm, "OverheadLatency", "Minimum")
+    assert model is not None and overhead is not None
+    assert 20 <= overhead < model  # µs: at least the request's parsing and signature check
+
+
 def test_the_sse_route_on_a_plain_sandbox_is_not_found(sandbox: SandboxThread) -> None:
     status, _ = asyncio.run(sse(f"{sandbox.endpoint_url}/v1/completions", {"prompt": "x"}))
     assert status == 404
