@@ -36,6 +36,10 @@ class Objectives:
     min_achieved: float = 0.95  # achieved rate within 5 % of the offered rate
     clear_failure_factor: float = 2.0  # this far past an objective, a second is overloaded
     clear_persist_s: int = 3  # and this many overloaded seconds in a row fail a run clearly
+    # The backlog grows by this share of the offered rate per second or more: over capacity.
+    # With the derived objective (none given), a p99 over it fails a run only with a growing
+    # backlog or when twice past it; a given ``latency_objective_ms`` is kept strictly.
+    backlog_limit: float | None = 0.01
 
 
 # The objective stays this far above the unloaded p99 however fast the model is: one garbage
@@ -68,6 +72,9 @@ class StepResult:
     server_5xx: float | None = None
     stopped_early: bool = False
     overloaded_s: int = 0  # the longest run of consecutive seconds each clearly overloaded
+    # How fast requests piled up, as a share of the offered rate: the slope of the requests in
+    # flight at each judged second's end, per second, over ``rate`` (None: not measured).
+    backlog_growth: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +103,25 @@ def clearly_over(result: StepResult, objectives: Objectives, latency_objective_m
     return result.p99_ms >= latency_objective_ms * factor
 
 
-def judge(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> Verdict:
+def judge(result: StepResult, objectives: Objectives, latency_objective_ms: float,
+          strict_latency: bool = True) -> Verdict:
+    """Pass or fail, and why. ``strict_latency`` False (the objective was derived, not given):
+    a p99 over the objective fails the run only when its backlog grew (completions fell behind
+    sends) or the p99 is twice past it — near capacity the tail crosses a fixed line by chance
+    while the server keeps up; past it the backlog grows for the whole run."""
     reasons = []
     if result.error_rate >= objectives.max_error_rate:
         reasons.append(f"errors {100 * result.error_rate:.1f}% ≥ "
                        f"{100 * objectives.max_error_rate:g}%")
+    growing = backlog_grows(result, objectives)
+    if growing:
+        reasons.append(f"backlog grew {100 * (result.backlog_growth or 0):.1f}% of the rate "
+                       "per second")
     if result.p99_ms is None:
         reasons.append("no request completed")
-    elif result.p99_ms >= latency_objective_ms:
+    elif result.p99_ms >= latency_objective_ms and (
+            strict_latency or growing
+            or result.p99_ms >= latency_objective_ms * objectives.clear_failure_factor):
         reasons.append(f"p99 {result.p99_ms:.0f} ms ≥ {latency_objective_ms:.0f} ms")
     if result.rate > 0 and result.achieved_rps < objectives.min_achieved * result.rate:
         reasons.append(f"achieved {result.achieved_rps:.0f} of {result.rate:.0f} req/s")
@@ -112,6 +130,13 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
         result.overloaded_s >= objectives.clear_persist_s
         and clearly_over(result, objectives, latency_objective_ms)))
     return Verdict(not reasons, clear, tuple(reasons))
+
+
+def backlog_grows(result: StepResult, objectives: Objectives) -> bool:
+    """Whether requests piled up through the run: completions fell behind the offered rate."""
+    limit = objectives.backlog_limit
+    return limit is not None and result.backlog_growth is not None \
+        and result.backlog_growth >= limit
 
 
 @dataclass
@@ -126,7 +151,9 @@ class CapacitySearch:
     min_rps: float = 1.0  # stepping down from a failed start stops here
     max_steps: int = 40  # runs, re-runs included
     confirm: bool = True  # a failed run is re-run (best of three) before it is believed
+    confirm_edge: bool = True  # and the highest pass too, before it becomes the answer
     latency_objective_ms: float | None = None
+    strict_latency: bool = True  # False once the objective is derived from the baseline
     history: list[tuple[StepResult, Verdict]] = field(default_factory=list)
     best_pass: StepResult | None = None
     lowest_fail: float | None = None
@@ -142,6 +169,7 @@ class CapacitySearch:
         """Derive the latency objective from an unloaded run, unless one was given."""
         if self.latency_objective_ms is None:
             self.latency_objective_ms = default_latency_objective(unloaded_p99_ms)
+            self.strict_latency = False
 
     @property
     def done(self) -> bool:
@@ -163,13 +191,26 @@ class CapacitySearch:
             rate = math.floor(self.lowest_fail / self.growth)
             return rate if rate >= self.min_rps else None
         if (self.lowest_fail - low) / low <= self.tolerance:
-            return None
+            # The answer-to-be passed once: run it again (best of three) before believing it.
+            edge_once = self.confirm and self.confirm_edge and len(self.decided[low]) == 1
+            return low if edge_once else None
         return math.floor((low + self.lowest_fail) / 2)
+
+    def run_number(self, rate: float) -> int:
+        """1 for a rate's first run; 2 and 3 when it runs again to confirm."""
+        return 1 + len(self._runs if self.pending == rate else self.decided.get(rate, []))
+
+    def near_edge(self, within: float = 0.25) -> bool:
+        """Whether the bracket is narrow: a pass and a failure within ``within`` of each other."""
+        if self.best_pass is None or self.lowest_fail is None:
+            return False
+        return (self.lowest_fail - self.best_pass.rate) / self.best_pass.rate <= within
 
     def step_should_stop(self, partial: StepResult) -> bool:
         """Whether a run under way has already failed clearly (stop it, do not overload)."""
         assert self.latency_objective_ms is not None
-        return judge(partial, self.objectives, self.latency_objective_ms).clear
+        return judge(partial, self.objectives, self.latency_objective_ms,
+                     self.strict_latency).clear
 
     def clearly_over(self, second: StepResult) -> bool:
         """Whether one second of a run is clearly overloaded (see ``clearly_over``)."""
@@ -179,23 +220,22 @@ class CapacitySearch:
     def record(self, result: StepResult) -> Verdict:
         """Judge one run; the rate is decided once its runs agree (see ``_decide``)."""
         assert self.latency_objective_ms is not None, "set_baseline or an objective first"
-        verdict = judge(result, self.objectives, self.latency_objective_ms)
+        verdict = judge(result, self.objectives, self.latency_objective_ms, self.strict_latency)
         self.history.append((result, verdict))
-        if self.pending != result.rate:
-            self._runs = []
+        if self.pending != result.rate:  # a new rate, or the highest pass run again
+            self._runs = list(self.decided.get(result.rate, []))
         self._runs.append(verdict.passed)
         passed = self._decide(self._runs)
         self.pending = result.rate if passed is None else None
         if passed is None:
             return verdict
         self.decided[result.rate] = list(self._runs)
-        if passed:
-            best = result if verdict.passed else next(
-                r for r, v in reversed(self.history) if r.rate == result.rate and v.passed)
-            if self.best_pass is None or best.rate > self.best_pass.rate:
-                self.best_pass = best
-        elif self.lowest_fail is None or result.rate < self.lowest_fail:
-            self.lowest_fail = result.rate
+        outcomes = {rate: self._decide(runs) for rate, runs in self.decided.items()}
+        passes = [rate for rate, ok in outcomes.items() if ok]
+        fails = [rate for rate, ok in outcomes.items() if ok is False]
+        self.best_pass = next(r for r, v in reversed(self.history)
+                              if r.rate == max(passes) and v.passed) if passes else None
+        self.lowest_fail = min(fails) if fails else None
         return verdict
 
     def outcome(self, rate: float) -> bool | None:
@@ -204,15 +244,13 @@ class CapacitySearch:
         return None if runs is None else self._decide(runs)
 
     def _decide(self, runs: list[bool]) -> bool | None:
-        """A first pass stands; a failure stands once two runs failed, best of three."""
+        """A first pass stands (until the edge is confirmed); else best of three decides."""
         if not self.confirm:
             return runs[-1]
-        if runs[0]:
+        if runs.count(True) >= 2 or runs == [True]:
             return True
         if runs.count(False) >= 2:
             return False
-        if runs.count(True) >= 2:
-            return True
         return None
 
     def spread(self) -> dict[str, Any]:
