@@ -265,6 +265,7 @@ class CapacitySearch:
             "bracket": [low, high],
             "bracket_pct": (100.0 * (high - low) / low) if low and high else None,
             "pass_runs": self.decided.get(low, []).count(True) if low else 0,
+            "runs_at_pass": len(self.decided.get(low, [])) if low else 0,
             "fail_runs": self.decided.get(high, []).count(False) if high else 0,
             "runs_at_fail": len(self.decided.get(high, [])) if high else 0,
             "confirmed_failures": confirmed,
@@ -286,6 +287,7 @@ class CapacitySearch:
             "server_model_latency_ms": best.server_model_latency_ms,
             "first_failing_rps": self.lowest_fail,
             "latency_objective_ms": self.latency_objective_ms,
+            "strict_latency": self.strict_latency,
             "max_error_rate": self.objectives.max_error_rate,
             "safety_factor": safety_factor,
             "target": round(target),
@@ -304,7 +306,9 @@ def describe_spread(spread: dict[str, Any]) -> str:
     if high is None:
         edge = f"no rate failed: the edge lies above {low:g} req/s"
     else:
-        edge = (f"the edge lies between {low:g} req/s (passed) and {high:g} req/s (failed "
+        passed = (f"passed {spread['pass_runs']} of {spread['runs_at_pass']} runs"
+                  if spread.get("runs_at_pass", 1) > 1 else "passed")
+        edge = (f"the edge lies between {low:g} req/s ({passed}) and {high:g} req/s (failed "
                 f"{spread['fail_runs']} of {spread['runs_at_fail']} runs), "
                 f"{spread['bracket_pct']:.1f}% apart")
     confirmed, overturned = spread["confirmed_failures"], spread["overturned_failures"]

@@ -239,7 +239,11 @@ class CapacityRun:
         session.event("capacity", "capacity_objectives",
                       f"unloaded p99 {baseline.p99_ms:.1f} ms over {baseline.requests} "
                       f"requests; a run passes under {100 * search.objectives.max_error_rate:g}% "
-                      f"errors, p99 under {search.latency_objective_ms:.0f} ms, and at least "
+                      f"errors, p99 under {search.latency_objective_ms:.0f} ms"
+                      + ("" if search.strict_latency else
+                         " (a p99 over it fails a run only while the backlog grows, or when "
+                         "twice past it)")
+                      + ", and at least "
                       f"{100 * search.objectives.min_achieved:g}% of the offered rate",
                       unloaded_p99_ms=baseline.p99_ms, baseline_requests=baseline.requests,
                       latency_objective_ms=search.latency_objective_ms)

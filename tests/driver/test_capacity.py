@@ -266,6 +266,8 @@ def test_the_highest_pass_is_run_again_and_a_lucky_one_is_overturned():
     assert rates.count(437) == 3
     answer = search.recommendation()["max_rps"]
     assert search.decided[answer] == [True, True]  # the new answer was confirmed as well
+    assert f"between {answer:g} req/s (passed 2 of 2 runs)" in describe_spread(
+        search.recommendation()["spread"])
 
 
 def test_the_backlog_is_the_slope_of_requests_in_flight_over_the_rate():
