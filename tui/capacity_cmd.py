@@ -231,7 +231,8 @@ def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) ->
         f"spread: {describe_spread(rec['spread'])}",
         f"objectives: errors under {100 * rec['max_error_rate']:g}%, p99 under "
         f"{rec['latency_objective_ms']:.0f} ms"
-        + ("" if rec.get("strict_latency", True) else
+        + ("" if rec.get("strict_latency", True) or all(
+            step.get("backlog_growth") is None for step in run.steps) else
            " (over it only with a growing backlog, never twice past it)")
         + ", achieved within 5% of offered",
         f"recommended SageMakerVariantInvocationsPerInstance: {rec['formula']}",
