@@ -107,8 +107,9 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
           strict_latency: bool = True) -> Verdict:
     """Pass or fail, and why. ``strict_latency`` False (the objective was derived, not given):
     a p99 over the objective fails the run only when its backlog grew (completions fell behind
-    sends) or the p99 is twice past it — near capacity the tail crosses a fixed line by chance
-    while the server keeps up; past it the backlog grows for the whole run. A run too short to
+    sends), the server shed load (errors on 1 % or more), or the p99 is twice past it — near
+    capacity the tail crosses a fixed line by chance while the server keeps up; past it the
+    backlog grows for the whole run, or a full queue turns the excess away. A run too short to
     judge its backlog is held to the objective strictly."""
     reasons = []
     if result.error_rate >= objectives.max_error_rate:
@@ -121,7 +122,8 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
     if result.p99_ms is None:
         reasons.append("no request completed")
     elif result.p99_ms >= latency_objective_ms and (
-            strict_latency or growing or not backlog_known(result, objectives)
+            strict_latency or growing or shedding(result, objectives)
+            or not backlog_known(result, objectives)
             or result.p99_ms >= latency_objective_ms * objectives.clear_failure_factor):
         reasons.append(f"p99 {result.p99_ms:.0f} ms ≥ {latency_objective_ms:.0f} ms")
     if result.rate > 0 and result.achieved_rps < objectives.min_achieved * result.rate:
@@ -136,6 +138,12 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
 def backlog_known(result: StepResult, objectives: Objectives) -> bool:
     """Whether the backlog was judged (a run of at least 4 judged seconds, the rule on)."""
     return objectives.backlog_limit is not None and result.backlog_growth is not None
+
+
+def shedding(result: StepResult, objectives: Objectives) -> bool:
+    """Whether the server turns work away (errors on 1 % or more, the backlog limit's share):
+    a full queue that rejects the excess keeps its backlog flat while past capacity."""
+    return objectives.backlog_limit is not None and result.error_rate >= objectives.backlog_limit
 
 
 def backlog_grows(result: StepResult, objectives: Objectives) -> bool:

@@ -229,6 +229,8 @@ def test_the_baseline_rests_on_enough_requests_for_its_p99():
         (StepResult(100, 100, 0.0, 20, backlog_growth=0.05), False),  # the backlog alone
         (StepResult(100, 100, 0.0, 126, backlog_growth=0.0), False),  # twice past the objective
         (StepResult(100, 100, 0.0, 70), False),  # no backlog measured: the objective strictly
+        (StepResult(100, 100, 0.02, 70, backlog_growth=0.0), False),  # a full queue sheds 2 %
+        (StepResult(100, 100, 0.02, 20, backlog_growth=0.0), True),  # 2 % errors, fast: fine
     ],
 )
 def test_a_derived_objective_fails_a_run_only_with_a_growing_backlog_or_twice_past(
@@ -299,13 +301,13 @@ def test_the_plan_holds_longer_near_the_edge_only_when_asked():
     assert "near the edge runs of 43 s" in plan.describe(search)
 
 
-def test_five_searches_of_a_simulated_noisy_server_agree_within_ten_percent():
-    """bench/capacity_sim.py's queue (2 workers, stalls, capacity ±8 % from run to run), seeded:
-    the search as it is agrees with itself within 10 %; as it was, it did not."""
+def test_searches_of_a_simulated_noisy_server_agree_more_closely_than_before():
+    """bench/capacity_sim.py's queue (2 workers, stalls, pauses, capacity ±8 % from run to run),
+    seeded: eight searches as the search is now, and as it was (p99 alone, a first pass stands)."""
     from bench.capacity_sim import repeat
 
-    now = repeat(5, 300, seed=7)
-    assert now["max_over_min"] <= 1.10
-    assert 0.85 <= now["median_over_capacity"] <= 1.0
-    before = repeat(5, 300, seed=7, variant="before")
-    assert before["max_over_min"] > now["max_over_min"]
+    now = repeat(8, 200, seed=3)
+    before = repeat(8, 200, seed=3, variant="before")
+    assert now["max_over_min"] <= 1.15 < before["max_over_min"]
+    assert 0.9 <= now["median_over_capacity"] <= 1.0
+    assert before["median_over_capacity"] < now["median_over_capacity"]
