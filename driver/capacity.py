@@ -75,6 +75,9 @@ class StepResult:
     # How fast requests piled up, as a share of the offered rate: the slope of the requests in
     # flight at each judged second's end, per second, over ``rate`` (None: not measured).
     backlog_growth: float | None = None
+    # The share of the judged seconds whose own p99 was over the objective (None: not judged
+    # second by second). Past capacity most seconds are slow; a stall makes a few slow.
+    slow_share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +110,11 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
           strict_latency: bool = True) -> Verdict:
     """Pass or fail, and why. ``strict_latency`` False (the objective was derived, not given):
     a p99 over the objective fails the run only when its backlog grew (completions fell behind
-    sends), the server shed load (errors on 1 % or more), or the p99 is twice past it — near
-    capacity the tail crosses a fixed line by chance while the server keeps up; past it the
-    backlog grows for the whole run, or a full queue turns the excess away. A run too short to
-    judge its backlog is held to the objective strictly."""
+    sends), the server shed load (errors on 1 % or more), or most seconds were slow
+    (``persistently_slow``) — near capacity the tail crosses a fixed line by chance, and one
+    stall of a shared box lifts a run's p99, while the server keeps up; past it the backlog
+    grows for the whole run, or a full queue turns the excess away. A run too short to judge
+    its backlog is held to the objective strictly."""
     reasons = []
     if result.error_rate >= objectives.max_error_rate:
         reasons.append(f"errors {100 * result.error_rate:.1f}% ≥ "
@@ -123,8 +127,8 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
         reasons.append("no request completed")
     elif result.p99_ms >= latency_objective_ms and (
             strict_latency or growing or shedding(result, objectives)
-            or not backlog_known(result, objectives)
-            or result.p99_ms >= latency_objective_ms * objectives.clear_failure_factor):
+            or not backlog_known(result, objectives) or persistently_slow(
+                result, objectives, latency_objective_ms)):
         reasons.append(f"p99 {result.p99_ms:.0f} ms ≥ {latency_objective_ms:.0f} ms")
     if result.rate > 0 and result.achieved_rps < objectives.min_achieved * result.rate:
         reasons.append(f"achieved {result.achieved_rps:.0f} of {result.rate:.0f} req/s")
@@ -138,6 +142,19 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
 def backlog_known(result: StepResult, objectives: Objectives) -> bool:
     """Whether the backlog was judged (a run of at least 4 judged seconds, the rule on)."""
     return objectives.backlog_limit is not None and result.backlog_growth is not None
+
+
+SLOW_SHARE = 0.5  # this share of a run's seconds each with its p99 over the objective: slow
+
+
+def persistently_slow(result: StepResult, objectives: Objectives,
+                      latency_objective_ms: float) -> bool:
+    """Whether the run was slow throughout, not in a stall: most of its seconds had their p99
+    over the objective; where seconds were not judged, the whole run's p99 twice past it."""
+    if result.slow_share is not None:
+        return result.slow_share >= SLOW_SHARE
+    return result.p99_ms is not None \
+        and result.p99_ms >= latency_objective_ms * objectives.clear_failure_factor
 
 
 def shedding(result: StepResult, objectives: Objectives) -> bool:

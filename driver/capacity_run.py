@@ -100,10 +100,15 @@ class HoldJudge:
     in_flight: Callable[[int], int]
     streak: int = 0
     longest: int = 0
+    judged: int = 0  # seconds judged one by one
+    slow: int = 0  # of which with their own p99 over the objective (or nothing completed)
 
     def second_done(self, second: int) -> StepResult | None:
         """Judge one more second; the run's figures if it has failed clearly, else None."""
         one = self.measure(second, second)
+        objective = self.search.latency_objective_ms
+        self.judged += 1
+        self.slow += objective is not None and (one.p99_ms is None or one.p99_ms >= objective)
         self.streak = self.streak + 1 if self.search.clearly_over(one) else 0
         self.longest = max(self.longest, self.streak)
         partial = self.measure(self.first, second, True, self.longest)
@@ -113,7 +118,8 @@ class HoldJudge:
 
     def result(self) -> StepResult:
         result = self.measure(self.first, self.last, overloaded_s=self.longest)
-        return dataclasses.replace(result, backlog_growth=self.backlog_growth())
+        return dataclasses.replace(result, backlog_growth=self.backlog_growth(),
+                                   slow_share=self.slow / self.judged if self.judged else None)
 
     def backlog_growth(self) -> float | None:
         """The least-squares slope of the requests in flight over the judged seconds, per
