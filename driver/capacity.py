@@ -11,13 +11,16 @@ The procedure, after an unloaded baseline that sets the default latency objectiv
 2. once a rate has passed and a higher one failed, bisect between the highest pass and the
    lowest failure until the gap is within ``tolerance`` of the passing rate;
 3. a failing run is not believed at once: the same rate runs again, and a third time when the
-   two disagree (best of three), so one noisy run cannot decide the answer;
+   two disagree (best of three), so one noisy run cannot decide the answer; once the bracket
+   is narrow the highest pass runs again too (``confirm_edge``) before it becomes the answer;
 4. a run that fails *clearly* (errors or latency twice past the objective for several
    consecutive seconds: overload that persists, not one spike) is cut short; no rate above a
    confirmed failure is ever tried: the search does not overload further than it must.
 
-A run passes while the error rate stays under ``max_error_rate``, client p99 under
-``latency_objective_ms``, and the achieved rate within ``min_achieved`` of the offered rate.
+A run passes while the error rate stays under ``max_error_rate``, the backlog does not grow
+(``backlog_limit``), client p99 under ``latency_objective_ms``, and the achieved rate within
+``min_achieved`` of the offered rate. A derived objective (none given) is judged with the
+backlog: see ``judge``; ``bench/capacity_sim.py`` measures what each rule does to the spread.
 AWS's load-testing guidance turns the answer into a policy:
 ``target = max_rps x safety_factor x 60`` invocations per instance per minute.
 """
