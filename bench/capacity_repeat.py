@@ -125,6 +125,15 @@ def sandbox_true_capacity(work: Path, name: str) -> float:
     return sum(t.outcomes.get("ok", 0) for t in ticks) / max(len(ticks), 1)
 
 
+def model_summary(searches: list[dict[str, Any]]) -> dict[str, Any]:
+    answers = [s["max_rps"] for s in searches]
+    hey = [s["hey_after_rps"] for s in searches]
+    return {"searches": searches, "answers": answers, "max_over_min": spread(answers),
+            "hey_rps": hey, "hey_max_over_min": spread(hey),
+            "answer_over_hey": [round(a / h, 3) if a and h else None
+                                for a, h in zip(answers, hey, strict=True)]}
+
+
 def spread(values: list[float]) -> float | None:
     values = [v for v in values if v]
     return round(max(values) / min(values), 3) if values else None
@@ -185,14 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"({found['seconds']:.0f} s, load {found['load_average']}, "
                       f"hey after {found['hey_after_rps']} req/s)", flush=True)
                 searches.append(found)
-        answers = [s["max_rps"] for s in searches]
-        hey = [s["hey_after_rps"] for s in searches]
-        report["model"] = {"searches": searches, "answers": answers,
-                           "max_over_min": spread(answers), "hey_rps": hey,
-                           "hey_max_over_min": spread(hey),
-                           "answer_over_hey": [round(a / h, 3) if a and h else None
-                                               for a, h in zip(answers, hey, strict=True)]}
-        save()
+                report["model"] = model_summary(searches)
+                save()  # after each search: a long run that is stopped keeps what it measured
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: v for k, v in report.items() if k not in ("model", "sandbox")}))
     for kind in ("model", "sandbox"):
