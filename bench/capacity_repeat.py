@@ -9,7 +9,10 @@ search is exactly what a user runs (``loadwatch find-capacity PROFILE --target U
 --headless``, defaults otherwise); its answer and spread come from the recording's
 ``capacity_result`` event. hey (closed loop, 8 connections) measures the server's throughput
 after each search as a reference measured the same way each time: on a shared machine the
-server's throughput moves with the neighbours' load, and the answer with it.
+server's throughput moves with the neighbours' load, and the answer with it. The server runs
+on core 1 and the client (loadwatch, and hey) on core 0 (``taskset``), as on separate
+machines in real use, so the client's own CPU does not move the server's capacity under the
+search; ``--no-pin`` lets them share both cores as before.
 
 The sandbox's true capacity comes from a saturating run (600 req/s offered to one default
 instance for 40 s, no scaling): the successful responses per second over its last 30 s, before
