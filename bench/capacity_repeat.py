@@ -9,7 +9,10 @@ search is exactly what a user runs (``loadwatch find-capacity PROFILE --target U
 --headless``, defaults otherwise); its answer and spread come from the recording's
 ``capacity_result`` event. hey (closed loop, 8 connections) measures the server's throughput
 after each search as a reference measured the same way each time: on a shared machine the
-server's throughput moves with the neighbours' load, and the answer with it.
+server's throughput moves with the neighbours' load, and the answer with it. The server runs
+on core 1 and the client (loadwatch, and hey) on core 0 (``taskset``), as on separate
+machines in real use, so the client's own CPU does not move the server's capacity under the
+search; ``--no-pin`` lets them share both cores as before.
 
 The sandbox's true capacity comes from a saturating run (600 req/s offered to one default
 instance for 40 s, no scaling): the successful responses per second over its last 30 s, before
@@ -65,21 +68,29 @@ scenarios:
 LOADWATCH = [sys.executable, "-m", "tui.cli"]
 
 
-def hey_rps(url: str, seconds: int = 10, connections: int = 8) -> float | None:
+def pinned(core: str | None) -> list[str]:
+    """``taskset -c CORE`` (when there is a core to pin to and taskset is installed)."""
+    return ["taskset", "-c", core] if core and shutil.which("taskset") else []
+
+
+def hey_rps(url: str, seconds: int = 10, connections: int = 8,
+            core: str | None = None) -> float | None:
     if shutil.which("hey") is None:
         return None
-    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(connections), "-m", "POST",
+    out = subprocess.run([*pinned(core), "hey", "-z", f"{seconds}s", "-c", str(connections),
+                          "-m", "POST",
                           "-T", "text/csv", "-d", BODY, f"{url}/invocations"],
                          capture_output=True, text=True, timeout=seconds + 60).stdout
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
     return float(found.group(1)) if found else None
 
 
-def search(args: list[str], recording: Path) -> dict[str, Any]:
+def search(args: list[str], recording: Path, core: str | None = None) -> dict[str, Any]:
     """One find-capacity, headless, as a user runs it; its answer from the recording."""
     load_before = os.getloadavg()[0]
     began = time.monotonic()
-    done = subprocess.run([*LOADWATCH, "find-capacity", *args, "--headless", "--interval",
+    done = subprocess.run([*pinned(core), *LOADWATCH, "find-capacity", *args, "--headless",
+                           "--interval",
                            "3600", "--record", str(recording)], cwd=ROOT, capture_output=True,
                           text=True, timeout=1800)
     seconds = time.monotonic() - began
@@ -95,6 +106,8 @@ def search(args: list[str], recording: Path) -> dict[str, Any]:
         "unloaded_p99_ms": objectives.get("unloaded_p99_ms"),
         "latency_objective_ms": objectives.get("latency_objective_ms"),
         "runs": [(s["rate"], s.get("run", 1), s["passed"]) for s in steps],
+        "steps": [{k: s.get(k) for k in ("rate", "run", "passed", "reasons", "p99_ms",
+                                          "backlog_growth", "stopped_early")} for s in steps],
         "seconds": round(seconds, 1),
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "result_line": next((line for line in done.stdout.splitlines()
@@ -115,6 +128,15 @@ def sandbox_true_capacity(work: Path, name: str) -> float:
     return sum(t.outcomes.get("ok", 0) for t in ticks) / max(len(ticks), 1)
 
 
+def model_summary(searches: list[dict[str, Any]]) -> dict[str, Any]:
+    answers = [s["max_rps"] for s in searches]
+    hey = [s["hey_after_rps"] for s in searches]
+    return {"searches": searches, "answers": answers, "max_over_min": spread(answers),
+            "hey_rps": hey, "hey_max_over_min": spread(hey),
+            "answer_over_hey": [round(a / h, 3) if a and h else None
+                                for a, h in zip(answers, hey, strict=True)]}
+
+
 def spread(values: list[float]) -> float | None:
     values = [v for v in values if v]
     return round(max(values) / min(values), 3) if values else None
@@ -124,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=int, default=5, help="searches against the model server")
     parser.add_argument("--sandbox", type=int, default=2, help="searches against the sandbox")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin: the server and the client share both cores")
     parser.add_argument("--out", type=Path, default=RESULTS / "capacity_repeat.json")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="lw-capacity-"))
@@ -155,26 +179,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         profile = work / "model.yml"
         profile.write_text(MODEL_PROFILE)
-        with model_server(2) as server:
-            report["model_hey_before_rps"] = hey_rps(server.url)
+        # As on separate machines in real use: the server on core 1, the client (loadwatch's
+        # controller and worker, or hey) on core 0, so the client's CPU does not move the
+        # server's capacity under the search. Other processes on the box still share both.
+        server_core, client_core = (None, None) if args.no_pin else ("1", "0")
+        report["model_pinning"] = None if args.no_pin else {"server": "1", "client": "0"}
+        with model_server(2, pin=server_core) as server:
+            report["model_hey_before_rps"] = hey_rps(server.url, core=client_core)
             searches = []
             for i in range(args.model):
-                found = search([str(profile), "--target", server.url], work / f"model-{i}.jsonl")
+                found = search([str(profile), "--target", server.url], work / f"model-{i}.jsonl",
+                               client_core)
                 # The server's throughput right after, the same way each time: on a shared
                 # machine it moves with the neighbours' load, and the answer with it.
-                found["hey_after_rps"] = hey_rps(server.url)
+                found["hey_after_rps"] = hey_rps(server.url, core=client_core)
                 print(f"model search {i + 1}: {found['result_line']} "
                       f"({found['seconds']:.0f} s, load {found['load_average']}, "
                       f"hey after {found['hey_after_rps']} req/s)", flush=True)
                 searches.append(found)
-        answers = [s["max_rps"] for s in searches]
-        hey = [s["hey_after_rps"] for s in searches]
-        report["model"] = {"searches": searches, "answers": answers,
-                           "max_over_min": spread(answers), "hey_rps": hey,
-                           "hey_max_over_min": spread(hey),
-                           "answer_over_hey": [round(a / h, 3) if a and h else None
-                                               for a, h in zip(answers, hey, strict=True)]}
-        save()
+                report["model"] = model_summary(searches)
+                save()  # after each search: a long run that is stopped keeps what it measured
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: v for k, v in report.items() if k not in ("model", "sandbox")}))
     for kind in ("model", "sandbox"):

@@ -11,13 +11,16 @@ The procedure, after an unloaded baseline that sets the default latency objectiv
 2. once a rate has passed and a higher one failed, bisect between the highest pass and the
    lowest failure until the gap is within ``tolerance`` of the passing rate;
 3. a failing run is not believed at once: the same rate runs again, and a third time when the
-   two disagree (best of three), so one noisy run cannot decide the answer;
+   two disagree (best of three), so one noisy run cannot decide the answer; once the bracket
+   is narrow the highest pass runs again too (``confirm_edge``) before it becomes the answer;
 4. a run that fails *clearly* (errors or latency twice past the objective for several
    consecutive seconds: overload that persists, not one spike) is cut short; no rate above a
    confirmed failure is ever tried: the search does not overload further than it must.
 
-A run passes while the error rate stays under ``max_error_rate``, client p99 under
-``latency_objective_ms``, and the achieved rate within ``min_achieved`` of the offered rate.
+A run passes while the error rate stays under ``max_error_rate``, the backlog does not grow
+(``backlog_limit``), client p99 under ``latency_objective_ms``, and the achieved rate within
+``min_achieved`` of the offered rate. A derived objective (none given) is judged with the
+backlog: see ``judge``; ``bench/capacity_sim.py`` measures what each rule does to the spread.
 AWS's load-testing guidance turns the answer into a policy:
 ``target = max_rps x safety_factor x 60`` invocations per instance per minute.
 
@@ -52,6 +55,10 @@ class Objectives:
     @property
     def streaming(self) -> bool:
         return self.min_goodput is not None
+    # The backlog grows by this share of the offered rate per second or more: over capacity.
+    # With the derived objective (none given), a p99 over it fails a run only with a growing
+    # backlog or when twice past it; a given ``latency_objective_ms`` is kept strictly.
+    backlog_limit: float | None = 0.01
 
 
 # The objective stays this far above the unloaded p99 however fast the model is: one garbage
@@ -94,6 +101,12 @@ class StepResult:
     ended: int = 0  # requests that completed in the window, ok or failed
     in_flight_mean: float | None = None  # the client's requests in flight, mean of the seconds
     seconds: int = 0  # judged seconds (0: unknown)
+    # How fast requests piled up, as a share of the offered rate: the slope of the requests in
+    # flight at each judged second's end, per second, over ``rate`` (None: not measured).
+    backlog_growth: float | None = None
+    # The share of the judged seconds whose own p99 was over the objective (None: not judged
+    # second by second). Past capacity most seconds are slow; a stall makes a few slow.
+    slow_share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,16 +137,32 @@ def clearly_over(result: StepResult, objectives: Objectives, latency_objective_m
     return result.p99_ms >= latency_objective_ms * factor
 
 
-def judge(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> Verdict:
+def judge(result: StepResult, objectives: Objectives, latency_objective_ms: float,
+          strict_latency: bool = True) -> Verdict:
+    """Pass or fail, and why. ``strict_latency`` False (the objective was derived, not given):
+    a p99 over the objective fails the run only when its backlog grew (completions fell behind
+    sends), the server shed load (errors on 1 % or more), or most seconds were slow
+    (``persistently_slow``) — near capacity the tail crosses a fixed line by chance, and one
+    stall of a shared box lifts a run's p99, while the server keeps up; past it the backlog
+    grows for the whole run, or a full queue turns the excess away. A run too short to judge
+    its backlog is held to the objective strictly. A streaming target is judged on goodput
+    (``driver.capacity_llm.judge_streaming``)."""
     if objectives.streaming:
         return capacity_llm.judge_streaming(result, objectives)
     reasons = []
     if result.error_rate >= objectives.max_error_rate:
         reasons.append(f"errors {100 * result.error_rate:.1f}% ≥ "
                        f"{100 * objectives.max_error_rate:g}%")
+    growing = backlog_grows(result, objectives)
+    if growing:
+        reasons.append(f"backlog grew {100 * (result.backlog_growth or 0):.1f}% of the rate "
+                       "per second")
     if result.p99_ms is None:
         reasons.append("no request completed")
-    elif result.p99_ms >= latency_objective_ms:
+    elif result.p99_ms >= latency_objective_ms and (
+            strict_latency or growing or shedding(result, objectives)
+            or not backlog_known(result, objectives) or persistently_slow(
+                result, objectives, latency_objective_ms)):
         reasons.append(f"p99 {result.p99_ms:.0f} ms ≥ {latency_objective_ms:.0f} ms")
     if result.rate > 0 and result.achieved_rps < objectives.min_achieved * result.rate:
         reasons.append(f"achieved {result.achieved_rps:.0f} of {result.rate:.0f} req/s")
@@ -142,6 +171,37 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
         result.overloaded_s >= objectives.clear_persist_s
         and clearly_over(result, objectives, latency_objective_ms)))
     return Verdict(not reasons, clear, tuple(reasons))
+
+
+def backlog_known(result: StepResult, objectives: Objectives) -> bool:
+    """Whether the backlog was judged (a run of at least 4 judged seconds, the rule on)."""
+    return objectives.backlog_limit is not None and result.backlog_growth is not None
+
+
+SLOW_SHARE = 0.5  # this share of a run's seconds each with its p99 over the objective: slow
+
+
+def persistently_slow(result: StepResult, objectives: Objectives,
+                      latency_objective_ms: float) -> bool:
+    """Whether the run was slow throughout, not in a stall: most of its seconds had their p99
+    over the objective; where seconds were not judged, the whole run's p99 twice past it."""
+    if result.slow_share is not None:
+        return result.slow_share >= SLOW_SHARE
+    return result.p99_ms is not None \
+        and result.p99_ms >= latency_objective_ms * objectives.clear_failure_factor
+
+
+def shedding(result: StepResult, objectives: Objectives) -> bool:
+    """Whether the server turns work away (errors on 1 % or more, the backlog limit's share):
+    a full queue that rejects the excess keeps its backlog flat while past capacity."""
+    return objectives.backlog_limit is not None and result.error_rate >= objectives.backlog_limit
+
+
+def backlog_grows(result: StepResult, objectives: Objectives) -> bool:
+    """Whether requests piled up through the run: completions fell behind the offered rate."""
+    limit = objectives.backlog_limit
+    return limit is not None and result.backlog_growth is not None \
+        and result.backlog_growth >= limit
 
 
 @dataclass
@@ -161,9 +221,11 @@ class CapacitySearch:
     min_rps: float = 1.0  # stepping down from a failed start stops here
     max_steps: int = 40  # runs, re-runs included
     confirm: bool = True  # a failed run is re-run (best of three) before it is believed
+    confirm_edge: bool = True  # and the highest pass too, before it becomes the answer
     latency_objective_ms: float | None = None
     unit: str = "req/s"
     quantum: float = 1.0
+    strict_latency: bool = True  # False once the objective is derived from the baseline
     history: list[tuple[StepResult, Verdict]] = field(default_factory=list)
     best_pass: StepResult | None = None
     lowest_fail: float | None = None
@@ -179,6 +241,7 @@ class CapacitySearch:
         """Derive the latency objective from an unloaded run, unless one was given."""
         if self.latency_objective_ms is None:
             self.latency_objective_ms = default_latency_objective(unloaded_p99_ms)
+            self.strict_latency = False
 
     @property
     def done(self) -> bool:
@@ -203,7 +266,9 @@ class CapacitySearch:
             return rate if rate >= self.min_rps else None
         gap = self.lowest_fail - low
         if gap / low <= self.tolerance or gap <= self.quantum * 1.000001:
-            return None
+            # The answer-to-be passed once: run it again (best of three) before believing it.
+            edge_once = self.confirm and self.confirm_edge and len(self.decided[low]) == 1
+            return low if edge_once else None
         return self._floor((low + self.lowest_fail) / 2)
 
     def _floor(self, rate: float) -> float:
@@ -220,9 +285,19 @@ class CapacitySearch:
         assert self.latency_objective_ms is not None, "set_baseline or an objective first"
         return self.latency_objective_ms
 
+    def run_number(self, rate: float) -> int:
+        """1 for a rate's first run; 2 and 3 when it runs again to confirm."""
+        return 1 + len(self._runs if self.pending == rate else self.decided.get(rate, []))
+
+    def near_edge(self, within: float = 0.25) -> bool:
+        """Whether the bracket is narrow: a pass and a failure within ``within`` of each other."""
+        if self.best_pass is None or self.lowest_fail is None:
+            return False
+        return (self.lowest_fail - self.best_pass.rate) / self.best_pass.rate <= within
+
     def step_should_stop(self, partial: StepResult) -> bool:
         """Whether a run under way has already failed clearly (stop it, do not overload)."""
-        return judge(partial, self.objectives, self._objective_ms).clear
+        return judge(partial, self.objectives, self._objective_ms, self.strict_latency).clear
 
     def clearly_over(self, second: StepResult) -> bool:
         """Whether one second of a run is clearly overloaded (see ``clearly_over``)."""
@@ -230,23 +305,22 @@ class CapacitySearch:
 
     def record(self, result: StepResult) -> Verdict:
         """Judge one run; the rate is decided once its runs agree (see ``_decide``)."""
-        verdict = judge(result, self.objectives, self._objective_ms)
+        verdict = judge(result, self.objectives, self._objective_ms, self.strict_latency)
         self.history.append((result, verdict))
-        if self.pending != result.rate:
-            self._runs = []
+        if self.pending != result.rate:  # a new rate, or the highest pass run again
+            self._runs = list(self.decided.get(result.rate, []))
         self._runs.append(verdict.passed)
         passed = self._decide(self._runs)
         self.pending = result.rate if passed is None else None
         if passed is None:
             return verdict
         self.decided[result.rate] = list(self._runs)
-        if passed:
-            best = result if verdict.passed else next(
-                r for r, v in reversed(self.history) if r.rate == result.rate and v.passed)
-            if self.best_pass is None or best.rate > self.best_pass.rate:
-                self.best_pass = best
-        elif self.lowest_fail is None or result.rate < self.lowest_fail:
-            self.lowest_fail = result.rate
+        outcomes = {rate: self._decide(runs) for rate, runs in self.decided.items()}
+        passes = [rate for rate, ok in outcomes.items() if ok]
+        fails = [rate for rate, ok in outcomes.items() if ok is False]
+        self.best_pass = next(r for r, v in reversed(self.history)
+                              if r.rate == max(passes) and v.passed) if passes else None
+        self.lowest_fail = min(fails) if fails else None
         return verdict
 
     def outcome(self, rate: float) -> bool | None:
@@ -255,15 +329,13 @@ class CapacitySearch:
         return None if runs is None else self._decide(runs)
 
     def _decide(self, runs: list[bool]) -> bool | None:
-        """A first pass stands; a failure stands once two runs failed, best of three."""
+        """A first pass stands (until the edge is confirmed); else best of three decides."""
         if not self.confirm:
             return runs[-1]
-        if runs[0]:
+        if runs.count(True) >= 2 or runs == [True]:
             return True
         if runs.count(False) >= 2:
             return False
-        if runs.count(True) >= 2:
-            return True
         return None
 
     def spread(self) -> dict[str, Any]:
@@ -278,6 +350,7 @@ class CapacitySearch:
             "bracket": [low, high],
             "bracket_pct": (100.0 * (high - low) / low) if low and high else None,
             "pass_runs": self.decided.get(low, []).count(True) if low else 0,
+            "runs_at_pass": len(self.decided.get(low, [])) if low else 0,
             "fail_runs": self.decided.get(high, []).count(False) if high else 0,
             "runs_at_fail": len(self.decided.get(high, [])) if high else 0,
             "confirmed_failures": confirmed,
@@ -304,6 +377,7 @@ class CapacitySearch:
             "server_model_latency_ms": best.server_model_latency_ms,
             "first_failing_rps": self.lowest_fail,
             "latency_objective_ms": self.latency_objective_ms,
+            "strict_latency": self.strict_latency,
             "max_error_rate": self.objectives.max_error_rate,
             "safety_factor": safety_factor,
             "target": round(target),
@@ -323,7 +397,9 @@ def describe_spread(spread: dict[str, Any]) -> str:
     if high is None:
         edge = f"no rate failed: the edge lies above {low:g} {unit}"
     else:
-        edge = (f"the edge lies between {low:g} {unit} (passed) and {high:g} {unit} (failed "
+        passed = (f"passed {spread['pass_runs']} of {spread['runs_at_pass']} runs"
+                  if spread.get("runs_at_pass", 1) > 1 else "passed")
+        edge = (f"the edge lies between {low:g} {unit} ({passed}) and {high:g} {unit} (failed "
                 f"{spread['fail_runs']} of {spread['runs_at_fail']} runs), "
                 f"{spread['bracket_pct']:.1f}% apart")
     confirmed, overturned = spread["confirmed_failures"], spread["overturned_failures"]

@@ -238,8 +238,10 @@ def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) ->
     lines = [_llm_header(unit) if streaming else
              f"{'step req/s':>10} {'run':>3} {'verdict':<8} {'achieved':>9} {'p50 ms':>8} "
              f"{'p99 ms':>8} {'errors %':>8}  why"]
+    first_passed: dict[float, bool] = {}  # each rate's first run
     for step in run.steps:
-        lines.append(_llm_row(step) if streaming else _row(step))
+        first = first_passed.setdefault(step["rate"], step["passed"])
+        lines.append(_llm_row(step, first) if streaming else _row(step, first))
     if any(step["clear"] for step in run.steps):
         lines.append(CLEAR_FAILURE_NOTE)
     recommendation = run.result
@@ -267,7 +269,11 @@ def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) ->
             "(no step failed)",
             f"spread: {describe_spread(rec['spread'])}",
             f"objectives: errors under {100 * rec['max_error_rate']:g}%, p99 under "
-            f"{rec['latency_objective_ms']:.0f} ms, achieved within 5% of offered",
+            f"{rec['latency_objective_ms']:.0f} ms"
+            + ("" if rec.get("strict_latency", True) or all(
+                step.get("backlog_growth") is None for step in run.steps) else
+               " (over it only with a growing backlog, never twice past it)")
+            + ", achieved within 5% of offered",
             f"recommended SageMakerVariantInvocationsPerInstance: {rec['formula']}",
         ]
     lines += [
@@ -278,19 +284,21 @@ def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) ->
     return lines
 
 
-def _why(step: dict[str, Any]) -> str:
-    """The step's reasons, and whether its rate is decided (confirmed, overturned)."""
+def _why(step: dict[str, Any], first_passed: bool = False) -> str:
+    """The step's reasons, and whether its rate is decided (confirmed, overturned);
+    ``first_passed``: the rate's first run passed (a re-run pass confirms it)."""
     why = "; ".join(step["reasons"])
     decided = step.get("rate_passes")
     if decided is None:  # this rate's runs do not agree yet
         why += " — re-run to confirm" if not step["passed"] else "a third run decides"
     elif step.get("run", 1) > 1:
-        why += (" — " if why else "") + ("confirmed: fails" if not decided
-                                         else "overturned: passes")
+        why += (" — " if why else "") + (
+            "confirmed: fails" if not decided
+            else "confirmed: passes" if first_passed else "overturned: passes")
     return why
 
 
-def _row(step: dict[str, Any]) -> str:
+def _row(step: dict[str, Any], first_passed: bool = False) -> str:
     from driver.capacity import verdict_label
 
     verdict = verdict_label(step["passed"], step["clear"])
@@ -298,7 +306,7 @@ def _row(step: dict[str, Any]) -> str:
     p99 = "-" if step["p99_ms"] is None else f"{step['p99_ms']:.1f}"
     return (f"{step['rate']:>10g} {step.get('run', 1):>3} {verdict:<8} "
             f"{step['achieved_rps']:>9.1f} {p50:>8} {p99:>8} "
-            f"{100 * step['error_rate']:>8.2f}  {_why(step)}")
+            f"{100 * step['error_rate']:>8.2f}  {_why(step, first_passed)}")
 
 
 # A streaming search's step table: goodput, TTFT and TPOT (ms), output tokens/s.
@@ -313,7 +321,7 @@ def _llm_header(unit: str) -> str:
             + " ".join(f"{title:>9}" for title, _, _ in LLM_COLUMNS) + f" {'errors %':>8}  why")
 
 
-def _llm_row(step: dict[str, Any]) -> str:
+def _llm_row(step: dict[str, Any], first_passed: bool = False) -> str:
     from driver.capacity import verdict_label
 
     verdict = verdict_label(step["passed"], step["clear"])
@@ -321,7 +329,7 @@ def _llm_row(step: dict[str, Any]) -> str:
                      for _, key, digits in LLM_COLUMNS)
     return (f"{step['rate']:>14g} {step.get('run', 1):>3} {verdict:<8} "
             f"{step['achieved_rps']:>9.1f} {cells} {100 * step['error_rate']:>8.2f}  "
-            f"{_why(step)}")
+            f"{_why(step, first_passed)}")
 
 
 def _llm_answer(rec: dict[str, Any], slo_source: str) -> list[str]:

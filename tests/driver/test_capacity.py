@@ -15,7 +15,7 @@ from driver.capacity import (
     judge,
     scaling_block,
 )
-from driver.capacity_run import StepPlan
+from driver.capacity_run import HoldJudge, StepPlan
 
 
 def endpoint(capacity: float, unloaded_ms: float = 10.0):
@@ -64,9 +64,10 @@ def test_the_search_lands_within_ten_percent_of_capacity(capacity, start):
     found = search.recommendation()["max_rps"]
     assert found == pytest.approx(capacity, rel=0.10)
     assert len(set(rates)) <= 14
-    # every failing rate ran twice (confirmed), every passing rate once
+    # every failing rate ran twice (confirmed), every passing rate once but the answer: twice
+    assert search.decided.pop(found) == [True, True]
     assert all(runs in ([True], [False, False]) for runs in search.decided.values())
-    assert sorted(search.decided) == sorted(set(rates))
+    assert sorted([*search.decided, found]) == sorted(set(rates))
 
 
 @settings(max_examples=200, deadline=None)
@@ -218,3 +219,123 @@ def test_the_baseline_rests_on_enough_requests_for_its_p99():
     line = plan.describe(CapacitySearch(start_rps=50))
     assert line.startswith("baseline 25 req/s for 23 s, then from 50 req/s x2 while runs pass")
     assert "re-run to confirm it (best of three)" in line
+
+
+@pytest.mark.parametrize(
+    ("result", "passed"),
+    [
+        (StepResult(100, 100, 0.0, 70, backlog_growth=0.002), True),  # over 63 ms, keeping up
+        (StepResult(100, 100, 0.0, 70, backlog_growth=0.05), False),  # over, and falling behind
+        (StepResult(100, 100, 0.0, 20, backlog_growth=0.05), False),  # the backlog alone
+        (StepResult(100, 100, 0.0, 126, backlog_growth=0.0), False),  # twice past the objective
+        (StepResult(100, 100, 0.0, 70), False),  # no backlog measured: the objective strictly
+        (StepResult(100, 100, 0.02, 70, backlog_growth=0.0), False),  # a full queue sheds 2 %
+        (StepResult(100, 100, 0.02, 20, backlog_growth=0.0), True),  # 2 % errors, fast: fine
+    ],
+)
+def test_a_derived_objective_fails_a_run_only_with_a_growing_backlog_or_twice_past(
+        result, passed):
+    verdict = judge(result, Objectives(), default_latency_objective(13), strict_latency=False)
+    assert verdict.passed == passed
+    assert judge(result, Objectives(), 63).passed == (passed and result.p99_ms < 63)
+
+
+def test_a_given_latency_objective_is_kept_strictly():
+    given = CapacitySearch(start_rps=10, objectives=Objectives(latency_objective_ms=60))
+    given.set_baseline(13)
+    derived = CapacitySearch(start_rps=10)
+    derived.set_baseline(13)
+    calm_but_slow = StepResult(100, 100, 0.0, 70, backlog_growth=0.0)
+    assert not given.record(calm_but_slow).passed
+    assert derived.record(calm_but_slow).passed
+
+
+def test_the_highest_pass_is_run_again_and_a_lucky_one_is_overturned():
+    """The run at 437 passes by luck; run again before it becomes the answer, it fails twice."""
+    lucky = {437: iter([True])}
+    respond = endpoint(420)
+
+    def run_once(rate: float) -> StepResult:
+        if next(lucky.get(rate, iter(())), False):
+            return StepResult(rate, rate, 0.0, 13, 10, int(rate * 20))
+        return respond(rate)
+
+    search = CapacitySearch(start_rps=50)
+    search.set_baseline(13)
+    rates = run(search, run_once)
+    assert search.decided[437] == [True, False, False]
+    assert search.recommendation()["max_rps"] < 437 and search.lowest_fail <= 437
+    assert rates.count(437) == 3
+    answer = search.recommendation()["max_rps"]
+    assert search.decided[answer] == [True, True]  # the new answer was confirmed as well
+    assert f"between {answer:g} req/s (passed 2 of 2 runs)" in describe_spread(
+        search.recommendation()["spread"])
+
+
+def test_the_backlog_is_the_slope_of_requests_in_flight_over_the_rate():
+    def measure(first, last, stopped_early=False, overloaded_s=0):
+        return StepResult(200, 200, 0.0, 20)
+
+    growing = HoldJudge(CapacitySearch(start_rps=10), 200, 3, 22, measure,
+                        lambda s: 30 + 10 * s)  # 10 more in flight each second: 5 % of 200
+    assert growing.result().backlog_growth == pytest.approx(0.05)
+    steady = HoldJudge(CapacitySearch(start_rps=10), 200, 3, 22, measure,
+                       lambda s: 30 + (7 if s % 2 else -7))
+    assert abs(steady.result().backlog_growth) < 0.002
+
+
+def test_the_plan_holds_longer_near_the_edge_only_when_asked():
+    search = CapacitySearch(start_rps=50)
+    search.set_baseline(13)
+    plan = StepPlan.for_period(10, 50)
+    search.record(StepResult(400, 400, 0.0, 14))
+    search.record(StepResult(800, 800, 0.0, 500, overloaded_s=5))
+    search.record(StepResult(800, 800, 0.0, 500, overloaded_s=5))
+    assert not search.near_edge() and plan.hold_for(search) == plan.hold_s == 23
+    search.record(StepResult(600, 600, 0.0, 500, overloaded_s=5))
+    search.record(StepResult(600, 600, 0.0, 500, overloaded_s=5))
+    search.record(StepResult(500, 500, 0.0, 14))
+    assert search.near_edge() and plan.hold_for(search) == 23
+    plan.edge_factor = 2
+    assert plan.hold_for(search) == 43
+    assert "near the edge runs of 43 s" in plan.describe(search)
+
+
+def test_searches_of_a_simulated_noisy_server_agree_more_closely_than_before():
+    """bench/capacity_sim.py's queue (2 workers, stalls, pauses, capacity ±8 % from run to run),
+    seeded: eight searches as the search is now, and as it was (p99 alone, a first pass stands)."""
+    from bench.capacity_sim import repeat
+
+    now = repeat(8, 200, seed=3)
+    before = repeat(8, 200, seed=3, variant="before")
+    assert now["max_over_min"] <= 1.15 < before["max_over_min"]
+    assert 0.9 <= now["median_over_capacity"] <= 1.0
+    assert before["median_over_capacity"] < now["median_over_capacity"]
+
+
+def test_a_stall_is_not_a_slow_run_but_most_seconds_slow_is():
+    """Derived objective 63 ms, backlog flat: a run's p99 of 150 ms from a few slow seconds
+    passes; the same p99 with most seconds slow fails."""
+    search = CapacitySearch(start_rps=10)
+    search.set_baseline(13)
+    rate, p99 = 300, {s: 20.0 for s in range(3, 23)}
+
+    def measure(first, last, stopped_early=False, overloaded_s=0):
+        worst = max(p99[s] for s in range(first, last + 1))
+        return StepResult(rate, rate, 0.0, worst if last > first else p99[first])
+
+    def run_with(slow_seconds):
+        for s in slow_seconds:
+            p99[s] = 150.0
+        hold = HoldJudge(search, rate, 3, 22, measure, lambda s: 40)
+        for second in range(3, 23):
+            assert hold.second_done(second) is None  # never three slow seconds in a row
+        return hold.result()
+
+    stall = run_with([7, 15])
+    assert stall.slow_share == pytest.approx(0.1) and stall.p99_ms == 150
+    assert judge(stall, Objectives(), 63, strict_latency=False).passed
+    assert not judge(stall, Objectives(), 63).passed  # a given objective: strictly
+    slow = run_with([s for s in range(3, 23) if s % 3])  # two of every three seconds
+    assert slow.slow_share > 0.5
+    assert not judge(slow, Objectives(), 63, strict_latency=False).passed
