@@ -32,7 +32,7 @@ def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     """The sandbox's small instance serves about 50 req/s (1 worker, 20 ms)."""
     recording = tmp_path / "search.jsonl"
     result = find_capacity("--sandbox-instance", "small", "--sandbox-period", "1",
-                           "--start", "40", "--tolerance", "0.1", "--interval", "60",
+                           "--start", "40", "--tolerance", "0.25", "--interval", "60",
                            "--hold", "8",  # 5 judged seconds: room for 3 overloaded in a row
                            "--apply", "--record", str(recording), timeout=300)
     assert result.returncode == 0, result.stderr + result.stdout
@@ -140,8 +140,11 @@ def test_a_plain_http_model_server_is_searched_without_endpoint_checks(tmp_path)
                        "          headers: {content-type: text/csv}\n"
                        "          body: \"5,3.5,1.3,0.3\"\n")
     with model_server(2) as server:
-        result = find_capacity(str(profile), "--target", server.url, "--start", "100",
-                               "--tolerance", "0.25", "--hold", "6", "--interval", "60",
+        # What is particular here is the plain HTTP target, not the search (the sandbox test
+        # above confirms its failures end to end): a coarse, unconfirmed search is enough.
+        result = find_capacity(str(profile), "--target", server.url, "--start", "200",
+                               "--growth", "4", "--tolerance", "0.9", "--no-confirm",
+                               "--hold", "6", "--interval", "60",
                                "--apply", "--no-record", timeout=400)
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
@@ -150,6 +153,6 @@ def test_a_plain_http_model_server_is_searched_without_endpoint_checks(tmp_path)
     assert "--apply: nothing to apply it to" in out
     assert "cannot search" not in result.stderr
     found = re.search(r"maximum sustainable rate per instance: (at least )?(\d+) req/s", out)
-    assert found and int(found.group(2)) >= 100  # it serves 100 req/s with ease
-    assert re.search(r"^spread: the edge lies between \d+ req/s \(passed(?: 2 of [23] runs)?\) "
-                     r"and \d+ req/s \(failed 2 of [23] runs\)", out, re.MULTILINE)
+    assert found and int(found.group(2)) >= 200  # it serves 200 req/s with ease
+    assert re.search(r"^spread: the edge lies between \d+ req/s \(passed\) "
+                     r"and \d+ req/s \(failed 1 of 1 runs\)", out, re.MULTILINE)
