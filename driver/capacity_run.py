@@ -21,8 +21,8 @@ from driver.capacity import (
     Objectives,
     StepResult,
     Verdict,
-    describe_spread,
 )
+from driver.capacity_text import describe_spread
 from driver.profile import Profile
 from driver.runner import Session
 from driver.schedule import Phase

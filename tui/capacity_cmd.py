@@ -96,8 +96,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
-    from driver.capacity import scaling_block
     from driver.capacity_run import CapacityRun, StepPlan, search_profile
+    from driver.capacity_text import scaling_block
     from driver.profile import ScalingOptions
     from driver.runner import EXIT_USAGE
     from tui.app import load_keymap, monitor_session
@@ -231,7 +231,8 @@ def _applier(run: Any, prepared: Any, scaling: Any, safety_factor: float) -> Any
 
 
 def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) -> list[str]:
-    from driver.capacity import CLEAR_FAILURE_NOTE, describe_spread
+    from driver.capacity import CLEAR_FAILURE_NOTE
+    from driver.capacity_text import describe_spread
 
     streaming = run.search.objectives.streaming
     unit = run.search.unit
@@ -333,8 +334,8 @@ def _llm_row(step: dict[str, Any], first_passed: bool = False) -> str:
 
 
 def _llm_answer(rec: dict[str, Any], slo_source: str) -> list[str]:
-    from driver.capacity import describe_spread
     from driver.capacity_llm import CONCURRENCY, answer_line
+    from driver.capacity_text import describe_spread
 
     found = ("maximum sustainable concurrency per instance: " if rec["unit"] == CONCURRENCY
              else "maximum sustainable rate per instance: ")

@@ -11,11 +11,10 @@ from driver.capacity import (
     Objectives,
     StepResult,
     default_latency_objective,
-    describe_spread,
     judge,
-    scaling_block,
 )
 from driver.capacity_run import HoldJudge, StepPlan
+from driver.capacity_text import describe_spread, scaling_block
 
 
 def endpoint(capacity: float, unloaded_ms: float = 10.0):

@@ -9,8 +9,9 @@ import types
 import pytest
 
 from driver import capacity_llm
-from driver.capacity import CapacitySearch, Objectives, StepResult, describe_spread, scaling_block
+from driver.capacity import CapacitySearch, Objectives, StepResult
 from driver.capacity_run import objectives_from
+from driver.capacity_text import describe_spread, scaling_block
 from driver.profile import parse_profile
 from metrics import hdr
 from metrics.records import Tick
