@@ -14,26 +14,25 @@ import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import driver
 from driver.merger import TickMerger
 from driver.pool import KILL_DEADLINE_S, LocalProcessPool, WorkerPool, describe_source
-from driver.profile import Profile, describe_plan
+from driver.profile import Profile
 from driver.protocol import (
     Done,
     SetControls,
     Start,
 )
 from driver.schedule import Control, RateFunction
+from driver.session_header import session_header
 from driver.session_workers import WorkerWatch
 from metrics import ensure as ensure_checks
 from metrics.llm import LlmSummaryBuilder
 from metrics.recording import RecordingWriter
-from metrics.records import FORMAT_VERSION, Event, Footer, Header, Record, Tick
+from metrics.records import Event, Footer, Header, Record, Tick
 from metrics.redact import Redactor
 from metrics.stats import SummaryBuilder
 
@@ -244,30 +243,7 @@ class Session(WorkerWatch):
     # --- running -------------------------------------------------------------------------
 
     def _header(self) -> Header:
-        profile = self.profile
-        meta = {
-            "plan": describe_plan(profile),
-            "load": asdict(profile.load) | {"workers": self.workers},
-            "ensure": profile.ensure,
-            "target_kind": self.target.get("kind", "http"),
-            "load_source": self.pool.describe(),
-            **self.meta,
-        }
-        if profile.llm is not None:  # the goodput SLOs, parsed: compare and report read them
-            meta["llm_slo"] = {name: None if value is None else value * 1000 for name, value in
-                               (("ttft_ms", profile.llm.slo_ttft),
-                                ("tpot_ms", profile.llm.slo_tpot))}
-        return Header(
-            format=FORMAT_VERSION,
-            tool_version=driver.__version__,
-            started_at=datetime.fromtimestamp(self.epoch0, UTC).isoformat(),
-            t=self.epoch0,
-            target=self.target_label,
-            profile_path=str(profile.path) if profile.path else None,
-            profile=profile.sanitized,
-            workers=self.workers,
-            meta=meta,
-        )
+        return session_header(self)
 
     def _emit_ticks(self, ticks: list[Tick]) -> None:
         for tick in ticks:
