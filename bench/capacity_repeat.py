@@ -65,7 +65,7 @@ scenarios:
           headers: {{content-type: text/csv}}
           body: "{BODY}"
 """
-LOADWATCH = [sys.executable, "-m", "tui.cli"]
+LOADWATCH = [sys.executable, "-m", "tui"]
 
 
 def pinned(core: str | None) -> list[str]:

@@ -16,7 +16,7 @@ runs on across runs: a queue left by one run is there at the start of the next, 
 rest after a failed run lets it drain, as in ``CapacityRun``.
 
 Each search is ``CapacitySearch`` itself, fed by ``SimEndpoint.hold``, which judges a run
-second by second exactly as ``CapacityRun._hold`` does (``driver.capacity_run.HoldJudge``),
+second by second exactly as ``CapacityRun._hold`` does (``driver.capacity.run.HoldJudge``),
 with the default step plan (23 s runs, 3 s not judged). Each variant in ``VARIANTS`` switches
 one change on or off; every variant sees the same seeds, so the same endpoints. Printed per
 variant: the answers' max/min over all searches and over each group of five (the real
@@ -45,8 +45,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from driver.capacity import CapacitySearch, Objectives, StepResult  # noqa: E402
-from driver.capacity_run import HoldJudge, StepPlan  # noqa: E402
+from driver.capacity.run import HoldJudge, StepPlan  # noqa: E402
+from driver.capacity.search import CapacitySearch, Objectives, StepResult  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -84,13 +84,13 @@ scenarios:
 """)
     recording = work / "r.jsonl"
     process = subprocess.Popen(
-        [*pin(1), sys.executable, "-m", "tui.cli", "run", str(profile), "--headless",
+        [*pin(1), sys.executable, "-m", "tui", "run", str(profile), "--headless",
          "--interval", "3600", "--record", str(recording)], cwd=ROOT, stdout=subprocess.DEVNULL)
     import psutil
 
     _pin_workers(process.pid, 1, 0)
     worker = next(c for c in psutil.Process(process.pid).children()
-                  if "driver.worker" in " ".join(c.cmdline()))
+                  if "driver.load.process" in " ".join(c.cmdline()))
     # The schedule starts when the worker is ready; its creation time is close enough for a
     # window that leaves seconds of margin at both ends.
     started = time.monotonic() - (time.time() - worker.create_time())

@@ -133,7 +133,7 @@ scenarios:
     controller_core = 1 - core if core is not None and CORES >= 2 else None
     process = subprocess.Popen(
         [*(pin(controller_core) if controller_core is not None else []), sys.executable, "-m",
-         "tui.cli", "run", str(profile), "--headless", "--interval", "3600", "--record",
+         "tui", "run", str(profile), "--headless", "--interval", "3600", "--record",
          str(recording)], cwd=ROOT, stdout=subprocess.DEVNULL,
         env={**os.environ, **(env or {})})
     if core is not None and CORES >= 2:
@@ -171,7 +171,7 @@ def _pin_workers(pid: int, workers: int, core: int) -> None:
     parent = psutil.Process(pid)
     deadline = time.time() + 30
     while time.time() < deadline:
-        children = [c for c in parent.children() if "driver.worker" in " ".join(c.cmdline())]
+        children = [c for c in parent.children() if "driver.load.process" in " ".join(c.cmdline())]
         if len(children) >= workers:
             for child in children:
                 child.cpu_affinity([core])
@@ -336,7 +336,7 @@ config:
 scenarios:
   - flow: [{{post: {{url: /invocations, body: "{BODY}"}}}}]
 """)
-        process = subprocess.Popen([*pin(0), sys.executable, "-m", "tui.cli", "run", str(profile),
+        process = subprocess.Popen([*pin(0), sys.executable, "-m", "tui", "run", str(profile),
                                     "--headless", "--interval", "60", "--record", str(recording)],
                                    cwd=ROOT, stdout=subprocess.DEVNULL)
         proc = psutil.Process(process.pid)

@@ -10,7 +10,7 @@ and records when it actually wrote each token. Two clients run against it *at th
 - loadwatch: a real ``Session`` (one worker process, concurrency mode, 4 streams in flight),
   its TTFT from the actual send and its ITL read from the recorded ticks' HDR histograms;
 - an independent client written here on raw asyncio streams (no aiohttp, no httpx, no
-  driver/streaming.py): it writes the HTTP request by hand, timestamps every read that
+  driver/http/streams.py): it writes the HTTP request by hand, timestamps every read that
   carries ``"content"`` and counts them, 4 streams in flight in the bench's own process.
 
 Each is compared with the server's own record (TTFT: its first write minus the request's
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from driver.profile import load_profile  # noqa: E402
-from driver.setup import RunOptions, prepare_run  # noqa: E402
+from driver.session import RunOptions, prepare_run  # noqa: E402
 from metrics.llm import LlmAggregate  # noqa: E402
 from metrics.records import Tick  # noqa: E402
 

@@ -6,7 +6,7 @@ One instance in its own process (``SandboxProcess``); for each concurrency level
 loop clients (the k-th starting k/N of a single request's time after the first, so that they
 do not all prefill at once, round after round) each send ``--rounds`` streamed completions
 (256 input words, 128 output tokens, ``stream_options.include_usage``) to ``/v1/completions``
-and read them with driver/streaming.py.
+and read them with driver/http/streams.py.
 Per level: TTFT p50/p99, ITL p50/p99 (a piece's gap spread over its tokens), TPOT mean, output
 tokens/s and requests/s. Beside each, what the engine model alone predicts for the same closed
 loop on an injected clock (no HTTP, no event loop): the difference is what the server and
@@ -29,7 +29,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from driver.streaming import OK, OPENAI_CHUNKS, SSE, StreamReader  # noqa: E402
+from driver.http.streams import OK, OPENAI_CHUNKS, SSE, StreamReader  # noqa: E402
 from sandbox.config import INSTANCE_PROFILES, SandboxConfig  # noqa: E402
 from sandbox.llm import BatchEngine, Sequence  # noqa: E402
 from sandbox.process import SandboxProcess  # noqa: E402
@@ -149,7 +149,7 @@ def model(concurrency: int, rounds: int) -> dict[str, float]:
 def decode_cost(tokens: int = 2000, repeats: int = 5) -> dict[str, float]:
     # boto3's reader only splits frames: it leaves lines, JSON, tokens and timing to the user.
     """CPU per token of StreamReader on the sandbox's bytes, one token per piece (worst case)."""
-    from driver.streaming import SAGEMAKER_EVENT_STREAM, TGI_TOKENS
+    from driver.http.streams import SAGEMAKER_EVENT_STREAM, TGI_TOKENS
     from sandbox.eventstream import payload_part
     from sandbox.llm_payloads import Formatter, LlmRequest
 

@@ -5,7 +5,7 @@
     .venv/bin/python bench/ray_bench.py cluster
 
 ``pools``: one run per pool and rate against nginx (bench/driver_bench.py's), in the same
-process and round: worker CPU per request (the ``driver.worker`` processes' CPU over requests
+process and round: worker CPU per request (the ``driver.load.worker`` processes' CPU over requests
 sent), send-lag p99, and the delay from a second's end to its merged tick at the controller
 (p50/p99/max). The Ray side is a local ``cluster_utils.Cluster`` (head with no CPU, two
 one-CPU worker nodes), so its figures are the relay's cost, not a network's.
@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.driver_bench import nginx  # noqa: E402
-from driver.merger import TickMerger  # noqa: E402
+from driver.pool import TickMerger  # noqa: E402
 from driver.profile import load_profile  # noqa: E402
-from driver.runner import Session  # noqa: E402
 from driver.schedule import Phase  # noqa: E402
+from driver.session import Session  # noqa: E402
 from metrics import hdr  # noqa: E402
 from metrics.records import Tick  # noqa: E402
 from metrics.stats import SummaryBuilder  # noqa: E402
@@ -69,7 +69,7 @@ def worker_processes() -> list[psutil.Process]:
     """This checkout's load workers (the machine is shared: other checkouts run theirs)."""
     found = []
     for process in psutil.process_iter(["cmdline"]):
-        if "driver.worker" not in " ".join(process.info["cmdline"] or []):
+        if "driver.load.process" not in " ".join(process.info["cmdline"] or []):
             continue
         try:
             if str(ROOT) in process.environ().get("PYTHONPATH", ""):
@@ -136,7 +136,7 @@ async def one_run(url: str, rate: int, seconds: int, pool) -> dict:  # type: ign
 
 
 def bench_pools(args: argparse.Namespace) -> None:
-    from driver.pool_ray import RayPool
+    from driver.pool import RayPool
 
     cluster, _ = start_cluster()
     rows = []

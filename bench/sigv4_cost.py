@@ -35,7 +35,7 @@ import boto3  # noqa: E402
 from aiohttp import ClientSession, web  # noqa: E402
 from botocore.awsrequest import AWSResponse  # noqa: E402
 
-from driver.sagemaker import SageMakerTarget  # noqa: E402
+from driver.http.sagemaker import SageMakerTarget  # noqa: E402
 
 REGION = "us-east-1"
 KEY, SECRET = "AKIABENCHMARK0000000", "bench-secret-key-not-a-real-one-0123456"

@@ -7,7 +7,7 @@ when they differ from what was seen last; each scaling activity becomes a ``Scal
 when first seen and again whenever it changes. Activities that ended before the session
 started are history, not news, and are left out.
 
-``ScalingConfig`` is the variant's scaling configuration as plain data; ``driver.scaling``
+``ScalingConfig`` is the variant's scaling configuration as plain data; ``driver.aws.scaling``
 saves one before a run and puts it back afterwards.
 """
 

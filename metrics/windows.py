@@ -28,7 +28,7 @@ ON_TTFT = "ttft"  # TTFT p99 from the intended send (``ttft_p99_ms``), streaming
 SERIES = {ON_P99: "p99_ms", ON_TTFT: "ttft_p99_ms"}
 TTFT_SOURCE = "the profile's llm.slo.ttft"
 
-# The profile's duration text ("500ms", "2s", "1m30s"), as driver.profile_reader reads it.
+# The profile's duration text ("500ms", "2s", "1m30s"), as driver.profile.reader reads it.
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?!s))?\s*"
                        r"(?:(\d+(?:\.\d+)?)\s*s)?\s*(?:(\d+(?:\.\d+)?)\s*ms)?\s*$")
 

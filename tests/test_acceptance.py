@@ -62,7 +62,7 @@ def run(sandbox: SandboxProcess, tmp_path: Path, name: str, text: str):
     recording = tmp_path / f"{name}.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(sandbox.env())
-    result = subprocess.run([sys.executable, "-m", "tui.cli", "run", str(path), "--headless",
+    result = subprocess.run([sys.executable, "-m", "tui", "run", str(path), "--headless",
                              "--interval", "60", "--record", str(recording)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode in (0, 1), result.stderr

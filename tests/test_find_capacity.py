@@ -13,17 +13,17 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from driver.scaling import ScalingControl
+from driver.aws import ScalingControl
 from metrics.endpoint import ScalingConfig, resource_id
 from metrics.recording import read_recording
 from metrics.records import Event
-from tui.capacity_cmd import _take_one_instance
+from tui.commands.capacity import _take_one_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def find_capacity(*args: str, timeout: float = 170) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui.cli", "find-capacity", "--headless", *args],
+    return subprocess.run([sys.executable, "-m", "tui", "find-capacity", "--headless", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
@@ -68,7 +68,7 @@ def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     assert replay.header.meta["steered_by"] == "the capacity search"
     # ...and its report shows the search: every step with its verdict, and the answer.
     report = tmp_path / "search.html"
-    subprocess.run([sys.executable, "-m", "tui.cli", "report", str(recording), "-o",
+    subprocess.run([sys.executable, "-m", "tui", "report", str(recording), "-o",
                     str(report)], cwd=ROOT, check=True, capture_output=True, timeout=60)
     html = report.read_text()
     assert "<h3>Capacity search</h3>" in html

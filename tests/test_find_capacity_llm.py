@@ -38,7 +38,7 @@ def test_a_streaming_search_finds_the_concurrency_and_recommends_its_target(tmp_
     profile.write_text(PROFILE)
     recording = tmp_path / "search.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "find-capacity", str(profile), "--headless",
+        [sys.executable, "-m", "tui", "find-capacity", str(profile), "--headless",
          "--sandbox-period", "1", "--start", "6", "--growth", "1.5", "--tolerance", "0.3",
          "--hold", "4", "--no-confirm", "--interval", "60", "--record", str(recording)],
         cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -11,7 +11,14 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from driver.aws import AwsClients, AwsError, AwsSettings, FrozenCredentials, as_aws_error, call
+from driver.aws.clients import (
+    AwsClients,
+    AwsError,
+    AwsSettings,
+    FrozenCredentials,
+    as_aws_error,
+    call,
+)
 from driver.profile import SageMakerOptions
 from tests.aws.conftest import REGION
 

@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 
 from driver.aws import AwsClients, AwsSettings
 from driver.profile import load_profile
-from driver.setup import RunOptions, SetupError, prepare_run
+from driver.session import RunOptions, SetupError, prepare_run
 from tests.aws.conftest import ENDPOINT, REGION, VARIANT, make_endpoint, sagemaker_profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +134,7 @@ async def test_credentials_aws_refuses_stop_the_run(aws_env, write_profile, aws_
 
 async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tui.cli", *args, cwd=ROOT, env=env,
+        sys.executable, "-m", "tui", *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), 120)
     return process.returncode, out.decode(), err.decode()

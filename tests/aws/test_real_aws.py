@@ -14,7 +14,7 @@ import pytest
 
 from driver.aws import AwsClients, AwsError, AwsSettings
 from driver.profile import parse_profile
-from driver.setup import RunOptions, prepare_run
+from driver.session import RunOptions, prepare_run
 from metrics.cloudwatch import CloudWatchPoller
 from metrics.endpoint import EndpointPoller
 from metrics.records import EndpointState

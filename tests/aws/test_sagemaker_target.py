@@ -10,10 +10,10 @@ import aiohttp
 import boto3
 import pytest
 
+from driver.http import make_target
+from driver.http.sagemaker import SageMakerTarget
 from driver.profile import load_profile
-from driver.runner import Session
-from driver.sagemaker import SageMakerTarget
-from driver.targets import make_target
+from driver.session import Session
 from metrics.records import Tick
 from tests.aws.conftest import (
     ACCESS_KEY,

@@ -71,7 +71,7 @@ def users_scaling(sandbox: SandboxProcess) -> None:
 
 async def start_cli(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tui.cli", *args, cwd=ROOT, env=env,
+        sys.executable, "-m", "tui", *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 

@@ -6,8 +6,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from driver.aws import ScalingControl
 from driver.profile import ScalingOptions
-from driver.scaling import ScalingControl
 from metrics.endpoint import read_scaling_config
 from tests.aws.conftest import ENDPOINT, REGION, VARIANT, make_endpoint, register_scaling
 
@@ -249,7 +249,7 @@ def test_show_with_a_role_that_may_not_list_activities_shows_the_policy(moto_aws
 
     from moto.core import set_initial_no_auth_action_count
 
-    from tui.cli import main
+    from tui.commands.cli import main
 
     make_endpoint()
     register_scaling(target=20000)

@@ -7,10 +7,8 @@ from __future__ import annotations
 from metrics.records import Datapoint, Header, Tick
 from metrics.timeline import Timeline
 from tests.llm.test_llm_views import tick
-from tui.headless import llm_summary_lines
-from tui.widgets.chart import ChartView
-from tui.widgets.instances_chart import InstancesChart
-from tui.widgets.rps_chart import RpsChart
+from tui.console import llm_summary_lines
+from tui.monitor.widgets import ChartView, InstancesChart, RpsChart
 
 
 def timeline(streaming: bool) -> Timeline:
@@ -82,7 +80,7 @@ def test_interrupted_streams_merge_and_stay_out_of_goodput():
 
 
 def test_the_figures_panel_shows_the_latest_concurrency_per_model_and_its_period():
-    from tui.widgets.figures import server_rows
+    from tui.monitor.widgets.figures import server_rows
 
     rows = dict(server_rows(timeline(True)))
     assert rows["conc/model"] == "7.0 (10 s)"
@@ -92,7 +90,7 @@ def test_the_figures_panel_shows_the_latest_concurrency_per_model_and_its_period
 def test_a_legend_tightens_before_it_is_cut():
     import re
 
-    from tui.widgets.chart import Line, legend
+    from tui.monitor.widgets.chart import Line, legend
 
     lines = [Line("current", (1, 1, 1)), Line("desired", (1, 1, 1)),
              Line("in flight", (1, 1, 1), right=True), Line("per model", (1, 1, 1), right=True)]

@@ -73,7 +73,7 @@ def test_an_invalid_prompts_file_is_exit_2_naming_its_lines(tmp_path):
         '{"prompt": "hello"}\n{"prompt": 3}\nnot json\n{"messages": []}\n')
     path = write(tmp_path, "config:\n  target: http://127.0.0.1:9\n" + PHASES[8:]
                  + "llm:\n  prompts: prompts.jsonl\n")
-    run = subprocess.run([sys.executable, "-m", "tui.cli", "run", str(path), "--headless"],
+    run = subprocess.run([sys.executable, "-m", "tui", "run", str(path), "--headless"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert run.returncode == 2
     prompts = tmp_path / "prompts.jsonl"
@@ -88,7 +88,7 @@ def test_validate_says_what_a_streaming_profile_sends(tmp_path):
     path = write(tmp_path, "config:\n  target: http://127.0.0.1:9\n" + PHASES[8:]
                  + "llm: {slo: {ttft: 500ms}, prompts: p.jsonl, order: random}\n"
                  + "load: {mode: concurrency}\n")
-    run = subprocess.run([sys.executable, "-m", "tui.cli", "validate", str(path)],
+    run = subprocess.run([sys.executable, "-m", "tui", "validate", str(path)],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert run.returncode == 0, run.stderr
     assert (f"streaming LLM: chat requests, openai stream, prompts {tmp_path / 'p.jsonl'} "

@@ -8,11 +8,9 @@ from metrics import hdr
 from metrics.llm import LlmSummaryBuilder, llm_point
 from metrics.records import Tick
 from metrics.timeline import Timeline
-from tui.headless import HeadlessPrinter, summary_lines
-from tui.widgets.chart import ChartView
-from tui.widgets.latency_chart import LatencyChart
-from tui.widgets.llm_figures import llm_rows
-from tui.widgets.rps_chart import RpsChart
+from tui.console.printer import HeadlessPrinter, summary_lines
+from tui.monitor.widgets import ChartView, LatencyChart, RpsChart
+from tui.monitor.widgets.llm_figures import llm_rows
 
 
 def encoded(*values_us: int) -> str:

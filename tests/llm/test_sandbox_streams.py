@@ -6,14 +6,14 @@ import pytest
 
 from driver.aws import FrozenCredentials
 from driver.profile import load_profile
-from driver.setup import RunOptions, prepare_run
+from driver.session import RunOptions, prepare_run
 from metrics.llm import LlmAggregate
 from metrics.records import Tick
 from sandbox.cli import LLM_INSTANCE
 from sandbox.config import SandboxConfig, profile_named
 from sandbox.process import SandboxProcess
 from tests.llm.conftest import write
-from tui.launch import launch
+from tui.console import launch
 
 SHORT = """
 config:
@@ -100,7 +100,7 @@ async def test_a_sagemaker_stream_cut_is_a_model_stream_error(tmp_path):
     config = SandboxConfig(stream_error_rate=1.0).replace(profile=profile_named(LLM_INSTANCE))
     sandbox = SandboxProcess(config).start()
     try:
-        aimed = RunOptions(  # as tui.launch aims a run at the sandbox it started
+        aimed = RunOptions(  # as tui.console.launch aims a run at the sandbox it started
             sandbox=True, endpoint_url=sandbox.endpoint_url, region=sandbox.region,
             endpoint=sandbox.endpoint_name, variant=sandbox.variant,
             aws_credentials=FrozenCredentials(sandbox.credentials.access_key_id,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from driver.aws.scaling import CONCURRENCY_PER_MODEL, ScalingState
 from driver.profile import ScalingOptions
-from driver.scaling import CONCURRENCY_PER_MODEL, ScalingState
 from tests.aws.conftest import make_endpoint
 from tests.aws.test_scaling import control, now
 

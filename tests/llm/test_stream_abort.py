@@ -9,11 +9,11 @@ import asyncio
 import time
 from contextlib import closing
 
-from driver.http1 import Client
+from driver.http import Client
+from driver.load import Worker
+from driver.pool import TickMessage
 from driver.profile import load_profile
-from driver.protocol import TickMessage
-from driver.setup import RunOptions, prepare_run
-from driver.worker import Worker
+from driver.session import RunOptions, prepare_run
 from tests.llm.conftest import write
 from tests.llm.test_stream_worker import llm_profile
 

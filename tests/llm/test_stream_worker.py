@@ -7,8 +7,7 @@ import statistics
 import pytest
 
 from driver.profile import load_profile
-from driver.runner import Session
-from driver.setup import RunOptions, prepare_run
+from driver.session import RunOptions, Session, prepare_run
 from metrics import hdr
 from metrics.llm import LlmAggregate
 from metrics.records import Tick
@@ -151,7 +150,7 @@ async def test_the_recording_csv_export_and_compare_carry_the_llm_figures(sse_se
     assert recording.header.meta["llm_slo"] == {"ttft_ms": 1000.0, "tpot_ms": 100.0}
     llm = recording.footer.summary["llm"]["total"]
     assert llm["output_tokens"] == 80 and llm["goodput"] == 4
-    run = subprocess.run([sys.executable, "-m", "tui.cli", "export", str(tmp_path / "r.jsonl"),
+    run = subprocess.run([sys.executable, "-m", "tui", "export", str(tmp_path / "r.jsonl"),
                           "--csv", "-o", str(tmp_path)], capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 0, run.stderr
@@ -159,7 +158,7 @@ async def test_the_recording_csv_export_and_compare_carry_the_llm_figures(sse_se
         rows = list(csv.DictReader(handle))
     assert sum(int(r["output_tokens_per_s"]) for r in rows) == 80
     assert any(r["ttft_p50_ms"] and float(r["ttft_p50_ms"]) >= 30 for r in rows)
-    compared = subprocess.run([sys.executable, "-m", "tui.cli", "compare",
+    compared = subprocess.run([sys.executable, "-m", "tui", "compare",
                                str(tmp_path / "r.jsonl"), str(tmp_path / "r.jsonl"),
                                "--no-charts"], capture_output=True, text=True, timeout=60)
     assert compared.returncode == 0, compared.stderr

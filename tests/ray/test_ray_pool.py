@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from driver.pool_ray import RayPool
+from driver.pool import RayPool
 from driver.profile import load_profile
-from driver.runner import Session
+from driver.session import Session
 from metrics.recording import read_recording
 from metrics.records import Event, Tick
 from tests.driver.test_session import collect, profile_text

@@ -145,7 +145,7 @@ async def start_run(profile: Path, recording: Path, sandbox: SandboxProcess | No
                     *extra: str) -> Run:
     token = uuid.uuid4().hex
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tui.cli", "run", "--headless", "--interval", "1", "--record",
+        sys.executable, "-m", "tui", "run", "--headless", "--interval", "1", "--record",
         str(recording), *extra, str(profile), cwd=ROOT, env=cli_env(sandbox, token),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     run = Run(process, token, recording)

@@ -128,7 +128,7 @@ def worker_pids(controller: int) -> list[int]:
             except OSError:
                 continue
             parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
-            if int(parent.split()[1]) == controller and b"driver.worker" in cmdline:
+            if int(parent.split()[1]) == controller and b"driver.load.process" in cmdline:
                 pids.append(int(entry.name))
     return pids
 
@@ -159,7 +159,7 @@ async def test_kill_9_of_the_controller_then_scaling_restore_from_the_recording(
     assert (await settled(own_sandbox)).instances == 2  # nobody restored anything
 
     restore = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tui.cli", "scaling", "restore", "--from", str(run.recording),
+        sys.executable, "-m", "tui", "scaling", "restore", "--from", str(run.recording),
         cwd=ROOT, env=cli_env(own_sandbox, "restore"), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(restore.communicate(), 60)

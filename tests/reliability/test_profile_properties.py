@@ -14,8 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from driver import yamlsource
-from driver.profile import Profile, ProfileError, parse_profile
+from driver.profile import Profile, ProfileError, parse_profile, yamlsource
 from tests.reliability.counts import counted
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,

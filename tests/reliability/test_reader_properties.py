@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from metrics.recording import RecordingError, read_recording
 from metrics.records import to_dict
 from tests.reliability.counts import counted
-from tui.app import rehearse_replay
-from tui.cli import main
+from tui.commands.cli import main
+from tui.monitor.app import rehearse_replay
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # A small run with ticks and events, and a sandbox run with metrics, endpoint states and

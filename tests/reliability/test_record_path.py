@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui.cli import main
+from tui.commands.cli import main
 
 PROFILE = """config:
   target: http://127.0.0.1:9

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driver.profile import parse_profile
-from driver.runner import Session
+from driver.session import Session
 from metrics.recording import RecordingWriter, read_recording
 from metrics.records import Event, Footer, Header, to_dict
 from metrics.redact import REDACTED, Redactor, is_secret_name
 from tests.reliability.counts import counted
-from tui.cli import main
-from tui.headless import HeadlessPrinter
+from tui.commands.cli import main
+from tui.console import HeadlessPrinter
 
 COMMON = ["type", "header", "tick", "event", "footer", "true", "null", "false", "data", "name",
           "phase", "completed", "message", "elapsed", "target", "ok", "http", "200", "1795",

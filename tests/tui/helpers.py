@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from driver.profile import load_profile
-from driver.runner import Session
-from driver.setup import RunOptions
+from driver.session import RunOptions, Session
 from metrics.records import Record
-from tui.app import MonitorApp
-from tui.launch import launch
-from tui.screens.live import LiveRun, LiveScreen
+from tui.console import launch
+from tui.monitor.app import MonitorApp
+from tui.monitor.screens import LiveRun, LiveScreen
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -1,6 +1,6 @@
 """The report's streaming LLM figures: cards, the per-phase table, and their notes.
 
-The table is the one the headless summary prints at the end of a run (``tui.headless
+The table is the one the headless summary prints at the end of a run (``tui.console.printer
 llm_summary_lines``), rebuilt from the recorded ticks by ``metrics.compare.llm_summary``: the
 same figures in the terminal, in compare and here. A run that did not stream has none of it.
 """

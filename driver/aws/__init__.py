@@ -1,0 +1,19 @@
+"""AWS control: clients built once from the profile's settings, scaling control (suspend,
+switch, restore policies, alarms and instance counts), and what instances cost.
+May import ``driver.profile`` and ``metrics``.
+"""
+
+from driver.aws.clients import AwsClients, AwsError, AwsSettings, FrozenCredentials, call
+from driver.aws.prices import cost_per_hour
+from driver.aws.scaling import ScalingControl, ScalingState
+
+__all__ = [
+    "AwsClients",
+    "AwsError",
+    "AwsSettings",
+    "FrozenCredentials",
+    "ScalingControl",
+    "ScalingState",
+    "call",
+    "cost_per_hour",
+]

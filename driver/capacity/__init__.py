@@ -1,0 +1,23 @@
+"""The capacity finder: the search over steps, its judges (plain and streaming), the live run
+of each step, and the answer's wording. May import ``driver.session``, ``driver.profile``,
+``driver.schedule`` and ``metrics``.
+"""
+
+from driver.capacity.llm import CONCURRENCY, answer_line
+from driver.capacity.run import CapacityRun, StepPlan, objectives_from, search_profile
+from driver.capacity.search import CLEAR_FAILURE_NOTE, CapacitySearch, verdict_label
+from driver.capacity.text import describe_spread, scaling_block
+
+__all__ = [
+    "CLEAR_FAILURE_NOTE",
+    "CONCURRENCY",
+    "CapacityRun",
+    "CapacitySearch",
+    "StepPlan",
+    "answer_line",
+    "describe_spread",
+    "objectives_from",
+    "scaling_block",
+    "search_profile",
+    "verdict_label",
+]

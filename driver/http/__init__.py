@@ -1,0 +1,37 @@
+"""What speaks to the server: the lean HTTP/1.1 client, the targets (plain HTTP, the SageMaker
+runtime with SigV4) that prepare and classify requests, and the readers of streamed answers.
+Counts nothing. May import ``metrics``.
+"""
+
+from driver.http.client import Client, Flight, HttpError, Response, Wire, encode
+from driver.http.streams import (
+    CRC_ERROR,
+    INTERNAL_STREAM_FAILURE,
+    MALFORMED_FRAME,
+    MALFORMED_PAYLOAD,
+    MODEL_STREAM_ERROR,
+    STREAM_CUT,
+    StreamReader,
+    StreamResult,
+)
+from driver.http.targets import HttpTarget, Prepared, make_target
+
+__all__ = [
+    "CRC_ERROR",
+    "INTERNAL_STREAM_FAILURE",
+    "MALFORMED_FRAME",
+    "MALFORMED_PAYLOAD",
+    "MODEL_STREAM_ERROR",
+    "STREAM_CUT",
+    "Client",
+    "Flight",
+    "HttpError",
+    "HttpTarget",
+    "Prepared",
+    "Response",
+    "StreamReader",
+    "StreamResult",
+    "Wire",
+    "encode",
+    "make_target",
+]

@@ -1,0 +1,319 @@
+"""From a profile and command-line options to a ready ``Session``: the one place both the
+headless mode and the monitor build a run.
+
+It resolves the target (HTTP URL, SageMaker endpoint, or the built-in sandbox), runs the
+pre-flight checks that must pass before any load is sent, and attaches the producers and
+clean-ups a target needs. Everything it starts is stopped by ``PreparedRun.close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from driver.profile import Profile
+from driver.session.runner import Session
+
+if TYPE_CHECKING:  # boto3 is imported only when a run needs AWS: `loadwatch --help` stays fast
+    from driver.aws import AwsClients, FrozenCredentials, ScalingControl
+
+
+# The pollers' last look at the endpoint after the load stops must not hold up the exit long.
+LAST_POLL_TIMEOUT_S = 5.0
+
+
+class SetupError(Exception):
+    """A run that cannot start; the message is one line naming the cause (and AWS code)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        self.code = code
+        super().__init__(f"{message} ({code})" if code else message)
+
+
+@dataclass
+class RunOptions:
+    workers: int | None = None
+    record: Path | None = None
+    seed: int = 0
+    aws_profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    sandbox: bool = False  # force the sandbox even if the profile names a target
+    realistic: bool = False  # sandbox with AWS's timings
+    sandbox_instance: str | None = None  # sandbox instance profile (ml.m4.xlarge, small, ...)
+    sandbox_instances: int = 1  # instances the sandbox endpoint starts with
+    sandbox_period: float | None = None  # sandbox metric period in seconds
+    keep_scaling: bool = False  # leave scaling changes in place at exit
+    keep_instances: bool = False  # restore scaling but leave the instance count as it is
+    # Set by tui.console.launch when it started the sandbox (or by tests): what to aim at and
+    # as whom.
+    endpoint: str | None = None  # overrides sagemaker.endpoint
+    variant: str | None = None  # overrides sagemaker.variant
+    aws_credentials: FrozenCredentials | None = field(default=None, repr=False)
+    metrics_period: int | None = None  # default CloudWatch period when the profile names none
+    aws_clients: AwsClients | None = None  # injected clients win over everything above
+    pool: Any = None  # a driver.pool.WorkerPool (a RayPool for --ray); local processes if None
+
+
+@dataclass
+class PreparedRun:
+    session: Session
+    target_label: str
+    notes: list[str] = field(default_factory=list)  # lines to show before load starts
+    scaling: ScalingControl | None = None  # SageMaker targets: enable/disable/restore scaling
+    endpoint: str | None = None  # SageMaker targets: the endpoint and variant under load
+    variant: str | None = None
+    _closers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        """Stop whatever the run started (a sandbox, say); safe to call twice."""
+        while self._closers:
+            closer = self._closers.pop()
+            with contextlib.suppress(Exception):
+                result = closer()
+                if result is not None:
+                    await result
+
+
+def default_recording_path(profile: Profile, directory: str | Path = "recordings") -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    name = profile.path.stem if profile.path else "session"
+    return Path(directory) / f"{stamp}-{name}.jsonl"
+
+
+def check_recording_path(record: Path, profile: Profile) -> None:
+    """SetupError, before any load, if ``record`` cannot be written or would overwrite an input
+    (the profile being run, its payload CSV): a run that ends with no recording, or with its
+    own profile gone, must not first say "ensure ... ok"."""
+    inputs = [p for p in (profile.path, profile.payload.path if profile.payload else None) if p]
+    target = record.expanduser().resolve()
+    for source in inputs:
+        if source.resolve() == target:
+            raise SetupError(f"--record {record} is this run's input ({source}); "
+                             "choose another file")
+    if target.is_dir():
+        raise SetupError(f"--record {record} is a folder; name a file in it")
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise SetupError(f"--record {record}: cannot write there: "
+                         f"{exc.strerror or type(exc).__name__}") from exc
+    if not existed:
+        with contextlib.suppress(OSError):
+            target.unlink()
+
+
+async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
+    """Resolve the target and build the session; raises SetupError before any load is sent."""
+    if not options.sandbox:  # a placeholder config.target does not matter to the sandbox
+        profile.check_runnable()
+    if profile.target is not None and not options.sandbox:
+        target: dict[str, Any] = {"kind": "http"}
+        if profile.llm is not None:
+            target["llm"] = profile.llm.as_spec(sagemaker=False)
+        session = Session(profile, target, target_label=profile.target,
+                          workers=options.workers, record=options.record, seed=options.seed)
+        return PreparedRun(session, profile.target)
+    return await _prepare_sagemaker(profile, options)
+
+
+async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedRun:
+    """Pre-flight a SageMaker endpoint, then wire its target, pollers and scaling control."""
+    from driver.aws import AwsClients, AwsError, AwsSettings
+    from metrics.cloudwatch import HIGH_RESOLUTION_S, METRICS, CloudWatchPoller, poll_cost_per_hour
+    from metrics.endpoint import EndpointPoller
+
+    sagemaker = profile.sagemaker
+    endpoint = options.endpoint or (sagemaker.endpoint if sagemaker else None)
+    if endpoint is None:
+        raise SetupError("this profile runs against the built-in sandbox, which `loadwatch run` "
+                         "starts; name an endpoint in sagemaker.endpoint to use AWS")
+    variant = options.variant or (sagemaker.variant if sagemaker else "AllTraffic")
+    try:
+        settings = AwsSettings.resolve(
+            sagemaker, region=options.region, aws_profile=options.aws_profile,
+            endpoint_url=options.endpoint_url, credentials=options.aws_credentials)
+        # boto3 reads its configuration and service models from disk: off the event loop.
+        clients = options.aws_clients or await asyncio.to_thread(AwsClients, settings)
+        found = await asyncio.to_thread(_preflight, clients, endpoint, variant, profile)
+    except AwsError as exc:
+        raise SetupError(_setup_message(exc, endpoint), exc.code) from exc
+
+    control: ScalingControl = found["control"]
+    credentials, notes = found["credentials"], list(found["notes"])
+    runtime_url, region = found["runtime_url"], found["region"]
+    spec = {
+        "kind": "sagemaker", "runtime_url": runtime_url, "region": region,
+        "endpoint": endpoint, "variant": variant,
+        "content_type": sagemaker.content_type if sagemaker else None,
+        "accept": sagemaker.accept if sagemaker else None,
+        "custom_attributes": sagemaker.custom_attributes if sagemaker else None,
+        "target_variant": sagemaker.target_variant if sagemaker else None,
+        "credentials": credentials.as_spec(),
+    }
+    if profile.llm is not None:  # InvokeEndpointWithResponseStream, read as it arrives
+        spec["stream"] = True
+        spec["llm"] = profile.llm.as_spec(sagemaker=True)
+    where = "the sandbox" if options.sandbox else region
+    label = f"sagemaker:{endpoint}/{variant} ({where})"
+    period = int(profile.metrics.period or options.metrics_period or 60)
+    interval = profile.metrics.poll_interval or float(period)
+    session = Session(
+        profile, spec, target_label=label, workers=options.workers, record=options.record,
+        seed=options.seed, extra_secrets=credentials.secrets,
+        meta={"aws": {"endpoint": endpoint, "variant": variant, "region": region,
+                      "runtime_url": runtime_url, "sandbox": options.sandbox,
+                      "instance_type": found["instance_type"],
+                      "instances": found["instances"], "metrics_period": period},
+              **_scaling_target(profile, control)},
+    )
+    prepared = PreparedRun(session, label, notes, scaling=control, endpoint=endpoint,
+                           variant=variant)
+    control.event = lambda name, message, **data: session.event("scaling", name, message,
+                                                                **data)
+
+    if profile.metrics.enabled:
+        cloudwatch = CloudWatchPoller(found["cloudwatch"], endpoint, variant,
+                                      session.emit, period=period, interval=interval,
+                                      elapsed=session.elapsed)
+        endpoint_poller = EndpointPoller(
+            clients.client("sagemaker"),
+            clients.client("application-autoscaling") if control.saved is not None else None,
+            endpoint, variant, session.emit, interval=profile.metrics.endpoint_interval,
+            elapsed=session.elapsed, on_scaling=control.observe)
+
+        async def poll_cloudwatch(session: Session) -> None:
+            cloudwatch.since = session.epoch0
+            await cloudwatch.run()
+
+        async def poll_endpoint(session: Session) -> None:
+            endpoint_poller.since = session.epoch0
+            await endpoint_poller.run()
+
+        async def last_poll(session: Session) -> None:
+            # The pollers are cancelled with the load; one more look records how the endpoint
+            # ended (a scale-out that landed in the last seconds, the last complete period).
+            for poll in (endpoint_poller.poll, cloudwatch.poll):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(poll(), LAST_POLL_TIMEOUT_S)
+
+        session.add_producer(poll_cloudwatch)
+        session.add_producer(poll_endpoint)
+        session.add_cleanup(last_poll)
+        cost = poll_cost_per_hour(interval, len(METRICS))
+        price = (f"free against the sandbox (on AWS: about ${cost:.4f}/hour)" if options.sandbox
+                 else f"about ${cost:.4f}/hour")
+        finer = f"; ConcurrentRequestsPerModel {HIGH_RESOLUTION_S} s" \
+            if period > HIGH_RESOLUTION_S else ""
+        notes.append(f"CloudWatch: {len(METRICS)} metrics every {interval:g} s "
+                     f"({period} s periods{finer}), GetMetricData at $0.01 per 1,000 metrics: "
+                     f"{price}")
+        if period < 60 and not options.sandbox:
+            notes.append(f"warning: metrics.period is {period} s, but SageMaker publishes "
+                         "one-minute metrics: shorter periods show little or nothing on AWS")
+
+    async def scaling_at_start(session: Session) -> None:
+        control.announce_saved()
+        await control.apply_profile()
+
+    async def scaling_at_exit(session: Session) -> None:
+        await control.restore_at_exit()
+
+    control.keep_at_exit = options.keep_scaling
+    control.keep_instances = options.keep_instances
+    session.add_producer(scaling_at_start)
+    session.add_cleanup(scaling_at_exit)
+    keep = ("kept at exit (--keep-scaling)" if options.keep_scaling
+            else "restored at exit, instance count kept (--keep-instances)"
+            if options.keep_instances else "restored at exit, instance count included")
+    if control.saved is not None:
+        notes.append(f"scaling: {control.saved.describe()}; changes are {keep}")
+    return prepared
+
+
+def _preflight(clients: AwsClients, endpoint: str, variant: str,
+               profile: Profile) -> dict[str, Any]:
+    """Everything that must hold before load is sent (blocking: run it in a thread).
+
+    Credentials are resolved first, so a machine without any sends nothing at all.
+    """
+    from driver.aws import AwsError, ScalingControl, call
+
+    credentials = clients.frozen_credentials()
+    region = clients.region
+    runtime_url = clients.runtime_url()
+    sm = clients.client("sagemaker")
+    described = call(f"describing endpoint {endpoint}", sm.describe_endpoint,
+                     EndpointName=endpoint)
+    status = described.get("EndpointStatus", "Unknown")
+    if status != "InService":
+        reason = described.get("FailureReason")
+        raise AwsError(f"endpoint {endpoint} is {status}, not InService"
+                       + (f": {reason}" if reason else "") + "; load needs an InService endpoint",
+                       f"EndpointStatus={status}")
+    variants = {v.get("VariantName"): v for v in described.get("ProductionVariants", [])}
+    if variant not in variants:
+        raise AwsError(f"endpoint {endpoint} has no variant {variant!r} (it has "
+                       f"{', '.join(map(str, variants)) or 'none'}); set sagemaker.variant",
+                       "UnknownVariant")
+    instances = variants[variant].get("CurrentInstanceCount")
+    instance_type = None
+    config_name = described.get("EndpointConfigName")
+    if config_name:
+        config = call(f"describing endpoint config {config_name}", sm.describe_endpoint_config,
+                      EndpointConfigName=config_name)
+        instance_type = next((v.get("InstanceType") for v in config.get("ProductionVariants", [])
+                              if v.get("VariantName") == variant), None)
+    notes = [f"target: SageMaker endpoint {endpoint}, variant {variant}: "
+             f"{instances} x {instance_type or 'serverless'}, {status}, via {runtime_url}"]
+    control = ScalingControl(clients.client("application-autoscaling"), endpoint, variant,
+                             profile.scaling, sagemaker=sm)
+    changes_scaling = profile.scaling is not None and profile.scaling.enabled is not None
+    try:
+        control.save(instances, instance_type)
+    except AwsError as exc:
+        if changes_scaling:
+            raise
+        control.saved = None
+        notes.append(f"warning: cannot read the scaling configuration ({exc}); scaling "
+                     "will not be shown or changed")
+    if credentials.expires_at is not None:
+        left = credentials.expires_at - time.time()
+        if left < profile.duration + 60:
+            notes.append(f"warning: the AWS credentials expire in {max(left, 0) / 60:.0f} min, "
+                         "before the run ends; workers keep the copy they started with, so "
+                         "later requests will fail with ExpiredTokenException")
+    return {"credentials": credentials, "region": region, "runtime_url": runtime_url,
+            "instances": instances, "instance_type": instance_type, "notes": notes,
+            "control": control, "cloudwatch": clients.client("cloudwatch")}
+
+
+def _scaling_target(profile: Profile, control: ScalingControl) -> dict[str, Any]:
+    """The header's fixed record of the scaling target, when known before load starts."""
+    from metrics.scaling_target import policy_target, target_meta
+
+    if profile.scaling is not None and profile.scaling.enabled:
+        if profile.scaling.metric == "concurrency":  # requests in flight, not per minute
+            return {}
+        return target_meta(profile.scaling.target, "profile")
+    saved = control.saved.to_dict() if control.saved is not None else None
+    if "ConcurrentRequests" in str(saved):
+        return {}
+    return target_meta(policy_target(saved), "policy in force")
+
+
+def _setup_message(exc: Any, endpoint: str) -> str:
+    """The one line for a failed pre-flight, in the user's words."""
+    message = str(exc.message)
+    if exc.code == "ValidationException" and "Could not find endpoint" in message:
+        return f"SageMaker endpoint {endpoint!r} not found (wrong name or region?)"
+    return f"{exc.doing}: {message}" if exc.doing else message
