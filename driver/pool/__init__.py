@@ -4,7 +4,8 @@ May import ``driver.schedule``, ``driver.profile`` and ``metrics``; ``RayPool`` 
 ``ray`` extra.
 """
 
-from driver.pool.local import KILL_DEADLINE_S, LocalProcessPool, WorkerPool, describe_source
+from driver.pool.base import KILL_DEADLINE_S, PoolStartError, WorkerPool, describe_source
+from driver.pool.local import LocalProcessPool
 from driver.pool.merger import TickMerger
 from driver.pool.protocol import (
     Command,
@@ -34,6 +35,7 @@ __all__ = [
     "Kill",
     "LocalProcessPool",
     "Message",
+    "PoolStartError",
     "ProtocolError",
     "RayPool",
     "Ready",

@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from driver.pool.local import PROJECT_ROOT, PoolStartError, WorkerPool
+from driver.pool.base import PoolStartError, WorkerPool
+from driver.pool.local import PROJECT_ROOT
 from driver.pool.protocol import Command, Kill, Start, WorkerConfig, WorkerLost
 
 STRATEGIES = ("SPREAD", "STRICT_SPREAD", "PACK")

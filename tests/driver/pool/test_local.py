@@ -10,8 +10,16 @@ import time
 import psutil
 import pytest
 
-from driver.pool import Done, Start, TickMessage, WorkerConfig, WorkerLost
-from driver.pool.local import KILL_DEADLINE_S, LocalProcessPool, PoolStartError
+from driver.pool import (
+    KILL_DEADLINE_S,
+    Done,
+    LocalProcessPool,
+    PoolStartError,
+    Start,
+    TickMessage,
+    WorkerConfig,
+    WorkerLost,
+)
 from driver.profile import LoadOptions, RenderedRequest
 from driver.schedule import Phase
 
