@@ -12,6 +12,10 @@
 Each instance's engine is driven by one task (``Pump``) that wakes when an iteration ends; the
 handlers wait on their sequence and write whatever tokens it has when they wake, so tokens that
 became ready together leave together, as from a busy server.
+
+``LlmRoutes`` owns these routes and their pumps; the server (``sandbox.server``) composes it,
+handing it the configuration, the simulation, its SigV4 check and its mapping of a failed
+invocation to the runtime's AWS error, so that both runtime routes check and fail alike.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from sandbox.config import SandboxConfig
 from sandbox.errors import AwsError
 from sandbox.eventstream import exception_event, payload_part
 from sandbox.instance import (
@@ -42,9 +46,7 @@ from sandbox.instance import (
 from sandbox.llm import CANCELLED, BatchEngine, Sequence
 from sandbox.llm_payloads import CHAT, COMPLETION, BadLlmRequest, Formatter, parse_request
 from sandbox.protocols import REST_JSON, encode_error
-
-if TYPE_CHECKING:
-    from sandbox.server import SandboxServer
+from sandbox.simulation import Simulation
 
 SPLIT_PROBABILITY = 0.25  # of an event being cut across two PayloadParts
 NOT_STREAMING = ("The model container of endpoint {name} does not support response streaming; "
@@ -92,13 +94,22 @@ class Pump:
 
 
 class LlmRoutes:
-    """The streaming handlers of one sandbox server."""
+    """The streaming handlers of one sandbox server.
 
-    def __init__(self, server: SandboxServer) -> None:
-        self.server = server
+    ``verify(request, body, signing_name)`` raises ``AwsError`` for a bad signature;
+    ``invocation_error(served)`` is the AWS error a failed invocation answers with.
+    """
+
+    def __init__(self, config: SandboxConfig, simulation: Simulation, *,
+                 verify: Callable[[web.Request, bytes, str], None],
+                 invocation_error: Callable[[Served], AwsError]) -> None:
+        self.config = config
+        self.simulation = simulation
+        self.verify = verify
+        self.invocation_error = invocation_error
         self._pumps: dict[int, Pump] = {}
         self._numbers = itertools.count(1)
-        seed = server.config.seed
+        seed = config.seed
         self._rng = random.Random(seed if seed is not None else 14)
 
     def add_routes(self, app: web.Application) -> None:
@@ -112,7 +123,7 @@ class LlmRoutes:
         self._pumps.clear()
 
     def _pump(self, instance: Instance) -> Pump:
-        if len(self._pumps) > len(self.server.simulation.endpoint.instances):
+        if len(self._pumps) > len(self.simulation.endpoint.instances):
             self._forget_removed()
         pump = self._pumps.get(id(instance))
         if pump is None or pump.engine is not instance.engine:
@@ -122,7 +133,7 @@ class LlmRoutes:
 
     def _forget_removed(self) -> None:
         """Stop the pumps of instances scaled away once their last stream has ended."""
-        live = {id(i) for i in self.server.simulation.endpoint.instances}
+        live = {id(i) for i in self.simulation.endpoint.instances}
         for key in [k for k, p in self._pumps.items()
                     if k not in live and p.engine.in_flight == 0]:
             self._pumps.pop(key).stop()
@@ -132,7 +143,7 @@ class LlmRoutes:
     async def _start(self, body: bytes, shape: str | None, received: float
                      ) -> tuple[Sequence, Formatter, Pump, float, int]:
         """Parse, route and queue a request, then wait for its first token (or its end)."""
-        endpoint = self.server.simulation.endpoint
+        endpoint = self.simulation.endpoint
         llm = endpoint.profile.llm
         assert llm is not None
         request = parse_request(body, llm.default_max_tokens, llm.max_model_len, llm.model,
@@ -156,7 +167,7 @@ class LlmRoutes:
             pump.cancel(sequence)
             raise
         cut_after = 0.0
-        rate = self.server.config.stream_error_rate
+        rate = self.config.stream_error_rate
         if rate and sequence.max_tokens > 1 and self._rng.random() < rate:
             cut_after = self._rng.randint(1, sequence.max_tokens - 1)
         return sequence, formatter, pump, cut_after, instances
@@ -191,37 +202,35 @@ class LlmRoutes:
         served = Served(kind, model_seconds=model_seconds)
         total = (model_seconds or 0.0) + (sequence.arrived - sequence.received) \
             + max(0.0, now - end)
-        self.server.simulation.endpoint.record(served, instances, total)
+        self.simulation.endpoint.record(served, instances, total)
 
     # --- SageMaker ---------------------------------------------------------------------------
 
     async def _start_invocation(self, body: bytes, received: float
                                 ) -> tuple[Sequence, Formatter, Pump, float, int]:
         """``_start`` for the runtime API: a refused or failed request is the AWS error."""
-        server = self.server
         try:
             sequence, formatter, pump, cut_after, instances = await self._start(body, None,
                                                                                 received)
         except BadLlmRequest as error:
-            raise server._invocation_error(
+            raise self.invocation_error(
                 Served(MODEL_ERROR, message=str(error), original_status=400)) from None
         failed = self._failure(sequence)
         if failed is not None:
             self._record(failed.kind, sequence, instances)
-            raise server._invocation_error(failed)
+            raise self.invocation_error(failed)
         return sequence, formatter, pump, cut_after, instances
 
     async def sagemaker(self, request: web.Request) -> web.StreamResponse:
         received = time.perf_counter()
         body = await request.read()
-        server = self.server
         try:
-            server._verify(request, body, "sagemaker")
-            endpoint = server.simulation.endpoint
+            self.verify(request, body, "sagemaker")
+            endpoint = self.simulation.endpoint
             name = request.match_info["name"]
             if name != endpoint.name:
                 raise AwsError("ValidationError", f"Endpoint {name} of account "
-                                                  f"{server.config.account_id} not found.")
+                                                  f"{self.config.account_id} not found.")
             if endpoint.profile.llm is None:
                 raise AwsError("ValidationError", NOT_STREAMING.format(name=name))
             sequence, formatter, pump, cut_after, instances = await self._start_invocation(
@@ -231,7 +240,7 @@ class LlmRoutes:
         response = web.StreamResponse(headers={
             "Content-Type": "application/vnd.amazon.eventstream",
             "X-Amzn-SageMaker-Content-Type": "text/event-stream",
-            "x-Amzn-Invoked-Production-Variant": server.config.variant,
+            "x-Amzn-Invoked-Production-Variant": self.config.variant,
             "x-amzn-RequestId": str(uuid.uuid4()),
         })
         await response.prepare(request)
@@ -257,7 +266,6 @@ class LlmRoutes:
 
     async def whole(self, body: bytes, received: float) -> web.Response:
         """InvokeEndpoint on an LLM endpoint: the whole answer once the last token exists."""
-        server = self.server
         try:
             sequence, formatter, pump, _, instances = await self._start_invocation(body,
                                                                                    received)
@@ -268,7 +276,7 @@ class LlmRoutes:
         self._record(OK, sequence, instances)
         return web.Response(body=formatter.whole(sequence), headers={
             "Content-Type": "application/json",
-            "x-Amzn-Invoked-Production-Variant": server.config.variant,
+            "x-Amzn-Invoked-Production-Variant": self.config.variant,
             "x-amzn-RequestId": str(uuid.uuid4())})
 
     @staticmethod
@@ -298,7 +306,7 @@ class LlmRoutes:
     async def _openai(self, request: web.Request, shape: str) -> web.StreamResponse:
         received = time.perf_counter()
         body = await request.read()
-        endpoint = self.server.simulation.endpoint
+        endpoint = self.simulation.endpoint
         if endpoint.profile.llm is None:
             return _openai_error(404, "This sandbox's instances serve no language model; start "
                                       "it with an LLM instance type.", "NotFoundError")

@@ -4,7 +4,9 @@ Routing, as botocore addresses each service at ``endpoint_url``:
 
 - ``POST /endpoints/{name}/invocations``: SageMaker runtime InvokeEndpoint (REST, signed as
   ``sagemaker``); ``/invocations-response-stream`` and the OpenAI-compatible ``/v1/...``
-  routes of an LLM instance are in ``llm_serving``.
+  routes of an LLM instance are ``llm_serving``'s ``LlmRoutes``, which the server builds and
+  hands what they share with ``/invocations``: the simulation, the SigV4 check and the mapping
+  of a failed invocation to its AWS error.
 - ``POST /`` with ``X-Amz-Target``: ``SageMaker.*`` (JSON 1.1), ``AnyScaleFrontendService.*``
   (Application Auto Scaling, JSON 1.1), ``GraniteServiceVersion20100801.*`` (CloudWatch, JSON
   1.0, as botocore before the CBOR switch and other SDKs send it).
@@ -111,7 +113,8 @@ class SandboxServer(SandboxHandle):
     async def start(self, host: str, port: int) -> None:
         app = web.Application(client_max_size=MAX_PAYLOAD + 1024 * 1024)
         app.router.add_post("/endpoints/{name}/invocations", self._invoke)
-        self.llm = LlmRoutes(self)
+        self.llm = LlmRoutes(self.config, self.simulation, verify=self._verify,
+                             invocation_error=self._invocation_error)
         self.llm.add_routes(app)
         app.router.add_post("/", self._json_rpc)
         app.router.add_post("/service/{service}/operation/{operation}", self._cbor_rpc)

@@ -1,11 +1,18 @@
-"""The capacity finder: the search over steps, its judges (plain and streaming), the live run
-of each step, and the answer's wording. May import ``driver.session``, ``driver.profile``,
+"""The capacity finder: the search over steps, its judges (plain in ``search``, streaming in
+``llm``, handed to the search by ``run.judge_for``), the live run of each step, and the
+answer's wording. May import ``driver.session``, ``driver.profile``,
 ``driver.schedule`` and ``metrics``.
 """
 
-from driver.capacity.llm import CONCURRENCY, answer_line
-from driver.capacity.run import CapacityRun, StepPlan, objectives_from, search_profile
-from driver.capacity.search import CLEAR_FAILURE_NOTE, CapacitySearch, verdict_label
+from driver.capacity.llm import CONCURRENCY, StreamingJudge, answer_line
+from driver.capacity.run import CapacityRun, StepPlan, judge_for, objectives_from, search_profile
+from driver.capacity.search import (
+    CLEAR_FAILURE_NOTE,
+    CapacitySearch,
+    PlainJudge,
+    StepJudge,
+    verdict_label,
+)
 from driver.capacity.text import describe_spread, scaling_block
 
 __all__ = [
@@ -13,9 +20,13 @@ __all__ = [
     "CONCURRENCY",
     "CapacityRun",
     "CapacitySearch",
+    "PlainJudge",
+    "StepJudge",
     "StepPlan",
+    "StreamingJudge",
     "answer_line",
     "describe_spread",
+    "judge_for",
     "objectives_from",
     "scaling_block",
     "search_profile",

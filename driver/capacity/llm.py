@@ -13,6 +13,9 @@ The recommendation is a target for ``SageMakerVariantConcurrentRequestsPerModelH
 ``target = MAX_CONCURRENCY x SAFETY_FACTOR``, where MAX_CONCURRENCY is the highest passing
 concurrency of a concurrency search, or for a rate search the requests in flight observed at
 the highest passing rate (the mean of ``Tick.in_flight`` over its judged seconds).
+
+``StreamingJudge`` is these rules as the search's judge (``driver.capacity.search.StepJudge``),
+handed to ``CapacitySearch`` by whoever builds it; the search itself never imports this module.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from driver.capacity.search import CapacitySearch, Objectives, StepResult, Verdict
 from metrics.llm import LlmAggregate
 from metrics.records import Tick
 
 if TYPE_CHECKING:
-    from driver.capacity.search import CapacitySearch, Objectives, StepResult, Verdict
     from driver.profile import Profile
 
 # Without SLOs in the profile: a first token within 2 s and at least 10 tokens/s per stream
@@ -105,8 +108,6 @@ def measure(ticks: Iterable[Tick]) -> dict[str, Any]:
 def judge_streaming(result: StepResult, objectives: Objectives) -> Verdict:
     """Goodput and errors (and the achieved rate of a rate search: a concurrency search has
     ``min_achieved`` 0, a number in flight is not a rate); see the module."""
-    from driver.capacity.search import Verdict
-
     assert objectives.min_goodput is not None
     reasons = []
     if result.error_rate >= objectives.max_error_rate:
@@ -227,6 +228,25 @@ def recommendation(search: CapacitySearch, safety_factor: float) -> dict[str, An
                    "(SageMakerVariantConcurrentRequestsPerModelHighResolution)",
         "spread": search.spread(),
     }
+
+
+class StreamingJudge:
+    """The search's judge for a streaming LLM target: goodput (``judge_streaming``), no latency
+    objective, and a ``ConcurrentRequestsPerModel`` answer (``recommendation``)."""
+
+    streaming = True
+
+    def verdict(self, result: StepResult, objectives: Objectives,
+                latency_objective_ms: float | None, strict_latency: bool) -> Verdict:
+        return judge_streaming(result, objectives)
+
+    def clearly_over(self, result: StepResult, objectives: Objectives,
+                     latency_objective_ms: float | None) -> bool:
+        return clearly_over_streaming(result, objectives)
+
+    def recommendation(self, search: CapacitySearch,
+                       safety_factor: float) -> dict[str, Any] | None:
+        return recommendation(search, safety_factor)
 
 
 def answer_line(rec: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
 ``CapacityRun.run`` is a session producer: it sets the rate of each step with live control,
 watches the session's ticks, judges each step with ``driver.capacity.CapacitySearch``, and
 stops the session when the search is over. Every step, verdict and the result become events,
-so a search is recorded, replayed and reported like any session.
+so a search is recorded, replayed and reported like any session. ``objectives_from`` and
+``judge_for`` give a search its objectives from the command line and the judge they ask for.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from driver.capacity import llm as capacity_llm
 from driver.capacity.search import (
     CapacitySearch,
     Objectives,
+    PlainJudge,
+    StepJudge,
     StepResult,
     Verdict,
 )
@@ -389,3 +392,8 @@ def objectives_from(max_error_rate_percent: float, latency_ms: float | None,
                       min_goodput=None if min_goodput_percent is None
                       else min_goodput_percent / 100.0,
                       slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+
+
+def judge_for(objectives: Objectives) -> StepJudge:
+    """The judge ``objectives`` ask for: goodput for a streaming target, else the plain one."""
+    return capacity_llm.StreamingJudge() if objectives.streaming else PlainJudge()

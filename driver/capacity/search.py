@@ -24,9 +24,12 @@ backlog: see ``judge``; ``bench/capacity_sim.py`` measures what each rule does t
 AWS's load-testing guidance turns the answer into a policy:
 ``target = max_rps x safety_factor x 60`` invocations per instance per minute.
 
-A streaming LLM target (``Objectives.min_goodput`` set) is judged on goodput under its TTFT and
-TPOT SLOs instead, searched in req/s or in requests in flight (``unit``), and answered with a
-``ConcurrentRequestsPerModel`` target: see ``driver.capacity.llm``.
+How a run is judged and what the answer is belong to the search's judge (a ``StepJudge``),
+handed in by whoever builds the search: ``PlainJudge`` here (the rules above) by default. A
+streaming LLM target (``Objectives.min_goodput`` set) gets ``driver.capacity.llm``'s
+``StreamingJudge``: goodput under its TTFT and TPOT SLOs, answered with a
+``ConcurrentRequestsPerModel`` target (``driver.capacity.run.judge_for`` picks the one the
+objectives ask for). Either way the search runs in req/s or in requests in flight (``unit``).
 """
 
 from __future__ import annotations
@@ -34,9 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
-
-from driver.capacity import llm as capacity_llm
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +128,6 @@ def verdict_label(passed: bool, clear: bool) -> str:
 
 def clearly_over(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> bool:
     """Whether ``result`` (typically one second) is twice past an objective, or got nothing."""
-    if objectives.streaming:
-        return capacity_llm.clearly_over_streaming(result, objectives)
     factor = objectives.clear_failure_factor
     if result.p99_ms is None:
         return result.rate >= 5  # several requests were due and none succeeded
@@ -146,9 +145,7 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
     stall of a shared box lifts a run's p99, while the server keeps up; past it the backlog
     grows for the whole run, or a full queue turns the excess away. A run too short to judge
     its backlog is held to the objective strictly. A streaming target is judged on goodput
-    (``driver.capacity.llm.judge_streaming``)."""
-    if objectives.streaming:
-        return capacity_llm.judge_streaming(result, objectives)
+    instead, by ``driver.capacity.llm.StreamingJudge``."""
     reasons = []
     if result.error_rate >= objectives.max_error_rate:
         reasons.append(f"errors {100 * result.error_rate:.1f}% ≥ "
@@ -204,17 +201,88 @@ def backlog_grows(result: StepResult, objectives: Objectives) -> bool:
         and result.backlog_growth >= limit
 
 
+class StepJudge(Protocol):
+    """How a search judges its runs and words its answer: ``PlainJudge`` or
+    ``driver.capacity.llm.StreamingJudge``. ``latency_objective_ms`` is None until the baseline
+    sets it (or for ever, for a judge that has no latency objective)."""
+
+    streaming: bool  # judges goodput: the judge for objectives with ``min_goodput`` set
+
+    def verdict(self, result: StepResult, objectives: Objectives,
+                latency_objective_ms: float | None, strict_latency: bool) -> Verdict:
+        """Pass or fail, and why (see ``judge``)."""
+        ...
+
+    def clearly_over(self, result: StepResult, objectives: Objectives,
+                     latency_objective_ms: float | None) -> bool:
+        """Whether one second (or a run) is twice past an objective."""
+        ...
+
+    def recommendation(self, search: CapacitySearch,
+                       safety_factor: float) -> dict[str, Any] | None:
+        """The answer from the search's highest pass, and the scaling target it implies."""
+        ...
+
+
+class PlainJudge:
+    """Errors, client p99, backlog and the achieved rate (``judge``); the answer is an
+    ``InvocationsPerInstance`` target: ``MAX_RPS x SAFETY_FACTOR x 60``."""
+
+    streaming = False
+
+    def verdict(self, result: StepResult, objectives: Objectives,
+                latency_objective_ms: float | None, strict_latency: bool) -> Verdict:
+        return judge(result, objectives, _set(latency_objective_ms), strict_latency)
+
+    def clearly_over(self, result: StepResult, objectives: Objectives,
+                     latency_objective_ms: float | None) -> bool:
+        return clearly_over(result, objectives, _set(latency_objective_ms))
+
+    def recommendation(self, search: CapacitySearch,
+                       safety_factor: float) -> dict[str, Any] | None:
+        if search.best_pass is None:
+            return None
+        best = search.best_pass
+        if search.unit != "req/s":  # a concurrency search: the rate it achieved at its best
+            best = dataclasses.replace(best, rate=round(best.achieved_rps))
+        target = best.rate * safety_factor * 60
+        return {
+            "max_rps": best.rate,
+            "p50_ms": best.p50_ms,
+            "p99_ms": best.p99_ms,
+            "error_rate": best.error_rate,
+            "server_model_latency_ms": best.server_model_latency_ms,
+            "first_failing_rps": search.lowest_fail,
+            "latency_objective_ms": search.latency_objective_ms,
+            "strict_latency": search.strict_latency,
+            "max_error_rate": search.objectives.max_error_rate,
+            "safety_factor": safety_factor,
+            "target": round(target),
+            "formula": f"target = MAX_RPS x SAFETY_FACTOR x 60 = {best.rate:g} x "
+                       f"{safety_factor:g} x 60 = {round(target)} invocations per instance "
+                       "per minute",
+            "spread": search.spread(),
+        }
+
+
+def _set(latency_objective_ms: float | None) -> float:
+    assert latency_objective_ms is not None, "set_baseline or an objective first"
+    return latency_objective_ms
+
+
 @dataclass
 class CapacitySearch:
     """Proposes rates, learns from results; ``done`` once the edge is narrow enough.
 
     A "rate" is whatever ``unit`` says: req/s, or requests kept in flight (a concurrency
     search). Proposed rates are multiples of ``quantum``; the edge is narrow enough within
-    ``tolerance`` or one quantum.
+    ``tolerance`` or one quantum. ``judge`` judges each run and words the answer; it must be
+    the one the objectives ask for (a streaming judge for goodput objectives).
     """
 
     start_rps: float
     objectives: Objectives = field(default_factory=Objectives)
+    judge: StepJudge = field(default_factory=PlainJudge)
     growth: float = 2.0
     tolerance: float = 0.05  # stop when (fail - pass) / pass is within this
     max_rps: float = 100_000.0
@@ -234,6 +302,9 @@ class CapacitySearch:
     _runs: list[bool] = field(default_factory=list)  # the runs of the rate being decided
 
     def __post_init__(self) -> None:
+        if self.judge.streaming != self.objectives.streaming:
+            raise ValueError("goodput objectives (min_goodput) need the streaming judge, and "
+                             "only they do: see driver.capacity.run.judge_for")
         if self.latency_objective_ms is None:
             self.latency_objective_ms = self.objectives.latency_objective_ms
 
@@ -277,14 +348,6 @@ class CapacitySearch:
             return math.floor(rate)
         return round(math.floor(rate / self.quantum + 1e-9) * self.quantum, 6)
 
-    @property
-    def _objective_ms(self) -> float:
-        """The latency objective (a streaming search has none: goodput judges it)."""
-        if self.objectives.streaming:
-            return math.inf
-        assert self.latency_objective_ms is not None, "set_baseline or an objective first"
-        return self.latency_objective_ms
-
     def run_number(self, rate: float) -> int:
         """1 for a rate's first run; 2 and 3 when it runs again to confirm."""
         return 1 + len(self._runs if self.pending == rate else self.decided.get(rate, []))
@@ -297,15 +360,17 @@ class CapacitySearch:
 
     def step_should_stop(self, partial: StepResult) -> bool:
         """Whether a run under way has already failed clearly (stop it, do not overload)."""
-        return judge(partial, self.objectives, self._objective_ms, self.strict_latency).clear
+        return self.judge.verdict(partial, self.objectives, self.latency_objective_ms,
+                                  self.strict_latency).clear
 
     def clearly_over(self, second: StepResult) -> bool:
         """Whether one second of a run is clearly overloaded (see ``clearly_over``)."""
-        return clearly_over(second, self.objectives, self._objective_ms)
+        return self.judge.clearly_over(second, self.objectives, self.latency_objective_ms)
 
     def record(self, result: StepResult) -> Verdict:
         """Judge one run; the rate is decided once its runs agree (see ``_decide``)."""
-        verdict = judge(result, self.objectives, self._objective_ms, self.strict_latency)
+        verdict = self.judge.verdict(result, self.objectives, self.latency_objective_ms,
+                                     self.strict_latency)
         self.history.append((result, verdict))
         if self.pending != result.rate:  # a new rate, or the highest pass run again
             self._runs = list(self.decided.get(result.rate, []))
@@ -360,29 +425,6 @@ class CapacitySearch:
         }
 
     def recommendation(self, safety_factor: float = 0.5) -> dict[str, Any] | None:
-        """The answer: max sustainable rate, its figures, its spread and the target it implies."""
-        if self.objectives.streaming:
-            return capacity_llm.recommendation(self, safety_factor)
-        if self.best_pass is None:
-            return None
-        best = self.best_pass
-        if self.unit != "req/s":  # a concurrency search: the rate it achieved at its best
-            best = dataclasses.replace(best, rate=round(best.achieved_rps))
-        target = best.rate * safety_factor * 60
-        return {
-            "max_rps": best.rate,
-            "p50_ms": best.p50_ms,
-            "p99_ms": best.p99_ms,
-            "error_rate": best.error_rate,
-            "server_model_latency_ms": best.server_model_latency_ms,
-            "first_failing_rps": self.lowest_fail,
-            "latency_objective_ms": self.latency_objective_ms,
-            "strict_latency": self.strict_latency,
-            "max_error_rate": self.objectives.max_error_rate,
-            "safety_factor": safety_factor,
-            "target": round(target),
-            "formula": f"target = MAX_RPS x SAFETY_FACTOR x 60 = {best.rate:g} x "
-                       f"{safety_factor:g} x 60 = {round(target)} invocations per instance "
-                       "per minute",
-            "spread": self.spread(),
-        }
+        """The answer: max sustainable rate, its figures, its spread and the target it implies
+        (the judge's wording: see ``StepJudge.recommendation``)."""
+        return self.judge.recommendation(self, safety_factor)

@@ -3,7 +3,9 @@
 A worker asks its target to ``prepare`` each request (a SageMaker target rewrites the URL to the
 runtime and signs it) and to ``classify`` each response into an outcome class and, for errors,
 an error code with a message. Targets never touch statistics: the worker counts what they say.
-The target spec that reaches a worker is plain JSON (see ``make_target``).
+This module owns the plain HTTP target and the types every target shares (``Prepared``,
+``Outcome``); other kinds subclass ``HttpTarget`` in their own module (``driver.http.sagemaker``)
+and ``driver.http.factory`` builds the one a worker's JSON spec names.
 """
 
 from __future__ import annotations
@@ -95,14 +97,3 @@ def _message(body: bytes) -> str:
                     return data[key][:300]
     return body[:300].decode("utf-8", "replace")
 
-
-def make_target(spec: Mapping[str, Any]) -> HttpTarget:
-    """Build a worker's target from its JSON spec: ``{"kind": "http" | "sagemaker", ...}``."""
-    kind = spec.get("kind", "http")
-    if kind == "http":
-        return HttpTarget(spec)
-    if kind == "sagemaker":
-        from driver.http.sagemaker import SageMakerTarget
-
-        return SageMakerTarget(spec)
-    raise ValueError(f"unknown target kind {kind!r}")

@@ -5,6 +5,11 @@ default), hands them one shared start time, merges their per-second ticks (``Tic
 emits schedule and operator events, runs extra producers (the CloudWatch and endpoint
 pollers), and passes every record to every subscriber (the recorder, the TUI, the headless
 printer). Live control is a handful of methods; each becomes a command and an event.
+
+The session composes two parts and hands each the values it uses: its recording's header
+(``driver.session.header.session_header``) and, once the workers have started, the watch over
+their messages (``driver.session.workers.WorkerWatch``: ticks, totals, lost workers and their
+replacements), which calls back to emit records and to end the run incomplete.
 """
 
 from __future__ import annotations
@@ -20,18 +25,18 @@ from typing import Any
 
 from driver.pool import (
     KILL_DEADLINE_S,
-    Done,
     LocalProcessPool,
     SetControls,
     Start,
     TickMerger,
+    WorkerConfig,
     WorkerPool,
     describe_source,
 )
 from driver.profile import Profile
 from driver.schedule import Control, RateFunction
 from driver.session.header import session_header
-from driver.session.workers import WorkerWatch
+from driver.session.workers import WorkerWatch, worker_config
 from metrics import ensure as ensure_checks
 from metrics.llm import LlmSummaryBuilder
 from metrics.recording import RecordingWriter
@@ -63,7 +68,7 @@ class SessionResult:
     error: str | None = None
 
 
-class Session(WorkerWatch):
+class Session:
     def __init__(
         self,
         profile: Profile,
@@ -108,9 +113,7 @@ class Session(WorkerWatch):
         self._llm_summary = LlmSummaryBuilder()  # streaming LLM targets (issue 14)
         self._writer: RecordingWriter | None = None
         self._consumer_failures: set[int] = set()
-        self._replacements = 0
-        self._background: set[asyncio.Task[Any]] = set()
-        self._done: dict[int, Done] = {}
+        self._watch: WorkerWatch | None = None  # the workers' messages, once they started
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -243,10 +246,33 @@ class Session(WorkerWatch):
         self.event("operator", "stopped", "load stopped; waiting for requests in flight")
         self.pool.stop()
 
+    def _incomplete(self, worker: int, why: str) -> None:
+        """A lost worker's share cannot be taken over: the run stops, exit 3."""
+        if self.reason is not None:
+            return
+        self.reason = "incomplete"
+        self._merger.close_all(math.ceil(self.elapsed()))
+        self.event("session", "incomplete", f"worker {worker} lost and {why}: stopping the "
+                   "run; the recording is incomplete", worker=worker)
+        self.pool.stop()
+
     # --- running -------------------------------------------------------------------------
 
     def _header(self) -> Header:
-        return session_header(self)
+        return session_header(self.profile, target=self.target, target_label=self.target_label,
+                              workers=self.workers, load_source=self.pool.describe(),
+                              meta=self.meta, epoch0=self.epoch0)
+
+    def _worker_config(self, index: int) -> WorkerConfig:
+        return worker_config(self.profile, index=index, workers=self.workers,
+                             target=self.target, seed=self.seed)
+
+    def _watch_workers(self) -> WorkerWatch:
+        return WorkerWatch(
+            self.pool, self._merger, worker_config=self._worker_config, t0=self.t0,
+            epoch0=self.epoch0, duration=self.duration, elapsed=self.elapsed, emit=self.emit,
+            event=self.event, emit_ticks=self._emit_ticks, controls=lambda: self.controls,
+            ending=lambda: self.reason is not None, end_incomplete=self._incomplete)
 
     def _emit_ticks(self, ticks: list[Tick]) -> None:
         for tick in ticks:
@@ -284,6 +310,7 @@ class Session(WorkerWatch):
             self.epoch0 = self.wall() + 0.05
             self.started = True
             self._merger.epoch0 = self.epoch0
+            self._watch = watch = self._watch_workers()
             self._open_recording()
             steered = self.meta.get("steered_by")
             self.event("session", "started",
@@ -294,11 +321,11 @@ class Session(WorkerWatch):
             self.event("session", "load_source", describe_source(self.pool.describe()),
                        **self.pool.describe())
             self.pool.send(Start(self.t0, self.epoch0))
-            reader = asyncio.create_task(self._read_messages())
+            reader = asyncio.create_task(watch.read_messages())
             tasks.append(asyncio.create_task(self._announce_phases()))
             tasks.extend(asyncio.create_task(p(self)) for p in self._producers)
             if self.pool.tick_deadline is not None:
-                tasks.append(asyncio.create_task(self._release_overdue(self.pool.tick_deadline)))
+                tasks.append(asyncio.create_task(watch.release_overdue(self.pool.tick_deadline)))
             await self._wait_for_workers(reader)
         except asyncio.CancelledError:
             if self.started:
@@ -319,7 +346,8 @@ class Session(WorkerWatch):
             self.reason = "error"
             await self.pool.terminate()
         finally:
-            tasks.extend(self._background)
+            if self._watch is not None:
+                tasks.extend(self._watch.background)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -358,13 +386,14 @@ class Session(WorkerWatch):
                 await cleanup(self)
             except Exception as exc:
                 self.event("session", "cleanup_failed", f"{type(exc).__name__}: {exc}")
-        if self._merger.incarnations and self.started:
+        watch = self._watch  # None: the workers never started
+        if watch is not None and self._merger.incarnations:
             self.event("driver", "worker_totals", "what each worker reported",
                        workers=[{"worker": r.worker, "first_second": r.first_second,
                                  "sent": r.sent, "completed": r.completed,
                                  "not_sent": r.not_sent, "lost": r.lost,
                                  "done": r is self._merger.current.get(r.worker)
-                                 and r.worker in self._done and not r.lost}
+                                 and r.worker in watch.done and not r.lost}
                                 for r in self._merger.incarnations])
         summary = self._summary.result()
         if (llm := self._llm_summary.result()) is not None:

@@ -167,7 +167,7 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
 def _search_for(profile: Any, args: argparse.Namespace) -> tuple[Any, Any, str]:
     """The profile to run (a streaming one with the SLOs to count goodput against), the
     search (in req/s or in flight) and, for a streaming target, where its SLOs came from."""
-    from driver.capacity import CapacitySearch, objectives_from
+    from driver.capacity import CapacitySearch, judge_for, objectives_from
     from driver.capacity import llm as capacity_llm
 
     concurrency = capacity_llm.is_concurrency(profile)
@@ -186,6 +186,7 @@ def _search_for(profile: Any, args: argparse.Namespace) -> tuple[Any, Any, str]:
                                  concurrency)
     search = CapacitySearch(start_rps=start, growth=args.growth, tolerance=args.tolerance,
                             confirm=not args.no_confirm, objectives=objectives,
+                            judge=judge_for(objectives),
                             unit=capacity_llm.CONCURRENCY if concurrency else "req/s",
                             quantum=quantum, min_rps=quantum)
     return profile, search, slo_source

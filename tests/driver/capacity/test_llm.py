@@ -8,9 +8,9 @@ import types
 
 import pytest
 
-from driver.capacity import describe_spread, objectives_from, scaling_block
+from driver.capacity import describe_spread, judge_for, objectives_from, scaling_block
 from driver.capacity import llm as capacity_llm
-from driver.capacity.search import CapacitySearch, Objectives, StepResult
+from driver.capacity.search import CapacitySearch, Objectives, PlainJudge, StepResult
 from driver.profile import parse_profile
 from metrics import hdr
 from metrics.records import Tick
@@ -19,6 +19,7 @@ from tests.driver.capacity.test_search import run
 PHASES = "config:\n  phases: [{duration: 10, arrivalRate: 1}]\n"
 SLO = Objectives(min_goodput=0.95, slo_ttft_ms=500, slo_tpot_ms=50)
 IN_FLIGHT = dataclasses.replace(SLO, min_achieved=0.0)  # a concurrency search
+GOODPUT = capacity_llm.StreamingJudge()  # what goodput objectives are judged by
 
 
 def step(rate: float, goodput: float | None, *, errors: float = 0.0, achieved: float | None = None,
@@ -60,7 +61,7 @@ def step(rate: float, goodput: float | None, *, errors: float = 0.0, achieved: f
     ],
 )
 def test_judging_a_streaming_step(objectives, result, passed, clear, why):
-    search = CapacitySearch(start_rps=1, objectives=objectives)  # no baseline needed
+    search = CapacitySearch(start_rps=1, objectives=objectives, judge=GOODPUT)  # no baseline needed
     verdict = search.record(result)
     assert (verdict.passed, verdict.clear) == (passed, clear)
     assert why in "; ".join(verdict.reasons)
@@ -78,7 +79,7 @@ def test_judging_a_streaming_step(objectives, result, passed, clear, why):
     ],
 )
 def test_a_streaming_second_is_clearly_over_only_twice_past_an_slo(second, over):
-    assert CapacitySearch(start_rps=1, objectives=SLO).clearly_over(second) == over
+    assert CapacitySearch(start_rps=1, objectives=SLO, judge=GOODPUT).clearly_over(second) == over
 
 
 def llm_instance(max_concurrency: int):
@@ -96,8 +97,8 @@ def llm_instance(max_concurrency: int):
 
 @pytest.mark.parametrize(("capacity", "start"), [(37, 4), (7, 4), (1, 4), (120, 8), (5, 16)])
 def test_a_concurrency_search_finds_the_edge_to_one_request(capacity, start):
-    search = CapacitySearch(start_rps=start, objectives=IN_FLIGHT, unit="in flight",
-                            tolerance=0.01)
+    search = CapacitySearch(start_rps=start, objectives=IN_FLIGHT, judge=GOODPUT,
+                            unit="in flight", tolerance=0.01)
     rates = run(search, llm_instance(capacity))
     assert all(rate == int(rate) for rate in rates)  # whole requests in flight
     rec = search.recommendation(0.5)
@@ -115,8 +116,8 @@ def test_a_rate_search_on_a_stream_narrows_to_tenths_and_answers_in_flight():
         result = step(rate, 100.0 if rate <= 2.37 else 40.0)
         return dataclasses.replace(result, in_flight_mean=rate * 5.2)  # 5.2 s per stream
 
-    search = CapacitySearch(start_rps=1, objectives=SLO, quantum=capacity_llm.RATE_QUANTUM,
-                            min_rps=0.1, tolerance=0.01)
+    search = CapacitySearch(start_rps=1, objectives=SLO, judge=GOODPUT,
+                            quantum=capacity_llm.RATE_QUANTUM, min_rps=0.1, tolerance=0.01)
     rates = run(search, respond)
     assert all(round(r * 10) == pytest.approx(r * 10) for r in rates)
     rec = search.recommendation(0.5)
@@ -138,7 +139,7 @@ def test_integer_rates_stop_at_a_gap_of_one():
 
 
 def test_the_scaling_block_for_a_stream_is_a_valid_concurrency_policy():
-    search = CapacitySearch(start_rps=4, objectives=IN_FLIGHT, unit="in flight")
+    search = CapacitySearch(start_rps=4, objectives=IN_FLIGHT, judge=GOODPUT, unit="in flight")
     run(search, llm_instance(37))
     block = scaling_block(search.recommendation(0.5), minimum=1, maximum=3)
     assert "  metric: concurrency\n" in block and "  target: 18.5   # target = " in block
@@ -197,7 +198,7 @@ def test_a_window_is_measured_from_its_ticks():
 
 
 def test_a_streaming_answer_reads_as_one_line():
-    search = CapacitySearch(start_rps=4, objectives=IN_FLIGHT, unit="in flight")
+    search = CapacitySearch(start_rps=4, objectives=IN_FLIGHT, judge=GOODPUT, unit="in flight")
     run(search, llm_instance(7))
     line = capacity_llm.answer_line(search.recommendation(0.5))
     assert line.startswith("7 in flight: goodput 100.0%, TTFT p50 300 / p99 450 ms, TPOT p50 "
@@ -215,3 +216,14 @@ def test_a_concurrency_search_on_a_plain_target_recommends_invocations_from_its_
     assert rec["max_rps"] == 400 and rec["target"] == 12000  # 10 in flight sent 400 req/s
     assert "= 400 x 0.5 x 60 = 12000 invocations" in rec["formula"]
     assert "metric" not in rec and "metric:" not in scaling_block(rec)
+
+
+def test_goodput_objectives_are_judged_only_by_the_streaming_judge():
+    """The caller hands the search its judge: the objectives say which one (``judge_for``)."""
+    assert isinstance(judge_for(SLO), capacity_llm.StreamingJudge)
+    assert isinstance(judge_for(objectives_from(5, None)), PlainJudge)
+    assert isinstance(CapacitySearch(start_rps=1).judge, PlainJudge)  # the default
+    with pytest.raises(ValueError, match="need the streaming judge"):
+        CapacitySearch(start_rps=1, objectives=SLO)  # would judge a stream on its p99
+    with pytest.raises(ValueError, match="need the streaming judge"):
+        CapacitySearch(start_rps=1, judge=GOODPUT)  # no goodput objective to judge by
