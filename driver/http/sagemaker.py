@@ -33,8 +33,8 @@ from driver.http.targets import (
     HttpTarget,
     Outcome,
     Prepared,
-    _aws_error_code,
-    _message,
+    aws_error_code,
+    body_message,
 )
 from metrics.records import HTTP_4XX, HTTP_5XX, OTHER, THROTTLED
 
@@ -145,12 +145,12 @@ class SageMakerTarget(HttpTarget):
         """An outcome class with SageMaker's error code kept (ModelError, ValidationError...)."""
         if 200 <= status < 300:
             return OUTCOME_OK
-        code = _aws_error_code(headers, body)
+        code = aws_error_code(headers, body)
         if code is None or code.isupper():
             # A JSON ErrorCode such as CLIENT_ERROR_FROM_MODEL describes the model's own error;
             # the AWS code is the status's.
             code = CODE_BY_STATUS.get(status, f"HTTP {status}")
-        message = _message(body)
+        message = body_message(body)
         if code in THROTTLING_CODES or (status == 429 and code not in NOT_THROTTLING):
             return Outcome(THROTTLED, code, message)
         if 400 <= status < 500:

@@ -58,17 +58,17 @@ class HttpTarget:
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         if 200 <= status < 300:
             return OUTCOME_OK
-        code = _aws_error_code(headers, body)
+        code = aws_error_code(headers, body)
         if status == 429 or code in THROTTLING_CODES:
-            return Outcome(THROTTLED, code or "HTTP 429", _message(body))
+            return Outcome(THROTTLED, code or "HTTP 429", body_message(body))
         if 400 <= status < 500:
-            return Outcome(HTTP_4XX, code, _message(body) if code else "")
+            return Outcome(HTTP_4XX, code, body_message(body) if code else "")
         if 500 <= status < 600:
-            return Outcome(HTTP_5XX, code, _message(body) if code else "")
+            return Outcome(HTTP_5XX, code, body_message(body) if code else "")
         return Outcome(OTHER, f"HTTP {status}", "")
 
 
-def _aws_error_code(headers: Mapping[str, str], body: bytes) -> str | None:
+def aws_error_code(headers: Mapping[str, str], body: bytes) -> str | None:
     """The AWS error code of an error response, from x-amzn-ErrorType or a JSON body."""
     header = headers.get("x-amzn-ErrorType") or headers.get("X-Amzn-ErrorType")
     if header:
@@ -85,7 +85,7 @@ def _aws_error_code(headers: Mapping[str, str], body: bytes) -> str | None:
     return None
 
 
-def _message(body: bytes) -> str:
+def body_message(body: bytes) -> str:
     if body[:1] == b"{":
         try:
             data = json.loads(body)
