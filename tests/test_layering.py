@@ -25,6 +25,33 @@ ALLOWED = {
 }
 
 
+# Inside driver/ and tui/: subpackage -> the subpackages of ours it may import (besides
+# ``metrics``, ``sandbox`` as the table above allows, and the top ``driver`` for its version).
+# docs/architecture.md draws this as the package tree; the order is the layering.
+SUBPACKAGES = {
+    "driver.schedule": set(),
+    "driver.profile": {"driver.schedule"},
+    "driver.http": set(),
+    "driver.pool": {"driver.schedule", "driver.profile"},
+    "driver.load": {"driver.schedule", "driver.profile", "driver.http", "driver.pool"},
+    "driver.aws": {"driver.profile"},
+    "driver.session": {"driver.schedule", "driver.profile", "driver.pool", "driver.aws"},
+    "driver.capacity": {"driver.schedule", "driver.profile", "driver.session"},
+    "tui.report": {"driver.pool", "driver.capacity"},
+    "tui.console": {"driver.profile", "driver.aws", "driver.session"},
+    "tui.monitor": {"tui.console", "driver.profile", "driver.aws", "driver.session"},
+    "tui.commands": {"tui.console", "tui.monitor", "tui.report", "driver.profile", "driver.load",
+                     "driver.pool", "driver.aws", "driver.session", "driver.capacity"},
+}
+
+
+def _subpackage(module: str) -> str | None:
+    for name in SUBPACKAGES:
+        if module == name or module.startswith(name + "."):
+            return name
+    return None
+
+
 def _modules(package: str) -> list[str]:
     names = []
     for path in sorted((ROOT / package).rglob("*.py")):
@@ -71,4 +98,35 @@ def test_imports_follow_the_table(package: str) -> None:
                     problems.append(f"{path}:{node.lineno}: imports {name}")
                 if top in OURS and top != package and top not in ALLOWED[package]:
                     problems.append(f"{path}:{node.lineno}: imports {name}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_module_of_driver_and_tui_sits_in_a_subpackage_of_the_table() -> None:
+    loose = [name for package in ("driver", "tui") for name in _modules(package)
+             if name not in ("driver", "tui", "tui.__main__") and _subpackage(name) is None]
+    assert not loose, f"modules outside the layering table: {loose}"
+
+
+def test_subpackages_import_only_those_below_them() -> None:
+    """The package tree's order: e.g. the load worker may use the pool's protocol, never the
+    session; the monitor may use the console, never the commands."""
+    problems = []
+    for package in ("driver", "tui"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            here = _subpackage(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+            if here is None:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                else:
+                    continue
+                for name in names:
+                    there = _subpackage(name)
+                    if there not in (None, here) and there not in SUBPACKAGES[here]:
+                        problems.append(f"{path.relative_to(ROOT)}:{node.lineno}: {here} "
+                                        f"imports {name}")
     assert not problems, "\n".join(problems)
