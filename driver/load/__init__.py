@@ -5,7 +5,8 @@ protocol) and ``metrics``.
 """
 
 from driver.load.limits import WORKER_CEILING_RPS, rate_warnings
-from driver.load.worker import Worker, WorkerRequest
+from driver.load.scenarios import WorkerRequest
+from driver.load.worker import Worker
 
 __all__ = [
     "WORKER_CEILING_RPS",

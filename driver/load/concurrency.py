@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from driver.load.worker import Worker
+from driver.load.accounting import InFlight
+from driver.load.request_path import RequestPath
+from driver.load.scenarios import RequestPicker
+from driver.schedule import Pacer
 
 # How often the target is looked at when no request ends (a ramp, a live change, the end).
 CHECK_S = 0.05
@@ -28,32 +29,52 @@ def share(total: float, index: int, workers: int) -> int:
     return base + (1 if index < extra else 0)
 
 
-async def send_closed_loop(worker: Worker) -> None:
-    """Keep this worker's share of the concurrency target in flight until the schedule ends.
+class ClosedLoop:
+    """Keeps worker ``index`` of ``workers``' share of the concurrency target in flight
+    (``run``) until the schedule ends or a ``stop``; never more than ``max_in_flight``.
 
-    Requests start through the worker's ``start_request`` hook, so plain targets (the lean
-    client) and streaming ones (``driver.load.stream_request``) are kept in flight alike."""
-    perf = time.perf_counter
-    config = worker.config
-    t0 = worker.t0
-    duration = worker.base_rate.duration
-    in_flight = worker.in_flight
-    start = worker.start_request
-    ended = asyncio.Event()
-    worker.watch_ends(ended.set)
-    while not worker.stopping:
-        now = perf() - t0
-        if now >= duration:
-            return
-        target = min(share(worker.pacer.rate.rate_at(now), config.index, config.workers),
-                     config.max_in_flight)
-        # At most the shortfall per pass: a request that fails at once (a bad URL) must not
-        # keep this loop from yielding.
-        for _ in range(target - len(in_flight)):
-            request_id, spec = worker._pick(worker._sent_count)
-            worker._sent_count += 1
-            start(worker._sent_count, request_id, spec, perf())
-        ended.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(min(CHECK_S, max(duration - now, 0.001))):
-                await ended.wait()
+    Requests start through the request path's ``start``, so plain targets (the lean client)
+    and streaming ones (``driver.load.stream_request``) are kept in flight alike; the path
+    says when one ends (``watch_ends``)."""
+
+    def __init__(self, pacer: Pacer, duration: float, index: int, workers: int,
+                 max_in_flight: int, picker: RequestPicker, path: RequestPath,
+                 in_flight: dict[int, InFlight]) -> None:
+        self.pacer = pacer  # its rate, live controls included, is the concurrency target
+        self.duration = duration  # the schedule's, in elapsed seconds
+        self.index = index
+        self.workers = workers
+        self.max_in_flight = max_in_flight
+        self.picker = picker
+        self.path = path
+        self.in_flight = in_flight
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Start nothing more (noticed when a request ends, or within ``CHECK_S``)."""
+        self.stopping = True
+
+    async def run(self, t0: float) -> None:
+        """From ``t0`` (perf_counter of elapsed 0) to the schedule's end or a stop."""
+        perf = time.perf_counter
+        duration = self.duration
+        in_flight = self.in_flight
+        next_request = self.picker.next
+        start = self.path.start
+        ended = asyncio.Event()
+        self.path.watch_ends(ended.set)
+        while not self.stopping:
+            now = perf() - t0
+            if now >= duration:
+                return
+            target = min(share(self.pacer.rate.rate_at(now), self.index, self.workers),
+                         self.max_in_flight)
+            # At most the shortfall per pass: a request that fails at once (a bad URL) must
+            # not keep this loop from yielding.
+            for _ in range(target - len(in_flight)):
+                seq, request_id, spec = next_request()
+                start(seq, request_id, spec, perf())
+            ended.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(CHECK_S, max(duration - now, 0.001))):
+                    await ended.wait()

@@ -65,15 +65,15 @@ async def serve(reader: asyncio.StreamReader, write: Callable[[bytes], None]) ->
         if config.gc_freeze and os.environ.get("LOADWATCH_GC_TUNING") != "0":
             # Collector pauses at random moments were the source of send lag at high rates.
             # Move everything allocated so far out of the collector's way, and collect at
-            # a moment we choose: right after each tick (see Worker._collect_garbage).
+            # a moment we choose: right after each tick (see RequestCounter._collect_garbage).
             gc.collect()
             gc.freeze()
             gc.disable()
-            worker.collect_garbage = True
+            worker.counter.collect_garbage = True
         emit(Ready(config.index, os.getpid()))
         reason = await worker.run(client)
         commands.cancel()
-    emit(Done(config.index, reason, *worker.totals))
+    emit(Done(config.index, reason, *worker.counter.totals))
 
 
 async def _main() -> None:

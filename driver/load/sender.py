@@ -1,23 +1,23 @@
-"""The open-loop sender of a load worker (``driver.load.worker.Worker``): requests go out at their
-intended times from the pure schedule, run by a precise timer, never early.
+"""A load worker's open-loop sender (``OpenLoopSender``): requests go out at their intended times
+from the pure schedule, run by a precise timer, never early, whatever happens to the ones
+already sent.
 
-A mixin of ``Worker``: it reads the worker's pacer, clock origin, in-flight requests and
-client, and hands each request to ``Worker.start_request``.
+It takes its share of the schedule from the worker's ``Pacer``, the next request from the
+``RequestPicker``, and starts each through the request path's ``start``; requests due while
+the in-flight cap is reached, or owed after the schedule's end, are counted as not sent in the
+``RequestCounter``'s current second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
 
-from driver.http import HttpError, Prepared, Wire, encode
+from driver.load.accounting import RequestCounter
+from driver.load.request_path import StartRequest
+from driver.load.scenarios import RequestPicker
 from driver.load.waker import Waker
-from metrics.records import OTHER
-
-if TYPE_CHECKING:
-    from driver.http import Client
-    from driver.load.worker import WorkerRequest
+from driver.schedule import Pacer
 
 # When this worker's sends come closer together than this, one wake-up sends all those due
 # within it: the timer is armed this long after the next intended time, so that send is up
@@ -33,15 +33,34 @@ MAX_SLEEP_S = 0.05
 
 
 class OpenLoopSender:
-    """``Worker``'s open-loop sending (``_send``) and its one request path (``_send_one``)."""
+    """Sends a worker's share of the schedule (``run``) until it ends or a ``stop``; ``late_s``
+    is how late a request may be once the schedule is over and still go."""
 
     _loop: asyncio.AbstractEventLoop
     _sending: asyncio.Future[None]
     _waker: Waker
-    _wires: dict[int, tuple[Any, ...]]  # request id -> what it was encoded from
 
-    async def _send(self, client: Client) -> None:
-        """Send on schedule until it ends or a stop: ``_pump`` does it, run by a timer."""
+    def __init__(self, pacer: Pacer, duration: float, max_in_flight: int, late_s: float,
+                 picker: RequestPicker, start: StartRequest, counter: RequestCounter) -> None:
+        self.pacer = pacer
+        self.duration = duration  # the schedule's, in elapsed seconds
+        self.max_in_flight = max_in_flight
+        self.late_s = late_s
+        self.next_request = picker.next
+        self.start = start
+        self.counter = counter
+        self.in_flight = counter.in_flight
+        self.t0 = 0.0
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Send nothing more (noticed at the next wake-up, within ``MAX_SLEEP_S``)."""
+        self.stopping = True
+
+    async def run(self, t0: float) -> None:
+        """Send on schedule from ``t0`` (perf_counter of elapsed 0) until it ends or a stop:
+        ``_pump`` does it, run by a timer."""
+        self.t0 = t0
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._sending = loop.create_future()
@@ -70,10 +89,11 @@ class OpenLoopSender:
         pacer = self.pacer
         perf = time.perf_counter
         t0 = self.t0
-        duration = self.base_rate.duration
-        cap = self.config.max_in_flight
+        duration = self.duration
+        cap = self.max_in_flight
         in_flight = self.in_flight
-        send = self.start_request
+        counter = self.counter
+        send = self.start
         for _ in range(SEND_BURST):
             if self.stopping:
                 self._sending.set_result(None)
@@ -97,48 +117,19 @@ class OpenLoopSender:
                         wake = intended + COALESCE_S
                 self._waker.arm(t0 + min(wake, now + MAX_SLEEP_S))
                 return
-            if now >= duration and now - intended > self._late_s:
+            if now >= duration and now - intended > self.late_s:
                 # The schedule is over and what it still owes is late: not sent (an absurd
                 # rate would otherwise keep a 2 s run sending for minutes).
-                self.bucket.not_sent += pacer.remaining()
+                counter.bucket.not_sent += pacer.remaining()
                 self._sending.set_result(None)
                 return
             if len(in_flight) >= cap:
                 # All requests due by now find the cap reached too: drop them at once.
-                self.bucket.not_sent += pacer.skip_until(now)
+                counter.bucket.not_sent += pacer.skip_until(now)
                 continue
             pacer.take()
-            request_id, spec = self._pick(self._sent_count)
-            self._sent_count += 1
-            send(self._sent_count, request_id, spec, intended + t0)
+            seq, request_id, spec = self.next_request()
+            send(seq, request_id, spec, intended + t0)
         # Behind schedule (or an absurd rate): everything due is due now, but the loop must
         # still read answers, commands and the clock.
         self._loop.call_soon(self._pump)
-
-    def _send_one(self, seq: int, request_id: int, spec: WorkerRequest,
-                  intended: float) -> None:
-        prepared = self.target.prepare(request_id, spec.method, spec.url, spec.headers,
-                                       spec.body, self.epoch0 + (intended - self.t0))
-        flight = self._flight_type(self, seq, intended)
-        self.in_flight[seq] = flight
-        try:
-            wire = self._wire(request_id, prepared)
-        except ValueError as exc:  # a request that cannot be encoded (bad URL or header)
-            flight.on_sent()
-            flight.on_done(None, HttpError(OTHER, "InvalidRequest", str(exc)[:300]))
-            return
-        assert self.client is not None
-        self.client.submit(flight, wire)
-
-    def _wire(self, request_id: int, prepared: Prepared) -> Wire:
-        """The request's bytes, encoded once per distinct prepared request (a plain target
-        hands out the same ``Prepared`` every time; a signing one a new one per request)."""
-        cached = self._wires.get(request_id)
-        if cached is not None and (cached[0] is prepared or (
-                cached[1] is prepared.headers and cached[2] is prepared.body
-                and cached[3] == prepared.url and cached[4] == prepared.method)):
-            return cached[5]
-        wire = encode(prepared.method, prepared.url, prepared.headers, prepared.body)
-        self._wires[request_id] = (prepared, prepared.headers, prepared.body, prepared.url,
-                                   prepared.method, wire)
-        return wire

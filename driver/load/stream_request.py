@@ -1,14 +1,15 @@
 """The worker's request path for a streaming LLM target (issue 14; docs/streaming.md).
 
-Selected once at worker start when the target spec carries ``llm`` options: the worker's
-``start_request`` hook is ``LlmRequests.start`` (open loop and concurrency mode alike), so the
-plain path (the lean client of ``driver.http.client``) stays as it is. Self-contained: its own
-aiohttp ``ClientSession`` (opened in the worker's loop, closed at the end), its own connection
-limit (``load.connections``; waiting for one is send lag), one task per request. Each request
-sits in ``Worker.in_flight`` as a ``Stream``, which offers what the worker asks of any request
-there (``seq``, ``intended``, ``sent``, ``abort``), so the in-flight cap, the timeout sweep,
-kill and the drain treat both paths alike, and the accounting goes through the worker's own
-``_sent``/``_complete``.
+Chosen once, when the worker is made, if the target spec carries ``llm`` options: then
+``LlmRequests`` is the worker's ``RequestPath`` (``driver.load.request_path``), in open loop and
+concurrency mode alike, instead of the plain path (``driver.load.plain_request``, the lean
+client of ``driver.http.client``). Self-contained: its own aiohttp ``ClientSession`` (opened in
+the worker's loop, closed at the end), its own connection limit (``load.connections``; waiting
+for one is send lag), one task per request. Each request sits in the counter's in-flight map
+as a ``Stream``, which offers what the worker asks of any request there (``InFlight``: ``seq``,
+``intended``, ``sent``, ``abort``), so the in-flight cap, the timeout sweep, kill and the drain
+treat both paths alike, and it is counted through the same ``RequestCounter`` (``sent``,
+``ended``, ``unsent``) as a plain request.
 
 Per request it takes the next prompt, builds the body (``driver.profile.prompts.request_body``),
 lets the target prepare it (the SageMaker target signs it for ``invocations-response-stream``), and
@@ -27,16 +28,16 @@ as ``interrupted`` (the tokens they received still count) rather than as ``Cance
 so they stay out of the error rate and of goodput's denominator. Streams still open when the
 drain's grace ends (no kill) remain ``Cancelled`` errors.
 
-What a stream gives goes into ``LlmCounts``, one per elapsed second alongside the worker's
-bucket, and into the tick's LLM fields when the worker closes the second (``fill``).
+What a stream gives (tokens, TTFT, ITL, TPOT, goodput) goes into the worker's ``LlmCounter``
+(``driver.load.llm_counts``), which the counter closes into each tick's LLM fields.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -47,9 +48,16 @@ from driver.http import (
     MALFORMED_PAYLOAD,
     MODEL_STREAM_ERROR,
     STREAM_CUT,
+    Client,
+    HttpError,
+    HttpTarget,
     StreamReader,
     StreamResult,
 )
+from driver.load.accounting import RequestCounter
+from driver.load.llm_counts import LlmCounter
+from driver.load.request_path import CANCELLED
+from driver.load.scenarios import WorkerRequest
 from driver.profile import (
     LengthDistribution,
     Prompt,
@@ -58,12 +66,7 @@ from driver.profile import (
     load_prompts,
     request_body,
 )
-from metrics import hdr
-from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT, Tick
-
-if TYPE_CHECKING:
-    from driver.http import HttpError
-    from driver.load.worker import Worker, WorkerRequest
+from metrics.records import CONN_ERROR, OK, OTHER, TIMEOUT
 
 TTFT_TIMEOUT = "ttft_timeout"
 TOTAL_TIMEOUT = "timeout"
@@ -100,30 +103,8 @@ def prompt_source(llm: dict[str, Any], index: int) -> PromptSource | SyntheticPr
                             chat=llm.get("api") == "chat")
 
 
-class LlmCounts:
-    """One elapsed second of streams: the tick's LLM fields before encoding."""
-
-    __slots__ = ("goodput", "input_tokens", "interrupted", "itl", "output_tokens",
-                 "output_tokens_estimated", "stream_errors", "tpot", "ttft", "ttft_sent")
-
-    def __init__(self) -> None:
-        self.ttft = hdr.new_histogram()
-        self.ttft_sent = hdr.new_histogram()
-        self.itl = hdr.new_histogram()
-        self.tpot = hdr.new_histogram()
-        self.output_tokens = 0
-        self.input_tokens = 0
-        self.output_tokens_estimated = 0
-        self.goodput = 0
-        self.interrupted = 0
-        self.stream_errors: dict[str, int] = {}
-
-    def histograms(self) -> tuple[hdr.Histogram, ...]:
-        return (self.ttft, self.ttft_sent, self.itl, self.tpot)
-
-
 class Stream:
-    """One streamed request in ``Worker.in_flight`` (``driver.load.worker.InFlight``)."""
+    """One streamed request in the counter's in-flight map (``driver.load.accounting.InFlight``)."""
 
     __slots__ = ("ended", "intended", "owner", "prompt", "reader", "sent", "seq", "status",
                  "task")
@@ -142,31 +123,40 @@ class Stream:
 
 
 class LlmRequests:
-    """One worker's streaming requests: prompts, the session, the per-second counts."""
+    """One worker's streaming requests (a ``RequestPath``): prompts, the session, a task per
+    request; ``llm`` is the target spec's LLM options, ``index`` the worker's (its prompts'
+    seed), ``timeout`` and ``connections`` the profile's load options."""
 
-    def __init__(self, worker: Worker, llm: dict[str, Any]) -> None:
-        self.worker = worker
+    def __init__(self, llm: dict[str, Any], index: int, timeout: float, connections: int,
+                 target: HttpTarget, counter: RequestCounter, llm_counter: LlmCounter) -> None:
         self.transport = llm["transport"]
         self.shape = llm["shape"]
         self.api = llm["api"]
         self.model = llm.get("model")
         self.max_tokens = int(llm.get("max_tokens") or 128)
-        self.source = prompt_source(llm, worker.config.index)
-        self.slo_ttft = llm.get("slo_ttft") or math.inf
-        self.slo_tpot = llm.get("slo_tpot") or math.inf
-        timeout = worker.config.timeout
+        self.source = prompt_source(llm, index)
         self.timeout = timeout
         self.ttft_timeout = min(llm.get("ttft_timeout") or timeout, timeout)
-        self.counts = LlmCounts()
+        self.connections = connections
+        self.target = target
+        self.counter = counter
+        self.in_flight = counter.in_flight
+        self.llm_counter = llm_counter
+        self.t0 = 0.0
+        self.epoch0 = 0.0
+        self.killed = False  # the operator's kill: streams still open are interrupted
         self.session: aiohttp.ClientSession | None = None
+        self._on_end: Callable[[], None] | None = None  # see watch_ends
         self._connections: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- the worker's side -----------------------------------------------------------------
 
-    def open(self) -> None:
-        """Make the session and the connection limit, in the worker's running loop."""
-        limit = self.worker.config.load.connections
+    def open(self, client: Client, t0: float, epoch0: float) -> None:
+        """Make the session and the connection limit, in the worker's running loop (the
+        worker's lean client is not used)."""
+        self.t0, self.epoch0 = t0, epoch0
+        limit = self.connections
         connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300)
         # No aiohttp timeouts: TTFT and total timeouts are per request (asyncio.timeout).
         self.session = aiohttp.ClientSession(
@@ -185,13 +175,24 @@ class LlmRequests:
             self.session = None
 
     def start(self, seq: int, request_id: int, spec: WorkerRequest, intended: float) -> None:
-        """Start one streamed request (the worker's ``start_request`` hook)."""
+        """Start one streamed request (in its own task)."""
         stream = Stream(self, seq, intended)
-        self.worker.in_flight[seq] = stream
+        self.in_flight[seq] = stream
         task = asyncio.get_running_loop().create_task(self._request(stream, request_id, spec))
         stream.task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def watch_ends(self, callback: Callable[[], None]) -> None:
+        self._on_end = callback
+
+    def end_all(self, killed: bool) -> None:
+        """Streams still waiting for a connection are not sent; open ones are interrupted by
+        a kill (not the endpoint's failure) or, at the drain's end, cancelled as errors."""
+        self.killed = killed
+        error = HttpError(OTHER, "Cancelled", CANCELLED)
+        for stream in list(self.in_flight.values()):
+            stream.abort(error)
 
     def abort(self, stream: Stream, error: HttpError) -> None:
         """The worker ends a request now (timeout sweep, kill, end of the drain): counted at
@@ -200,8 +201,8 @@ class LlmRequests:
             return
         if not stream.sent:
             stream.ended = True
-            self.worker._unsent(stream)  # still waiting for a connection
-        elif self.worker.killed:
+            self.counter.unsent(stream)  # still waiting for a connection
+        elif self.killed:
             self._interrupt(stream)
         elif error.kind == TIMEOUT:
             reader = stream.reader
@@ -217,9 +218,6 @@ class LlmRequests:
 
     # --- one request -----------------------------------------------------------------------
 
-    def _itl(self, microseconds: int, count: int) -> None:
-        self.counts.itl.record_value(microseconds, count)
-
     def _body(self) -> tuple[Prompt, bytes]:
         prompt = self.source.next()
         return prompt, request_body(prompt, self.api, default_max_tokens=self.max_tokens,
@@ -227,17 +225,17 @@ class LlmRequests:
 
     async def _request(self, stream: Stream, request_id: int, spec: WorkerRequest) -> None:
         """One streamed request, from the connection wait to the worker's counts (the lean
-        client's twin: same send accounting, same timeout sweep, same ``_complete``)."""
-        worker = self.worker
+        client's twin: same send accounting, same timeout sweep, same ``ended``)."""
+        counter = self.counter
         perf = time.perf_counter
         intended = stream.intended
         prompt, body = self._body()
         stream.prompt = prompt
-        prepared = worker.target.prepare(request_id, spec.method, spec.url, spec.headers, body,
-                                         worker.epoch0 + (intended - worker.t0))
+        prepared = self.target.prepare(request_id, spec.method, spec.url, spec.headers, body,
+                                       self.epoch0 + (intended - self.t0))
         # A plain HTTP target keeps the first Prepared per request id (its body included); a
         # SageMaker target signs this body. Either way, this request's body goes out.
-        data = body if prepared.body is not body and worker.target.kind == "http" else \
+        data = body if prepared.body is not body and self.target.kind == "http" else \
             prepared.body
         connections, session = self._connections, self.session
         assert connections is not None and session is not None
@@ -246,19 +244,19 @@ class LlmRequests:
         except asyncio.CancelledError:  # an abort counted it not sent, unless something else
             if not stream.ended:
                 stream.ended = True
-                worker._unsent(stream)
+                counter.unsent(stream)
             raise
         try:
             if stream.ended:
                 return
             stream.sent = actual = perf()
-            worker._sent(stream)
+            counter.sent(stream)
             kind, code, message, result = await self._exchange(session, stream, prepared,
                                                                data, actual)
         except asyncio.CancelledError:
             # An abort counted it already; anything else cancelling us (the loop going away)
             # must not lose it.
-            self._settle(stream, OTHER, "Cancelled", "cancelled by kill or end of run", None)
+            self._settle(stream, OTHER, "Cancelled", CANCELLED, None)
             raise
         finally:
             connections.release()
@@ -268,7 +266,6 @@ class LlmRequests:
                         data: bytes | None, actual: float
                         ) -> tuple[str, str | None, str, StreamResult | None]:
         """Send and read the answer: (outcome class, error code, message, stream result)."""
-        worker = self.worker
         perf = time.perf_counter
         intended = stream.intended
         kind, code, message = OK, None, ""
@@ -283,13 +280,14 @@ class LlmRequests:
                 try:
                     if status != 200:
                         answer = await response.read()
-                        outcome = worker.target.classify(status, response.headers, answer)
+                        outcome = self.target.classify(status, response.headers, answer)
                         kind, code, message = outcome.kind, outcome.code, outcome.message or ""
                         if kind == OK:  # a 2xx that is not 200: no stream to read
                             kind, code = OTHER, f"HTTP {status}"
                     else:
-                        reader = stream.reader = StreamReader(
-                            self.transport, self.shape, intended, actual, on_itl=self._itl)
+                        reader = stream.reader = StreamReader(self.transport, self.shape,
+                                                              intended, actual,
+                                                              on_itl=self.llm_counter.itl)
                         waiting = True
                         async for piece in response.content.iter_any():
                             if not reader.feed(piece, perf()):
@@ -323,14 +321,15 @@ class LlmRequests:
     def _interrupt(self, stream: Stream) -> None:
         """The operator stopped the run with this stream open: counted apart, not an error.
 
-        It leaves the worker's in-flight set without a completion (the kill that called this
-        checks for the drain's end); what it received still counts as tokens."""
+        It leaves the in-flight map without a completion (the kill that called this checks
+        for the drain's end); what it received still counts as tokens."""
         stream.ended = True
-        self.worker.in_flight.pop(stream.seq, None)
-        self.counts.interrupted += 1
+        self.in_flight.pop(stream.seq, None)
+        llm_counter = self.llm_counter
+        llm_counter.interrupted()
         if stream.reader is not None and stream.prompt is not None:
-            self._tokens(stream.reader.fail(time.perf_counter(), STREAM_CUT, "interrupted"),
-                         stream.prompt)
+            llm_counter.tokens(stream.reader.fail(time.perf_counter(), STREAM_CUT, "interrupted"),
+                               stream.prompt)
 
     def _settle(self, stream: Stream, kind: str, code: str | None, message: str | None,
                 result: StreamResult | None) -> None:
@@ -340,11 +339,14 @@ class LlmRequests:
         stream.ended = True
         if result is not None:
             assert stream.prompt is not None
-            self._record(result, stream.prompt)
+            self.llm_counter.record(result, stream.prompt)
             if result.outcome != OK:
                 kind, code = OUTCOME_CODES.get(result.outcome, (OTHER, result.outcome))
                 message = result.message
-        self.worker._ended(stream, kind, stream.status, code, message, time.perf_counter())
+        self.counter.ended(stream, kind, stream.status, code, message, time.perf_counter(),
+                           False)
+        if self._on_end is not None:
+            self._on_end()
 
     def _failed(self, reader: StreamReader | None, outcome: str, message: str,
                 intended: float, actual: float) -> StreamResult:
@@ -353,43 +355,3 @@ class LlmRequests:
             return reader.fail(now, outcome, message)
         return StreamResult(outcome, 0, True, None, None, None, now - intended, now - actual,
                             None, 0, message)
-
-    def _tokens(self, result: StreamResult, prompt: Prompt) -> None:
-        counts = self.counts
-        counts.output_tokens += result.output_tokens
-        if result.tokens_estimated:
-            counts.output_tokens_estimated += result.output_tokens
-        counts.input_tokens += (result.input_tokens if result.input_tokens is not None
-                                else prompt.input_words)
-
-    def _record(self, result: StreamResult, prompt: Prompt) -> None:
-        self._tokens(result, prompt)
-        counts = self.counts
-        if result.outcome != OK:
-            errors = counts.stream_errors
-            errors[result.outcome] = errors.get(result.outcome, 0) + 1
-            return
-        if result.ttft_s is not None:
-            counts.ttft.record_value(int(result.ttft_s * 1e6))
-            counts.ttft_sent.record_value(int((result.ttft_sent_s or 0.0) * 1e6))
-            tpot = result.tpot_s
-            if tpot is not None:
-                counts.tpot.record_value(int(tpot * 1e6))
-            if result.ttft_s <= self.slo_ttft and (tpot or 0.0) <= self.slo_tpot:
-                counts.goodput += 1
-
-    def fill(self, tick: Tick) -> None:
-        """Close the second: its counts into ``tick``, and a fresh set for the next."""
-        counts, self.counts = self.counts, LlmCounts()
-        tick.ttft = hdr.encode(counts.ttft)
-        tick.ttft_sent = hdr.encode(counts.ttft_sent)
-        tick.itl = hdr.encode(counts.itl)
-        tick.tpot = hdr.encode(counts.tpot)
-        tick.output_tokens = counts.output_tokens
-        tick.input_tokens = counts.input_tokens
-        tick.output_tokens_estimated = counts.output_tokens_estimated
-        tick.goodput = counts.goodput
-        tick.interrupted = counts.interrupted
-        tick.stream_errors = counts.stream_errors
-        for histogram in counts.histograms():
-            hdr.release(histogram)

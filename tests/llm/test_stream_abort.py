@@ -11,6 +11,7 @@ from contextlib import closing
 
 from driver.http import Client
 from driver.load import Worker
+from driver.load.stream_request import LlmRequests
 from driver.pool import TickMessage
 from driver.profile import load_profile
 from driver.session import RunOptions, prepare_run
@@ -48,7 +49,7 @@ async def test_kill_counts_every_stream_once_and_closes_the_session(sse_server, 
     assert sum(t.completed for t in ticks) == 0
     assert not any(t.errors or t.outcomes or t.stream_errors for t in ticks)
     assert not worker.in_flight
-    assert worker.llm is not None and worker.llm.session is None  # closed
+    assert isinstance(worker.requests, LlmRequests) and worker.requests.session is None  # closed
 
 
 async def test_a_stream_cut_by_the_kill_keeps_the_tokens_it_received(sse_server, tmp_path):

@@ -1,7 +1,7 @@
 """Concurrency mode on a plain target: the lean client's requests kept N in flight (issue 14).
 
 Streaming targets are covered in tests/llm/test_stream_worker.py; both start requests through
-the worker's one ``start_request`` hook.
+the worker's one request path (``RequestPath.start``).
 """
 
 from __future__ import annotations
