@@ -1,6 +1,6 @@
-"""Load generation: profiles, schedules, workers, targets, live control and the session runner.
-
-Imports ``metrics``; never ``tui`` or ``textual``.
+"""Load generation: one subpackage per idea (schedule, profile, http, pool, load, aws, session,
+capacity; docs/architecture.md draws the tree and its order). Imports ``metrics``; never ``tui``,
+``sandbox`` or ``textual``. This module holds only the version.
 """
 
 from importlib.metadata import PackageNotFoundError, version
