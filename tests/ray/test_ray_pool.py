@@ -15,7 +15,7 @@ from driver.profile import load_profile
 from driver.session import Session
 from metrics.recording import read_recording
 from metrics.records import Event, Tick
-from tests.driver.test_session import collect, profile_text
+from tests.driver.session.test_session import collect, profile_text
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'",
                           exc_type=ImportError)
@@ -83,7 +83,7 @@ async def test_ray_gives_the_local_figures_from_distinct_nodes(ray_cluster, targ
 
 async def test_the_command_line_runs_on_the_cluster_and_says_so(ray_cluster, target_server,
                                                                   write_profile, tmp_path):
-    from tests.driver.test_session import loadwatch
+    from tests.driver.session.test_session import loadwatch
 
     path = write_profile(profile_text(target_server.url, "    - {duration: 2, arrivalRate: 20}",
                                       "  ensure: {maxErrorRate: 1}"))
