@@ -1,4 +1,15 @@
-"""Shared fixtures: local HTTP targets on 127.0.0.1 port 0 and profile files."""
+"""Shared fixtures: local HTTP targets on 127.0.0.1 port 0 and profile files.
+
+The suite runs on pytest-xdist workers (pyproject.toml's addopts). Tests marked
+``xdist_group(name)`` run one after another on one worker; the groups:
+
+- ``measured``: end-to-end runs whose verdicts rest on measured rates and latencies (the
+  acceptance test, the capacity searches). Together they are the longest stretch of the
+  suite, so they go out first; run apart, they never load the machine for each other.
+- ``faults``, ``ray``, ``browser``, ``streams``: modules with costly module-scoped fixtures
+  (sandboxes, a Ray cluster, Chromium renderings), set up once rather than once per worker.
+- ``case-counts``: the property tests, so that one process counts their cases.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +21,23 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, put the grouped tests first, the ``measured`` group before all.
+
+    With ``--dist loadgroup --no-loadscope-reorder`` work goes out in collection order, so a
+    long group collected last would start last and set the suite's length. Every worker sorts
+    the same way, as xdist requires; a serial run keeps the collection order.
+    """
+    if not hasattr(config, "workerinput"):
+        return
+
+    def rank(item: pytest.Item) -> int:
+        groups = {mark.args[0] for mark in item.iter_markers("xdist_group")}
+        return 0 if "measured" in groups else 1 if groups else 2
+
+    items.sort(key=rank)
 
 
 @dataclass
@@ -52,7 +80,9 @@ async def target_server() -> AsyncIterator[TargetServer]:
     server = TargetServer()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, access_log=None)
+    # At teardown, cancel requests still in flight (a test's slow or stalled answers) rather
+    # than wait out their delay: aiohttp waits up to 60 s for them by default.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

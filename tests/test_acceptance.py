@@ -74,6 +74,7 @@ def p99(ticks: list[Tick]) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("measured")
 def test_before_and_after_autoscaling(sandbox, tmp_path):
     before = run(sandbox, tmp_path, "before", profile(15, "{enabled: false}"))
     ticks = [r for r in before.records if isinstance(r, Tick)]

@@ -28,6 +28,7 @@ def find_capacity(*args: str, timeout: float = 170) -> subprocess.CompletedProce
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("measured")
 def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     """The sandbox's small instance serves about 50 req/s (1 worker, 20 ms)."""
     recording = tmp_path / "search.jsonl"
@@ -128,6 +129,7 @@ def test_one_instance_and_no_scaling_needs_nothing_changed():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("measured")
 def test_a_plain_http_model_server_is_searched_without_endpoint_checks(tmp_path):
     """nginx -> gunicorn -> Flask + sklearn: no SageMaker, so nothing to check or suspend."""
     from tests.servers.model_server import available, model_server

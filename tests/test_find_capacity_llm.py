@@ -33,6 +33,7 @@ sagemaker:
 
 
 @pytest.mark.slow  # about 30 s: 10 of them starting the sandbox on a shared machine
+@pytest.mark.xdist_group("measured")
 def test_a_streaming_search_finds_the_concurrency_and_recommends_its_target(tmp_path):
     profile = tmp_path / "llm.yml"
     profile.write_text(PROFILE)

@@ -74,7 +74,9 @@ async def sse_server() -> AsyncIterator[SseServer]:
     server = SseServer()
     app = web.Application()
     app.router.add_post("/v1/chat/completions", server.chat)
-    runner = web.AppRunner(app, access_log=None)
+    # At teardown, cancel requests still in flight (a test's slow or stalled answers) rather
+    # than wait out their delay: aiohttp waits up to 60 s for them by default.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

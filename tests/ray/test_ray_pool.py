@@ -20,6 +20,9 @@ from tests.driver.session.test_session import collect, profile_text
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'",
                           exc_type=ImportError)
 
+# One worker for the module: one Ray cluster (10-25 s to start), and never two at once.
+pytestmark = pytest.mark.xdist_group("ray")
+
 RATE = 40
 
 

@@ -36,7 +36,8 @@ from tests.reliability.runs import (
     start_run,
 )
 
-pytestmark = pytest.mark.timeout(240)
+# One worker for the module: its three sandboxes are started once per worker that runs it.
+pytestmark = [pytest.mark.timeout(240), pytest.mark.xdist_group("faults")]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # stage -> (schedule seconds, uses its own sandbox, the line that says the stage has come)

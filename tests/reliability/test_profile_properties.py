@@ -10,12 +10,17 @@ from __future__ import annotations
 import time
 import tracemalloc
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driver.profile import Profile, ProfileError, parse_profile, yamlsource
 from tests.reliability.counts import counted
+
+# The property tests share one worker, so that LOADWATCH_CASE_COUNTS gets all their counts
+# from one process (tests/reliability/counts.py).
+pytestmark = pytest.mark.xdist_group("case-counts")
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -24,6 +24,10 @@ from tests.reliability.counts import counted
 from tui.commands.cli import main
 from tui.monitor.app import rehearse_replay
 
+# The property tests share one worker, so that LOADWATCH_CASE_COUNTS gets all their counts
+# from one process (tests/reliability/counts.py).
+pytestmark = pytest.mark.xdist_group("case-counts")
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # A small run with ticks and events, and a sandbox run with metrics, endpoint states and
 # scaling activities (its first 60 lines, to keep each example quick), and a streaming LLM run

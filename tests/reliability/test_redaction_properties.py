@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,10 @@ from metrics.redact import REDACTED, Redactor, is_secret_name
 from tests.reliability.counts import counted
 from tui.commands.cli import main
 from tui.console import HeadlessPrinter
+
+# The property tests share one worker, so that LOADWATCH_CASE_COUNTS gets all their counts
+# from one process (tests/reliability/counts.py).
+pytestmark = pytest.mark.xdist_group("case-counts")
 
 COMMON = ["type", "header", "tick", "event", "footer", "true", "null", "false", "data", "name",
           "phase", "completed", "message", "elapsed", "target", "ok", "http", "200", "1795",

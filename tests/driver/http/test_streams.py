@@ -65,6 +65,9 @@ BODIES = {
     "sse": (SSE, OPENAI_CHUNKS, {"prompt": "a b", "max_tokens": 30, "stream": True}),
 }
 
+# One worker for the module: the sandbox behind `recorded` is started once per worker.
+pytestmark = pytest.mark.xdist_group("streams")
+
 
 @pytest.fixture(scope="module")
 def recorded() -> Iterator[dict[str, bytes]]:

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 
 import pytest
 
@@ -37,6 +37,9 @@ class Scripted:
         self.requests = 0
         self.connections = 0
         self.closed = threading.Event()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._open: set[socket.socket] = set()
 
     def read_request(self, conn: socket.socket) -> bool:
         data = b""
@@ -55,8 +58,30 @@ class Scripted:
             except OSError:
                 return
             self.connections += 1
+            with self._lock:
+                if self._stopping:
+                    conn.close()
+                    return
+                self._open.add(conn)
             with conn:
                 answer(conn, self)
+            with self._lock:
+                self._open.discard(conn)
+
+    def stop(self) -> None:
+        """Wake the serving thread wherever it blocks, in accept or in recv.
+
+        Closing a socket does not wake a thread blocked on it; shutting it down does. Without
+        this the thread waits for a client that will not come, or for the test's own client
+        to close its keep-alive connection, which it cannot do while the test's event loop
+        waits here.
+        """
+        with self._lock:
+            self._stopping = True
+            for sock in (self.listener, *self._open):
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
 
 
 @contextmanager
@@ -67,8 +92,9 @@ def scripted(*answers: Callable[[socket.socket, Scripted], None]) -> Iterator[Sc
     try:
         yield server
     finally:
-        server.listener.close()
+        server.stop()
         thread.join(5)
+        assert not thread.is_alive(), "the scripted server did not stop"
 
 
 def answer_then_close(conn: socket.socket, server: Scripted) -> None:

@@ -20,8 +20,11 @@ from tests.tui.report.helpers import FIXTURES
 from tui.commands.cli import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package "
-                                "(apt-get install chromium) to render the report")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package "
+                       "(apt-get install chromium) to render the report"),
+    pytest.mark.xdist_group("browser"),  # one worker: each rendering fixture runs once
+]
 WIDTH = 1280
 
 PROBE = """<script>
