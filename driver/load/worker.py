@@ -105,7 +105,6 @@ class Worker:
         self.t0 = 0.0
         self.epoch0 = 0.0
         self._first_second = 0  # a replacement's: the elapsed second it takes over at
-        self.stopping = False
         self.killed = False
         self.started = asyncio.Event()
 
@@ -122,7 +121,6 @@ class Worker:
         self.pacer.rate = self.base_rate.with_controls(list(controls))
 
     def stop(self) -> None:
-        self.stopping = True
         self.sender.stop()
 
     def kill(self) -> None:
@@ -160,7 +158,7 @@ class Worker:
                     await task
             await self.requests.close()
             self.counter.emit_tick(final=True)
-        return "killed" if self.killed else ("stopped" if self.stopping else "completed")
+        return "killed" if self.killed else ("stopped" if self.sender.stopping else "completed")
 
     def _end_all(self) -> None:
         """Kill or the end of the drain: requests still waiting are not sent, sent ones are
