@@ -6,7 +6,8 @@ The server is ``bench/capped_server.py``: nginx -> gunicorn (2 sync workers) -> 
 scikit-learn tree, all under ``/work/shared/tools/cpucap 0.6`` on core 0 (``taskset -c 0``),
 so its own capacity holds still on a shared host. The client (hey, loadwatch) runs on core 1.
 Every measured piece runs under ``flock /work/measure.lock`` so no other measurement on the
-machine overlaps it; the server stays up between pieces (one session):
+machine overlaps it (or the whole session does, ``--session-locked`` under the caller's
+``flock``); the server stays up between pieces (one session):
 
 1. hey, closed loop, 8 connections, four 8 s runs: the server's throughput, as issue 22 did;
 2. ``--searches`` searches in a row, each exactly as a user runs it (``loadwatch find-capacity
@@ -47,15 +48,19 @@ from metrics.records import Tick  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 LOCK = "/work/measure.lock"
+LOCKING = True  # False: the caller holds LOCK for the whole session (--session-locked)
 # The request of capacity_repeat.py's model profile (one CSV row to /invocations).
 REQUEST = MODEL_PROFILE[MODEL_PROFILE.index("scenarios:"):]
 LOADWATCH = [sys.executable, "-m", "tui"]
 
 
 def measured(command: list[str], core: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """``flock LOCK taskset -c CORE COMMAND``: one measurement at a time on the machine."""
-    return subprocess.run(["flock", LOCK, "taskset", "-c", core, *command], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    """``flock LOCK taskset -c CORE COMMAND``: one measurement at a time on the machine. The
+    wait for the lock is not bounded (others' measurements take what they take); the command
+    is, by ``timeout`` seconds once it holds the lock."""
+    lock = ["flock", LOCK] if LOCKING else []
+    return subprocess.run([*lock, "timeout", f"{timeout:g}", "taskset", "-c", core, *command],
+                          cwd=ROOT, capture_output=True, text=True)
 
 
 def hey(url: str, core: str, runs: int = 4, seconds: int = 8) -> list[float]:
@@ -125,8 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--searches", type=int, default=3)
     parser.add_argument("--cpus", type=float, default=0.6)
     parser.add_argument("--open-seconds", type=int, default=120)
+    parser.add_argument("--session-locked", action="store_true",
+                        help="the caller holds /work/measure.lock for the whole session "
+                             "(flock /work/measure.lock python bench/capacity_capped.py "
+                             "--session-locked): do not take it per piece")
     parser.add_argument("--out", type=Path, default=RESULTS / "capacity_capped.json")
     args = parser.parse_args(argv)
+    global LOCKING
+    LOCKING = not args.session_locked
     work = Path(tempfile.mkdtemp(prefix="lw-capped-"))
     report: dict[str, Any] = {"cpus": args.cpus, "server_core": "0", "client_core": "1",
                               "shared_machine": True, "load_average": [os.getloadavg()[0]]}
