@@ -137,7 +137,9 @@ class HoldJudge:
     seconds_p50: list[float | None] = field(default_factory=list)  # each judged second's
 
     def __post_init__(self) -> None:
-        if self.begin is None or not self.search.objectives.early_clear:
+        objectives = self.search.objectives
+        # A streaming step's settling seconds end the previous step's streams: not its own.
+        if self.begin is None or not objectives.early_clear or objectives.streaming:
             self.begin = self.first
 
     def second_done(self, second: int) -> StepResult | None:
