@@ -197,6 +197,10 @@ class Snapshot:
         found = self.values(name, selector)
         return sum(v for _, v in found) if found else None
 
+    def mean(self, name: str, selector: Selector) -> float | None:
+        found = self.values(name, selector)
+        return sum(v for _, v in found) / len(found) if found else None
+
     def counter(self, selector: Selector) -> float | None:
         for name in (selector.name + "_total", selector.name):
             value = self.total(name, selector)
@@ -350,7 +354,10 @@ class EngineReader:
                              value=value, unit=unit)
 
         if kind == GAUGE:
-            value = now.total(sel.name, sel)
+            # A fraction (KV cache) is averaged over its label sets (vLLM's engines), a count
+            # (requests running) added up.
+            value = now.mean(sel.name, sel) if source.unit == "percent" else \
+                now.total(sel.name, sel)
             return None if value is None else [point("Value", value * source.scale, t)]
         if kind == GAUGE_RATIO:
             num, den = now.total(sel.name, sel), now.total(source.of.name, source.of) \

@@ -134,8 +134,6 @@ async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
         attach_engine(prepared.session, engine.url, engine=engine.engine,
                       series=[Selector.parse(s) for s in engine.series],
                       interval=engine.interval, timeout=engine.timeout)
-        prepared.notes.append(f"engine metrics: {engine.url} every {engine.interval:g} s "
-                              f"({engine.engine or 'engine told from its series'})")
     return prepared
 
 

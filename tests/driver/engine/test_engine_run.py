@@ -1,6 +1,6 @@
 """A whole run with the engine section: real workers against a real server, the engine's page
-on another; a good endpoint is recorded and replays into the timeline, a down or slow one is
-one event and the run completes as if it were not there."""
+on another; a good endpoint is recorded and replays into the timeline, a down one is one event
+and the run completes as if it were not there (a slow one: tests/driver/engine/test_scraper)."""
 
 from __future__ import annotations
 
@@ -46,9 +46,8 @@ async def test_engine_series_are_recorded_and_replay_into_the_timeline(
         target_server, metrics_server: MetricsServer, write_profile, tmp_path) -> None:
     path = write_profile(profile_text(target_server.url, metrics_server.url,
                                       "  series: [sglang:prompt_tokens]"))
-    prepared, result, recording = await run(path, tmp_path)
+    _, result, recording = await run(path, tmp_path)
     assert result.exit_code == 0 and result.summary["total"]["requests"] == 60
-    assert any("engine metrics:" in note for note in prepared.notes)
     points = [r for r in recording.records if isinstance(r, Datapoint)]
     assert points and {p.namespace for p in points} == {ENGINE}
     # Scraped through the run and once more after it: at least the run's seconds.
@@ -75,15 +74,3 @@ async def test_a_down_engine_endpoint_is_one_event_and_the_run_completes(
               and r.name == "engine_scrape_failed"]
     assert len(failed) == 1 and f":{port}/metrics" in failed[0].message
     assert not [r for r in recording.records if isinstance(r, Datapoint)]
-
-
-async def test_a_slow_engine_endpoint_does_not_hold_the_run_up(
-        target_server, metrics_server: MetricsServer, write_profile, tmp_path) -> None:
-    metrics_server.delay = 30.0  # far past the run: only the scrape timeout ends each wait
-    path = write_profile(profile_text(target_server.url, metrics_server.url))
-    _, result, recording = await run(path, tmp_path)
-    assert result.exit_code == 0 and result.summary["total"]["requests"] == 60
-    failed = [r for r in recording.records if isinstance(r, Event)
-              and r.name == "engine_scrape_failed"]
-    assert [e.data["kind"] for e in failed] == ["timeout"]
-    assert recording.complete

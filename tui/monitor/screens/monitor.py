@@ -23,6 +23,7 @@ from metrics.timeline import Timeline
 from tui.monitor.screens.help import HelpScreen
 from tui.monitor.widgets import (
     ChartView,
+    EngineChart,
     ErrorsChart,
     EventLog,
     FiguresPanel,
@@ -85,6 +86,7 @@ class MonitorScreen(Screen[None]):
                 yield LatencyChart(id="latency")
                 yield InstancesChart(id="instances")
                 yield ErrorsChart(id="errors")
+                yield EngineChart(id="engine")  # shown once the session scrapes an engine
             with Vertical(id="side"):
                 yield FiguresPanel(id="figures")
                 yield EventLog(id="log")
@@ -116,11 +118,16 @@ class MonitorScreen(Screen[None]):
         """The consumer of the record stream (a Session subscriber, or the replay's emit)."""
         self.timeline.add(record)
         self.event_log.add(record)
+        if not self.has_class("-engine") and (self.timeline.engine_scraped
+                                              or self.timeline.engine):
+            self.set_class(True, "-engine")
+            self._charts_due = True
 
     def reset_state(self) -> None:
         """Start again from an empty state (a replay seeking backwards)."""
         self.timeline = Timeline()
         self.event_log.reset()
+        self.set_class(False, "-engine")
         self._charts_due = True
 
     def scaling_text(self) -> str | None:
