@@ -314,6 +314,7 @@ class EngineReader:
         self.series = tuple(series)
         self.interval = interval  # a gauge read first stands for this long
         self.unknown: list[Selector] = []
+        self.found_roles: list[str] = []  # the engine's roles the latest page had a series for
         self._before: Snapshot | None = None
         self._before_t = 0.0
 
@@ -324,11 +325,13 @@ class EngineReader:
         before, t0 = self._before, self._before_t
         self._before, self._before_t = snapshot, t
         out: list[Datapoint] = []
+        self.found_roles = []
         for known in ENGINES.get(self.engine or "", ()):
             for source in known.sources:
                 points = self._points(known.role, source, snapshot, before, t0, t)
                 if points is not None:
                     out += points
+                    self.found_roles.append(known.role)
                     break
         self.unknown = []
         for selector in self.series:

@@ -130,6 +130,15 @@ class EngineScraper:
         self._announced = True
         engine = self.reader.engine
         name = ENGINE_NAMES.get(engine or "", "an unknown engine")
+        if engine is not None and not self.reader.found_roles:
+            seen = snapshot.engine()
+            looks = f"; its series look like {ENGINE_NAMES[seen]}'s" if seen and \
+                seen != engine else ""
+            self._event("engine_series_unknown",
+                        f"engine metrics: none of {name}'s series at {shown_url(self.url)}"
+                        f"{looks} (engine: {engine} in the profile)", engine=engine,
+                        looks_like=seen)
+            return
         self._event("engine_found",
                     f"engine metrics: {name} at {shown_url(self.url)}, every {self.interval:g} s"
                     + ("" if engine else " (only the series named in the profile)"),

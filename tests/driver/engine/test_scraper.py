@@ -142,3 +142,18 @@ async def test_an_unknown_series_is_said_once(metrics_server: MetricsServer) -> 
 def test_events_show_the_url_without_its_credentials() -> None:
     assert shown_url("http://user:secret@127.0.0.1:8000/metrics?token=abc") == \
         "http://127.0.0.1:8000/metrics"
+
+
+async def test_a_named_engine_whose_series_are_not_there_is_said_once(
+        metrics_server: MetricsServer) -> None:
+    records: list[Record] = []
+    scraper = scraper_for(metrics_server.url, records, Clock(), engine="vllm")  # SGLang's page
+    try:
+        for _ in range(2):
+            assert await scraper.scrape_once()
+    finally:
+        await scraper.close()
+    said = [e.message for e in events(records)]
+    assert said == [f"engine metrics: none of vLLM's series at {metrics_server.url}; its "
+                    "series look like SGLang's (engine: vllm in the profile)"]
+    assert not [r for r in records if isinstance(r, Datapoint)]
