@@ -28,12 +28,13 @@ async def _panel(recording: Recording, done=lambda shown, title, note: True,  # 
         await _caught_up(pilot, screen)
         await pilot.press("end")
         await _caught_up(pilot, screen)
-        chart = screen.query_one(EngineChart)
-        for _ in range(100):  # the charts redraw on the screen's refresh timer
+        charts = list(screen.query(EngineChart))
+        shown, title, note = bool(charts), "", ""
+        for _ in range(100 if charts else 0):  # the charts redraw on the refresh timer
             await pilot.pause(0.02)
-            shown = bool(chart.display) and screen.has_class("-engine")
+            chart = charts[0]
             title, note = str(chart.border_title or ""), str(chart.border_subtitle or "")
-            if (chart.redraws or not shown) and done(shown, title, note):
+            if chart.redraws and done(shown, title, note):
                 break
         await pilot.press("q")
     return shown, title, note

@@ -86,7 +86,6 @@ class MonitorScreen(Screen[None]):
                 yield LatencyChart(id="latency")
                 yield InstancesChart(id="instances")
                 yield ErrorsChart(id="errors")
-                yield EngineChart(id="engine")  # shown once the session scrapes an engine
             with Vertical(id="side"):
                 yield FiguresPanel(id="figures")
                 yield EventLog(id="log")
@@ -120,14 +119,22 @@ class MonitorScreen(Screen[None]):
         self.event_log.add(record)
         if not self.has_class("-engine") and (self.timeline.engine_scraped
                                               or self.timeline.engine):
-            self.set_class(True, "-engine")
-            self._charts_due = True
+            self.show_engine()
+
+    def show_engine(self) -> None:
+        """The session scrapes its serving engine: a fifth chart, a row across the grid.
+
+        Mounted only then, so a session without an engine has four charts, as before."""
+        self.set_class(True, "-engine")
+        chart = EngineChart(id="engine")
+        self.query_one("#charts").mount(chart)
+        self.charts.append(chart)
+        self._charts_due = True
 
     def reset_state(self) -> None:
         """Start again from an empty state (a replay seeking backwards)."""
         self.timeline = Timeline()
         self.event_log.reset()
-        self.set_class(False, "-engine")
         self._charts_due = True
 
     def scaling_text(self) -> str | None:
