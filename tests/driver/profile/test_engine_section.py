@@ -60,3 +60,14 @@ def test_validate_exits_2_with_one_line_for_a_bad_engine_section(tmp_path: Path)
     assert done.returncode == 2
     assert f"{path}:6: engine.url: expected an http(s) URL" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_a_bad_engine_metrics_flag_exits_2_before_any_load(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text(BASE, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "tui", "run", str(path), "--headless",
+                           "--no-record", "--engine-metrics", "ftp://h/metrics"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("loadwatch: --engine-metrics: expected an http(s) URL, "
+                                   "got 'ftp://h/metrics'")
