@@ -119,11 +119,11 @@ class LatencyRecorder:
         self.minimum = LATENCY_HIGHEST_US
         self.maximum = 0
 
-    def record(self, microseconds: int) -> None:
+    def record(self, microseconds: int, count: int = 1) -> None:
         value = min(max(microseconds, LATENCY_LOWEST_US), LATENCY_HIGHEST_US)
-        self._histogram.record_value(value)
-        self.count += 1
-        self.total += value
+        self._histogram.record_value(value, count)
+        self.count += count
+        self.total += value * count
         if value < self.minimum:
             self.minimum = value
         if value > self.maximum:
