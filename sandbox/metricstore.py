@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -143,7 +144,10 @@ class LatencyRecorder:
             distribution[float(value)] = distribution.get(float(value), 0) + int(counts[index])
         point = Datapoint(self.count, float(self.total), float(self.minimum),
                           float(self.maximum), distribution)
-        histogram.reset()
+        # hdrh's reset() zeroes 20,480 counts one by one in Python (about 5 ms): zero the
+        # array at once and reset what reset() would.
+        counts[:] = 0
+        histogram.total_count, histogram.min_value, histogram.max_value = 0, sys.maxsize, 0
         self.count = 0
         self.total = 0
         self.minimum = LATENCY_HIGHEST_US
