@@ -23,13 +23,14 @@ from tui.commands import (
     sandbox,
     scaling,
     validate,
+    whatif,
 )
 
 # Each command's module has ``register(subparsers)``, which adds its parser with
 # ``set_defaults(handler=...)``; handlers take the parsed args and return the exit code.
 # Modules keep heavy imports (textual, boto3) inside their handlers so that
 # ``loadwatch --help`` stays fast.
-COMMANDS = (run, validate, replay, compare, report, export, sandbox, scaling, capacity)
+COMMANDS = (run, validate, replay, compare, report, export, sandbox, scaling, capacity, whatif)
 
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 

@@ -1,0 +1,81 @@
+"""what-if: candidates from ranges, the ranking, and bad input as one line with exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.config import SandboxConfig
+from twin.model import Twin, load_twin, save_twin
+from twin.model.twinfile import TwinError
+from twin.virtual import constant_traffic
+from twin.whatif import GridError, GridSpec, Objective, candidates, rank
+
+ROOT = Path(__file__).resolve().parents[2]
+TWIN = Twin.from_sandbox(SandboxConfig(), overhead_ms=1.0)
+
+
+def test_ranges_and_lists_make_every_combination() -> None:
+    spec = GridSpec(target="10000:20000:5000", max_capacity="2,4", scale_out_cooldown="30s")
+    policies = candidates(spec)
+    assert sorted({p.target for p in policies}) == [10000, 15000, 20000]
+    assert len(policies) == 6
+
+
+@pytest.mark.parametrize(("spec", "named"), [
+    (GridSpec(target="20000:10000:1000"), "--target"),
+    (GridSpec(target="1000", min_capacity="5", max_capacity="2,3"), "--min/--max"),
+    (GridSpec(target="abc"), "--target"),
+    (GridSpec(metric="concurrency"), "--concurrency-target"),
+])
+def test_a_grid_with_no_candidate_names_its_option(spec: GridSpec, named: str) -> None:
+    with pytest.raises(GridError, match=named):
+        candidates(spec)
+
+
+def test_a_policy_that_scales_beats_one_that_cannot() -> None:
+    traffic = constant_traffic(700, 240)
+    policies = candidates(GridSpec(target="15000", max_capacity="1,3", scale_out_cooldown="30",
+                                   scale_in_cooldown="60"))
+    # 700 req/s from the first second: errors until the scale-out a minute or so later.
+    ranked = rank(TWIN, traffic, policies, Objective(500, 0.25, 0.5), jobs=2)
+    best, worst = ranked
+    assert best.error_share < 0.25 < worst.error_share
+    assert best.meets and best.policy.max_capacity == 3 and best.max_instances >= 2
+    # One instance (420 req/s) cannot serve 700 req/s: ~40 % are turned away.
+    assert not worst.meets and worst.error_share > 0.3
+
+
+def test_twin_file_round_trip_and_missing_field(tmp_path: Path) -> None:
+    path = tmp_path / "twin.yml"
+    save_twin(TWIN, path)
+    assert load_twin(path).capacity_rps == pytest.approx(TWIN.capacity_rps, rel=1e-3)
+    text = "\n".join(line for line in path.read_text().splitlines()
+                     if not line.startswith("  workers:"))
+    path.write_text(text)
+    with pytest.raises(TwinError, match=r"fields\.workers: missing"):
+        load_twin(path)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tui", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    twin = tmp_path / "twin.yml"
+    save_twin(TWIN, twin)
+    empty = _cli("what-if", "profiles/sandbox-after.yml", "--twin", str(twin),
+                 "--target", "20000:10000:1000")
+    assert empty.returncode == 2
+    assert empty.stderr.strip().splitlines() == [
+        "loadwatch what-if: --target: '20000:10000:1000' yields no values (a range whose stop "
+        "is below its start?)"]
+    twin.write_text(twin.read_text().replace("  capacity_rps:", "  capacity:"))
+    missing = _cli("what-if", "profiles/sandbox-after.yml", "--twin", str(twin))
+    assert missing.returncode == 2
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert "fields.capacity_rps: missing" in missing.stderr
