@@ -22,6 +22,7 @@ from tui.commands import (
     run,
     sandbox,
     scaling,
+    twin,
     validate,
     whatif,
 )
@@ -30,7 +31,8 @@ from tui.commands import (
 # ``set_defaults(handler=...)``; handlers take the parsed args and return the exit code.
 # Modules keep heavy imports (textual, boto3) inside their handlers so that
 # ``loadwatch --help`` stays fast.
-COMMANDS = (run, validate, replay, compare, report, export, sandbox, scaling, capacity, whatif)
+COMMANDS = (run, validate, replay, compare, report, export, sandbox, scaling, capacity, twin,
+            whatif)
 
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 
