@@ -116,7 +116,8 @@ class Fleet:
     def __init__(self, config: SandboxConfig, model: IrisModel, store: MetricStore, now: float,
                  record_endpoint: Callable[[Served, int, float], None],
                  rng: random.Random | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.config = config
         self.model = model
         self.store = store
@@ -124,6 +125,7 @@ class Fleet:
         self._record_endpoint = record_endpoint
         self._rng = rng or random.Random(config.seed)
         self._wall = wall
+        self._clock = clock  # monotonic: busy time and concurrency samples of the copies
         self._sleeper = Sleeper()
         self._host_numbers = 0
         self._copy_numbers = 0
@@ -220,7 +222,7 @@ class Fleet:
             spec = component.spec
             serving = spec.serving
             server = Instance(self._copy_numbers, serving, self.model, self._rng, IN_SERVICE,
-                              now, self._sleeper)
+                              now, self._sleeper, self._clock)
             if host.state == HOST_IN_SERVICE:
                 copy = Copy(self._copy_numbers, spec, host, COPY_LOADING, now + spec.load_s,
                             server)
@@ -347,7 +349,7 @@ class Fleet:
 
     def _publish_concurrency(self, period_start: int) -> None:
         visible_at = period_start + self._concurrency_s + self.config.timings.publication_delay_s
-        now = time.perf_counter()
+        now = self._clock()
         for component in self.components.values():
             values: dict[float, int] = {}
             for copy in component.serving:
