@@ -204,6 +204,34 @@ class SandboxConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+def with_component(config: SandboxConfig, name: str, *, copies: int = 1,
+                   max_instances: int = 4, min_instances: int = 0, load_s: float = 5.0,
+                   cores: float | None = None, memory_mb: int | None = None,
+                   accelerators: int | None = None) -> SandboxConfig:
+    """``config`` as an endpoint hosting one inference component under managed scaling.
+
+    By default a copy takes one GPU on a GPU instance (and serves as the profile says: one
+    GPU's figures), else one core, a share of the memory and of the workers, so a
+    4-vCPU instance holds four copies of one worker each.
+    """
+    host = config.profile
+    if accelerators is None:
+        accelerators = 1 if host.accelerators else 0
+    if cores is None:
+        cores = 1.0
+    if memory_mb is None:
+        share = accelerators / host.accelerators if accelerators else cores / host.vcpus
+        memory_mb = max(128, int(host.memory_gib * 1024 * share * 0.9))
+    serving = host
+    if not accelerators:
+        fraction = cores / host.vcpus
+        serving = host.replace(workers=max(1, round(host.workers * fraction)),
+                               queue_bound=max(1, round(host.queue_bound * fraction)))
+    component = ComponentConfig(name, serving, cores, accelerators, memory_mb, copies, load_s)
+    return config.replace(components=(component,),
+                          managed_scaling=ManagedScaling(min_instances, max_instances))
+
+
 def profile_named(name: str) -> InstanceProfile:
     """The built-in profile called ``name`` (an instance type, or ``small`` for tests)."""
     try:
@@ -240,7 +268,7 @@ def config_from_json(text: str) -> SandboxConfig:
 
 def sandbox_env(url: str, config: SandboxConfig) -> dict[str, str]:
     """The environment that points AWS SDKs and loadwatch at a sandbox."""
-    return {
+    env = {
         "AWS_ENDPOINT_URL": url,
         "AWS_DEFAULT_REGION": config.region,
         "AWS_REGION": config.region,
@@ -249,6 +277,9 @@ def sandbox_env(url: str, config: SandboxConfig) -> dict[str, str]:
         "LOADWATCH_SANDBOX_ENDPOINT": config.endpoint_name,
         "LOADWATCH_SANDBOX_VARIANT": config.variant,
     }
+    if config.components:
+        env["LOADWATCH_SANDBOX_INFERENCE_COMPONENT"] = config.components[0].name
+    return env
 
 
 class SandboxHandle:
