@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from sandbox.config import SandboxConfig
 from twin.model import Twin, load_twin, save_twin
 from twin.model.twinfile import TwinError
-from twin.virtual import constant_traffic
+from twin.virtual import VirtualRun, constant_traffic
 from twin.whatif import GridError, GridSpec, Objective, candidates, rank
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,3 +80,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert len(missing.stderr.strip().splitlines()) == 1
     assert "fields.capacity_rps: missing" in missing.stderr
+
+
+@pytest.mark.parametrize("spec", [
+    GridSpec(metric="concurrency", concurrency_target="2", max_capacity="3",
+             scale_out_cooldown="30"),
+    GridSpec(step_threshold="15000", step_adjustment="2", max_capacity="3",
+             scale_out_cooldown="30"),
+], ids=["high-resolution concurrency", "step scaling"])
+def test_every_kind_of_policy_runs_on_the_sandboxs_own_code(spec: GridSpec) -> None:
+    """The policy reaches the sandbox through its API handlers: alarms and all."""
+    (policy,) = candidates(spec)
+    result = VirtualRun(TWIN, constant_traffic(700, 200), policy, seed=3).run(records=True)
+    assert result.serving.max() >= 2  # scaled out by the sandbox's autoscaler or alarms
+    header = result.records[0]
+    operations = [op for op, _ in header.meta["simulated"]["policy"]["calls"]]
+    assert operations[0] == "RegisterScalableTarget"
+    if policy.kind == "step":
+        assert operations.count("PutMetricAlarm") == 2
+        assert json.loads(policy.aas_json())[-1]["input"]["ComparisonOperator"] == \
+            "LessThanThreshold"
+        assert policy.scaling_block() is None

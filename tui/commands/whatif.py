@@ -41,6 +41,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                         help="minimum instances (default: the profile's, else 1)")
     policy.add_argument("--max", dest="max_capacity", metavar="LIST|RANGE",
                         help="maximum instances (default: the profile's, else 4)")
+    policy.add_argument("--step-threshold", metavar="LIST|RANGE",
+                        help="also try step scaling: InvocationsPerInstance per instance per "
+                             "minute above which (3 periods) instances are added, below half "
+                             "of which (15 periods) one is removed")
+    policy.add_argument("--step-adjustment", default="1", metavar="LIST|RANGE",
+                        help="instances a step policy adds at once (default 1)")
     policy.add_argument("--scale-out-cooldown", metavar="LIST|RANGE",
                         help="seconds (default: the profile's, else 300)")
     policy.add_argument("--scale-in-cooldown", metavar="LIST|RANGE",
@@ -113,7 +119,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         scale_out_cooldown=default(args.scale_out_cooldown,
                                    scaling.scale_out_cooldown if scaling else None, "300"),
         scale_in_cooldown=default(args.scale_in_cooldown,
-                                  scaling.scale_in_cooldown if scaling else None, "300"))
+                                  scaling.scale_in_cooldown if scaling else None, "300"),
+        step_threshold=args.step_threshold, step_adjustment=args.step_adjustment)
     try:
         policies = candidates(spec)
     except GridError as exc:
@@ -135,7 +142,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     print(ranking_table(ranked, objective, args.top))
     print(f"{len(ranked)} policies in {elapsed:.1f} s (virtual time, seed {args.seed})")
     best = next((f for f in ranked if f.meets), None)
-    print(best_policy_text(best, objective))
+    print(best_policy_text(best, objective, twin.period_s))
     if best is not None and args.record is not None:
         from metrics.recording import RecordingWriter
         from twin.virtual import VirtualRun

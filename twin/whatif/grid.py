@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from twin.model import METRICS, ScalingPolicy
-from twin.model.policy import CONCURRENCY, INVOCATIONS
+from twin.model.policy import CONCURRENCY, INVOCATIONS, STEP
 
 METRIC_WORDS = {"invocations": INVOCATIONS, "concurrency": CONCURRENCY,
                 INVOCATIONS.lower(): INVOCATIONS, CONCURRENCY.lower(): CONCURRENCY}
@@ -32,6 +32,8 @@ class GridSpec:
     max_capacity: str = "4"
     scale_out_cooldown: str = "300"
     scale_in_cooldown: str = "300"
+    step_threshold: str | None = None  # InvocationsPerInstance per minute; None: no step
+    step_adjustment: str = "1"
 
 
 def values(option: str, text: str, whole: bool = False, positive: bool = False) -> list[float]:
@@ -82,6 +84,16 @@ def candidates(spec: GridSpec) -> list[ScalingPolicy]:
     outs = values("--scale-out-cooldown", spec.scale_out_cooldown)
     ins = values("--scale-in-cooldown", spec.scale_in_cooldown)
     found: list[ScalingPolicy] = []
+    if spec.step_threshold is not None:
+        thresholds = values("--step-threshold", spec.step_threshold, positive=True)
+        adjustments = values("--step-adjustment", spec.step_adjustment, whole=True,
+                             positive=True)
+        for threshold, adjust, low, high, out, in_ in itertools.product(
+                thresholds, adjustments, mins, maxes, outs, ins):
+            if low <= high:
+                found.append(ScalingPolicy(INVOCATIONS, threshold, int(low), int(high), out,
+                                           in_, kind=STEP, step_adjustment=int(adjust)))
+        metrics = [m for m in metrics if spec.target is not None or m != INVOCATIONS]
     for metric in dict.fromkeys(metrics):
         if metric == INVOCATIONS:
             text, option = spec.target, "--target"

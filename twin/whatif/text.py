@@ -38,13 +38,19 @@ def ranking_table(ranked: Sequence[PolicyFigures], objective: Objective, top: in
     return "\n".join(lines)
 
 
-def best_policy_text(best: PolicyFigures | None, objective: Objective) -> str:
+def best_policy_text(best: PolicyFigures | None, objective: Objective,
+                     period_s: float = 60.0) -> str:
     if best is None:
         return ("no candidate meets the SLO: widen --max, lower --target, shorten "
                 "--scale-out-cooldown, or relax --slo-ms / --max-error-rate")
     policy = best.policy
-    return "\n".join([
-        f"cheapest policy meeting the SLO: {policy.label}",
-        "", "# paste into the profile:", policy.scaling_block(),
-        "", "# Application Auto Scaling (RegisterScalableTarget, PutScalingPolicy):",
-        policy.aas_json()])
+    block = policy.scaling_block()
+    lines = [f"cheapest policy meeting the SLO: {policy.label}", ""]
+    if block is None:
+        lines.append("# a step policy: a profile's scaling: block holds target tracking only; "
+                     "apply it with the requests below")
+    else:
+        lines += ["# paste into the profile:", block]
+    lines += ["", "# Application Auto Scaling and CloudWatch requests, in order ({arn:NAME} is "
+              "the PolicyARN PutScalingPolicy NAME returns):", policy.aas_json(period_s=period_s)]
+    return "\n".join(lines)
