@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -49,7 +47,7 @@ def test_every_field_says_where_it_came_from(fitted) -> None:
                         for s in over)
 
 
-def test_too_little_load_says_what_run_would_fix_it(tmp_path: Path) -> None:
+def test_too_little_load_says_what_run_would_fix_it(tmp_path: Path, capsys) -> None:
     low = tmp_path / "low.jsonl"
     lines = STEPS.read_text().splitlines()
     # The baseline and the first step only: far below the instance's capacity.
@@ -58,22 +56,24 @@ def test_too_little_load_says_what_run_would_fix_it(tmp_path: Path) -> None:
     low.write_text("\n".join(kept) + "\n")
     with pytest.raises(FitError, match=r"too little load to fit a bend.*find-capacity"):
         fit([read_recording(low)])
-    result = subprocess.run([sys.executable, "-m", "tui", "twin", str(low), "-o",
-                             str(tmp_path / "t.yml")], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    code, _, err = _cli(capsys, "twin", str(low), "-o", str(tmp_path / "t.yml"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "t.yml").exists()
 
 
-def test_the_command_writes_a_twin_what_if_reads(tmp_path: Path) -> None:
+def test_the_command_writes_a_twin_what_if_reads(tmp_path: Path, capsys) -> None:
     out = tmp_path / "twin.yml"
-    result = subprocess.run([sys.executable, "-m", "tui", "twin", str(STEPS), "-o", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "measured vs modelled" in result.stdout and "provisioning_delay_s was not" \
-        in result.stdout
+    code, stdout, err = _cli(capsys, "twin", str(STEPS), "-o", str(out))
+    assert code == 0, err
+    assert "measured vs modelled" in stdout and "provisioning_delay_s was not" in stdout
     assert load_twin(out).workers == 2
-    llm = subprocess.run([sys.executable, "-m", "tui", "twin",
-                          str(FIXTURES / "sandbox-llm-light.jsonl")], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
-    assert llm.returncode == 2 and "streaming LLM" in llm.stderr
+    code, _, err = _cli(capsys, "twin", str(FIXTURES / "sandbox-llm-light.jsonl"))
+    assert code == 2 and "streaming LLM" in err
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from tui.commands.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from metrics.recording import read_recording
 from sandbox.config import SandboxConfig
 from twin.model import Twin, load_twin, save_twin
 from twin.model.twinfile import TwinError
@@ -61,25 +60,41 @@ def test_twin_file_round_trip_and_missing_field(tmp_path: Path) -> None:
         load_twin(path)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command in this process (the interpreter's start is not what is tested)."""
+    from tui.commands.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     twin = tmp_path / "twin.yml"
     save_twin(TWIN, twin)
-    empty = _cli("what-if", "profiles/sandbox-after.yml", "--twin", str(twin),
-                 "--target", "20000:10000:1000")
-    assert empty.returncode == 2
-    assert empty.stderr.strip().splitlines() == [
+    profile = str(ROOT / "profiles" / "sandbox-after.yml")
+    code, _, err = _cli(capsys, "what-if", profile, "--twin", str(twin),
+                        "--target", "20000:10000:1000")
+    assert code == 2
+    assert err.strip().splitlines() == [
         "loadwatch what-if: --target: '20000:10000:1000' yields no values (a range whose stop "
         "is below its start?)"]
     twin.write_text(twin.read_text().replace("  capacity_rps:", "  capacity:"))
-    missing = _cli("what-if", "profiles/sandbox-after.yml", "--twin", str(twin))
-    assert missing.returncode == 2
-    assert len(missing.stderr.strip().splitlines()) == 1
-    assert "fields.capacity_rps: missing" in missing.stderr
+    code, _, err = _cli(capsys, "what-if", profile, "--twin", str(twin))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "fields.capacity_rps: missing" in err
+
+
+def test_the_best_policy_is_printed_to_paste(tmp_path: Path, capsys) -> None:
+    twin = tmp_path / "twin.yml"
+    save_twin(TWIN, twin)
+    code, out, _ = _cli(capsys, "what-if", str(ROOT / "profiles" / "sandbox-after.yml"),
+                        "--twin", str(twin), "--target", "15000,30000", "--jobs", "1",
+                        "--scale-out-cooldown", "30", "--record", str(tmp_path / "best.jsonl"))
+    assert code == 0
+    assert "cheapest policy meeting the SLO: IPI 15000/inst/min" in out
+    assert "scaling:\n  enabled: true\n  metric: invocations" in out
+    assert read_recording(tmp_path / "best.jsonl").header.meta["simulated"]["seed"] == 0
 
 
 @pytest.mark.parametrize("spec", [
