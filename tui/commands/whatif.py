@@ -53,8 +53,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                         help="seconds (default: the profile's, else 300)")
     slo = parser.add_argument_group("the SLO a policy must meet")
     slo.add_argument("--slo-ms", type=float,
-                     help="client p99 objective per second (default: the profile's ensure "
-                          "p99, else 500)")
+                     help="client p99 objective per second (default: the profile's or the "
+                          "recording's ensure p99, else 500)")
     slo.add_argument("--max-error-rate", type=float, metavar="PERCENT",
                      help="(default: the profile's ensure maxErrorRate, else 1)")
     slo.add_argument("--max-over-slo", type=float, default=1.0, metavar="PERCENT",
@@ -91,9 +91,12 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     except TwinError as exc:
         return _fail(str(exc))
     profile = None
+    ensure: dict[str, float] = {}
     try:
         if args.traffic.suffix == ".jsonl":
-            traffic = traffic_from_recording(read_recording(args.traffic))
+            recording = read_recording(args.traffic)
+            traffic = traffic_from_recording(recording)
+            ensure = dict(recording.header.meta.get("ensure") or {})
         else:
             profile = load_profile(args.traffic)
             traffic = traffic_from_profile(profile)
@@ -102,7 +105,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     except (RecordingError, OSError, ValueError) as exc:
         return _fail(f"{args.traffic}: {exc}")
     scaling = profile.scaling if profile is not None else None
-    ensure = profile.ensure if profile is not None else {}
+    if profile is not None:
+        ensure = dict(profile.ensure)
 
     def default(given: str | None, value: object, fallback: str) -> str:
         if given is not None:
