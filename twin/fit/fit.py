@@ -1,6 +1,7 @@
 """Fit one instance's twin from recordings, every value with the recording and seconds it came from.
 
-- service time (mean, spread) and ModelLatency: the lowest-rate step without errors;
+- service time (mean, spread, percentiles) and ModelLatency: the lowest-rate step without
+  errors;
 - sustained capacity: the successful rate of the steps past saturation (503s or timeouts on
   more than 5 % of requests), where the instance serves all it can;
 - parallelism: capacity x the mean time inside the instance (Little's law at saturation);
@@ -72,6 +73,8 @@ def fit(recordings: Sequence[Recording]) -> Twin:
     source("service_time_ms", [low], f"mean client service time (ok) at {low.rate:g} req/s")
     jitter = low.service_std_ms or 0.0
     source("service_jitter_ms", [low], f"its standard deviation at {low.rate:g} req/s")
+    source("service_quantiles_ms", [low], f"its percentiles at {low.rate:g} req/s: service "
+                                          "times are drawn from them")
     if low.model_latency_ms is not None:
         model = min(low.model_latency_ms, service)
         source("model_latency_ms", [low], f"ModelLatency Average at {low.rate:g} req/s")
@@ -96,6 +99,7 @@ def fit(recordings: Sequence[Recording]) -> Twin:
         service_time_ms=service, service_jitter_ms=jitter, model_latency_ms=model,
         workers=workers, capacity_rps=capacity, queue_bound=queue,
         provisioning_delay_s=FAST.provisioning_delay_s,
+        service_quantiles_ms=low.service_quantiles_ms,
         publication_delay_s=FAST.publication_delay_s, period_s=FAST.period_s,
         sources=sources)
     sources["instance_type"] = {"recording": str(first.path), "how": "the header's aws section"}
