@@ -108,8 +108,9 @@ def test_the_profile_story_from_zero_to_two_instances(story: Any, clock: Movable
             InferenceComponentName=component)
         return sum(1 for _ in response["Body"])
 
-    step(handle, clock, 1.0)  # the idle instance is released: nothing runs
-    assert counts(handle, component) == (0, 0, 0)
+    step(handle, clock, TEST_TIMINGS.idle_instance_release_s)  # the idle instance goes
+    step(handle, clock, TEST_TIMINGS.deprovisioning_delay_s + 0.05)
+    assert counts(handle, component) == (0, 0, 0)  # nothing runs
     with pytest.raises(ClientError) as refused:
         one_stream()
     assert refused.value.response["Error"]["Message"] == NO_CAPACITY
@@ -155,15 +156,16 @@ def test_the_profile_story_back_to_zero_after_quiet_minutes(iris_model: IrisMode
         now[0], sim.dimensions_of(resource))
     sim.set_desired(resource, 5, now[0])
     assert sim.fleet is not None
-    start = None  # quiet from the moment the copies serve: they publish 0 in flight
+    start = None  # quiet from the moment a copy serves: serving copies publish 0 in flight
     for _ in range(6):  # the minute the load ran: instances up, copies loaded
         now[0] += 10
         sim.step(now[0])
-        if start is None and sim.fleet.components[component].current == 5:
+        if start is None and sim.fleet.components[component].current:
             start = now[0]
-    assert start is not None and sim.fleet.current_instances == 2
+    assert start is not None
+    assert (sim.fleet.components[component].current, sim.fleet.current_instances) == (5, 2)
     zero_copies_at = zero_instances_at = None
-    for _ in range(17 * 6):  # seventeen quiet minutes of 10-second periods
+    for _ in range(18 * 6):  # eighteen quiet minutes of 10-second periods
         now[0] += 10
         sim.step(now[0])
         fleet_component = sim.fleet.components[component]
@@ -173,5 +175,8 @@ def test_the_profile_story_back_to_zero_after_quiet_minutes(iris_model: IrisMode
             zero_instances_at = now[0] - start
     assert zero_copies_at is not None and zero_instances_at is not None
     assert 14 * 60 <= zero_copies_at <= 16 * 60
-    # The instances leave after their release delay (10 s in the fast timings).
-    assert zero_instances_at == zero_copies_at + config.timings.deprovisioning_delay_s
+    # The idle instances are released a minute later (fast timings; AWS: about ten) and leave
+    # after the deprovisioning delay, to within one 10-second step.
+    timings = config.timings
+    released = zero_copies_at + timings.idle_instance_release_s + timings.deprovisioning_delay_s
+    assert released <= zero_instances_at <= released + 10
