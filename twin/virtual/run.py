@@ -21,6 +21,7 @@ import numpy as np
 
 from metrics import hdr
 from metrics.records import Record
+from sandbox import api_autoscaling, api_cloudwatch
 from sandbox.config import SandboxConfig
 from sandbox.endpoint import CONCURRENCY_METRIC, SAGEMAKER_NAMESPACE
 from sandbox.instance import DRAINING, IN_SERVICE, OK, QUEUE_FULL, Served
@@ -28,14 +29,13 @@ from sandbox.metricstore import Datapoint, series_key
 from sandbox.model import ModelStats
 from sandbox.simulation import Simulation
 from twin.model import ScalingPolicy, Twin
-from twin.model.policy import INVOCATIONS
+from twin.model.policy import INVOCATIONS, TARGET
 from twin.virtual.recorder import RecordBuilder
 from twin.virtual.serving import ServingModel, serve_second
 from twin.virtual.traffic import Traffic
 
 # Virtual time starts here (a whole hour, so every period is aligned): 2027-01-01T00:00Z.
 EPOCH0 = 1_798_761_600.0
-POLICY_NAME = "loadwatch-target-tracking"
 # A period's ModelLatency is counted into the sandbox's endpoint as this many groups of equal
 # size (sorted, each at its mean): about forty calls a period instead of one per request.
 # The mean is exact; percentiles are those of the groups' means.
@@ -96,11 +96,22 @@ class VirtualRun:
         self.serving = ServingModel(twin.capacity_rps, twin.queue_bound, twin.model_latency_ms,
                                     twin.service_jitter_ms, twin.overhead_ms, traffic.timeout_s)
         if policy is not None:
-            autoscaler = self.sim.autoscaler
-            autoscaler.register(self.sim.resource_id, epoch0, policy.min_capacity,
-                                policy.max_capacity)
-            autoscaler.put_policy(self.sim.resource_id, POLICY_NAME, policy.configuration(),
-                                  epoch0, self.sim.dimensions)
+            self._put_in_force(policy)
+
+    def _put_in_force(self, policy: ScalingPolicy) -> None:
+        """Send the policy's requests to the sandbox's own API handlers, as a client would."""
+        arns: dict[str, str] = {}
+        config = self.config
+        for operation, params in policy.calls(config.endpoint_name, config.variant,
+                                              config.timings.period_s):
+            if operation == "PutMetricAlarm":
+                params = {**params, "AlarmActions": [
+                    arns[a[len("{arn:"):-1]] if a.startswith("{arn:") else a
+                    for a in params["AlarmActions"]]}
+            handler = {**api_autoscaling.OPERATIONS, **api_cloudwatch.OPERATIONS}[operation]
+            answer = handler(self.sim, params, self.epoch0)
+            if operation == "PutScalingPolicy":
+                arns[params["PolicyName"]] = answer["PolicyARN"]
 
     def run(self, records: bool = False) -> RunResult:
         traffic, sim, clock = self.traffic, self.sim, self.clock
@@ -175,11 +186,12 @@ class VirtualRun:
                 "policy": None if self.policy is None else {
                     "label": self.policy.label, "min": self.policy.min_capacity,
                     "max": self.policy.max_capacity,
-                    "configuration": self.policy.configuration()}}
+                    "calls": self.policy.calls(self.config.endpoint_name, self.config.variant,
+                                               self.config.timings.period_s)}}
 
     def _scaling_target(self) -> float | None:
         policy = self.policy
-        if policy is None or policy.metric != INVOCATIONS:
+        if policy is None or policy.metric != INVOCATIONS or policy.kind != TARGET:
             return None
         return float(policy.target)
 
