@@ -201,6 +201,18 @@ class SandboxConfig:
             raise ValueError("inference component names must be unique")
         if self.managed_scaling is not None and not self.components:
             raise ValueError("managed instance scaling needs inference components")
+        host = self.profile
+        for component in self.components:
+            if component.copies < 0 or component.load_s < 0:
+                raise ValueError(f"inference component {component.name}: copies and load "
+                                 "time must not be negative")
+            if (component.cores > host.vcpus or component.memory_mb > host.memory_gib * 1024
+                    or component.accelerators > host.accelerators):
+                raise ValueError(
+                    f"inference component {component.name} needs {component.cores:g} cores, "
+                    f"{component.memory_mb} MB and {component.accelerators} GPUs a copy; one "
+                    f"{host.instance_type} has {host.vcpus}, {int(host.memory_gib * 1024)} MB "
+                    f"and {host.accelerators}")
         if self.timings.period_s <= 0:
             raise ValueError("period_s must be positive")
 
@@ -224,7 +236,8 @@ def with_component(config: SandboxConfig, name: str, *, copies: int = 1,
     if cores is None:
         cores = 1.0
     if memory_mb is None:
-        share = accelerators / host.accelerators if accelerators else cores / host.vcpus
+        share = accelerators / host.accelerators if accelerators and host.accelerators \
+            else cores / host.vcpus
         memory_mb = max(128, int(host.memory_gib * 1024 * share * 0.9))
     serving = host
     if not accelerators:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from sandbox.cli import main as cli_main
 from sandbox.components import NAME_MISSING, NO_CAPACITY
 from sandbox.config import (
     INSTANCE_PROFILES,
@@ -374,3 +375,14 @@ def test_a_component_configuration_reaches_a_child_process_whole() -> None:
     config = with_component(SandboxConfig(profile=INSTANCE_PROFILES["ml.g5.12xlarge"]), "llm",
                             copies=0, max_instances=2)
     assert config_from_json(config_to_json(config)) == config
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--copy-gpus", "1"], "needs 1 cores, 3686 MB and 1 GPUs a copy; one ml.m4.xlarge has 4"),
+    (["--copies", "-1"], "--copies and --min-instances must be 0 or more"),
+])
+def test_a_component_that_cannot_run_is_one_line_and_exit_2(
+        args: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["--port", "0", "--inference-component", "x", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
