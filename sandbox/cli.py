@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds before a new instance serves")
     group.add_argument("--deprovisioning-delay", type=float,
                        help="seconds before a removed instance leaves")
+    group.add_argument("--idle-instance-release", type=float,
+                       help="seconds an instance without inference-component copies stays "
+                            "before managed scaling releases it (default 60, AWS about 600)")
     group.add_argument("--default-cooldown", type=float,
                        help="cooldown of a scaling policy that names none")
     group = parser.add_argument_group(
@@ -128,7 +131,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         ("period_s", args.period), ("publication_delay_s", args.publication_delay),
         ("provisioning_delay_s", args.provisioning_delay),
         ("deprovisioning_delay_s", args.deprovisioning_delay),
-        ("default_cooldown_s", args.default_cooldown)) if value is not None}
+        ("default_cooldown_s", args.default_cooldown),
+        ("idle_instance_release_s", args.idle_instance_release)) if value is not None}
     config = SandboxConfig(
         endpoint_name=args.endpoint, variant=args.variant,
         profile=profile.replace(**overrides),

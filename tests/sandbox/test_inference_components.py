@@ -16,8 +16,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from sandbox.cli import main as cli_main
 from sandbox.components import NAME_MISSING, NO_CAPACITY
-from sandbox.config import INSTANCE_PROFILES, SandboxConfig, with_component
+from sandbox.config import (
+    INSTANCE_PROFILES,
+    SandboxConfig,
+    config_from_json,
+    config_to_json,
+    with_component,
+)
 from sandbox.model import IrisModel
 from sandbox.server import SandboxThread
 from sandbox.simulation import Simulation
@@ -176,12 +183,23 @@ def test_copies_that_fit_nowhere_wait_for_managed_scaling_to_add_an_instance(
     step(handle, clock, 3.0)
     assert copies_of(sagemaker) == {"DesiredCopyCount": 5, "CurrentCopyCount": 4}
     assert instances_of(sagemaker, handle) == (2, 2)
-    # At zero copies the instances go too (MinInstanceCount 0), after their release delay.
-    sagemaker.update_inference_component_runtime_config(
-        InferenceComponentName=IC, DesiredRuntimeConfig={"CopyCount": 0})
+    # At zero copies the instances stay a while; a copy asked for then only loads.
+    zero = {"CopyCount": 0}
+    sagemaker.update_inference_component_runtime_config(InferenceComponentName=IC,
+                                                        DesiredRuntimeConfig=zero)
     assert copies_of(sagemaker) == {"DesiredCopyCount": 0, "CurrentCopyCount": 0}
-    assert instances_of(sagemaker, handle) == (2, 0)
     step(handle, clock, 1.0)
+    assert instances_of(sagemaker, handle) == (2, 2)
+    sagemaker.update_inference_component_runtime_config(
+        InferenceComponentName=IC, DesiredRuntimeConfig={"CopyCount": 1})
+    step(handle, clock, 1.05)  # the load time alone: no instance to wait for
+    assert copies_of(sagemaker)["CurrentCopyCount"] == 1
+    # Idle past the release time, instances go (MinInstanceCount 0), then leave.
+    sagemaker.update_inference_component_runtime_config(InferenceComponentName=IC,
+                                                        DesiredRuntimeConfig=zero)
+    step(handle, clock, TEST_TIMINGS.idle_instance_release_s)
+    assert instances_of(sagemaker, handle)[1] == 0  # the second, idle longer, has left already
+    step(handle, clock, TEST_TIMINGS.deprovisioning_delay_s + 0.05)
     assert instances_of(sagemaker, handle) == (0, 0)
 
 
@@ -192,7 +210,8 @@ def test_scale_from_zero_with_the_alarm_and_step_policy_aws_documents(
     runtime = client(handle, "sagemaker-runtime")
     scaling = client(handle, "application-autoscaling")
     cloudwatch = client(handle, "cloudwatch")
-    step(handle, clock, 1.0)
+    step(handle, clock, TEST_TIMINGS.idle_instance_release_s)  # the idle instance is released
+    step(handle, clock, TEST_TIMINGS.deprovisioning_delay_s + 0.05)
     assert instances_of(sagemaker, handle) == (0, 0)  # nothing left running
     scaling.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=RESOURCE,
                                      ScalableDimension=COPIES, MinCapacity=0, MaxCapacity=4)
@@ -350,3 +369,20 @@ def test_an_llm_component_streams_with_the_header(
     code, status, message = error_of(lambda: runtime.invoke_endpoint_with_response_stream(
         EndpointName=handle.endpoint_name, Body=body, ContentType="application/json"))
     assert (code, status, message) == ("ValidationError", 400, NAME_MISSING)
+
+
+def test_a_component_configuration_reaches_a_child_process_whole() -> None:
+    config = with_component(SandboxConfig(profile=INSTANCE_PROFILES["ml.g5.12xlarge"]), "llm",
+                            copies=0, max_instances=2)
+    assert config_from_json(config_to_json(config)) == config
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--copy-gpus", "1"], "needs 1 cores, 3686 MB and 1 GPUs a copy; one ml.m4.xlarge has 4"),
+    (["--copies", "-1"], "--copies and --min-instances must be 0 or more"),
+])
+def test_a_component_that_cannot_run_is_one_line_and_exit_2(
+        args: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["--port", "0", "--inference-component", "x", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
