@@ -1,7 +1,7 @@
 """Fit one instance's twin from recordings, every value with the recording and seconds it came from.
 
-- service time (mean, spread, percentiles) and ModelLatency: the lowest-rate step without
-  errors;
+- service time (mean, spread, percentiles) and ModelLatency: the calmest step (smallest
+  p99) without errors below half the capacity;
 - sustained capacity: the successful rate of the steps past saturation (503s or timeouts on
   more than 5 % of requests), where the instance serves all it can;
 - parallelism: capacity x the mean time inside the instance (Little's law at saturation);
@@ -52,7 +52,6 @@ def fit(recordings: Sequence[Recording]) -> Twin:
     if not clean:
         raise FitError("no step without errors: the service time at low load cannot be "
                        "measured; record a `loadwatch find-capacity` run (its baseline is low)")
-    low = min(clean, key=lambda s: s.rate)
     over = [s for s in steps if s.error_share > OVERLOADED_SHARE and s.p99_ms is not None]
     if not over:
         top = max(steps, key=lambda s: s.rate)
@@ -63,6 +62,12 @@ def fit(recordings: Sequence[Recording]) -> Twin:
             "the instance's capacity: `loadwatch find-capacity` (it raises the rate until "
             "errors start) or a profile whose rate is above it")
     sources: dict[str, dict[str, Any]] = {}
+    # Low load: the calmest clean step (smallest p99) below half the capacity. The lowest
+    # rate is often the run's first seconds, whose stalls (a cold client, a throttled
+    # server) would give every modelled request their tail.
+    half = 0.5 * float(np.median([s.ok_rps for s in over]))
+    calm = [s for s in clean if s.rate <= half] or clean
+    low = min(calm, key=lambda s: (s.p99_ms if s.p99_ms is not None else float("inf"), s.rate))
 
     def source(name: str, steps_used: Sequence[Step], how: str) -> None:
         sources[name] = {"recording": ", ".join(sorted({s.recording for s in steps_used})),
