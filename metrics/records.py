@@ -152,6 +152,8 @@ class EndpointState:
     status: str
     variants: list[dict[str, Any]] = field(default_factory=list)
     # each: {"name", "current", "desired", "instance_type"}
+    components: list[dict[str, Any]] = field(default_factory=list)
+    # inference components under load, each: {"name", "current", "desired", "status"} (copies)
 
 
 @dataclass(slots=True)
