@@ -16,6 +16,7 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox.config import InstanceProfile
@@ -28,7 +29,7 @@ MODEL_ERROR = "model_error"  # the container answered 4xx (bad payload): 424, co
 TIMED_OUT = "timed_out"  # container time limit: 424, counted as 5XX
 QUEUE_FULL = "queue_full"  # no room on the instance: 503, counted as 5XX
 INTERNAL_FAILURE = "internal_failure"  # injected fault: 500, counted as 5XX
-THROTTLED = "throttled"  # over throttle_rps: 429, never reaches the endpoint's metrics
+THROTTLED = "throttled"  # over throttle_rps: 400 ThrottlingException, counted nowhere
 
 PROVISIONING = "Provisioning"
 IN_SERVICE = "InService"
@@ -69,6 +70,16 @@ class Served:
     message: str = ""
     original_status: int = 0
     model_seconds: float | None = None  # time inside the instance, None if it never got there
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one invocation goes: the server that answers it, how many serve beside it (for
+    the per-instance or per-copy metric) and where its outcome is counted."""
+
+    server: Instance
+    units: int
+    record: Callable[[Served, int, float], None]
 
 
 class Instance:

@@ -138,7 +138,8 @@ def endpoint_dimensions(handle: Any) -> list[dict[str, str]]:
             {"Name": "VariantName", "Value": handle.variant}]
 
 
-ALL_TIME = 2**32  # one period from the epoch to 2106: every datapoint in a single bucket
+ALL_TIME = 60 * 2**26  # one period (a multiple of 60, as CloudWatch requires) from the
+# epoch to 2225: every datapoint in a single bucket
 
 
 def metric_value(cloudwatch: Any, handle: Any, name: str, stat: str = "Sum",
