@@ -134,6 +134,9 @@ class ScalingControl:
         self.cloudwatch = cloudwatch
         self.resource_id, self.dimension = scalable(endpoint, variant, component)
         self.unit = "copies" if component else "instances"
+        # The scale-from-zero alarm's period: the endpoint's metric publish period when it
+        # publishes faster than every minute (MetricsConfig), else AWS's example's 60 s.
+        self.alarm_period_s = FROM_ZERO_PERIOD_S
         self.counted = "copies" if component else "instance(s)"  # "4 instance(s)", "0 copies"
         self.options = options or ScalingOptions()
         self.event = event
@@ -359,7 +362,7 @@ class ScalingControl:
             AlarmName=self.from_zero_alarm_name(),
             AlarmDescription=f"loadwatch: scale {self.component} from zero copies",
             AlarmActions=[arn], MetricName="NoCapacityInvocationFailures",
-            Namespace="AWS/SageMaker", Statistic="Sum", Period=FROM_ZERO_PERIOD_S,
+            Namespace="AWS/SageMaker", Statistic="Sum", Period=int(self.alarm_period_s),
             EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
             TreatMissingData="missing",
             Dimensions=[{"Name": "InferenceComponentName", "Value": self.component}])
@@ -445,8 +448,10 @@ class ScalingControl:
             cloudwatch.put_metric_alarm(**put)
         kept = {a["AlarmName"] for a in saved.alarms}
         extra = [a["AlarmName"] for a in current.alarms if a["AlarmName"] not in kept]
-        if self.component and self.from_zero_alarm_name() not in kept:
-            extra.append(self.from_zero_alarm_name())  # its policy may be gone already
+        ours = self.from_zero_alarm_name() if self.component else None
+        if ours and ours not in kept and ours not in extra and cloudwatch.describe_alarms(
+                AlarmNames=[ours]).get("MetricAlarms"):
+            extra.append(ours)  # its policy is gone already, so no policy names it
         if extra:
             cloudwatch.delete_alarms(AlarmNames=sorted(set(extra)))
 

@@ -298,6 +298,9 @@ def _preflight(clients: AwsClients, endpoint: str, variant: str,
                              profile.scaling, sagemaker=sm, component=component,
                              cloudwatch=clients.client("cloudwatch"))
     control.check_options()
+    published = (described.get("MetricsConfig") or {}).get("MetricPublishFrequencyInSeconds")
+    if published and published < 60:  # CloudWatch alarms take 10, 30 or n x 60 s periods
+        control.alarm_period_s = 10 if published <= 10 else 30 if published <= 30 else 60
     copies = next((c.desired_copies for c in components if c.name == component), None)
     changes_scaling = profile.scaling is not None and profile.scaling.enabled is not None
     try:
