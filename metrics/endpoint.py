@@ -288,7 +288,7 @@ class EndpointPoller:
     ``on_scaling`` is called with each ScalingConfig read, so a scaling control can show the
     policy in force without asking AWS itself. With a ``component`` the scaling read is the
     component's (copies), each poll also describes the component, and its copy counts ride
-    in ``EndpointState.components``; a change of copies or instances is also an event.
+    in ``EndpointState.components``; a change of copies is also an event (``copies_changed``).
     """
 
     def __init__(
@@ -400,15 +400,11 @@ class EndpointPoller:
                               variants=variants, components=components)
         self.last_state = state
         self.emit(state)
-        if self.component is not None:
-            mine = [v for v in variants if v["name"] == self.variant]
-            self._count_changed("instances", mine[0] if mine else None)
-            self._count_changed("copies", components[0] if components else None)
+        if components:  # instance changes show from the state itself; copies say so here
+            self._count_changed("copies", components[0])
 
-    def _count_changed(self, unit: str, entry: dict[str, Any] | None) -> None:
-        """An event when copies (or instances) change: current or desired (0 is a count)."""
-        if entry is None:
-            return
+    def _count_changed(self, unit: str, entry: dict[str, Any]) -> None:
+        """An event when copies change: current or desired (0 is a count)."""
         counts = (entry.get("current"), entry.get("desired"))
         before = self._counts.get(unit)
         self._counts[unit] = counts

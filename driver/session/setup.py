@@ -232,6 +232,9 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
                          f"every {published or 60} s (its MetricsConfig): shorter periods show "
                          "little or nothing on AWS")
 
+    if component:
+        _watch_cold_starts(session)
+
     async def scaling_at_start(session: Session) -> None:
         control.announce_saved()
         await control.apply_profile()
@@ -323,6 +326,23 @@ def _preflight(clients: AwsClients, endpoint: str, variant: str,
             "components": [c.to_dict() for c in components],
             "metrics_period": (described.get("MetricsConfig") or {}).get(
                 "MetricPublishFrequencyInSeconds")}
+
+
+def _watch_cold_starts(session: Session) -> None:
+    """Each cold start of the component, as it completes, becomes an event (source
+    ``endpoint``, name ``cold_start``) stamped at its first success: the event log, the
+    recording and replay carry it."""
+    from metrics.cold_start import EVENT, ColdStartTracker
+
+    tracker = ColdStartTracker(component=True)
+
+    def watch(record: Any) -> None:
+        done = tracker.add(record)
+        if done is not None:
+            session.event("endpoint", EVENT, done.describe(), at=done.success_at,
+                          **done.to_dict())
+
+    session.subscribe(watch)
 
 
 def _scaling_target(profile: Profile, control: ScalingControl) -> dict[str, Any]:

@@ -481,8 +481,9 @@ async def test_the_endpoint_poller_records_copies_and_says_when_they_change(aws_
     states = [r for r in records if isinstance(r, EndpointState)]
     assert [s.components[0]["current"] for s in states] == [0, 1, 1]
     changes = [(r.name, r.message) for r in records if isinstance(r, Event)]
-    assert changes == [("instances_changed", "instances 0/1 -> 1/1 (current/desired)"),
-                       ("copies_changed", "copies 0/1 -> 1/1 (current/desired)")]
+    assert changes == [("copies_changed", "copies 0/1 -> 1/1 (current/desired)")]
+    assert [s.instance_counts() for s in states] == [(0, 1), (1, 1), (1, 1)]  # 0 is a count
+    assert states[0].copy_counts() == (0, 1)
 
 
 def test_the_cloudwatch_poller_asks_for_the_components_series():

@@ -20,6 +20,7 @@ from metrics.scaling_target import tracks_concurrency
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
 from tui.report.capacity_section import capacity_html
+from tui.report.cold_start_section import cold_start_html
 from tui.report.html_parts import cards_html, charts_html, pair, table_html
 from tui.report.llm_section import llm_cards_html, llm_comparison_cards, llm_table_html
 from tui.report.overlay import overlay_charts
@@ -286,6 +287,7 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
             + "<h3>Metadata</h3>" + _metadata(run)
             + "<h3>Plan</h3>" + _plan(run)
             + capacity_html(run)
+            + cold_start_html(run)
             + "<h3>Ensure</h3>" + _ensure(run)
             + "<h3>Summary per phase</h3>"
             + table_html(tables.phase_table(run), total_last=True, text_columns=[0])
