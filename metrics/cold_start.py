@@ -1,13 +1,14 @@
 """Cold starts of an inference component: from zero copies back to serving, as figures.
 
-A cold start opens with the first failed request while the component has no copy in service
-(the last ``EndpointState`` said 0 current copies, or none has come yet), and closes with the
-first successful request after it. In between it notes the first scaling activity that
-started after the failure (the scale-from-zero alarm's step policy setting the copies to 1)
-and the first poll that saw a copy in service. Times are elapsed seconds of the session at
-one-second resolution (ticks), the endpoint poll's interval (copies) and the activity's own
-start time; the figures between them are what a user asks: how long did the first request
-wait, and which part of that was the alarm, the copy loading, the routing.
+A cold start opens with the first failed request while the component has no copy in
+service (the last ``EndpointState`` said 0 current copies, or none has come yet), and closes
+with the first successful request after it, once an endpoint poll has seen the copy too (a
+request can succeed before the next poll). In between it notes the first scaling activity
+that started after the failure (the scale-from-zero alarm's step policy setting the copies
+to 1) and the first poll that saw a copy in service. Times are elapsed seconds of the
+session: one-second resolution for requests (ticks), the endpoint poll's interval for copies,
+the activity's own start time for the alarm. The figures between them are what a user asks:
+how long did the first request wait, and how much of that was the alarm, the copy loading.
 
 ``ColdStartTracker`` takes records one at a time (live, from the session's record stream,
 and again over a recording for replay, report and compare); ``find_cold_starts`` runs it
@@ -89,6 +90,8 @@ class ColdStartTracker:
                 start = self.open
                 if start is not None and start.in_service_at is None and (self.copies or 0) > 0:
                     start.in_service_at = record.elapsed
+                if start is not None and start.success_at is not None:
+                    return self._close(start)
         elif isinstance(record, ScalingActivity):
             start = self.open
             if start is not None and start.alarm_at is None and self.epoch0 is not None:
@@ -107,16 +110,23 @@ class ColdStartTracker:
             if failed and self.component and not self.copies:  # no copy (or not known yet)
                 self.open = ColdStart(float(tick.second), failed=failed)
             return None
+        if start.success_at is not None:
+            return None  # served; waiting for the poll that sees the copy
         start.failed += failed
         if ok:
             start.success_at = float(tick.second)
-            if start.in_service_at is not None and start.in_service_at > start.success_at:
-                # Polled after the first success: the copy served by then.
-                start.in_service_at = start.success_at
-            self.open = None
-            self.done.append(start)
-            return start
+            if start.in_service_at is not None:
+                return self._close(start)
         return None
+
+    def _close(self, start: ColdStart) -> ColdStart:
+        """Done: served, and a poll has seen the copies since (or had before)."""
+        if start.in_service_at is not None and start.success_at is not None:
+            # A poll after the first success saw the copy late: it served by then.
+            start.in_service_at = min(start.in_service_at, start.success_at)
+        self.open = None
+        self.done.append(start)
+        return start
 
 
 def find_cold_starts(records: Iterable[Record],
