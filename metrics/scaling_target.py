@@ -64,6 +64,16 @@ def policy_target(config: dict[str, Any] | None) -> float | None:
     return _find_number(config or {}, ("TargetValue",))
 
 
+def recorded_target(recording: Recording) -> tuple[float, str, str] | None:
+    """(value, unit, metric) of the target the header recorded in its own unit, else None
+    (a recording older than issue 20 recorded no unit)."""
+    fixed = recording.header.meta.get(META_KEY) if isinstance(recording.header.meta,
+                                                              dict) else None
+    if not isinstance(fixed, dict) or not isinstance(fixed.get("value"), int | float):
+        return None
+    return float(fixed["value"]), str(fixed.get("unit", "")), str(fixed.get("metric", ""))
+
+
 def _lower_keys(data: Any) -> dict[str, Any]:
     return {str(k).lower(): v for k, v in data.items()} if isinstance(data, dict) else {}
 

@@ -97,7 +97,8 @@ class ScalingState:
     def of(cls, config: ScalingConfig, changed: bool = False) -> ScalingState:
         """The state a configuration shows, its target in the policy's own unit."""
         detail = config.describe()
-        unit = " in flight" if "ConcurrentRequests" in detail else "/min"
+        unit = (" in flight" if "ConcurrentRequests" in detail or "in flight/copy" in detail
+                else "/copy/min" if "/copy/min" in detail else "/min")
         return cls(config.mode, config.min, config.max, config.target_value, detail, changed,
                    unit, config.unit)
 

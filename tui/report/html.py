@@ -16,7 +16,7 @@ import driver
 from driver.pool import describe_source
 from metrics.compare import ON_TTFT, TOTAL, Comparison, RunAnalysis, llm_summary
 from metrics.records import Event, ScalingActivity
-from metrics.scaling_target import tracks_concurrency
+from metrics.scaling_target import recorded_target, tracks_concurrency
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
 from tui.report.capacity_section import capacity_html
@@ -68,6 +68,8 @@ def _metadata(run: RunAnalysis) -> str:
     if run.scaling_target:
         items.append(("scaling target", f"{run.scaling_target:,.0f} InvocationsPerInstance "
                       "per minute"))
+    elif recorded := recorded_target(run.recording):  # in its own unit (per copy, say)
+        items.append(("scaling target", f"{recorded[0]:g} {recorded[1]} ({recorded[2]})"))
     elif concurrency := _concurrency_target(run):
         items.append(("scaling target", f"{concurrency:g} requests in flight per model copy "
                       "(ConcurrentRequestsPerModel)"))
