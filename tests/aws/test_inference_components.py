@@ -515,3 +515,14 @@ def test_model_invocation_time_exceeded_counts_as_a_timeout():
                                       "ModelInvocationTimeExceeded"))
     assert result.outcome == MODEL_TIMEOUT  # type: ignore[attr-defined]
     assert OUTCOME_CODES[MODEL_TIMEOUT] == (TIMEOUT, "ModelInvocationTimeExceeded")
+
+
+def test_find_capacity_on_a_component_recommends_a_per_copy_policy():
+    from driver.capacity import per_copy, scaling_block
+
+    searched = {"max_rps": 390.0, "target": 11700, "safety_factor": 0.5,
+                "formula": "target = MAX_RPS x SAFETY_FACTOR x 60 = ..."}
+    rec = per_copy(searched, IC)
+    assert rec["formula"] == ("target = MAX_RPS_PER_COPY x SAFETY_FACTOR x 60 = 390 x 0.5 x 60 "
+                              "= 11700 invocations per copy per minute")
+    assert "target: 11700   # target = MAX_RPS_PER_COPY" in scaling_block(rec, 0, 4)
