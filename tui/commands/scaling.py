@@ -162,7 +162,9 @@ async def _act(args: argparse.Namespace, sagemaker: Any, endpoint: str, variant:
         clients = AwsClients(settings)
         clients.frozen_credentials()
         sm = clients.client("sagemaker")
-        if component is not None or options.min == 0 or options.metric.endswith("-per-copy"):
+        # Before changing anything, the component (or its absence) must fit the endpoint;
+        # show needs only the scaling read (a narrow role may not describe the endpoint).
+        if args.action in ("enable", "disable") or component is not None:
             _check_component(sm, endpoint, variant, component)
         control = ScalingControl(clients.client("application-autoscaling"), endpoint, variant,
                                  options, sagemaker=sm, component=component,
