@@ -102,15 +102,28 @@ COMPONENT_METRICS: tuple[MetricSpec, ...] = (
                scope=COMPONENT),
     MetricSpec("copy_memory", COMPONENTS, "MemoryUtilizationNormalized", "Average", "percent",
                scope=COMPONENT),
+    MetricSpec("cpu", ENDPOINTS, "CPUUtilization", "Average", "percent"),
+    MetricSpec("memory", ENDPOINTS, "MemoryUtilization", "Average", "percent"),
+)
+# On GPU instances (ml.g*, ml.p*): the instances' GPUs, and a component's share of them.
+GPU_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("gpu", ENDPOINTS, "GPUUtilization", "Average", "percent"),
+    MetricSpec("gpu_memory", ENDPOINTS, "GPUMemoryUtilization", "Average", "percent"),
+)
+COMPONENT_GPU_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("copy_gpu", COMPONENTS, "GPUUtilizationNormalized", "Average", "percent",
                scope=COMPONENT),
     MetricSpec("copy_gpu_memory", COMPONENTS, "GPUMemoryUtilizationNormalized", "Average",
                "percent", scope=COMPONENT),
-    MetricSpec("cpu", ENDPOINTS, "CPUUtilization", "Average", "percent"),
-    MetricSpec("memory", ENDPOINTS, "MemoryUtilization", "Average", "percent"),
-    MetricSpec("gpu", ENDPOINTS, "GPUUtilization", "Average", "percent"),
-    MetricSpec("gpu_memory", ENDPOINTS, "GPUMemoryUtilization", "Average", "percent"),
 )
+
+
+def series_for(component: str | None, instance_type: str | None) -> tuple[MetricSpec, ...]:
+    """What to poll: a variant's or a component's series, GPU ones on GPU instances."""
+    gpu = bool(instance_type) and str(instance_type).startswith(("ml.g", "ml.p"))
+    if component:
+        return COMPONENT_METRICS + (COMPONENT_GPU_METRICS + GPU_METRICS if gpu else ())
+    return METRICS + (GPU_METRICS if gpu else ())
 
 
 def poll_cost_per_hour(interval_s: float, metrics: int = len(METRICS)) -> float:

@@ -130,7 +130,12 @@ async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
 async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedRun:
     """Pre-flight a SageMaker endpoint, then wire its target, pollers and scaling control."""
     from driver.aws import AwsClients, AwsError, AwsSettings
-    from metrics.cloudwatch import HIGH_RESOLUTION_S, CloudWatchPoller, poll_cost_per_hour
+    from metrics.cloudwatch import (
+        HIGH_RESOLUTION_S,
+        CloudWatchPoller,
+        poll_cost_per_hour,
+        series_for,
+    )
     from metrics.endpoint import EndpointPoller
 
     sagemaker = profile.sagemaker
@@ -193,7 +198,8 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
     if profile.metrics.enabled:
         cloudwatch = CloudWatchPoller(found["cloudwatch"], endpoint, variant,
                                       session.emit, period=period, interval=interval,
-                                      elapsed=session.elapsed, component=component)
+                                      elapsed=session.elapsed, component=component,
+                                      metrics=series_for(component, found["instance_type"]))
         endpoint_poller = EndpointPoller(
             clients.client("sagemaker"),
             clients.client("application-autoscaling") if control.saved is not None else None,

@@ -491,7 +491,12 @@ async def test_the_endpoint_poller_records_copies_and_says_when_they_change(aws_
 
 
 def test_the_cloudwatch_poller_asks_for_the_components_series():
-    poller = CloudWatchPoller(None, ENDPOINT, VARIANT, lambda r: None, period=10, component=IC)
+    from metrics.cloudwatch import series_for
+
+    assert "gpu" not in {m.id for m in series_for(None, "ml.m5.large")}
+    assert {"gpu", "gpu_memory"} <= {m.id for m in series_for(None, "ml.g5.2xlarge")}
+    poller = CloudWatchPoller(None, ENDPOINT, VARIANT, lambda r: None, period=10, component=IC,
+                              metrics=series_for(IC, "ml.g5.2xlarge"))
     queries = {q["Id"]: q["MetricStat"] for q in poller.queries()}
     per_copy = queries["invocations_per_copy"]["Metric"]
     assert per_copy["Dimensions"] == [{"Name": "InferenceComponentName", "Value": IC}]
