@@ -224,37 +224,48 @@ async def test_pre_flight_reads_copies_needs_and_managed_scaling(aws_env, write_
     assert [c["name"] for c in meta["components"]] == [IC, OTHER]
 
 
-async def test_a_component_on_an_endpoint_without_components_stops_the_run(moto_aws,
+PLAIN_CONFIG = {**IC_CONFIG, "ProductionVariants": [{
+    "VariantName": VARIANT, "ModelName": "iris", "InstanceType": "ml.m5.large",
+    "InitialInstanceCount": 1}]}
+
+
+def _stub_plain_endpoint(sm: Stubber) -> None:
+    sm.add_response("describe_endpoint", _ic_endpoint(), {"EndpointName": ENDPOINT})
+    sm.add_response("describe_endpoint_config", PLAIN_CONFIG,
+                    {"EndpointConfigName": f"{ENDPOINT}-config"})
+
+
+async def test_a_component_on_an_endpoint_without_components_stops_the_run(aws_env,
                                                                            write_profile):
-    make_endpoint()
-    with pytest.raises(SetupError) as caught:
-        await prepare_run(load_profile(write_profile(PROFILE)),
-                          RunOptions(inference_component=IC))
+    clients, sm, aas, _cw = _stubbed_clients()
+    with sm, aas:  # a Stubber refuses any call not queued: nothing else is sent
+        _stub_plain_endpoint(sm)
+        with pytest.raises(SetupError) as caught:
+            await prepare_run(load_profile(write_profile(PROFILE)),
+                              RunOptions(aws_clients=clients, inference_component=IC))
     assert caught.value.code == "NoInferenceComponents"
     assert str(caught.value).startswith(f"sagemaker.inferenceComponent '{IC}': endpoint "
                                         f"{ENDPOINT} hosts no inference components")
 
 
-REFUSED_ON_A_VARIANT = [
+@pytest.mark.parametrize(("scaling", "field"), [
     ("{enabled: true, min: 0, max: 2, target: 100}", "scaling.min 0"),
     ("{enabled: true, metric: invocations-per-copy, target: 5}",
      "scaling.metric invocations-per-copy"),
     ("{enabled: true, scaleFromZero: true}", "scaling.scaleFromZero"),
-]
-
-
-async def test_variant_refuses_copy_only_scaling_and_changes_nothing(moto_aws, write_profile):
-    make_endpoint()  # one moto endpoint for the three refusals: moto is slow to start
-    aas = boto3.client("application-autoscaling", region_name=REGION)
-    for i, (scaling, field) in enumerate(REFUSED_ON_A_VARIANT):
-        profile = sagemaker_profile("    - {duration: 1, arrivalRate: 5}",
-                                    sections=f"  region: {REGION}\nscaling: {scaling}\n")
+])
+async def test_variant_refuses_copy_only_scaling_and_changes_nothing(aws_env, write_profile,
+                                                                     scaling, field):
+    profile = sagemaker_profile("    - {duration: 1, arrivalRate: 5}",
+                                sections=f"  region: {REGION}\nscaling: {scaling}\n")
+    clients, sm, aas, cw = _stubbed_clients()
+    with sm, aas, cw:  # no Application Auto Scaling call queued: none may be made
+        _stub_plain_endpoint(sm)
         with pytest.raises(SetupError) as caught:
-            await prepare_run(load_profile(write_profile(profile, f"p{i}.yml")), RunOptions())
-        assert str(caught.value).startswith(field) and caught.value.code == "BadScalingOption"
-        assert "\n" not in str(caught.value)
-        assert aas.describe_scalable_targets(
-            ServiceNamespace="sagemaker")["ScalableTargets"] == []
+            await prepare_run(load_profile(write_profile(profile)),
+                              RunOptions(aws_clients=clients))
+    assert str(caught.value).startswith(field) and caught.value.code == "BadScalingOption"
+    assert "\n" not in str(caught.value)
 
 
 def test_the_scaling_command_refuses_min_0_on_a_variant_with_exit_2(moto_aws, capsys):
