@@ -65,6 +65,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     for line in cold_start_compare_lines([a, b]):  # inference components from zero only
         print(line)
+    from tui.report.engine_section import engine_compare_lines
+
+    for line in engine_compare_lines([a, b]):  # runs that scraped their serving engine
+        print(line)
     if args.no_charts:
         return 0
     for chart in overlay_charts(comparison):
