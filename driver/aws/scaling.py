@@ -250,7 +250,8 @@ class ScalingControl:
             if o.disable_mode == "delete":
                 names = ", ".join(p["PolicyName"] for p in self.current.policies) \
                     if self.current else "every policy"
-                return (f"disable: delete the variant's scaling policies ({names or 'none'}); "
+                owner = "component" if self.component else "variant"
+                return (f"disable: delete the {owner}'s scaling policies ({names or 'none'}); "
                         f"restore puts them back; now {now}")
             return f"disable: suspend dynamic scale-out and scale-in, policies kept; now {now}"
         if action == "restore":
