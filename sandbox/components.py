@@ -6,9 +6,11 @@ declare on one host, loads its model for ``load_s`` and then serves as its own m
 (an ``Instance`` with the component's serving profile). When a component wants more copies
 than fit, managed instance scaling (``ManagedScaling``) adds a host, up to MaxInstanceCount;
 the copy waits for it (provisioning delay), then loads. Hosts left without copies are released
-down to MinInstanceCount (deprovisioning delay), so a component scaled to zero copies can take
-the instances to zero too. ``advance(now)`` does all of this; nothing here reads a clock except
-the period of a finished request (``wall``), as in ``Endpoint``.
+down to MinInstanceCount once they have been idle ``idle_instance_release_s`` (AWS: about ten
+minutes, then the deprovisioning delay), so a component scaled to zero copies takes the
+instances to zero too, and a request soon after finds an instance still there.
+``advance(now)`` does all of this; nothing here reads a clock except the period of a finished
+request (``wall``), as in ``Endpoint``.
 
 Each component publishes its own series in ``AWS/SageMaker`` with the single dimension
 ``InferenceComponentName`` (Invocations, InvocationsPerCopy, ModelLatency, OverheadLatency, the
@@ -62,6 +64,7 @@ class Host:
     state: str
     ready_at: float
     leave_at: float = 0.0
+    empty_since: float | None = None  # when its last copy went (None: it holds copies)
     copies: list[Copy] = field(default_factory=list)
 
     def fits(self, spec: ComponentConfig) -> bool:
@@ -116,7 +119,8 @@ class Fleet:
     def __init__(self, config: SandboxConfig, model: IrisModel, store: MetricStore, now: float,
                  record_endpoint: Callable[[Served, int, float], None],
                  rng: random.Random | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.config = config
         self.model = model
         self.store = store
@@ -124,6 +128,7 @@ class Fleet:
         self._record_endpoint = record_endpoint
         self._rng = rng or random.Random(config.seed)
         self._wall = wall
+        self._clock = clock  # monotonic: busy time and concurrency samples of the copies
         self._sleeper = Sleeper()
         self._host_numbers = 0
         self._copy_numbers = 0
@@ -220,7 +225,7 @@ class Fleet:
             spec = component.spec
             serving = spec.serving
             server = Instance(self._copy_numbers, serving, self.model, self._rng, IN_SERVICE,
-                              now, self._sleeper)
+                              now, self._sleeper, self._clock)
             if host.state == HOST_IN_SERVICE:
                 copy = Copy(self._copy_numbers, spec, host, COPY_LOADING, now + spec.load_s,
                             server)
@@ -251,19 +256,31 @@ class Fleet:
                 self.last_change = now
         if self.managed is None:
             return
+        timings = self.config.timings
         for host in sorted(self.hosts, key=lambda h: -h.number):
-            if host.copies or self.desired_instances <= self.managed.min_instances:
+            if host.copies:
+                host.empty_since = None
+                continue
+            if host.empty_since is None:
+                host.empty_since = now
+            if self.desired_instances <= self.managed.min_instances:
                 continue
             if host.state == HOST_PROVISIONING:
                 self.hosts.remove(host)
-            elif host.state == HOST_IN_SERVICE:
+            elif host.state == HOST_IN_SERVICE and \
+                    now >= host.empty_since + timings.idle_instance_release_s:
                 host.state = HOST_DRAINING
-                host.leave_at = now + self.config.timings.deprovisioning_delay_s
+                host.leave_at = now + timings.deprovisioning_delay_s
+            else:
+                continue
             self.last_change = now
 
     def next_change_at(self) -> float | None:
         times = [h.ready_at for h in self.hosts if h.state == HOST_PROVISIONING]
         times += [h.leave_at for h in self.hosts if h.state == HOST_DRAINING]
+        release = self.config.timings.idle_instance_release_s
+        times += [h.empty_since + release for h in self.hosts
+                  if h.state == HOST_IN_SERVICE and h.empty_since is not None]
         times += [c.ready_at for comp in self.components.values() for c in comp.copies
                   if c.state == COPY_LOADING]
         return min(times, default=None)
@@ -347,7 +364,7 @@ class Fleet:
 
     def _publish_concurrency(self, period_start: int) -> None:
         visible_at = period_start + self._concurrency_s + self.config.timings.publication_delay_s
-        now = time.perf_counter()
+        now = self._clock()
         for component in self.components.values():
             values: dict[float, int] = {}
             for copy in component.serving:

@@ -98,7 +98,9 @@ class Timings:
 
     ``period_s`` is the metric period (CloudWatch and the scaling alarms); datapoints become
     visible ``publication_delay_s`` after their period ends. New instances serve after
-    ``provisioning_delay_s``; removed ones leave after ``deprovisioning_delay_s``.
+    ``provisioning_delay_s``; removed ones leave after ``deprovisioning_delay_s``. Under
+    managed instance scaling an instance left without inference-component copies is released
+    after ``idle_instance_release_s`` (AWS: about 10 minutes) plus the deprovisioning delay.
     ``default_cooldown_s`` applies when a scaling policy names no cooldown (AWS: 300 s).
     ``high_resolution_s`` is the period of the high-resolution ``ConcurrentRequestsPerModel``
     (AWS: 10 s, whatever the standard metrics' minute); ``concurrency_period_s`` says what
@@ -111,6 +113,7 @@ class Timings:
     deprovisioning_delay_s: float = 10.0
     default_cooldown_s: float = 50.0
     high_resolution_s: float = 10.0
+    idle_instance_release_s: float = 60.0
 
     @property
     def concurrency_period_s(self) -> float:
@@ -122,7 +125,8 @@ class Timings:
 
 FAST = Timings()
 REALISTIC = Timings(period_s=60.0, publication_delay_s=60.0, provisioning_delay_s=300.0,
-                    deprovisioning_delay_s=120.0, default_cooldown_s=300.0)
+                    deprovisioning_delay_s=120.0, default_cooldown_s=300.0,
+                    idle_instance_release_s=600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,11 +201,52 @@ class SandboxConfig:
             raise ValueError("inference component names must be unique")
         if self.managed_scaling is not None and not self.components:
             raise ValueError("managed instance scaling needs inference components")
+        host = self.profile
+        for component in self.components:
+            if component.copies < 0 or component.load_s < 0:
+                raise ValueError(f"inference component {component.name}: copies and load "
+                                 "time must not be negative")
+            if (component.cores > host.vcpus or component.memory_mb > host.memory_gib * 1024
+                    or component.accelerators > host.accelerators):
+                raise ValueError(
+                    f"inference component {component.name} needs {component.cores:g} cores, "
+                    f"{component.memory_mb} MB and {component.accelerators} GPUs a copy; one "
+                    f"{host.instance_type} has {host.vcpus}, {int(host.memory_gib * 1024)} MB "
+                    f"and {host.accelerators}")
         if self.timings.period_s <= 0:
             raise ValueError("period_s must be positive")
 
     def replace(self, **changes: object) -> SandboxConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def with_component(config: SandboxConfig, name: str, *, copies: int = 1,
+                   max_instances: int = 4, min_instances: int = 0, load_s: float = 5.0,
+                   cores: float | None = None, memory_mb: int | None = None,
+                   accelerators: int | None = None) -> SandboxConfig:
+    """``config`` as an endpoint hosting one inference component under managed scaling.
+
+    By default a copy takes one GPU on a GPU instance (and serves as the profile says: one
+    GPU's figures), else one core, a share of the memory and of the workers, so a
+    4-vCPU instance holds four copies of one worker each.
+    """
+    host = config.profile
+    if accelerators is None:
+        accelerators = 1 if host.accelerators else 0
+    if cores is None:
+        cores = 1.0
+    if memory_mb is None:
+        share = accelerators / host.accelerators if accelerators and host.accelerators \
+            else cores / host.vcpus
+        memory_mb = max(128, int(host.memory_gib * 1024 * share * 0.9))
+    serving = host
+    if not accelerators:
+        fraction = cores / host.vcpus
+        serving = host.replace(workers=max(1, round(host.workers * fraction)),
+                               queue_bound=max(1, round(host.queue_bound * fraction)))
+    component = ComponentConfig(name, serving, cores, accelerators, memory_mb, copies, load_s)
+    return config.replace(components=(component,),
+                          managed_scaling=ManagedScaling(min_instances, max_instances))
 
 
 def profile_named(name: str) -> InstanceProfile:
@@ -240,7 +285,7 @@ def config_from_json(text: str) -> SandboxConfig:
 
 def sandbox_env(url: str, config: SandboxConfig) -> dict[str, str]:
     """The environment that points AWS SDKs and loadwatch at a sandbox."""
-    return {
+    env = {
         "AWS_ENDPOINT_URL": url,
         "AWS_DEFAULT_REGION": config.region,
         "AWS_REGION": config.region,
@@ -249,6 +294,9 @@ def sandbox_env(url: str, config: SandboxConfig) -> dict[str, str]:
         "LOADWATCH_SANDBOX_ENDPOINT": config.endpoint_name,
         "LOADWATCH_SANDBOX_VARIANT": config.variant,
     }
+    if config.components:
+        env["LOADWATCH_SANDBOX_INFERENCE_COMPONENT"] = config.components[0].name
+    return env
 
 
 class SandboxHandle:

@@ -58,24 +58,25 @@ class PeriodCounts:
         self.model_latency = LatencyRecorder()
         self.overhead_latency = LatencyRecorder()
 
-    def add(self, served: Served, units: int, total_seconds: float) -> None:
-        """Count one invocation served while ``units`` instances (or copies) served."""
-        self.invocations += 1
-        self.per_instance[units] = self.per_instance.get(units, 0) + 1
+    def add(self, served: Served, units: int, total_seconds: float, count: int = 1) -> None:
+        """Count ``count`` invocations that ended alike while ``units`` instances (or copies)
+        served."""
+        self.invocations += count
+        self.per_instance[units] = self.per_instance.get(units, 0) + count
         kind = served.kind
         if kind != OK:
             if kind == MODEL_ERROR:
-                self.e4xx += 1
-                self.model_errors += 1
+                self.e4xx += count
+                self.model_errors += count
             else:
-                self.e5xx += 1
+                self.e5xx += count
                 if kind == TIMED_OUT:
-                    self.model_errors += 1
+                    self.model_errors += count
         model_seconds = served.model_seconds
         if model_seconds is not None:
-            self.model_latency.record(int(model_seconds * 1e6))
+            self.model_latency.record(int(model_seconds * 1e6), count)
             total_seconds -= model_seconds
-        self.overhead_latency.record(int(total_seconds * 1e6))
+        self.overhead_latency.record(int(total_seconds * 1e6), count)
 
     def add_no_capacity(self) -> None:
         """A request refused because its inference component had no copy (a 4XX)."""
@@ -113,7 +114,8 @@ class Endpoint:
 
     def __init__(self, config: SandboxConfig, model: IrisModel, store: MetricStore,
                  now: float, rng: random.Random | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.config = config
         self.name = config.endpoint_name
         self.variant = config.variant
@@ -121,6 +123,7 @@ class Endpoint:
         self.model = model
         self.store = store
         self._wall = wall
+        self._clock = clock  # monotonic: throttling, busy time, concurrency samples
         self._rng = rng or random.Random(config.seed)
         self._sleeper = Sleeper()  # one per endpoint: all its instances share the event loop
         arn_prefix = f"arn:aws:sagemaker:{config.region}:{config.account_id}"
@@ -145,13 +148,13 @@ class Endpoint:
         self._concurrency_s = int(config.timings.concurrency_period_s)
         self._concurrency_index = int(wall() // self._concurrency_s)
         self._throttle_tokens = config.throttle_rps or 0.0
-        self._throttle_at = time.perf_counter()
+        self._throttle_at = clock()
         self.throttled = 0
 
     def _new_instance(self, state: str, ready_at: float) -> Instance:
         self._numbers += 1
         return Instance(self._numbers, self.profile, self.model, self._rng, state, ready_at,
-                        self._sleeper)
+                        self._sleeper, self._clock)
 
     # --- capacity -------------------------------------------------------------------------
 
@@ -236,7 +239,7 @@ class Endpoint:
         rate = self.config.throttle_rps
         if rate is None:
             return False
-        now = time.perf_counter()
+        now = self._clock()
         self._throttle_tokens = min(rate, self._throttle_tokens + (now - self._throttle_at) * rate)
         self._throttle_at = now
         if self._throttle_tokens < 1.0:
@@ -268,13 +271,15 @@ class Endpoint:
         route.record(served, route.units, time.perf_counter() - received_at)
         return served
 
-    def record(self, served: Served, instances: int, total_seconds: float) -> None:
+    def record(self, served: Served, instances: int, total_seconds: float,
+               count: int = 1) -> None:
+        """Count ``count`` invocations that ended alike (the virtual-time twin counts in bulk)."""
         index = int(self._wall() // self._period_s)
         period = self._period
         if index != period.index:
             self._close(period)
             period = self._period = PeriodCounts(index)
-        period.add(served, instances, total_seconds)
+        period.add(served, instances, total_seconds, count)
 
     # --- publication ------------------------------------------------------------------------
 
@@ -316,7 +321,7 @@ class Endpoint:
         concurrency: dict[float, int] = {}
         for instance in self._serving:
             if instance.engine is not None:
-                value = round(instance.engine.take_concurrency(time.perf_counter()), 3)
+                value = round(instance.engine.take_concurrency(self._clock()), 3)
                 concurrency[value] = concurrency.get(value, 0) + 1
         if concurrency:
             # One sample per instance (its time-averaged requests in flight), so Average is

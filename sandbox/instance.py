@@ -87,7 +87,8 @@ class Instance:
 
     def __init__(self, number: int, profile: InstanceProfile, model: IrisModel,
                  rng: random.Random, state: str, ready_at: float,
-                 sleeper: Sleeper | None = None) -> None:
+                 sleeper: Sleeper | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.number = number
         self.profile = profile
         self.state = state
@@ -99,10 +100,11 @@ class Instance:
         self._model = model
         self._rng = rng
         self._sleeper = sleeper or Sleeper()
+        self._clock = clock  # busy-time bookkeeping; a virtual clock in twin/ (issue 21)
         self._waiting: deque[asyncio.Future[bool]] = deque()
         self._busy_seconds = 0.0
         self._peak_outstanding = 0
-        self._last_change = time.perf_counter()
+        self._last_change = clock()
         self._window_start = self._last_change
         low = profile.service_time_ms / 5000.0
         high = (profile.service_time_ms + 4 * profile.jitter_ms) / 1000.0
@@ -118,7 +120,7 @@ class Instance:
         return self.busy + self.queued
 
     def _set_busy(self, busy: int) -> None:
-        now = time.perf_counter()
+        now = self._clock()
         self._busy_seconds += self.busy * (now - self._last_change)
         self._last_change = now
         self.busy = busy
@@ -195,6 +197,11 @@ class Instance:
                 waiter.set_result(True)  # the slot passes on; busy stays the same
                 return
         self._set_busy(self.busy - 1)
+
+    def account(self, busy_seconds: float, peak_outstanding: int) -> None:
+        """Count work served outside ``serve`` (the virtual-time twin serves in bulk)."""
+        self._busy_seconds += busy_seconds
+        self._peak_outstanding = max(self._peak_outstanding, peak_outstanding)
 
     def take_utilization(self) -> tuple[float, float]:
         """(busy fraction of the workers, peak outstanding / (workers + queue)) since last call."""

@@ -7,7 +7,8 @@ minute) when that period's datapoints become visible (its end plus the publicati
 CloudWatch alarms see them; each policy looks only at its own metric's periods. The server
 calls ``step`` at the times ``next_wakeup`` names; tests call it with whatever times they
 like, so nothing here sleeps or reads a clock on its own except ``Endpoint`` attributing a
-finished request to its period.
+finished request to its period (``wall``) and timing busy workers (``clock``): both are
+injectable, and twin/ runs the whole sandbox on a virtual clock through them.
 
 An endpoint with inference components also has a ``Fleet`` (sandbox/components.py): its hosts
 and copies advance here too, and the autoscaler scales a component's copies through it. The
@@ -37,7 +38,8 @@ _MAX_CATCH_UP = 20
 
 class Simulation(Actuator):
     def __init__(self, config: SandboxConfig, model: IrisModel | None = None,
-                 now: float | None = None, wall: Callable[[], float] = time.time) -> None:
+                 now: float | None = None, wall: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         period = config.timings.period_s
         fine = config.timings.concurrency_period_s
         if period != int(period) or fine != int(fine):
@@ -49,9 +51,9 @@ class Simulation(Actuator):
         self.model = model or IrisModel()
         self.store = MetricStore(self.tick)
         self.endpoint = Endpoint(config, self.model, self.store, now,
-                                 rng=random.Random(config.seed), wall=wall)
+                                 rng=random.Random(config.seed), wall=wall, clock=clock)
         self.fleet = Fleet(config, self.model, self.store, now, self.endpoint.record,
-                           rng=random.Random(config.seed), wall=wall) \
+                           rng=random.Random(config.seed), wall=wall, clock=clock) \
             if config.components else None
         self.alarms = Alarms()
         self.resource_id = f"endpoint/{config.endpoint_name}/variant/{config.variant}"

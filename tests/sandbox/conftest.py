@@ -32,7 +32,8 @@ from sandbox.server import SandboxThread
 
 # One-second periods so that wall-clock tests stay short; the fast preset is 10 s.
 TEST_TIMINGS = Timings(period_s=1, publication_delay_s=0.5, provisioning_delay_s=1.0,
-                       deprovisioning_delay_s=0.5, default_cooldown_s=2.0)
+                       deprovisioning_delay_s=0.5, default_cooldown_s=2.0,
+                       idle_instance_release_s=2.0)
 SMALL = INSTANCE_PROFILES["small"]  # 1 worker, 20 ms: about 50 RPS
 RESOURCE_ID = "endpoint/loadwatch-sandbox/variant/AllTraffic"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
