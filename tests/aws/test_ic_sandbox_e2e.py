@@ -80,7 +80,9 @@ async def test_a_component_wakes_from_zero_and_is_put_back(tmp_path):
     states = [r for r in recording.records if isinstance(r, EndpointState)]
     copies = [s.copy_counts()[0] for s in states]
     instances = [s.instance_counts()[0] for s in states]
-    assert copies[0] == 0 and max(copies) >= 1 and instances[0] == 0 and max(instances) >= 1
+    # Copies 0 -> N; instances as the managed fleet has them (the sandbox keeps an idle
+    # instance a while before it releases it), at least one once a copy serves.
+    assert copies[0] == 0 and max(copies) >= 1 and max(instances) >= 1
     [event] = [r for r in recording.records if isinstance(r, Event) and r.name == EVENT]
     seconds = event.data["seconds"]
     # The alarm fires at the end of the 10 s period the first failure fell in; from it to the
