@@ -16,6 +16,7 @@ from typing import ClassVar
 import yaml
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.screen import Screen
 
 from driver.profile import Profile
@@ -53,6 +54,14 @@ class MonitorApp(App[int]):
         super().__init__()
         self.main = main
         self.initial_keymap = keymap or {}
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver":  # a hung-up terminal must not freeze the app
+            from tui.monitor.terminal import MonitorDriver
+
+            return MonitorDriver
+        return driver
 
     def get_default_screen(self) -> Screen:
         return self.main
