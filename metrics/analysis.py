@@ -118,6 +118,9 @@ class Figures:
     scale_out: ScaleOut | None  # the first at or after the breach
     seconds_over_slo: int
     scaling_recorded: bool  # endpoint states or scaling activities exist for the run
+    # Requests in flight when the operator stopped the run: not errors, not in ``requests``'
+    # outcomes (their share of the error rate is none).
+    interrupted: int = 0
 
     @property
     def breach_to_scale_out_s(self) -> float | None:
@@ -260,6 +263,7 @@ class RunAnalysis:
             scale_out=self.scale_out_after(breach.elapsed) if breach else None,
             seconds_over_slo=sum(1 for x in self.latency_breaches if x in window),
             scaling_recorded=self.scaling_recorded,
+            interrupted=snap["interrupted"],
         )
 
     def _server_in(self, metric: str, stat: str, window: Window) -> list[float]:

@@ -214,6 +214,10 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
                  "corrected); 'ok' columns: successful requests only, 'fail': the others")
     total = summary.get("total", {})
     lines += failures.describe(total)
+    if total.get("interrupted") and not (summary.get("llm") or {}).get("total"):
+        n = total["interrupted"]
+        lines.append(f"interrupted: {n:,} request{'s' if n != 1 else ''} in flight when the run "
+                     "was stopped (not errors: outside err % and the columns above)")
     if total.get("late"):
         lines.append(f"late sends: {total['late']}")
     if summary.get("llm"):

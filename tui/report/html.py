@@ -275,6 +275,15 @@ def _long(text: str) -> str:
     return " long" if len(text) > 14 else ""
 
 
+def _interrupted_note(run: RunAnalysis) -> str:
+    """What the operator's stop cut, counted apart from the errors (empty if nothing)."""
+    n = run.figures().interrupted
+    if not n:
+        return ""
+    return (f" {n:,} request{'s were' if n != 1 else ' was'} in flight when the run was "
+            "stopped: counted as interrupted, not as errors, and left out of the shares.")
+
+
 def _run_section(run: RunAnalysis, index: int, of: int) -> str:
     heading = f"Run {'AB'[index]}: {run.label}" if of > 1 else f"Run: {run.label}"
     reason = run.failure_reason()
@@ -299,6 +308,7 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
               "ModelLatency average weighted by each period's invocations. Errors are shares "
               "of all requests; other kinds = timeouts, connection errors, throttled and not "
               "sent."
+              + _interrupted_note(run) +
               "</p>"
             + llm_table_html(run, llm)
             + "<h3>Over time</h3>" + charts_html(chart_specs.run_charts(run))
