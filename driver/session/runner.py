@@ -40,7 +40,7 @@ from driver.session.workers import WorkerWatch, worker_config
 from metrics import ensure as ensure_checks
 from metrics.llm import LlmSummaryBuilder
 from metrics.recording import RecordingWriter
-from metrics.records import Event, Footer, Header, Record, Tick
+from metrics.records import OK, Event, Footer, Header, Record, Tick
 from metrics.redact import Redactor
 from metrics.stats import SummaryBuilder
 
@@ -52,10 +52,17 @@ EXIT_OK = 0
 EXIT_ENSURE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3  # a lost worker's share could not be taken over
+EXIT_NOTHING_OK = 4  # requests were sent and not one succeeded, whatever ``ensure`` says
 EXIT_INTERRUPTED = 130
 # Workers get this long past the schedule's end (plus the request timeout) to report done.
 END_SLACK_S = 5.0
 
+
+
+def nothing_succeeded(total: dict[str, Any]) -> bool:
+    """Requests were attempted (sent or due and not sent) and not one of them succeeded."""
+    attempted = sum(total["outcomes"].values()) + total.get("not_sent", 0)
+    return attempted > 0 and total["outcomes"].get(OK, 0) == 0
 
 
 @dataclass
@@ -104,6 +111,9 @@ class Session:
         self.started = False
         self.finished = asyncio.Event()
         self.reason: str | None = None
+        # What became of the scaling configuration at the end (restored, kept, failed to
+        # restore): the last such event, for the line the summary prints.
+        self.scaling_outcome: Event | None = None
         self._consumers: list[Consumer] = []
         self._producers: list[Producer] = []
         self._cleanups: list[Cleanup] = []
@@ -149,6 +159,9 @@ class Session:
         elapsed = self.elapsed() if at is None else at
         record = Event(self.epoch0 + elapsed if self.started else self.wall(), elapsed, source,
                        name, message, data)
+        if source == "scaling" and (name in ("scaling_restored", "scaling_kept") or (
+                name == "scaling_failed" and data.get("action") == "restore")):
+            self.scaling_outcome = record
         self.emit(record)
         return record
 
@@ -410,6 +423,8 @@ class Session:
             exit_code = EXIT_INCOMPLETE
         elif reason == "error":
             exit_code = EXIT_USAGE
+        elif nothing_succeeded(summary["total"]):
+            exit_code = EXIT_NOTHING_OK
         else:
             exit_code = EXIT_OK if all(c.ok for c in checks) else EXIT_ENSURE_FAILED
         self.reason = reason

@@ -136,7 +136,7 @@ async def monitor_session(prepared: PreparedRun, options: RunOptions,
         result = await live.finish("interrupted")
     if result is not None:
         print_result(result, "quit while running: load stopped, recording finished",
-                     live.session.profile.sanitized)
+                     live.session.profile.sanitized, live.session.scaling_outcome)
     return live.exit_code
 
 

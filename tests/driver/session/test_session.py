@@ -120,6 +120,7 @@ async def test_a_dead_target_is_counted_as_errors_while_the_test_goes_on(write_p
     result = await session.run()
     total = result.summary["total"]
     assert result.reason == "completed"
+    assert result.exit_code == 4  # not one request succeeded (issue 24)
     assert total["outcomes"]["conn_error"] == 40
     assert total["error_rate"] == 1.0
     assert "ClientConnectorError" in total["error_codes"]

@@ -43,7 +43,9 @@ def test_a_run_where_every_request_404s_says_so(tmp_path: Path) -> None:
             [sys.executable, "-m", "tui", "run", "--headless", "--record", str(record),
              str(profile)], capture_output=True, text=True, timeout=90, check=False)
         statuses = srv.statuses()
-    assert done.returncode == 0, done.stderr
+    # Not one request succeeded: exit 4 whatever ensure says, and the last line says so.
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("loadwatch: not one of 40 ")
     lines = done.stdout.strip().splitlines()
     assert ("every request got HTTP 404 — is the path right? the profile posts to "
             "/DummyStage/DT") in lines

@@ -1,0 +1,86 @@
+"""The end-of-run summary as a new user reads it (issue 24): at 80 columns no line is wider than
+the terminal, the operator's stop is counted apart from the errors, what became of scaling is
+said, and a run in which nothing succeeded says so and exits non-zero."""
+
+from __future__ import annotations
+
+import copy
+
+from driver.session import EXIT_NOTHING_OK, SessionResult
+from metrics.ensure import evaluate
+from metrics.recording import read_recording
+from metrics.records import Event
+from tests.tui.report.helpers import FIXTURES
+from tui.console.printer import print_result, summary_lines
+
+SUMMARY = read_recording(FIXTURES / "sandbox-after.jsonl").footer.summary
+
+
+def test_at_80_columns_the_table_comes_in_blocks_and_no_line_is_wider():
+    lines = summary_lines(SUMMARY, evaluate({"p99": 200}, SUMMARY["total"]), "posts to /x", 80)
+    assert max(len(line) for line in lines) <= 80
+    heads = [line.split() for line in lines if line.startswith("phase ")]
+    assert len(heads) > 1  # the 152-column table, split
+    columns = [c for head in heads for c in head if c != "phase"]
+    for title in ("secs", "requests", "ok", "5xx", "%", "p99", "fail"):
+        assert title in columns  # every column is still there, in one block or another
+    for head in heads:  # each block names the phases again
+        at = next(i for i, line in enumerate(lines) if line.split() == head)
+        assert [line.split()[0] for line in lines[at + 2:at + 6]] == ["warm", "peak", "cool",
+                                                                     "total"]
+    # Wide enough, one table as before.
+    wide = summary_lines(SUMMARY, None, None, 200)
+    assert len([line for line in wide if line.startswith("phase ")]) == 1
+
+
+def test_a_phase_whose_columns_do_not_add_up_is_explained():
+    lines = summary_lines(SUMMARY, width=80)
+    peak = next(p for p in SUMMARY["phases"] if p["name"] == "peak")
+    assert peak["requests"] != sum(peak["outcomes"].values())  # the fixture shows it
+    text = " ".join(lines)
+    assert "ends in the next" in text
+
+
+def test_requests_cut_by_the_stop_are_apart_and_leave_err_pct_alone():
+    cut = copy.deepcopy(SUMMARY)
+    cut["total"]["interrupted"] = 9
+    lines = summary_lines(cut, width=80)
+    assert any(line.startswith("interrupted: 9 requests in flight") for line in lines)
+    assert not any("Cancelled" in line for line in lines)
+    err = [line for line in lines if line.startswith("total") and "." in line.split()[-1]]
+    assert err == [line for line in summary_lines(SUMMARY, width=80)
+                   if line.startswith("total") and "." in line.split()[-1]]
+
+
+def _result(summary, exit_code=0, reason="completed"):
+    return SessionResult(reason, exit_code, summary, [], FIXTURES / "run.jsonl")
+
+
+def test_the_summary_says_what_became_of_scaling(capsys):
+    restored = Event(0, 1, "scaling", "scaling_restored",
+                     "scaling restored: target tracking 15000/instance/min, 1-4 instances, "
+                     "enabled; instances 3 -> 1 as at start (the endpoint is updating)")
+    print_result(_result(SUMMARY), "", None, restored)
+    assert "scaling restored: target tracking" in capsys.readouterr().out
+    kept = Event(0, 1, "scaling", "scaling_kept", "scaling changes kept (--keep-scaling); "
+                 "saved configuration: none")
+    print_result(_result(SUMMARY), "", None, kept)
+    assert "scaling kept as the run left it" in capsys.readouterr().out
+    failed = Event(0, 1, "scaling", "scaling_failed", "restore scaling: ThrottlingException",
+                   {"action": "restore"})
+    print_result(_result(SUMMARY), "", None, failed)
+    out = capsys.readouterr().out
+    assert "scaling NOT restored: restore scaling: ThrottlingException" in out
+    assert f"loadwatch scaling restore --from {FIXTURES / 'run.jsonl'}" in out
+    print_result(_result(SUMMARY), "", None, None)  # nothing changed: nothing said
+    assert "scaling" not in capsys.readouterr().out.split("recording:")[-1]
+
+
+def test_nothing_succeeded_says_so_in_the_last_line(capsys):
+    failed = copy.deepcopy(SUMMARY)
+    failed["total"]["outcomes"] = {"ok": 0, "4xx": 6200}
+    failed["total"]["status"] = {"404": 6200}
+    print_result(_result(failed, EXIT_NOTHING_OK), "", None)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("loadwatch: not one of 6,200 requests succeeded: exit code 4, whatever "
+                       "ensure says")
