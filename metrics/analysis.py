@@ -194,9 +194,15 @@ class RunAnalysis:
         return ensure_checks.as_dicts(checks), True
 
     def failure_reason(self) -> str | None:
-        """When (nearly) every request failed for one reason, the sentence that says so."""
+        """When (nearly) every request failed for one reason, the sentence that says so (with
+        the server's first words for it, if it gave any)."""
         return failures.one_reason(self.figures(TOTAL).failures,
-                                   failures.request_description(self.header.profile))
+                                   failures.request_description(self.header.profile),
+                                   self.server_messages())
+
+    def server_messages(self) -> dict[str, str]:
+        """The server's first words for each error code and status (``first_messages``)."""
+        return failures.first_messages(self.recording.records)
 
     def first_breach(self, window: Window = TOTAL) -> Breach | None:
         candidates = []

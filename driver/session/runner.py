@@ -19,7 +19,7 @@ import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from driver.schedule import Control, RateFunction
 from driver.session.header import session_header
 from driver.session.workers import WorkerWatch, worker_config
 from metrics import ensure as ensure_checks
+from metrics import failures
 from metrics.llm import LlmSummaryBuilder
 from metrics.recording import RecordingWriter
 from metrics.records import OK, Event, Footer, Header, Record, Tick
@@ -73,6 +74,8 @@ class SessionResult:
     checks: list[ensure_checks.Check]
     recording: Path | None
     error: str | None = None
+    # The server's first words for each error code and status (``failures.first_messages``).
+    messages: dict[str, str] = field(default_factory=dict)
 
 
 class Session:
@@ -114,6 +117,7 @@ class Session:
         # What became of the scaling configuration at the end (restored, kept, failed to
         # restore): the last such event, for the line the summary prints.
         self.scaling_outcome: Event | None = None
+        self.messages: dict[str, str] = {}  # see SessionResult.messages
         self._consumers: list[Consumer] = []
         self._producers: list[Producer] = []
         self._cleanups: list[Cleanup] = []
@@ -140,6 +144,9 @@ class Session:
 
     def emit(self, record: Record) -> None:
         record = self.redactor.record(record)
+        if isinstance(record, Event) and record.name == "error" and record.source == "target":
+            for key, text in failures.first_messages([record]).items():
+                self.messages.setdefault(key, text)
         if self._writer is not None:
             self._writer.write(record)
         self._notify(record)
@@ -440,4 +447,5 @@ class Session:
             self._writer.close()
         self.finished.set()
         return SessionResult(reason, exit_code, summary, checks,
-                             self.record_path if self._writer else None, error)
+                             self.record_path if self._writer else None, error,
+                             dict(self.messages))

@@ -194,7 +194,7 @@ def print_result(result: SessionResult, interrupted: str,
     print()
     width = terminal_width()
     for line in summary_lines(result.summary, result.checks,
-                              failures.request_description(profile), width):
+                              failures.request_description(profile), width, result.messages):
         print(line)
     if result.error:
         print(f"loadwatch: {result.error}", file=sys.stderr)
@@ -280,11 +280,13 @@ def phase_table_lines(rows: list[dict[str, Any]], width: int | None = None) -> l
 
 
 def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
-                  request: str | None = None, width: int | None = None) -> list[str]:
+                  request: str | None = None, width: int | None = None,
+                  messages: dict[str, str] | None = None) -> list[str]:
     """The end-of-run table: one row per phase and a total row, what failed, ensure results.
 
     Latency columns are of successful requests; the failed requests' p50/p99 have their own.
     ``width``: the terminal's; a narrower one gets the table in blocks and the prose wrapped.
+    ``messages``: the server's first words per status and error code, beside their counts.
     """
     rows = [row for row in [*summary.get("phases", []),
                             {"name": "total", **summary.get("total", {})}]
@@ -298,7 +300,7 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
                      "ends in the next, so a phase's columns need not add up to its requests "
                      "(over the whole run they match, but for requests interrupted or not sent)")
     total = summary.get("total", {})
-    notes += failures.describe(total)
+    notes += failures.describe(total, messages=messages)
     if total.get("interrupted") and not (summary.get("llm") or {}).get("total"):
         n = total["interrupted"]
         notes.append(f"interrupted: {n:,} request{'s' if n != 1 else ''} in flight when the "
@@ -307,7 +309,7 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
         notes.append(f"late sends: {total['late']}")
     llm = ["", *llm_summary_lines(summary["llm"])] if summary.get("llm") else []
     after = [f"ensure {check.describe()}" for check in checks or []]
-    verdict = failures.one_reason(total, request)
+    verdict = failures.one_reason(total, request, messages)
     if verdict:
         after.append(verdict)
     return [*table, *_wrapped(notes, width), *llm, *_wrapped(after, width)]

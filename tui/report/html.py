@@ -14,6 +14,7 @@ from typing import Any
 
 import driver
 from driver.pool import describe_source
+from metrics import failures
 from metrics.compare import ON_TTFT, TOTAL, Comparison, RunAnalysis, llm_summary
 from metrics.records import Event, ScalingActivity
 from metrics.scaling_target import tracks_concurrency
@@ -275,6 +276,16 @@ def _long(text: str) -> str:
     return " long" if len(text) > 14 else ""
 
 
+def _server_said(run: RunAnalysis) -> str:
+    """What failed over the whole run, with the server's first words for each (empty if
+    nothing failed)."""
+    lines = failures.describe(run.figures().failures, messages=run.server_messages())
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f'<h3>What failed, in the server\'s words</h3><ul class="said">{items}</ul>'
+
+
 def _interrupted_note(run: RunAnalysis) -> str:
     """What the operator's stop cut, counted apart from the errors (empty if nothing)."""
     n = run.figures().interrupted
@@ -310,6 +321,7 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
               "sent."
               + _interrupted_note(run) +
               "</p>"
+            + _server_said(run)
             + llm_table_html(run, llm)
             + "<h3>Over time</h3>" + charts_html(chart_specs.run_charts(run))
             + "<h3>Events</h3>" + _events(run)

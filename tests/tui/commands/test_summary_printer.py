@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 from driver.session import EXIT_NOTHING_OK, SessionResult
+from metrics import failures
 from metrics.ensure import evaluate
 from metrics.recording import read_recording
 from metrics.records import Event
@@ -84,3 +85,29 @@ def test_nothing_succeeded_says_so_in_the_last_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == ("loadwatch: not one of 6,200 requests succeeded: exit code 4, whatever "
                        "ensure says")
+
+
+def test_the_server_s_own_words_are_shown_beside_the_count_and_in_the_verdict():
+    """vLLM answers a wrong model with 404 and says so in its body: that beats our guess."""
+    body = ("The model `llama-wrong` does not exist. " + "x" * 400)
+    events = [
+        Event(1.0, 0.1, "target", "error", f"HTTP 404: {body}",
+              {"code": "HTTP 404", "status": 404, "first": True}),
+        Event(2.0, 0.5, "target", "error", "HTTP 404: a later body",  # not the first: kept out
+              {"code": "HTTP 404", "status": 404, "first": False}),
+        Event(2.0, 0.6, "target", "error", "ModelError: <html><b>bad\n payload</b></html>",
+              {"code": "ModelError", "status": 424}),
+    ]
+    said = failures.first_messages(events)
+    assert said["HTTP 404"].startswith("The model `llama-wrong` does not exist. xxx")
+    assert len(said["HTTP 404"]) == failures.MESSAGE_CHARS and said["HTTP 404"][-1] == "…"
+    assert said["ModelError"] == said["HTTP 424"] == "bad payload"
+    failed = copy.deepcopy(SUMMARY)
+    failed["total"].update(outcomes={"ok": 0, "4xx": 6200}, status={"404": 6200},
+                           error_codes={})
+    text = " ".join(summary_lines(failed, None, "posts to /v1/chat/completions", None, said))
+    assert "404 ×6,200 (“The model `llama-wrong` does not exist." in text
+    assert ("every request got HTTP 404 — is the path right? the profile posts to "
+            "/v1/chat/completions; the server said: “The model `llama-wrong`") in text
+    narrow = summary_lines(failed, None, "posts to /v1/chat/completions", 80, said)
+    assert max(len(line) for line in narrow) <= 80

@@ -65,6 +65,7 @@ class EventLog(RichLog):
         self._recent: deque[Tick] = deque(maxlen=REASON_SECONDS)
         self._reason: str | None = None  # the key of the reason last said
         self._request: str | None = None
+        self._messages: dict[str, str] = {}  # the server's first words per status and code
         self.lines_added = 0
 
     def reset(self) -> None:
@@ -75,6 +76,7 @@ class EventLog(RichLog):
         self._activities.clear()
         self._recent.clear()
         self._reason = None
+        self._messages.clear()
         self.clear()
 
     def add(self, record: Record) -> None:
@@ -127,6 +129,8 @@ class EventLog(RichLog):
         if isinstance(record, Tick):
             return self._one_reason(record)
         if isinstance(record, Event):
+            for key, text in failures.first_messages([record]).items():
+                self._messages.setdefault(key, text)
             return _entry(record.elapsed, record.source, record.message or record.name)
         if isinstance(record, ScalingActivity):
             if self._activities.get(record.activity_id) == record.status:
@@ -155,8 +159,8 @@ class EventLog(RichLog):
         if isinstance(record, Footer):
             total = record.summary.get("total") or {}
             text = f"session ended: {record.reason} (exit code {record.exit_code})"
-            named = "; ".join(failures.describe(total))
-            verdict = failures.one_reason(total, self._request)
+            named = "; ".join(failures.describe(total, messages=self._messages))
+            verdict = failures.one_reason(total, self._request, self._messages)
             at, line = _entry(record.elapsed, "session", text + (f"; {named}" if named else ""))
             if verdict:
                 line.append(f"\n        {verdict}", style="bold red")
@@ -189,7 +193,9 @@ class EventLog(RichLog):
             return _entry(tick.second + 1.0, "session",
                           f"requests succeed again: {outcomes.get('ok', 0):,} of "
                           f"{attempted:,} in the last {len(self._recent)} s")
-        at, line = _entry(tick.second + 1.0, "target", reason.sentence)
+        said = self._messages.get(reason.key)
+        at, line = _entry(tick.second + 1.0, "target",
+                          reason.sentence + (f"; the server said: “{said}”" if said else ""))
         line.stylize("bold")
         return at, line
 
