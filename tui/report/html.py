@@ -276,6 +276,14 @@ def _long(text: str) -> str:
     return " long" if len(text) > 14 else ""
 
 
+def _phase_table_html(run: RunAnalysis) -> str:
+    """The per-phase table, narrow enough for a 1280 px window: its "failed as" names wrap
+    (the rest of its 19 columns are numbers) and its cells are set tighter."""
+    table = tables.phase_table(run)
+    wrapped = [i for i, c in enumerate(table.columns) if c == "failed as"]
+    return table_html(table, total_last=True, text_columns=[0, *wrapped], css_class="phases")
+
+
 def _server_said(run: RunAnalysis) -> str:
     """What failed over the whole run, with the server's first words for each (empty if
     nothing failed)."""
@@ -308,7 +316,7 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
             + capacity_html(run)
             + "<h3>Ensure</h3>" + _ensure(run)
             + "<h3>Summary per phase</h3>"
-            + table_html(tables.phase_table(run), total_last=True, text_columns=[0])
+            + _phase_table_html(run)
             + '<p class="note">Client latency in ms from each request\'s intended send time '
               "(coordinated omission corrected), percentiles from merged HDR histograms; "
               + ("“ok” columns: successful requests only, “p99 fail”: the failed ones; "
