@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual import events
 
 from metrics.records import EndpointState, Event, Header, ScalingActivity
-from tests.tui.monitor.test_dialogs import _app
+from tests.tui.helpers import replay_app
 from tui.monitor.widgets import EventLog
 
 
@@ -16,7 +16,7 @@ def _texts(log: EventLog) -> list[str]:
 
 
 async def test_the_log_follows_its_end_and_keeps_time_order() -> None:
-    app = _app()
+    app = replay_app()
     async with app.run_test(size=(160, 45)) as pilot:
         screen = app.screen
         log = screen.query_one(EventLog)
