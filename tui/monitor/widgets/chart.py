@@ -270,6 +270,13 @@ def server_line(view: ChartView, metric: str, stat: str, label: str, color: RGB,
         # over the whole period read as a fraction of the rate and drew a bar up at its end.
         ys = [y / (period + min(x, 0.0)) if period + min(x, 0.0) >= 1 else y / period
               for x, y in zip(xs, ys, strict=True)]
+    return period_line(label, color, xs, ys, period, x0, x1, bucket, how)
+
+
+def period_line(label: str, color: RGB, xs: Sequence[float], ys: Sequence[float],
+                period: float, x0: float, x1: float, bucket: int, how: str = "mean") -> Line:
+    """Values that each hold for ``period`` seconds as steps over the visible range; periods
+    shorter than the chart's bucket are merged into buckets first."""
     width = period
     if bucket > period:
         xs, ys = downsample(xs, ys, bucket, how, x0 - bucket, x1)
