@@ -294,7 +294,9 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
     table = phase_table_lines(rows, width)
     notes = ["latency in ms from each request's intended send time (coordinated omission "
              "corrected); 'ok' columns: successful requests only, 'fail': the others"]
-    if any(row["requests"] != sum(row["outcomes"].values()) for row in rows[:-1]):
+    # Phases only (the total's columns do add up), less what the stop cut (not an outcome).
+    if len(rows) > 2 and any(row["requests"] - row.get("interrupted", 0)
+                             != sum(row["outcomes"].values()) for row in rows[:-1]):
         notes.append("a phase's ok/4xx/5xx/other count the requests that ended in it, its "
                      "'requests' those sent in it: a request sent near a phase's end often "
                      "ends in the next, so a phase's columns need not add up to its requests "

@@ -111,3 +111,12 @@ def test_the_server_s_own_words_are_shown_beside_the_count_and_in_the_verdict():
             "/v1/chat/completions; the server said: “The model `llama-wrong`") in text
     narrow = summary_lines(failed, None, "posts to /v1/chat/completions", 80, said)
     assert max(len(line) for line in narrow) <= 80
+
+
+def test_one_phase_cut_by_the_stop_needs_no_note_about_phases():
+    total = copy.deepcopy(SUMMARY["total"])
+    total["interrupted"] = 9
+    total["requests"] = sum(total["outcomes"].values()) + 9
+    lines = summary_lines({"phases": [{**total, "name": "steady"}], "total": total}, width=80)
+    assert not any("ends in the next" in line for line in lines)
+    assert any(line.startswith("interrupted: 9 requests") for line in lines)
