@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from textual import events
 
-from metrics.records import EndpointState, Event, Header, ScalingActivity
+from metrics.records import EndpointState, Event, Footer, Header, ScalingActivity
 from tests.tui.helpers import replay_app
 from tui.monitor.widgets import EventLog
 
@@ -48,3 +48,12 @@ async def test_the_log_follows_its_end_and_keeps_time_order() -> None:
         screen.refresh_figures()
         await pilot.pause()
         assert log.scroll_y == at
+
+        # The operator's kill: what it cut is named apart from the errors (issue 24, item 3).
+        log.add(Footer(1101.0, 101.0, "killed", {"total": {
+            "outcomes": {"ok": 90}, "status": {"200": 90}, "interrupted": 9}}, [], 0))
+        screen.refresh_figures()
+        await pilot.pause()
+        shown = " ".join(" ".join(_texts(log)[-3:]).split())  # the wrapped lines, rejoined
+        assert "session ended: killed (exit code 0); 9 in flight cut by the stop (not " \
+               "errors)" in shown

@@ -159,6 +159,8 @@ class EventLog(RichLog):
         if isinstance(record, Footer):
             total = record.summary.get("total") or {}
             text = f"session ended: {record.reason} (exit code {record.exit_code})"
+            if total.get("interrupted"):
+                text += f"; {total['interrupted']:,} in flight cut by the stop (not errors)"
             named = "; ".join(failures.describe(total, messages=self._messages))
             verdict = failures.one_reason(total, self._request, self._messages)
             at, line = _entry(record.elapsed, "session", text + (f"; {named}" if named else ""))
