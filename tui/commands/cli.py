@@ -20,7 +20,9 @@ from tui.commands import (
     run,
     sandbox,
     scaling,
+    twin,
     validate,
+    whatif,
 )
 from tui.commands.exit_codes import EXIT_CODES
 
@@ -28,7 +30,8 @@ from tui.commands.exit_codes import EXIT_CODES
 # ``set_defaults(handler=...)``; handlers take the parsed args and return the exit code.
 # Modules keep heavy imports (textual, boto3) inside their handlers so that
 # ``loadwatch --help`` stays fast.
-COMMANDS = (run, validate, replay, compare, report, export, sandbox, scaling, capacity)
+COMMANDS = (run, validate, replay, compare, report, export, sandbox, scaling, capacity, twin,
+            whatif)
 
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 
