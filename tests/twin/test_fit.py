@@ -77,3 +77,16 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     code = main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def test_sandbox_twin_serves_like_the_twin(fitted) -> None:
+    """``loadwatch sandbox --twin`` hands the sandbox the twin's instance and timings."""
+    from sandbox.cli import build_parser, config_from_args
+    from tui.commands.sandbox import twin_flags
+
+    config = config_from_args(build_parser().parse_args(twin_flags(fitted)))
+    assert config.profile.workers == fitted.workers
+    assert config.profile.capacity_rps == pytest.approx(fitted.capacity_rps, rel=1e-3)
+    assert config.profile.queue_bound == fitted.queue_bound
+    assert config.timings.period_s == fitted.period_s
+    assert config.timings.provisioning_delay_s == fitted.provisioning_delay_s

@@ -1,6 +1,7 @@
 """Fit one instance's twin from recordings, every value with the recording and seconds it came from.
 
-- service time (mean, spread) and ModelLatency: the lowest-rate step without errors;
+- service time (mean, spread, percentiles) and ModelLatency: the calmest step (smallest
+  p99) without errors below half the capacity;
 - sustained capacity: the successful rate of the steps past saturation (503s or timeouts on
   more than 5 % of requests), where the instance serves all it can;
 - parallelism: capacity x the mean time inside the instance (Little's law at saturation);
@@ -51,7 +52,6 @@ def fit(recordings: Sequence[Recording]) -> Twin:
     if not clean:
         raise FitError("no step without errors: the service time at low load cannot be "
                        "measured; record a `loadwatch find-capacity` run (its baseline is low)")
-    low = min(clean, key=lambda s: s.rate)
     over = [s for s in steps if s.error_share > OVERLOADED_SHARE and s.p99_ms is not None]
     if not over:
         top = max(steps, key=lambda s: s.rate)
@@ -62,6 +62,12 @@ def fit(recordings: Sequence[Recording]) -> Twin:
             "the instance's capacity: `loadwatch find-capacity` (it raises the rate until "
             "errors start) or a profile whose rate is above it")
     sources: dict[str, dict[str, Any]] = {}
+    # Low load: the calmest clean step (smallest p99) below half the capacity. The lowest
+    # rate is often the run's first seconds, whose stalls (a cold client, a throttled
+    # server) would give every modelled request their tail.
+    half = 0.5 * float(np.median([s.ok_rps for s in over]))
+    calm = [s for s in clean if s.rate <= half] or clean
+    low = min(calm, key=lambda s: (s.p99_ms if s.p99_ms is not None else float("inf"), s.rate))
 
     def source(name: str, steps_used: Sequence[Step], how: str) -> None:
         sources[name] = {"recording": ", ".join(sorted({s.recording for s in steps_used})),
@@ -72,6 +78,8 @@ def fit(recordings: Sequence[Recording]) -> Twin:
     source("service_time_ms", [low], f"mean client service time (ok) at {low.rate:g} req/s")
     jitter = low.service_std_ms or 0.0
     source("service_jitter_ms", [low], f"its standard deviation at {low.rate:g} req/s")
+    source("service_quantiles_ms", [low], f"its percentiles at {low.rate:g} req/s: service "
+                                          "times are drawn from them")
     if low.model_latency_ms is not None:
         model = min(low.model_latency_ms, service)
         source("model_latency_ms", [low], f"ModelLatency Average at {low.rate:g} req/s")
@@ -96,6 +104,7 @@ def fit(recordings: Sequence[Recording]) -> Twin:
         service_time_ms=service, service_jitter_ms=jitter, model_latency_ms=model,
         workers=workers, capacity_rps=capacity, queue_bound=queue,
         provisioning_delay_s=FAST.provisioning_delay_s,
+        service_quantiles_ms=low.service_quantiles_ms,
         publication_delay_s=FAST.publication_delay_s, period_s=FAST.period_s,
         sources=sources)
     sources["instance_type"] = {"recording": str(first.path), "how": "the header's aws section"}

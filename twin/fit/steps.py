@@ -15,6 +15,7 @@ from metrics import hdr
 from metrics.recording import Recording
 from metrics.records import OK, Datapoint, EndpointState, Tick
 
+QUANTILES = (0.0, 1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0)
 SETTLE_S = 2
 MIN_SECONDS = 3
 
@@ -33,6 +34,7 @@ class Step:
     p99_ms: float | None
     model_latency_ms: float | None  # server ModelLatency, Average over the step's periods
     instances: int  # the most serving during the step (1 when the recording has no states)
+    service_quantiles_ms: list[tuple[float, float]]  # (percent, ms) at QUANTILES
 
     @property
     def seconds(self) -> list[int]:
@@ -93,4 +95,6 @@ def _step(recording: Recording, seconds: list[int], ticks: list[Tick], rate: flo
         service_std_ms=service.get_stddev() / 1000.0 if count else None,
         p50_ms=hdr.percentile_ms(latency, 50), p99_ms=hdr.percentile_ms(latency, 99),
         model_latency_ms=sum(v for v, _ in model) / len(model) if model else None,
-        instances=instances)
+        instances=instances,
+        service_quantiles_ms=list(zip(QUANTILES, (v / 1000.0 for v in hdr.percentiles_us(
+            service, QUANTILES)), strict=True)) if count else [])

@@ -59,6 +59,9 @@ class Twin:
     deprovisioning_delay_s: float = 10.0
     high_resolution_s: float = 10.0
     default_cooldown_s: float = 300.0
+    # (probability %, ms) of the client service time at low load; empty: the normal
+    # distribution of service_time_ms and service_jitter_ms.
+    service_quantiles_ms: list[tuple[float, float]] = field(default_factory=list)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)  # measured vs modelled
     notes: list[str] = field(default_factory=list)
@@ -99,6 +102,10 @@ def save_twin(twin: Twin, path: str | Path) -> None:
         value = getattr(twin, name)
         fields[name] = {"value": round(value, 4) if isinstance(value, float) else value,
                         **twin.sources.get(name, {})}
+    if twin.service_quantiles_ms:
+        fields["service_quantiles_ms"] = {
+            "value": [[p, round(v, 3)] for p, v in twin.service_quantiles_ms],
+            **twin.sources.get("service_quantiles_ms", {})}
     document = {"twin_format": TWIN_FORMAT, "fields": fields, "steps": twin.steps,
                 "notes": twin.notes}
     text = ("# loadwatch twin: one instance of the endpoint, fitted from recordings.\n"
@@ -129,6 +136,7 @@ def load_twin(path: str | Path) -> Twin:
     for name, default in OPTIONAL.items():
         found = _value(path, fields, name, float, name, required=False)
         values[name] = default if found is None else found
+    values["service_quantiles_ms"] = _quantiles(path, fields.get("service_quantiles_ms"))
     for name in values:
         entry = fields.get(name)
         if isinstance(entry, dict):
@@ -139,6 +147,21 @@ def load_twin(path: str | Path) -> Twin:
         if getattr(twin, name) <= 0:
             raise TwinError(f"{path}: fields.{name}: must be positive, not {getattr(twin, name)}")
     return twin
+
+
+def _quantiles(path: Path, entry: Any) -> list[tuple[float, float]]:
+    if entry is None:
+        return []
+    value = entry.get("value") if isinstance(entry, dict) else entry
+    try:
+        points = [(float(p), float(v)) for p, v in value]
+    except (TypeError, ValueError):
+        raise TwinError(f"{path}: fields.service_quantiles_ms.value: expected a list of "
+                        "[percent, ms] pairs") from None
+    if len(points) < 2 or points != sorted(points) or points[0][0] != 0 or points[-1][0] != 100:
+        raise TwinError(f"{path}: fields.service_quantiles_ms.value: expected [percent, ms] "
+                        "pairs from 0 to 100, both ascending")
+    return points
 
 
 def _value(path: Path, fields: dict[str, Any], name: str, kind: type, what: str,

@@ -94,7 +94,8 @@ class VirtualRun:
         self.sim = Simulation(self.config, NoPredictions(), now=epoch0,  # type: ignore[arg-type]
                               wall=self.clock, clock=self.clock)
         self.serving = ServingModel(twin.capacity_rps, twin.queue_bound, twin.model_latency_ms,
-                                    twin.service_jitter_ms, twin.overhead_ms, traffic.timeout_s)
+                                    twin.service_jitter_ms, twin.overhead_ms, traffic.timeout_s,
+                                    tuple(twin.service_quantiles_ms))
         if policy is not None:
             self._put_in_force(policy)
 

@@ -9,7 +9,8 @@ thousand requests costs a few vector operations. A request's wait is the queue a
 over the drain rate; its service time is drawn as the sandbox's instance draws it (normal,
 clamped to [mean/5, mean + 4 jitter]). What this leaves out: the imbalance of random routing
 between instances and the queueing of a pool that is busy but not full (at loads near capacity
-with Poisson arrivals the real p99 is higher); see docs/twin.md.
+with Poisson arrivals the real p99 is higher); see docs/twin.md. When the twin holds the
+measured service-time quantiles, service times are drawn from them instead of the normal.
 """
 
 from __future__ import annotations
@@ -27,8 +28,16 @@ class ServingModel:
     jitter_ms: float
     overhead_ms: float  # client service time outside the instance
     timeout_s: float  # the client's
+    # The measured client service time at low load, as (probability %, ms) points: when
+    # given, service times are drawn from it (its tail, not the normal's) less the overhead.
+    quantiles: tuple[tuple[float, float], ...] = ()
 
     def sample_model_seconds(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.quantiles:
+            probabilities = np.array([p for p, _ in self.quantiles]) / 100.0
+            values = np.array([v for _, v in self.quantiles]) - self.overhead_ms
+            drawn = np.interp(rng.random(n), probabilities, values)
+            return np.maximum(drawn, self.model_ms / 5.0) / 1000.0
         low, high = self.model_ms / 5.0, self.model_ms + 4 * self.jitter_ms
         samples = rng.normal(self.model_ms, self.jitter_ms, n) if self.jitter_ms > 0 else \
             np.full(n, self.model_ms)
