@@ -103,6 +103,11 @@ class Tick:
     # Streams cut by the operator's stop (Ctrl-C, a signal, the kill key): neither completed
     # nor errors, outside the error rate and goodput (added within format 3; absent: 0).
     interrupted: int = 0
+    # The load generator's own load (issue 23, within format 3; absent: empty): each worker's
+    # CPU time over the second as a fraction of one core (worker index -> fraction), and the
+    # worst lag of a worker's event loop in the second, in ms (a timer's wake-up past its due).
+    cpu: dict[str, float] = field(default_factory=dict)
+    loop_lag_ms: float = 0.0
 
     @property
     def errors_total(self) -> int:

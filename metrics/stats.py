@@ -50,6 +50,8 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         lag=hdr.merge_encoded(p.lag for p in parts),
         workers=sum(p.workers for p in parts),
         failed_latency=hdr.merge_encoded(p.failed_latency for p in parts),
+        cpu={k: v for p in parts for k, v in p.cpu.items()},
+        loop_lag_ms=max(p.loop_lag_ms for p in parts),
     )
 
 

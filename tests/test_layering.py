@@ -37,11 +37,13 @@ SUBPACKAGES = {
     "driver.aws": {"driver.profile"},
     "driver.session": {"driver.schedule", "driver.profile", "driver.pool", "driver.aws"},
     "driver.capacity": {"driver.schedule", "driver.profile", "driver.session"},
+    "driver.export": set(),
     "tui.report": {"driver.pool", "driver.capacity"},
     "tui.console": {"driver.profile", "driver.aws", "driver.session"},
     "tui.monitor": {"tui.console", "driver.profile", "driver.aws", "driver.session"},
     "tui.commands": {"tui.console", "tui.monitor", "tui.report", "driver.profile", "driver.load",
-                     "driver.pool", "driver.aws", "driver.session", "driver.capacity"},
+                     "driver.pool", "driver.aws", "driver.session", "driver.capacity",
+                     "driver.export"},
 }
 
 

@@ -59,6 +59,10 @@ class RunOptions:
     metrics_period: int | None = None  # default CloudWatch period when the profile names none
     aws_clients: AwsClients | None = None  # injected clients win over everything above
     pool: Any = None  # a driver.pool.WorkerPool (a RayPool for --ray); local processes if None
+    # Called with the session once it is built, before any load: exporters subscribe here.
+    attach: list[Callable[[Session], None]] = field(default_factory=list)
+    # --price, parsed: instance type (or "*" for any) -> USD per hour; wins over every source
+    price: dict[str, float] | None = None
 
 
 @dataclass
@@ -114,16 +118,54 @@ def check_recording_path(record: Path, profile: Profile) -> None:
 
 async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
     """Resolve the target and build the session; raises SetupError before any load is sent."""
+    prepared = await _prepare(profile, options)
+    for attach in options.attach:
+        attach(prepared.session)
+    return prepared
+
+
+async def _prepare(profile: Profile, options: RunOptions) -> PreparedRun:
     if not options.sandbox:  # a placeholder config.target does not matter to the sandbox
         profile.check_runnable()
     if profile.target is not None and not options.sandbox:
         target: dict[str, Any] = {"kind": "http"}
         if profile.llm is not None:
             target["llm"] = profile.llm.as_spec(sagemaker=False)
+        meta = {"prices": _override_prices(options.price)} if options.price else None
         session = Session(profile, target, target_label=profile.target,
-                          workers=options.workers, record=options.record, seed=options.seed)
+                          workers=options.workers, record=options.record, seed=options.seed,
+                          meta=meta)
         return PreparedRun(session, profile.target)
     return await _prepare_sagemaker(profile, options)
+
+
+def runtime_url_is_aws(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").endswith(".amazonaws.com")
+
+
+def _override_prices(override: dict[str, float]) -> dict[str, dict[str, Any]]:
+    from driver.aws.prices import resolve_prices
+
+    return resolve_prices([], override=override, today=_today())[0]
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def _prices(clients: AwsClients | None, instance_type: str | None, region: str,
+            override: dict[str, float] | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """What the endpoint's instances cost per hour (meta.prices) and notes on the source."""
+    from driver.aws.prices import resolve_prices
+
+    pricing = None
+    if clients is not None and not (override and "*" in override):
+        with contextlib.suppress(Exception):  # no credentials for it: the table stands in
+            pricing = clients.pricing()
+    return resolve_prices([instance_type], override=override, pricing=pricing, region=region,
+                          today=_today())
 
 
 async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedRun:
@@ -150,6 +192,12 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
 
     control: ScalingControl = found["control"]
     credentials, notes = found["credentials"], list(found["notes"])
+    # The Price List API is real AWS only: not the sandbox, not an --endpoint-url stand-in.
+    real_aws = not options.sandbox and runtime_url_is_aws(found["runtime_url"])
+    prices, price_notes = await asyncio.to_thread(
+        _prices, clients if real_aws else None, found["instance_type"], found["region"],
+        options.price)
+    notes += price_notes
     runtime_url, region = found["runtime_url"], found["region"]
     spec = {
         "kind": "sagemaker", "runtime_url": runtime_url, "region": region,
@@ -174,7 +222,7 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
                       "runtime_url": runtime_url, "sandbox": options.sandbox,
                       "instance_type": found["instance_type"],
                       "instances": found["instances"], "metrics_period": period},
-              **_scaling_target(profile, control)},
+              "prices": prices, **_scaling_target(profile, control)},
     )
     prepared = PreparedRun(session, label, notes, scaling=control, endpoint=endpoint,
                            variant=variant)

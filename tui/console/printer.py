@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from driver.session import SessionResult
 from metrics import failures
+from metrics.cost import cost_line
 from metrics.llm import LlmAggregate
 from metrics.records import (
     ERROR_OUTCOMES,
@@ -218,9 +219,22 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
         lines.append(f"late sends: {total['late']}")
     if summary.get("llm"):
         lines += ["", *llm_summary_lines(summary["llm"])]
+    lines += client_lines(summary.get("client"))
+    if (cost := cost_line(summary.get("cost"))) is not None:
+        lines.append(cost)
     for check in checks or []:
         lines.append(f"ensure {check.describe()}")
     verdict = failures.one_reason(total, request)
     if verdict:
         lines.append(verdict)
     return lines
+
+
+# --- the load generator's own load, and what the run cost (issue 23) ----------------------------
+
+
+def client_lines(client: dict[str, Any] | None) -> list[str]:
+    """``limited by the load generator: …; add workers`` when it was, else nothing."""
+    if not client or not client.get("limited"):
+        return []
+    return [str(client["message"])]
