@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics import hdr
+from metrics.client_load import ClientLoad
+from metrics.cost import CostMeter
 from metrics.llm import LLM_SERIES, LLM_TAKE_MAX, llm_point
 from metrics.records import (
     CONN_ERROR,
@@ -172,6 +174,9 @@ class Timeline:
         self.counts: Counter[str] = Counter()
         # The last few seconds of ticks whole, for exact "now" figures from their histograms.
         self.recent: deque[Tick] = deque(maxlen=recent_seconds)
+        # What the run cost so far, and whether the load generator keeps up (issue 23).
+        self.cost = CostMeter()
+        self.client_load = ClientLoad()
 
     @property
     def epoch0(self) -> float:
@@ -179,7 +184,9 @@ class Timeline:
 
     def add(self, record: Record) -> None:
         self.counts[record.TYPE] += 1
+        self.cost(record)
         if isinstance(record, Tick):
+            self.client_load.add(record)
             self.recent.append(record)
             point = tick_point(record)
             self.client.append(float(record.second), 1.0, point)
@@ -212,6 +219,7 @@ class Timeline:
             self.elapsed = max(self.elapsed, record.elapsed)
         elif isinstance(record, Header):
             self.header = record
+            self.client_load.late_ms = float((record.meta.get("load") or {}).get("late_ms", 10))
         elif isinstance(record, Footer):
             self.footer = record
             self.elapsed = max(self.elapsed, record.elapsed)

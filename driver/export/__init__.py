@@ -2,6 +2,9 @@
 (``--summary-json``), and the live figures for Prometheus and OpenTelemetry. Imports metrics.
 """
 
+from driver.export.live import LiveFigures
+from driver.export.names import METRICS
+from driver.export.prometheus import ExportError
 from driver.export.summary import (
     SUMMARY_SCHEMA,
     SUMMARY_VERSION,
@@ -12,5 +15,15 @@ from driver.export.summary import (
     write_summary,
 )
 
-__all__ = ["SUMMARY_SCHEMA", "SUMMARY_VERSION", "SummaryWriter", "build_summary",
-           "capacity_part", "check_summary_path", "write_summary"]
+__all__ = [
+    "METRICS",
+    "SUMMARY_SCHEMA",
+    "SUMMARY_VERSION",
+    "ExportError",
+    "LiveFigures",
+    "SummaryWriter",
+    "build_summary",
+    "capacity_part",
+    "check_summary_path",
+    "write_summary",
+]

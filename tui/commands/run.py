@@ -71,6 +71,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="USD per instance-hour, for every type or per instance type "
                              "(default: the AWS Price List API where credentials allow, else "
                              "loadwatch's table); with a plain HTTP target: its server's price")
+    parser.add_argument("--prometheus", metavar="ADDR:PORT",
+                        help="serve the live figures for Prometheus at ADDR:PORT/metrics while "
+                             "loadwatch runs (docs/export.md)")
+    parser.add_argument("--otlp", metavar="URL",
+                        help="push the live figures to an OTLP/HTTP receiver, e.g. "
+                             "http://127.0.0.1:4318/v1/metrics")
     parser.add_argument("--summary-json", metavar="FILE", type=Path,
                         help="write a summary for machines to FILE at the end (docs/export.md)")
     aws = parser.add_argument_group("AWS")
@@ -138,6 +144,23 @@ def attach_exports(args: argparse.Namespace, options: RunOptions, command: str,
                                at_footer=at_footer)
         args.summary_writer = writer
         options.attach.append(lambda session: session.subscribe(writer))
+    if args.prometheus is not None or args.otlp is not None:
+        from driver.export import ExportError, LiveFigures
+
+        figures = LiveFigures()
+        try:
+            if args.prometheus is not None:
+                from driver.export.prometheus import serve
+
+                serve(args.prometheus, figures)  # before any load: a taken port says so now
+            if args.otlp is not None:
+                from driver.export.otlp import OtlpPush
+
+                push = OtlpPush(args.otlp, figures)
+                options.attach.append(lambda session: session.subscribe(push))
+        except ExportError as exc:
+            return str(exc)
+        options.attach.append(lambda session: session.subscribe(figures))
     return None
 
 

@@ -72,6 +72,7 @@ def _metadata(run: RunAnalysis) -> str:
                       "(ConcurrentRequestsPerModel)"))
     if run.timeline.period:
         items.append(("server metric period", f"{run.timeline.period} s"))
+    items += tables.run_items(run)
     items.append(("written by", f"loadwatch {header.tool_version} (format {header.format})"))
     body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items)
     return f'<dl class="meta">{body}</dl>'

@@ -27,11 +27,13 @@ from metrics.records import (
 from metrics.stats import Aggregate, error_rate
 from metrics.timeline import Timeline
 from tui.monitor.widgets.llm_figures import llm_rows
+from tui.monitor.widgets.run_figures import cost_rows, load_generator_rows
 
 Row = tuple[str, str]  # (label, value); a label with an empty value heads a section
 # The figures kept when the panel is squeezed under the charts (80x24).
 COMPACT_LABELS = {"target", "sent", "p50/p99 ok", "p50 / p99", "errors", "send lag p99", "requests",
-                  "invocations", "model avg/p99", "instances", "TTFT p50/p99", "goodput"}
+                  "invocations", "model avg/p99", "instances", "TTFT p50/p99", "goodput",
+                  "cost", "load gen"}
 
 
 def _ms(value: float | None) -> str:
@@ -161,6 +163,7 @@ class FiguresPanel(Static):
         if timeline.counts["tick"]:
             rows += client_rows("run so far", timeline.summary.total, per_second=False,
                                 ok_only=ok_only)
+            rows += load_generator_rows(timeline) + cost_rows(timeline)
         rows = rows or [("waiting for the first second of load", "")]
         # A layout pass costs more than the figures: only when the panel's height may change.
         layout = len(rows) != len(self._rows)
