@@ -16,7 +16,8 @@ def cost_rows(timeline: Timeline) -> list[Row]:
     cost = timeline.cost.result()
     if cost is None:
         return []
-    rows = [("cost", f"{_usd(cost['usd'])} so far, {_usd(cost['usd_per_hour_now'])}/h now")]
+    rows = [("cost", f"{_usd(cost['usd'])} so far"),
+            ("cost per hour", f"{_usd(cost['usd_per_hour_now'])} now")]
     if cost["usd_per_million_output_tokens"] is not None:
         rows.append(("per M tokens", _usd(cost["usd_per_million_output_tokens"])))
     rows.append(("per M ok", _usd(cost["usd_per_million_ok"])))
@@ -29,9 +30,7 @@ def load_generator_rows(timeline: Timeline) -> list[Row]:
     if not timeline.client_load.measured_seconds:
         return []
     result = timeline.client_load.result()
-    if result["limited"]:
-        return [("load gen", str(result["message"]).removeprefix("limited by the load "
-                                                                 "generator: "))]
+    if result["limited"]:  # the first reason leads: it is what a cut-off value still shows
+        return [("load gen", "LIMITED: " + "; ".join(result["reasons"]) + "; add workers")]
     busiest = max(result["cpu_max"].values(), default=None)
-    return [("load gen", "keeping up" + ("" if busiest is None else
-                                         f" (busiest worker {100 * busiest:.0f} % of a core)"))]
+    return [("load gen", "ok" + ("" if busiest is None else f", CPU ≤ {100 * busiest:.0f} %"))]
