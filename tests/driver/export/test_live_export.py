@@ -246,5 +246,20 @@ def test_a_taken_port_is_refused_before_any_load(capsys: pytest.CaptureFixture[s
     assert out == ""  # no sandbox started, nothing sent
 
 
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("--prometheus", "localhost", "--prometheus localhost: expected ADDR:PORT, e.g. "
+     "127.0.0.1:9464"),
+    ("--prometheus", "example.com:9464", "--prometheus example.com:9464: 'example.com' is not "
+     "an IP address"),
+    ("--otlp", "127.0.0.1:4318", "--otlp 127.0.0.1:4318: expected an http(s) URL, e.g. "
+     "http://127.0.0.1:4318/v1/metrics"),
+])
+def test_bad_export_options_are_one_line_and_exit_2(
+        capsys: pytest.CaptureFixture[str], option: str, value: str, said: str) -> None:
+    assert cli.main(["run", "--headless", "--no-record", option, value]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().splitlines() == [f"loadwatch: {said}"]
+
+
 def test_the_metric_table_in_the_docs_is_the_one_exported() -> None:
     assert markdown_table() in (ROOT / "docs" / "export.md").read_text()
