@@ -79,6 +79,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "http://127.0.0.1:4318/v1/metrics")
     parser.add_argument("--summary-json", metavar="FILE", type=Path,
                         help="write a summary for machines to FILE at the end (docs/export.md)")
+    parser.add_argument("--engine-metrics", metavar="URL",
+                        help="scrape the serving engine's Prometheus endpoint (vLLM, TGI, "
+                             "SGLang, Triton) every few seconds; over the profile's engine.url")
     aws = parser.add_argument_group("AWS")
     aws.add_argument("--profile", dest="aws_profile", metavar="NAME", help="AWS profile")
     aws.add_argument("--region", help="AWS region")
@@ -128,6 +131,7 @@ def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
         sandbox_instance=args.sandbox_instance, sandbox_instances=args.sandbox_instances,
         sandbox_period=args.sandbox_period, pool=ray_pool(args),
         price=None if args.price is None else parse_price(args.price),
+        engine_url=getattr(args, "engine_metrics", None),
     )
 
 

@@ -50,6 +50,11 @@ def main(args: argparse.Namespace) -> int:
           f"{round(profile.requests)} requests, {len(profile.scenarios)} scenario(s)")
     for line in describe_llm(profile.llm, profile.load, sagemaker=profile.target is None):
         print(line)
+    if profile.engine is not None:
+        engine = profile.engine
+        print(f"engine metrics: {engine.url} every {engine.interval:g} s "
+              f"({engine.engine or 'engine told from its series'}"
+              + (f"; also {', '.join(engine.series)}" if engine.series else "") + ")")
     if profile.ensure:
         print("ensure: " + ", ".join(f"{k} {v:g}" for k, v in profile.ensure.items()))
     return 0
