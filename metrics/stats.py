@@ -52,6 +52,7 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         failed_latency=hdr.merge_encoded(p.failed_latency for p in parts),
         cpu={k: v for p in parts for k, v in p.cpu.items()},
         loop_lag_ms=max(p.loop_lag_ms for p in parts),
+        interrupted=sum(p.interrupted for p in parts),
     )
 
 
@@ -75,6 +76,7 @@ class Aggregate:
     not_sent: int = 0
     out_of_range: int = 0
     retried: int = 0
+    interrupted: int = 0  # sent, then cut by the operator's stop: outside every rate of errors
     outcomes: Counter[str] = field(default_factory=Counter)
     status: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -94,6 +96,7 @@ class Aggregate:
         self.not_sent += tick.not_sent
         self.out_of_range += tick.out_of_range
         self.retried += tick.retried
+        self.interrupted += tick.interrupted
         self.outcomes.update(tick.outcomes)
         self.status.update(tick.status)
         self.errors.update(tick.errors)
@@ -137,6 +140,7 @@ class Aggregate:
             "not_sent": self.not_sent,
             "out_of_range": self.out_of_range,
             "retried": self.retried,
+            "interrupted": self.interrupted,
             "status": dict(sorted(self.status.items())),
             "error_codes": dict(self.errors.most_common()),
             "latency_ms": hdr.summary_ms(self.latency),

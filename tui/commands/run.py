@@ -23,6 +23,7 @@ from driver.session import (
     check_recording_path,
     default_recording_path,
 )
+from tui.commands.exit_codes import EXIT_CODES
 from tui.console import (
     HeadlessPrinter,
     PreflightStop,
@@ -33,7 +34,9 @@ from tui.console import (
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser("run", help="run a profile (monitor, or --headless)")
+    run = commands.add_parser("run", help="run a profile (monitor, or --headless)",
+                              epilog=EXIT_CODES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("profile", type=Path, nargs="?", help="YAML profile (default: sandbox demo)")
     add_run_options(run)
     run.set_defaults(handler=main)
@@ -87,6 +90,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     aws.add_argument("--region", help="AWS region")
     aws.add_argument("--endpoint-url", metavar="URL",
                      help="AWS endpoint URL (also AWS_ENDPOINT_URL)")
+    aws.add_argument("--inference-component", metavar="NAME",
+                     help="send every request to this inference component (the "
+                          "X-Amzn-SageMaker-Inference-Component header); scaling acts on it "
+                          "(overrides sagemaker.inferenceComponent)")
     aws.add_argument("--sandbox", action="store_true",
                      help="run against the built-in sandbox whatever the profile targets")
     aws.add_argument("--realistic", action="store_true",
@@ -128,6 +135,7 @@ def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
         region=args.region, endpoint_url=args.endpoint_url, sandbox=args.sandbox,
         realistic=args.realistic, keep_scaling=args.keep_scaling,
         keep_instances=args.keep_instances,
+        inference_component=getattr(args, "inference_component", None),
         sandbox_instance=args.sandbox_instance, sandbox_instances=args.sandbox_instances,
         sandbox_period=args.sandbox_period, pool=ray_pool(args),
         price=None if args.price is None else parse_price(args.price),
@@ -245,7 +253,7 @@ async def _headless_main(profile: Profile, options: RunOptions, interval: int) -
         finally:
             await prepared.close()
         print_result(result, "interrupted: load stopped, recording finished",
-                     profile.sanitized)
+                     profile.sanitized, prepared.session.scaling_outcome)
         return result.exit_code
 
 

@@ -14,12 +14,14 @@ from typing import Any
 
 import driver
 from driver.pool import describe_source
+from metrics import failures
 from metrics.compare import ON_TTFT, TOTAL, Comparison, RunAnalysis, llm_summary
 from metrics.records import Event, ScalingActivity
-from metrics.scaling_target import tracks_concurrency
+from metrics.scaling_target import recorded_target, tracks_concurrency
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
 from tui.report.capacity_section import capacity_html
+from tui.report.cold_start_section import cold_start_html
 from tui.report.engine_section import engine_html, with_engine_rows
 from tui.report.html_parts import cards_html, charts_html, pair, table_html
 from tui.report.llm_section import llm_cards_html, llm_comparison_cards, llm_table_html
@@ -68,6 +70,8 @@ def _metadata(run: RunAnalysis) -> str:
     if run.scaling_target:
         items.append(("scaling target", f"{run.scaling_target:,.0f} InvocationsPerInstance "
                       "per minute"))
+    elif recorded := recorded_target(run.recording):  # in its own unit (per copy, say)
+        items.append(("scaling target", f"{recorded[0]:g} {recorded[1]} ({recorded[2]})"))
     elif concurrency := _concurrency_target(run):
         items.append(("scaling target", f"{concurrency:g} requests in flight per model copy "
                       "(ConcurrentRequestsPerModel)"))
@@ -277,6 +281,33 @@ def _long(text: str) -> str:
     return " long" if len(text) > 14 else ""
 
 
+def _phase_table_html(run: RunAnalysis) -> str:
+    """The per-phase table, narrow enough for a 1280 px window: its "failed as" names wrap
+    (the rest of its 19 columns are numbers) and its cells are set tighter."""
+    table = tables.phase_table(run)
+    wrapped = [i for i, c in enumerate(table.columns) if c == "failed as"]
+    return table_html(table, total_last=True, text_columns=[0, *wrapped], css_class="phases")
+
+
+def _server_said(run: RunAnalysis) -> str:
+    """What failed over the whole run, with the server's first words for each (empty if
+    nothing failed)."""
+    lines = failures.describe(run.figures().failures, messages=run.server_messages())
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f'<h3>What failed, in the server\'s words</h3><ul class="said">{items}</ul>'
+
+
+def _interrupted_note(run: RunAnalysis) -> str:
+    """What the operator's stop cut, counted apart from the errors (empty if nothing)."""
+    n = run.figures().interrupted
+    if not n:
+        return ""
+    return (f" {n:,} request{'s were' if n != 1 else ' was'} in flight when the run was "
+            "stopped: counted as interrupted, not as errors, and left out of the shares.")
+
+
 def _run_section(run: RunAnalysis, index: int, of: int) -> str:
     heading = f"Run {'AB'[index]}: {run.label}" if of > 1 else f"Run: {run.label}"
     reason = run.failure_reason()
@@ -288,9 +319,10 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
             + "<h3>Metadata</h3>" + _metadata(run)
             + "<h3>Plan</h3>" + _plan(run)
             + capacity_html(run)
+            + cold_start_html(run)
             + "<h3>Ensure</h3>" + _ensure(run)
             + "<h3>Summary per phase</h3>"
-            + table_html(tables.phase_table(run), total_last=True, text_columns=[0])
+            + _phase_table_html(run)
             + '<p class="note">Client latency in ms from each request\'s intended send time '
               "(coordinated omission corrected), percentiles from merged HDR histograms; "
               + ("“ok” columns: successful requests only, “p99 fail”: the failed ones; "
@@ -301,7 +333,9 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
               "ModelLatency average weighted by each period's invocations. Errors are shares "
               "of all requests; other kinds = timeouts, connection errors, throttled and not "
               "sent."
+              + _interrupted_note(run) +
               "</p>"
+            + _server_said(run)
             + llm_table_html(run, llm)
             + engine_html(run)  # runs that scraped their serving engine
             + "<h3>Over time</h3>" + charts_html(chart_specs.run_charts(run))
