@@ -324,6 +324,7 @@ class LlmRequests:
         It leaves the in-flight map without a completion (the kill that called this checks
         for the drain's end); what it received still counts as tokens."""
         stream.ended = True
+        self.counter.roll(time.perf_counter())
         self.in_flight.pop(stream.seq, None)
         llm_counter = self.llm_counter
         llm_counter.interrupted()
@@ -337,14 +338,17 @@ class LlmRequests:
         if stream.ended:
             return
         stream.ended = True
+        end = time.perf_counter()
+        # Its second first: the stream's tokens and goodput then land in the tick that counts
+        # its completion (else a window could show goodput above 100 %).
+        self.counter.roll(end)
         if result is not None:
             assert stream.prompt is not None
             self.llm_counter.record(result, stream.prompt)
             if result.outcome != OK:
                 kind, code = OUTCOME_CODES.get(result.outcome, (OTHER, result.outcome))
                 message = result.message
-        self.counter.ended(stream, kind, stream.status, code, message, time.perf_counter(),
-                           False)
+        self.counter.ended(stream, kind, stream.status, code, message, end, False)
         if self._on_end is not None:
             self._on_end()
 
