@@ -134,6 +134,8 @@ class LlmRequests:
         self.api = llm["api"]
         self.model = llm.get("model")
         self.max_tokens = int(llm.get("max_tokens") or 128)
+        self.ignore_eos = bool(llm.get("ignore_eos"))
+        self.extra_body = llm.get("extra_body") or None
         self.source = prompt_source(llm, index)
         self.timeout = timeout
         self.ttft_timeout = min(llm.get("ttft_timeout") or timeout, timeout)
@@ -221,7 +223,8 @@ class LlmRequests:
     def _body(self) -> tuple[Prompt, bytes]:
         prompt = self.source.next()
         return prompt, request_body(prompt, self.api, default_max_tokens=self.max_tokens,
-                                    model=self.model)
+                                    model=self.model, ignore_eos=self.ignore_eos,
+                                    extra=self.extra_body)
 
     async def _request(self, stream: Stream, request_id: int, spec: WorkerRequest) -> None:
         """One streamed request, from the connection wait to the worker's counts (the lean
