@@ -9,6 +9,7 @@ tokens must belong to the streams that second counted as completed.
 from __future__ import annotations
 
 import io
+import re
 import time
 
 from driver.load.accounting import RequestCounter
@@ -64,7 +65,7 @@ async def test_the_headless_line_labels_a_concurrency_target_and_shows_in_flight
     from driver.profile import load_profile
     from driver.session import RunOptions, prepare_run
 
-    prepared = await prepare_run(load_profile(path), RunOptions())
+    prepared = await prepare_run(load_profile(path), RunOptions(record=tmp_path / "r.jsonl"))
     out = io.StringIO()
     prepared.session.subscribe(HeadlessPrinter(out, interval=2))
     await prepared.session.run()
@@ -74,6 +75,36 @@ async def test_the_headless_line_labels_a_concurrency_target_and_shows_in_flight
     status = next(line for line in lines if line.lstrip().startswith("0:02"))
     assert float(status.split()[3]) == 3  # the target: 3 in flight, not 3/s
     assert 2.5 <= float(status.split()[-1]) <= 3.0  # in flight, the mean over the window
+    # The report of the same run says so too: its plan and its send-rate card.
+    from tui.report.html import report_html
+    from tui.report.inputs import load_runs
+
+    html = report_html(load_runs([tmp_path / "r.jsonl"]))
+    assert "<th>in flight</th>" in html and "target 3.0 in flight" in html
+    assert "offered 3.0 req/s" not in html
+    # ...and so does the monitor, replaying it at 80x24: header and figures panel.
+    from metrics.recording import read_recording
+    from tests.tui.monitor.test_replay_screen import FakeClock, _caught_up
+    from tui.monitor.app import MonitorApp
+    from tui.monitor.screens import ReplayScreen
+    from tui.monitor.widgets import FiguresPanel
+    from tui.monitor.widgets.session_header import SessionHeader
+
+    screen = ReplayScreen(read_recording(tmp_path / "r.jsonl"), clock=FakeClock())
+    app = MonitorApp(screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("right")  # a second on: the first tick is shown
+        await _caught_up(pilot, screen)
+        header = screen.query_one(SessionHeader)
+        for _ in range(100):
+            text = str(header.render())
+            rows = dict(screen.query_one(FiguresPanel)._rows)
+            if "target" in text and "target" in rows:
+                break
+            await pilot.pause(0.02)
+        assert re.search(r"target \d+ in flight  sent", text), text
+        assert re.fullmatch(r"[\d.]+ in flight", rows["target"]), rows
+        await pilot.press("q")
 
 
 def _counter(ticks: list) -> tuple[RequestCounter, LlmCounter]:
