@@ -35,11 +35,13 @@ What a stream gives (tokens, TTFT, ITL, TPOT, goodput) goes into the worker's ``
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from driver.http import (
     CRC_ERROR,
@@ -103,6 +105,38 @@ def prompt_source(llm: dict[str, Any], index: int) -> PromptSource | SyntheticPr
                             chat=llm.get("api") == "chat")
 
 
+class TimedResponseHandler(ResponseHandler):
+    """aiohttp's connection protocol, noting when the socket first delivered bytes the stream
+    has not read yet (``unread_since``, perf_counter): a token is timed at the socket read that
+    brought it, not when its task next ran after the loop's other callbacks (issue 25)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.unread_since: float | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.unread_since is None:
+            self.unread_since = time.perf_counter()
+        super().data_received(data)
+
+
+def read_time(response: aiohttp.ClientResponse) -> Callable[[], float]:
+    """When the piece ``iter_any`` just gave arrived: the first socket read since the last
+    piece (``TimedResponseHandler``), or now if the connection is not timed."""
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if not isinstance(protocol, TimedResponseHandler):
+        return time.perf_counter
+
+    def arrived() -> float:
+        now = time.perf_counter()
+        at = protocol.unread_since
+        protocol.unread_since = None
+        return now if at is None or at > now else at
+
+    return arrived
+
+
 class Stream:
     """One streamed request in the counter's in-flight map (``driver.load.accounting.InFlight``)."""
 
@@ -160,6 +194,9 @@ class LlmRequests:
         self.t0, self.epoch0 = t0, epoch0
         limit = self.connections
         connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300)
+        if hasattr(connector, "_factory"):  # aiohttp's protocol factory: time socket reads
+            connector._factory = functools.partial(TimedResponseHandler,
+                                                   loop=asyncio.get_running_loop())
         # No aiohttp timeouts: TTFT and total timeouts are per request (asyncio.timeout).
         self.session = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=None),
@@ -291,9 +328,12 @@ class LlmRequests:
                         reader = stream.reader = StreamReader(self.transport, self.shape,
                                                               intended, actual,
                                                               on_itl=self.llm_counter.itl)
+                        arrived = read_time(response)
+                        if not response.content.total_bytes:
+                            arrived()  # the reads so far were the headers': not a token's
                         waiting = True
                         async for piece in response.content.iter_any():
-                            if not reader.feed(piece, perf()):
+                            if not reader.feed(piece, arrived()):
                                 break
                             if waiting and reader.first_token_at is not None:
                                 waiting = False

@@ -144,3 +144,41 @@ def test_a_stream_ending_after_the_second_closed_counts_in_the_next_one_whole():
     # In flight: second 0 from its intended send at 0.05 s, and second 1 up to its end at
     # about 1.3 s.
     assert first.in_flight == 0.95 and 0.29 <= second.in_flight <= 0.4
+
+
+async def test_a_token_is_timed_at_the_socket_read_that_brought_it(sse_server, monkeypatch):
+    # The loop is kept busy for 150 ms right after the first token's socket read, before the
+    # stream's task can run (a callback queued ahead of it): TTFT must not include that wait.
+    from types import SimpleNamespace
+
+    from driver.load import stream_request
+
+    sse_server.first_delay, sse_server.interval, sse_server.tokens = 0.05, 0.01, 5
+    hogged: list[float] = []
+    plain = stream_request.TimedResponseHandler.data_received
+
+    def hog_after_the_first_token(self, data: bytes) -> None:
+        if b'"content"' in data and not hogged:
+            hogged.append(time.perf_counter())
+            self._loop.call_soon(time.sleep, 0.15)  # ahead of the task's wake-up
+        plain(self, data)
+
+    monkeypatch.setattr(stream_request.TimedResponseHandler, "data_received",
+                        hog_after_the_first_token)
+    ticks: list = []
+    counter, llm_counter = _counter(ticks)
+    path = LlmRequests(LLM, 0, 30.0, 4, None, counter, llm_counter)  # type: ignore[arg-type]
+    path.open(None, time.perf_counter(), 0.0)  # type: ignore[arg-type]
+    counter.start(path.t0, 0.0, 0)
+    stream = Stream(path, 1, time.perf_counter())
+    stream.prompt, body = path._body()
+    request = SimpleNamespace(method="POST", url=f"{sse_server.url}/v1/chat/completions",
+                              headers={"content-type": "application/json"})
+    sent = time.perf_counter()
+    _, _, _, result = await path._exchange(path.session, stream, request, body, sent)
+    await path.close()
+    assert hogged and result is not None and result.outcome == OK
+    assert result.e2e_sent_s >= 0.15 + 0.05  # the loop was held
+    server_first = sse_server.first_at[0]
+    assert server_first <= result.ttft_sent_s <= hogged[0] - sent + 0.005  # the read's time
+    assert result.ttft_sent_s < server_first + 0.05
