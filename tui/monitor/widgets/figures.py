@@ -74,8 +74,9 @@ def client_rows(title: str, agg: Aggregate, per_second: bool = True,
     seconds = max(agg.seconds, 1)
     rows: list[Row] = [(title, "")]
     if per_second:
-        target = _rate(agg.target / seconds)
-        rows += [("target", f"{target} in flight" if concurrency else f"{target}/s"),
+        target = agg.target / seconds  # a concurrency: "4 in flight" fits the 80-column panel
+        rows += [("target", f"{round(target, 1):g} in flight" if concurrency
+                  else f"{_rate(target)}/s"),
                  ("sent", f"{_rate(agg.sent / seconds)}/s"),
                  ("completed", f"{_rate(agg.completed / seconds)}/s")]
     else:
