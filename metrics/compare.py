@@ -28,16 +28,37 @@ from metrics.analysis import (
     plan_windows,
     resolve_slo,
 )
+from metrics.engine_figures import engine_window
 from metrics.llm import LlmAggregate, LlmSummaryBuilder
 from metrics.records import LATENCY_ALL, LATENCY_OK
 from metrics.scaling_target import scaling_target_per_minute
 
 __all__ = [
-    "BY_PHASE", "BY_TIME", "DEFAULT_SLO_MS", "ON_P99", "ON_TTFT", "TOTAL", "Breach",
-    "Comparison", "Figures", "Row",
-    "RunAnalysis", "ScaleOut", "Window", "analyze", "compare", "llm_figures", "llm_summary",
-    "load", "objective_on", "phase_time_map",
-    "plan_differences", "plan_windows", "resolve_slo", "scaling_target_per_minute",
+    "BY_PHASE",
+    "BY_TIME",
+    "DEFAULT_SLO_MS",
+    "ON_P99",
+    "ON_TTFT",
+    "TOTAL",
+    "Breach",
+    "Comparison",
+    "Figures",
+    "Row",
+    "RunAnalysis",
+    "ScaleOut",
+    "Window",
+    "analyze",
+    "compare",
+    "engine_figures",
+    "llm_figures",
+    "llm_summary",
+    "load",
+    "objective_on",
+    "phase_time_map",
+    "plan_differences",
+    "plan_windows",
+    "resolve_slo",
+    "scaling_target_per_minute",
 ]
 
 BY_TIME = "time"
@@ -54,6 +75,9 @@ class Row:
     # Streaming LLM runs: ``LlmAggregate.snapshot()`` of the same window; None otherwise.
     llm_a: dict[str, Any] | None = None
     llm_b: dict[str, Any] | None = None
+    # Runs that scraped their serving engine: ``engine_figures`` of the same window.
+    engine_a: dict[str, Any] | None = None
+    engine_b: dict[str, Any] | None = None
 
 
 @dataclass
@@ -161,6 +185,8 @@ def compare(a: RunAnalysis, b: RunAnalysis, by: str = BY_TIME) -> Comparison:
     for row in rows:
         row.llm_a = llm_figures(a, row.a.window) if row.a is not None else None
         row.llm_b = llm_figures(b, row.b.window) if row.b is not None else None
+        row.engine_a = engine_figures(a, row.a.window) if row.a is not None else None
+        row.engine_b = engine_figures(b, row.b.window) if row.b is not None else None
     return Comparison(a, b, by, rows, notes, b_time)
 
 
@@ -172,6 +198,12 @@ def llm_figures(run: RunAnalysis, window: Window = TOTAL) -> dict[str, Any] | No
         return aggregate.snapshot() if aggregate.streaming else None
     finally:
         aggregate.release()
+
+
+def engine_figures(run: RunAnalysis, window: Window = TOTAL) -> dict[str, Any] | None:
+    """The serving engine's figures over a window (``metrics.engine_figures``); None when the
+    run scraped no engine."""
+    return engine_window(run.timeline.engine, window.__contains__)
 
 
 def llm_summary(run: RunAnalysis) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics import hdr
+from metrics.engine import ENGINE
 from metrics.llm import LLM_SERIES, LLM_TAKE_MAX, llm_point
 from metrics.records import (
     CONN_ERROR,
@@ -172,6 +173,14 @@ class Timeline:
         self.counts: Counter[str] = Counter()
         # The last few seconds of ticks whole, for exact "now" figures from their histograms.
         self.recent: deque[Tick] = deque(maxlen=recent_seconds)
+        # The serving engine's own series (metrics.engine), apart from CloudWatch's; and what
+        # its scraper said: scraping at all, the engine, the failure now (None: scrapes work).
+        self.engine: dict[tuple[str, str], dict[float, float]] = {}
+        self.engine_units: dict[tuple[str, str], str] = {}
+        self.engine_periods: dict[tuple[str, str], int] = {}
+        self.engine_scraped = False
+        self.engine_name: str | None = None
+        self.engine_failure: str | None = None
 
     @property
     def epoch0(self) -> float:
@@ -189,6 +198,11 @@ class Timeline:
             self.last_tick = record
             self.last_point = point
             self.elapsed = max(self.elapsed, record.second + 1.0)
+        elif isinstance(record, Datapoint) and record.namespace == ENGINE:
+            key = (record.metric, record.stat)
+            self.engine.setdefault(key, {})[record.t - self.epoch0] = record.value
+            self.engine_units[key] = record.unit
+            self.engine_periods[key] = record.period
         elif isinstance(record, Datapoint):
             key = (record.metric, record.stat)
             self.server.setdefault(key, {})[record.t - self.epoch0] = record.value
@@ -210,11 +224,32 @@ class Timeline:
         elif isinstance(record, Event):
             self.events.append(record)
             self.elapsed = max(self.elapsed, record.elapsed)
+            if record.source == "engine":
+                self._engine_event(record)
         elif isinstance(record, Header):
             self.header = record
         elif isinstance(record, Footer):
             self.footer = record
             self.elapsed = max(self.elapsed, record.elapsed)
+
+    def _engine_event(self, event: Event) -> None:
+        self.engine_scraped = True
+        if event.name == "engine_found":
+            self.engine_name = event.data.get("engine")
+        elif event.name == "engine_scrape_failed":
+            self.engine_failure = str(event.data.get("error") or event.message)
+        elif event.name == "engine_scrape_recovered":
+            self.engine_failure = None
+
+    def engine_series(self, metric: str, stat: str) -> tuple[list[float], list[float]]:
+        """One engine series: (elapsed seconds of each value, values), sorted by time."""
+        points = self.engine.get((metric, stat), {})
+        xs = sorted(points)
+        return xs, [points[x] for x in xs]
+
+    def latest_engine(self, metric: str, stat: str) -> float | None:
+        points = self.engine.get((metric, stat))
+        return points[max(points)] if points else None
 
     def server_series(self, metric: str, stat: str) -> tuple[list[float], list[float]]:
         """(period starts in elapsed seconds, values), sorted by time."""

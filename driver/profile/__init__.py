@@ -4,6 +4,7 @@ May import ``driver.schedule`` and ``metrics``.
 """
 
 from driver.profile.model import (
+    EngineOptions,
     LoadOptions,
     Profile,
     ProfileError,
@@ -23,6 +24,7 @@ from driver.profile.prompts import (
 )
 
 __all__ = [
+    "EngineOptions",
     "LengthDistribution",
     "LoadOptions",
     "Profile",

@@ -120,6 +120,17 @@ class ScalingOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """``engine:``: the serving engine's Prometheus endpoint, scraped for the whole run."""
+
+    url: str
+    engine: str | None = None  # vllm | tgi | sglang | triton; None: told from the series names
+    series: tuple[str, ...] = ()  # more series to record, as name or name{label="value"}
+    interval: float = 5.0  # seconds between scrapes
+    timeout: float = 2.0  # seconds one scrape may take
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsOptions:
     enabled: bool = True
     period: int | None = None  # seconds; None: 60 on AWS, the sandbox's period there
@@ -190,6 +201,7 @@ class Profile:
     scaling: ScalingOptions | None = None
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
     llm: LlmOptions | None = None  # a streaming LLM target (the llm section, sagemaker.stream)
+    engine: EngineOptions | None = None  # the engine's own metrics (the engine section)
     target_problem: Problem | None = None  # set when config.target is a placeholder
     secrets: set[str] = field(default_factory=set)
     sanitized: dict[str, Any] = field(default_factory=dict)

@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 import yaml
 
 from driver.profile import yamlsource
+from driver.profile.engine_section import engine_options
 from driver.profile.model import (
+    EngineOptions,
     LoadOptions,
     MetricsOptions,
     Payload,
@@ -53,7 +55,7 @@ from driver.schedule import RateFunction
 from metrics.redact import REDACTED, is_secret_name
 
 __all__ = [
-    "LoadOptions", "MetricsOptions", "Payload", "Problem", "Profile",
+    "EngineOptions", "LoadOptions", "MetricsOptions", "Payload", "Problem", "Profile",
     "ProfileError", "RenderedRequest", "RequestSpec", "SageMakerOptions", "ScalingOptions",
     "Scenario", "Template", "describe_plan", "load_profile", "parse_profile", "sanitize",
 ]
@@ -97,7 +99,7 @@ def parse_profile(
     if data is None:
         raise ProfileError([Problem(file, 1, "profile", "the file is empty")])
     top = ctx.fields(data, "", 1, ("config", "scenarios", "load", "sagemaker", "scaling",
-                                   "metrics", "llm"))
+                                   "metrics", "llm", "engine"))
     if not isinstance(data, dict):
         raise ProfileError(ctx.problems)
     config_value, config_line = top.get("config", (None, 1))
@@ -139,6 +141,7 @@ def parse_profile(
     scaling = scaling_options(ctx, top)
     metrics = metrics_options(ctx, top)
     llm = llm_options(ctx, top, sagemaker)
+    engine = engine_options(ctx, top)
     if llm is not None:
         load = llm_load(ctx, top, load)
     if llm is not None and "scenarios" not in top:
@@ -164,6 +167,7 @@ def parse_profile(
         scaling=scaling,
         metrics=metrics,
         llm=llm,
+        engine=engine,
         target_problem=target_problem,
         secrets=ctx.secrets,
         sanitized=sanitize(data),

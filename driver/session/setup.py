@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driver.profile import Profile
+from driver.profile import EngineOptions, Profile
 from driver.session.runner import Session
 
 if TYPE_CHECKING:  # boto3 is imported only when a run needs AWS: `loadwatch --help` stays fast
@@ -59,6 +59,7 @@ class RunOptions:
     metrics_period: int | None = None  # default CloudWatch period when the profile names none
     aws_clients: AwsClients | None = None  # injected clients win over everything above
     pool: Any = None  # a driver.pool.WorkerPool (a RayPool for --ray); local processes if None
+    engine_url: str | None = None  # --engine-metrics: over the profile's engine.url
 
 
 @dataclass
@@ -116,14 +117,40 @@ async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
     """Resolve the target and build the session; raises SetupError before any load is sent."""
     if not options.sandbox:  # a placeholder config.target does not matter to the sandbox
         profile.check_runnable()
+    engine = engine_options(profile, options)
     if profile.target is not None and not options.sandbox:
         target: dict[str, Any] = {"kind": "http"}
         if profile.llm is not None:
             target["llm"] = profile.llm.as_spec(sagemaker=False)
         session = Session(profile, target, target_label=profile.target,
                           workers=options.workers, record=options.record, seed=options.seed)
-        return PreparedRun(session, profile.target)
-    return await _prepare_sagemaker(profile, options)
+        prepared = PreparedRun(session, profile.target)
+    else:
+        prepared = await _prepare_sagemaker(profile, options)
+    if engine is not None:
+        from driver.engine import attach_engine
+        from metrics.engine import Selector
+
+        attach_engine(prepared.session, engine.url, engine=engine.engine,
+                      series=[Selector.parse(s) for s in engine.series],
+                      interval=engine.interval, timeout=engine.timeout)
+    return prepared
+
+
+def engine_options(profile: Profile, options: RunOptions) -> EngineOptions | None:
+    """The profile's ``engine`` section, its URL replaced by ``--engine-metrics``."""
+    from dataclasses import replace
+
+    from driver.profile.engine_section import check_url
+
+    if options.engine_url is None:
+        return profile.engine
+    if not check_url(options.engine_url):
+        raise SetupError(f"--engine-metrics: expected an http(s) URL, got "
+                         f"{options.engine_url!r}")
+    if profile.engine is None:
+        return EngineOptions(url=options.engine_url)
+    return replace(profile.engine, url=options.engine_url)
 
 
 async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedRun:

@@ -66,6 +66,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=int, default=5, metavar="SECONDS",
                         help="headless: seconds between status lines (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random arrivals and rows")
+    parser.add_argument("--engine-metrics", metavar="URL",
+                        help="scrape the serving engine's Prometheus endpoint (vLLM, TGI, "
+                             "SGLang, Triton) every few seconds; over the profile's engine.url")
     aws = parser.add_argument_group("AWS")
     aws.add_argument("--profile", dest="aws_profile", metavar="NAME", help="AWS profile")
     aws.add_argument("--region", help="AWS region")
@@ -114,6 +117,7 @@ def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
         keep_instances=args.keep_instances,
         sandbox_instance=args.sandbox_instance, sandbox_instances=args.sandbox_instances,
         sandbox_period=args.sandbox_period, pool=ray_pool(args),
+        engine_url=getattr(args, "engine_metrics", None),
     )
 
 

@@ -60,6 +60,11 @@ def main(args: argparse.Namespace) -> int:
     if profile.llm is not None:
         for line in llm_length_warnings(profile.llm, *_model_limit(profile)):
             print(line)
+    if profile.engine is not None:
+        engine = profile.engine
+        print(f"engine metrics: {engine.url} every {engine.interval:g} s "
+              f"({engine.engine or 'engine told from its series'}"
+              + (f"; also {', '.join(engine.series)}" if engine.series else "") + ")")
     if profile.ensure:
         print("ensure: " + ", ".join(f"{k} {v:g}" for k, v in profile.ensure.items()))
     return 0

@@ -81,7 +81,7 @@ class HeadlessPrinter:
                 self._status(record.second + 1)
         elif isinstance(record, Event):
             if record.name in _SHOWN_EVENTS or record.source in ("target", "scaling",
-                                                                 "capacity"):
+                                                                 "capacity", "engine"):
                 self._print(f"{clock(record.elapsed):>8}  · {record.message or record.name}")
         elif isinstance(record, Datapoint):
             self._server[f"{record.metric}:{record.stat}"] = record.value

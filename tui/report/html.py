@@ -20,6 +20,7 @@ from metrics.scaling_target import tracks_concurrency
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
 from tui.report.capacity_section import capacity_html
+from tui.report.engine_section import engine_html, with_engine_rows
 from tui.report.html_parts import cards_html, charts_html, pair, table_html
 from tui.report.llm_section import llm_cards_html, llm_comparison_cards, llm_table_html
 from tui.report.overlay import overlay_charts
@@ -242,7 +243,7 @@ def _comparison(comparison: Comparison) -> str:
 def _comparison_table(comparison: Comparison) -> str:
     """One table: a row per figure, a column group (A, B, change) per phase."""
     a, b = comparison.runs
-    sections = tables.comparison_sections(comparison)
+    sections = with_engine_rows(tables.comparison_sections(comparison), comparison)
     # The whole run first: at laptop width the later column groups may need a scroll.
     sections = sections[-1:] + sections[:-1]
     labels: list[str] = []
@@ -303,6 +304,7 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
               "sent."
               "</p>"
             + llm_table_html(run, llm)
+            + engine_html(run)  # runs that scraped their serving engine
             + "<h3>Over time</h3>" + charts_html(chart_specs.run_charts(run))
             + "<h3>Events</h3>" + _events(run)
             + "</section>")

@@ -12,6 +12,7 @@ import textwrap
 from metrics.compare import ON_TTFT, Comparison, RunAnalysis, llm_summary
 from tui.report import tables
 from tui.report.charts import DASHED, DOTTED, Chart
+from tui.report.engine_section import with_engine_rows
 from tui.report.llm_section import TTFT_NOTE, estimated_note, llm_table
 from tui.report.svg import clock, nice_step, number
 from tui.report.tables import BETTER, WORSE, Section, Table
@@ -62,7 +63,7 @@ def _verdict(text: str, verdict: int, color: bool) -> str:
 def text_tables(comparison: Comparison, color: bool = False, width: int = 100) -> str:
     """Side-by-side figures per phase, aligned for a terminal of 80 columns or more."""
     a, b = comparison.runs
-    sections = tables.comparison_sections(comparison)
+    sections = with_engine_rows(tables.comparison_sections(comparison), comparison)
     widths = [max(len(a.label), len(b.label), *(len(r.values[i]) for s in sections
                                                   for r in s.rows)) for i in (0, 1)]
     widths = [min(max(w, 9), 28) for w in widths]
@@ -106,7 +107,7 @@ def markdown(comparison: Comparison) -> str:
     for note in [*comparison.notes, tables.missing_note(list(comparison.runs))]:
         if note:
             out += [f"> {_md(note)}", ""]
-    for section in tables.comparison_sections(comparison):
+    for section in with_engine_rows(tables.comparison_sections(comparison), comparison):
         out += _markdown_section(section, a.label, b.label)
     out.append(FOOTNOTE)
     out += _markdown_llm([a, b])

@@ -23,6 +23,7 @@ from metrics.timeline import Timeline
 from tui.monitor.screens.help import HelpScreen
 from tui.monitor.widgets import (
     ChartView,
+    EngineChart,
     ErrorsChart,
     EventLog,
     FiguresPanel,
@@ -116,6 +117,19 @@ class MonitorScreen(Screen[None]):
         """The consumer of the record stream (a Session subscriber, or the replay's emit)."""
         self.timeline.add(record)
         self.event_log.add(record)
+        if not self.has_class("-engine") and (self.timeline.engine_scraped
+                                              or self.timeline.engine):
+            self.show_engine()
+
+    def show_engine(self) -> None:
+        """The session scrapes its serving engine: a fifth chart, a row across the grid.
+
+        Mounted only then, so a session without an engine has four charts, as before."""
+        self.set_class(True, "-engine")
+        chart = EngineChart(id="engine")
+        self.query_one("#charts").mount(chart)
+        self.charts.append(chart)
+        self._charts_due = True
 
     def reset_state(self) -> None:
         """Start again from an empty state (a replay seeking backwards)."""

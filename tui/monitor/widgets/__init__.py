@@ -3,6 +3,7 @@ May import ``driver`` and ``metrics``.
 """
 
 from tui.monitor.widgets.chart import ChartView, TimeChart
+from tui.monitor.widgets.engine_chart import EngineChart
 from tui.monitor.widgets.errors_chart import ErrorsChart
 from tui.monitor.widgets.event_log import EventLog
 from tui.monitor.widgets.figures import FiguresPanel
@@ -14,6 +15,7 @@ from tui.monitor.widgets.session_header import SessionHeader, Status, scaling_la
 
 __all__ = [
     "ChartView",
+    "EngineChart",
     "ErrorsChart",
     "EventLog",
     "FiguresPanel",

@@ -244,6 +244,13 @@ def server_line(view: ChartView, metric: str, stat: str, label: str, color: RGB,
     period = float(timeline.period_of(metric, stat) or 60)
     if rate:
         ys = [y / period for y in ys]
+    return period_line(label, color, xs, ys, period, x0, x1, bucket, how)
+
+
+def period_line(label: str, color: RGB, xs: Sequence[float], ys: Sequence[float],
+                period: float, x0: float, x1: float, bucket: int, how: str = "mean") -> Line:
+    """Values that each hold for ``period`` seconds as steps over the visible range; periods
+    shorter than the chart's bucket are merged into buckets first."""
     width = period
     if bucket > period:
         xs, ys = downsample(xs, ys, bucket, how, x0 - bucket, x1)
