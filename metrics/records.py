@@ -191,7 +191,12 @@ def latency_basis(header: Header | None) -> str:
 def concurrency_target(header: Header | None) -> bool:
     """The run's target is requests kept in flight (``load.mode: concurrency``), not a rate:
     its ticks' ``target_rps`` is then the mean concurrency asked for over the second."""
-    load = header.profile.get("load") if header is not None else None
+    return header is not None and concurrency_profile(header.profile)
+
+
+def concurrency_profile(profile: dict[str, Any] | None) -> bool:
+    """``concurrency_target`` of a sanitised profile (the header's ``profile``)."""
+    load = profile.get("load") if isinstance(profile, dict) else None
     return isinstance(load, dict) and str(load.get("mode", "")).lower() == "concurrency"
 
 

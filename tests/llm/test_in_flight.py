@@ -58,17 +58,24 @@ async def test_in_flight_is_the_concurrency_and_obeys_littles_law(sse_server, tm
 
 
 async def test_the_headless_line_labels_a_concurrency_target_and_shows_in_flight(sse_server,
-                                                                                 tmp_path):
+                                                                                 tmp_path,
+                                                                                 capsys):
     sse_server.first_delay, sse_server.interval = 0.02, 0.01
     path = write(tmp_path, llm_profile(sse_server.url, "    - {duration: 2, arrivalRate: 3}",
                                        load="  mode: concurrency"))
     from driver.profile import load_profile
     from driver.session import RunOptions, prepare_run
 
-    prepared = await prepare_run(load_profile(path), RunOptions(record=tmp_path / "r.jsonl"))
+    profile = load_profile(path)
+    prepared = await prepare_run(profile, RunOptions(record=tmp_path / "r.jsonl"))
     out = io.StringIO()
     prepared.session.subscribe(HeadlessPrinter(out, interval=2))
-    await prepared.session.run()
+    result = await prepared.session.run()
+    from tui.console import print_result
+
+    print_result(result, "", profile.sanitized)
+    summary = capsys.readouterr().out.splitlines()
+    assert "tgt infl" in summary[1] and "target/s" not in summary[1]
     lines = out.getvalue().splitlines()
     head = next(line for line in lines if line.lstrip().startswith("elapsed"))
     assert "tgt infl" in head and "target/s" not in head and head.endswith("in flight")

@@ -25,6 +25,7 @@ from metrics.records import (
     Record,
     ScalingActivity,
     Tick,
+    concurrency_profile,
     concurrency_target,
 )
 from metrics.stats import Aggregate
@@ -221,8 +222,10 @@ def print_result(result: SessionResult, interrupted: str,
     sent, as in "every request got HTTP 404 — is the path right? the profile posts to /x".
     """
     print()
-    for line in summary_lines(result.summary, result.checks,
-                              failures.request_description(profile)):
+    lines = summary_lines(result.summary, result.checks, failures.request_description(profile))
+    if lines and concurrency_profile(profile):
+        lines[0] = lines[0].replace(f"{'target/s':>9}", f"{'tgt infl':>9}")  # not a rate
+    for line in lines:
         print(line)
     if result.error:
         print(f"loadwatch: {result.error}", file=sys.stderr)
