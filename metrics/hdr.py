@@ -55,7 +55,7 @@ def record_many(histogram: HdrHistogram, values: Sequence[int]) -> int:
     a list and folds them in here once, at the tick: the same counts, total, min and max
     (``tests/metrics/test_hdr_bulk.py`` checks it), in numpy.
     """
-    if not values:
+    if len(values) == 0:  # a list or a numpy array
         return 0
     array = np.asarray(values, dtype=np.int64)
     # Beyond 2**52 a float no longer holds the value exactly; such values are far out of range.
@@ -84,7 +84,7 @@ def encode_values(values: Sequence[int]) -> tuple[str, int]:
 
     One scratch histogram is cleared and reused: making one costs about 130 µs.
     """
-    if not values:
+    if len(values) == 0:  # a list or a numpy array
         return "", 0
     histogram = _scratch()
     _counts(histogram)[:] = 0

@@ -1,10 +1,12 @@
 """Application Auto Scaling (JSON 1.1, ``X-Amz-Target: AnyScaleFrontendService.*``).
 
-Only the SageMaker variant dimension exists here: ServiceNamespace ``sagemaker``, ResourceId
-``endpoint/NAME/variant/VARIANT``, ScalableDimension ``sagemaker:variant:DesiredInstanceCount``.
-Describe calls for another namespace answer empty lists, as AWS does for an account without
-such targets; mutating calls for one are a ValidationException. Only TargetTrackingScaling
-policies are implemented; StepScaling (AWS's default PolicyType) is rejected by name.
+Two SageMaker dimensions exist here: a variant (ResourceId ``endpoint/NAME/variant/VARIANT``,
+ScalableDimension ``sagemaker:variant:DesiredInstanceCount``) and an inference component
+(``inference-component/NAME``, ``sagemaker:inference-component:DesiredCopyCount``, MinCapacity
+may be 0). Describe calls for another namespace answer empty lists, as AWS does for an account
+without such targets; mutating calls for one are a ValidationException. TargetTrackingScaling
+and StepScaling policies are implemented (a step policy runs when a CloudWatch alarm naming its
+ARN goes into ALARM); PredictiveScaling is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from sandbox.api_sagemaker import decode_token, encode_token
 from sandbox.autoscaler import (
+    COPY_DIMENSION,
     SCALABLE_DIMENSION,
     SERVICE_NAMESPACE,
     Activity,
@@ -22,6 +25,7 @@ from sandbox.autoscaler import (
 )
 from sandbox.errors import validation
 from sandbox.protocols import from_epoch
+from sandbox.scaling_model import COMPONENT_PREFIX, STEP_SCALING, dimension_of
 from sandbox.simulation import Simulation
 
 Handler = Callable[[Simulation, dict[str, Any], float], dict[str, Any]]
@@ -36,12 +40,17 @@ def _target_of(params: dict[str, Any]) -> str:
     if params["ServiceNamespace"] != SERVICE_NAMESPACE:
         raise validation(f"The sandbox only scales SageMaker variants (ServiceNamespace "
                          f"{SERVICE_NAMESPACE!r}), not {params['ServiceNamespace']!r}.")
-    if params["ScalableDimension"] != SCALABLE_DIMENSION:
-        raise validation(f"Unsupported scalable dimension {params['ScalableDimension']!r}; use "
-                         f"{SCALABLE_DIMENSION!r}.")
+    dimension = params["ScalableDimension"]
+    if dimension not in (SCALABLE_DIMENSION, COPY_DIMENSION):
+        raise validation(f"Unsupported scalable dimension {dimension!r}; use "
+                         f"{SCALABLE_DIMENSION!r} or {COPY_DIMENSION!r}.")
     resource_id = params["ResourceId"]
     parts = resource_id.split("/")
-    if len(parts) != 4 or parts[0] != "endpoint" or parts[2] != "variant":
+    if dimension == COPY_DIMENSION:
+        if not resource_id.startswith(COMPONENT_PREFIX) or len(parts) != 2 or not parts[1]:
+            raise validation(f"Unsupported resource ID {resource_id!r} for {COPY_DIMENSION}; "
+                             "inference components are inference-component/NAME.")
+    elif len(parts) != 4 or parts[0] != "endpoint" or parts[2] != "variant":
         raise validation(f"Unsupported resource ID {resource_id!r}; SageMaker variants are "
                          "endpoint/NAME/variant/VARIANT.")
     return resource_id
@@ -63,9 +72,12 @@ def _in_scope(params: dict[str, Any]) -> bool:
     if params.get("ServiceNamespace") is None:
         raise validation("1 validation error detected: Value null at 'serviceNamespace' "
                          "failed to satisfy constraint: Member must not be null")
-    dimension = params.get("ScalableDimension")
-    return params["ServiceNamespace"] == SERVICE_NAMESPACE and dimension in (
-        None, SCALABLE_DIMENSION)
+    return params["ServiceNamespace"] == SERVICE_NAMESPACE
+
+
+def _dimension_matches(params: dict[str, Any], resource_id: str) -> bool:
+    wanted = params.get("ScalableDimension")
+    return wanted is None or wanted == dimension_of(resource_id)
 
 
 def register_scalable_target(sim: Simulation, params: dict[str, Any],
@@ -87,7 +99,7 @@ def _describe_target(target: ScalableTarget) -> dict[str, Any]:
     return {
         "ServiceNamespace": SERVICE_NAMESPACE,
         "ResourceId": target.resource_id,
-        "ScalableDimension": SCALABLE_DIMENSION,
+        "ScalableDimension": dimension_of(target.resource_id),
         "MinCapacity": target.min_capacity,
         "MaxCapacity": target.max_capacity,
         "RoleARN": target.role_arn,
@@ -106,7 +118,9 @@ def describe_scalable_targets(sim: Simulation, params: dict[str, Any],
     targets: Iterable[ScalableTarget] = sim.autoscaler.targets.values() if _in_scope(params) \
         else ()
     wanted = params.get("ResourceIds")
-    items = [_describe_target(t) for t in targets if not wanted or t.resource_id in wanted]
+    items = [_describe_target(t) for t in targets
+             if (not wanted or t.resource_id in wanted)
+             and _dimension_matches(params, t.resource_id)]
     return _page(items, params, "ScalableTargets")
 
 
@@ -115,28 +129,45 @@ def put_scaling_policy(sim: Simulation, params: dict[str, Any], now: float) -> d
     name = params.get("PolicyName")
     if not name:
         raise validation("PolicyName is required.")
-    policy_type = params.get("PolicyType") or "StepScaling"
+    policy_type = params.get("PolicyType") or STEP_SCALING  # AWS's default
+    if policy_type == STEP_SCALING:
+        step = params.get("StepScalingPolicyConfiguration")
+        if not isinstance(step, dict):
+            raise validation("StepScalingPolicyConfiguration is required for StepScaling.")
+        policy = sim.autoscaler.put_step_policy(resource_id, name, step, now)
+        return {"PolicyARN": policy.arn, "Alarms": _alarms_of(sim, policy)}
     if policy_type != "TargetTrackingScaling":
-        raise validation(f"The sandbox implements TargetTrackingScaling policies only, not "
-                         f"{policy_type}.")
+        raise validation(f"The sandbox implements TargetTrackingScaling and StepScaling "
+                         f"policies, not {policy_type}.")
     configuration = params.get("TargetTrackingScalingPolicyConfiguration")
     if not isinstance(configuration, dict):
         raise validation("TargetTrackingScalingPolicyConfiguration is required for "
                          "TargetTrackingScaling.")
-    policy = sim.autoscaler.put_policy(resource_id, name, configuration, now, sim.dimensions)
+    policy = sim.autoscaler.put_policy(resource_id, name, configuration, now,
+                                       sim.dimensions_of(resource_id))
     return {"PolicyARN": policy.arn, "Alarms": policy.alarms}
 
 
-def _describe_policy(policy: Policy) -> dict[str, Any]:
+def _alarms_of(sim: Simulation, policy: Policy) -> list[dict[str, str]]:
+    """A step policy's alarms are the CloudWatch alarms whose actions name its ARN."""
+    if policy.policy_type != STEP_SCALING:
+        return policy.alarms
+    return [{"AlarmName": a.name, "AlarmARN": a.arn}
+            for a in sim.alarms.pointing_at(policy.arn)]
+
+
+def _describe_policy(sim: Simulation, policy: Policy) -> dict[str, Any]:
+    key = ("StepScalingPolicyConfiguration" if policy.policy_type == STEP_SCALING
+           else "TargetTrackingScalingPolicyConfiguration")
     return {
         "PolicyARN": policy.arn,
         "PolicyName": policy.name,
         "ServiceNamespace": SERVICE_NAMESPACE,
         "ResourceId": policy.resource_id,
-        "ScalableDimension": SCALABLE_DIMENSION,
-        "PolicyType": "TargetTrackingScaling",
-        "TargetTrackingScalingPolicyConfiguration": policy.configuration,
-        "Alarms": policy.alarms,
+        "ScalableDimension": dimension_of(policy.resource_id),
+        "PolicyType": policy.policy_type,
+        key: policy.configuration,
+        "Alarms": _alarms_of(sim, policy),
         "CreationTime": from_epoch(policy.created),
     }
 
@@ -146,9 +177,10 @@ def describe_scaling_policies(sim: Simulation, params: dict[str, Any],
     policies: Iterable[Policy] = sim.autoscaler.policies.values() if _in_scope(params) else ()
     names = params.get("PolicyNames")
     resource_id = params.get("ResourceId")
-    items = [_describe_policy(p) for p in policies
+    items = [_describe_policy(sim, p) for p in policies
              if (not names or p.name in names)
-             and (resource_id is None or p.resource_id == resource_id)]
+             and (resource_id is None or p.resource_id == resource_id)
+             and _dimension_matches(params, p.resource_id)]
     return _page(items, params, "ScalingPolicies")
 
 
@@ -163,7 +195,7 @@ def _describe_activity(activity: Activity) -> dict[str, Any]:
         "ActivityId": activity.activity_id,
         "ServiceNamespace": SERVICE_NAMESPACE,
         "ResourceId": activity.resource_id,
-        "ScalableDimension": SCALABLE_DIMENSION,
+        "ScalableDimension": dimension_of(activity.resource_id),
         "Description": activity.description,
         "Cause": activity.cause,
         "StartTime": from_epoch(activity.start),
@@ -186,6 +218,7 @@ def describe_scaling_activities(sim: Simulation, params: dict[str, Any],
     include_not_scaled = bool(params.get("IncludeNotScaledActivities"))
     items = [_describe_activity(a) for a in activities
              if (resource_id is None or a.resource_id == resource_id)
+             and _dimension_matches(params, a.resource_id)
              and (include_not_scaled or not a.not_scaled)]
     return _page(items, params, "ScalingActivities")
 

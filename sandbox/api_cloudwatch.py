@@ -1,12 +1,17 @@
-"""CloudWatch GetMetricData and ListMetrics over the sandbox's metric store.
+"""CloudWatch GetMetricData and ListMetrics over the sandbox's metric store, and metric alarms.
 
 Semantics follow AWS where the poller can tell: datapoint timestamps are period starts aligned
 to the epoch; StartTime is rounded down to a period start and EndTime is exclusive; ScanBy
 defaults to TimestampDescending; MaxDatapoints (default 100,800) bounds a page across all
 queries and a NextToken continues it, with results of a query that has more to come marked
 ``PartialData``. A NextToken pins the time the first page was computed, so later pages do not
-shift when new datapoints are published in between. A Period that is not a multiple of the
-sandbox's metric period is rounded up to one (the store has nothing finer).
+shift when new datapoints are published in between. A Period must be 1, 5, 10, 20, 30 or a
+multiple of 60, as CloudWatch requires (InvalidParameterValue otherwise); one that is not a
+multiple of the sandbox's metric period is then rounded up to one (the store has nothing finer).
+
+PutMetricAlarm, DescribeAlarms and DeleteAlarms keep metric alarms (sandbox/alarms.py) whose
+actions may name Application Auto Scaling step policies; an alarm's Period must be 10, 20, 30
+or a multiple of 60.
 
 Metric math (``Expression``) is not implemented: such a query is an InvalidParameterValue.
 """
@@ -20,8 +25,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.alarms import COMPARISONS, TREAT_MISSING, Alarm
 from sandbox.errors import AwsError
-from sandbox.metricstore import SeriesKey, check_statistic, series_key
+from sandbox.metricstore import BASIC_STATISTICS, SeriesKey, check_statistic, series_key
 from sandbox.protocols import from_epoch, to_epoch
 from sandbox.simulation import Simulation
 
@@ -38,6 +44,15 @@ UNITS = {
     "ModelLatency": "Microseconds", "OverheadLatency": "Microseconds",
     "CPUUtilization": "Percent", "MemoryUtilization": "Percent", "DiskUtilization": "Percent",
 }
+
+
+HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
+ALARM_PERIODS = (10, 20, 30)
+
+
+def valid_period(period: int, short: tuple[int, ...] = HIGH_RESOLUTION_PERIODS) -> bool:
+    """CloudWatch's rule: one of the short periods, or a multiple of 60 seconds."""
+    return period in short or (period >= 60 and period % 60 == 0)
 
 
 def invalid_parameter(message: str) -> AwsError:
@@ -129,9 +144,9 @@ def get_metric_data(sim: Simulation, params: dict[str, Any], now: float) -> dict
             raise invalid_parameter(f"Query {query_id}: MetricStat is required.")
         key = _metric_key(stat.get("Metric") or {}, query_id)
         period = int(stat.get("Period") or 0)
-        if period < 1:
-            raise invalid_parameter(f"Query {query_id}: Period must be a positive number of "
-                                    "seconds.")
+        if not valid_period(period):
+            raise invalid_parameter(f"Query {query_id}: the Period {period} is not valid; use "
+                                    "1, 5, 10, 20, 30 or any multiple of 60 seconds.")
         statistic = stat.get("Stat") or ""
         try:
             check_statistic(statistic)
@@ -212,7 +227,135 @@ def list_metrics(sim: Simulation, params: dict[str, Any], now: float) -> dict[st
     return response
 
 
+def _whole(params: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if value is None:
+            raise _missing(name)
+        raise invalid_parameter(f"The parameter {name} must be a whole number of at least 1.")
+    return value
+
+
+def put_metric_alarm(sim: Simulation, params: dict[str, Any], now: float) -> dict[str, Any]:
+    name = params.get("AlarmName")
+    if not name:
+        raise _missing("AlarmName")
+    if params.get("Metrics"):
+        raise invalid_parameter("Alarms on metric math (Metrics) are not supported by the "
+                                "sandbox; name one metric.")
+    for key in ("MetricName", "Namespace", "ComparisonOperator"):
+        if not params.get(key):
+            raise _missing(key)
+    if params.get("Threshold") is None:
+        raise _missing("Threshold")
+    statistic = params.get("Statistic")
+    if statistic not in BASIC_STATISTICS:
+        raise invalid_parameter("The sandbox's alarms need a Statistic (SampleCount, Average, "
+                                "Sum, Minimum, Maximum).")
+    period = _whole(params, "Period")
+    if not valid_period(period, ALARM_PERIODS):
+        raise invalid_parameter(f"The Period {period} is not valid for an alarm; use 10, 20, 30 "
+                                "or any multiple of 60 seconds.")
+    if period % sim.tick:
+        raise invalid_parameter(f"The sandbox publishes every {sim.tick} s; an alarm's Period "
+                                f"must be a multiple of it, not {period}.")
+    evaluation_periods = _whole(params, "EvaluationPeriods")
+    datapoints = _whole(params, "DatapointsToAlarm", evaluation_periods)
+    if datapoints > evaluation_periods:
+        raise invalid_parameter("DatapointsToAlarm must not exceed EvaluationPeriods.")
+    comparison = params["ComparisonOperator"]
+    if comparison not in COMPARISONS:
+        raise invalid_parameter(f"The sandbox's alarms compare with {', '.join(COMPARISONS)}, "
+                                f"not {comparison}.")
+    treat_missing = params.get("TreatMissingData") or "missing"
+    if treat_missing not in TREAT_MISSING:
+        raise invalid_parameter(f"TreatMissingData must be one of {', '.join(TREAT_MISSING)}.")
+    dimensions = tuple(sorted((d.get("Name"), d.get("Value"))
+                              for d in params.get("Dimensions") or []))
+    if any(not n or v is None for n, v in dimensions):
+        raise invalid_parameter("Every dimension needs a Name and a Value.")
+    sim.alarms.put(Alarm(
+        name, f"arn:aws:cloudwatch:{sim.config.region}:{sim.config.account_id}:alarm:{name}",
+        params["Namespace"], params["MetricName"], dimensions, statistic, period,
+        evaluation_periods, datapoints, float(params["Threshold"]), comparison, treat_missing,
+        list(params.get("AlarmActions") or []), bool(params.get("ActionsEnabled", True)),
+        dict(params), now, state_updated=now))
+    return {}
+
+
+def _describe_alarm(alarm: Alarm) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "AlarmName": alarm.name,
+        "AlarmArn": alarm.arn,
+        "AlarmConfigurationUpdatedTimestamp": from_epoch(alarm.updated),
+        "ActionsEnabled": alarm.actions_enabled,
+        "OKActions": list(alarm.request.get("OKActions") or []),
+        "AlarmActions": list(alarm.actions),
+        "InsufficientDataActions": list(alarm.request.get("InsufficientDataActions") or []),
+        "StateValue": alarm.state,
+        "StateReason": alarm.state_reason,
+        "StateUpdatedTimestamp": from_epoch(alarm.state_updated),
+        "StateTransitionedTimestamp": from_epoch(alarm.state_updated),
+        "MetricName": alarm.metric,
+        "Namespace": alarm.namespace,
+        "Statistic": alarm.statistic,
+        "Dimensions": [{"Name": n, "Value": v} for n, v in alarm.dimensions],
+        "Period": alarm.period,
+        "EvaluationPeriods": alarm.evaluation_periods,
+        "DatapointsToAlarm": alarm.datapoints_to_alarm,
+        "Threshold": alarm.threshold,
+        "ComparisonOperator": alarm.comparison,
+        "TreatMissingData": alarm.treat_missing,
+    }
+    if alarm.request.get("AlarmDescription"):
+        item["AlarmDescription"] = alarm.request["AlarmDescription"]
+    return item
+
+
+def describe_alarms(sim: Simulation, params: dict[str, Any], now: float) -> dict[str, Any]:
+    names = params.get("AlarmNames")
+    prefix = params.get("AlarmNamePrefix")
+    if names and prefix:
+        raise invalid_parameter("AlarmNames and AlarmNamePrefix cannot be used together.")
+    state = params.get("StateValue")
+    action_prefix = params.get("ActionPrefix")
+    types = params.get("AlarmTypes") or ["MetricAlarm"]
+    alarms = sorted(
+        (a for a in sim.alarms.alarms.values()
+         if (not names or a.name in names) and (not prefix or a.name.startswith(prefix))
+         and (state is None or a.state == state)
+         and (not action_prefix or any(x.startswith(action_prefix) for x in a.actions))),
+        key=lambda a: a.name) if "MetricAlarm" in types else []
+    start = 0
+    if params.get("NextToken"):
+        start, _ = _decode_token(str(params["NextToken"]), _request_fingerprint(params))
+    limit = int(params.get("MaxRecords") or 50)
+    if not 1 <= limit <= 100:
+        raise invalid_parameter("MaxRecords must be between 1 and 100.")
+    response: dict[str, Any] = {
+        "MetricAlarms": [_describe_alarm(a) for a in alarms[start:start + limit]],
+        "CompositeAlarms": [],
+    }
+    if start + limit < len(alarms):
+        response["NextToken"] = _encode_token(start + limit, now, _request_fingerprint(params))
+    return response
+
+
+def delete_alarms(sim: Simulation, params: dict[str, Any], now: float) -> dict[str, Any]:
+    names = params.get("AlarmNames")
+    if not names:
+        raise _missing("AlarmNames")
+    missing = sim.alarms.delete(list(names))
+    if missing:
+        raise AwsError("ResourceNotFound", f"{', '.join(missing)} not found; no alarm was "
+                       "deleted.", status=404, query_code="ResourceNotFound")
+    return {}
+
+
 OPERATIONS: dict[str, Handler] = {
     "GetMetricData": get_metric_data,
     "ListMetrics": list_metrics,
+    "PutMetricAlarm": put_metric_alarm,
+    "DescribeAlarms": describe_alarms,
+    "DeleteAlarms": delete_alarms,
 }

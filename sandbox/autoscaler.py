@@ -1,4 +1,11 @@
-"""Target tracking as Application Auto Scaling does it for a SageMaker variant.
+"""Application Auto Scaling for SageMaker variants and inference components.
+
+Target tracking as Application Auto Scaling does it (below), and step scaling driven by the
+CloudWatch alarms users create (sandbox/alarms.py): ``run_step_policy`` applies the step whose
+interval holds the alarm's breach (metric minus threshold). An inference component's target
+(``inference-component/NAME``, DesiredCopyCount) may have MinCapacity 0; target tracking cannot
+scale it up from zero (its capacity times anything is zero), which is why AWS pairs it with a
+step policy on NoCapacityInvocationFailures. A scale-out ends a running scale-in cooldown.
 
 Each policy has the two CloudWatch alarms AWS creates: AlarmHigh (metric above the target for
 3 of 3 periods) and AlarmLow (below 90 % of the target for 15 of 15). While an alarm is in
@@ -28,7 +35,9 @@ from typing import Any
 
 from sandbox.errors import AwsError, validation
 from sandbox.scaling_model import (
+    COMPONENT_PREFIX,
     CONCURRENCY_METRIC,
+    COPY_DIMENSION,
     FAILED,
     IN_PROGRESS,
     OVERRIDDEN,
@@ -37,12 +46,14 @@ from sandbox.scaling_model import (
     SCALABLE_DIMENSION,
     SERVICE_NAMESPACE,
     STANDARD_PERIOD_S,
+    STEP_SCALING,
     SUCCESSFUL,
     Activity,
     Actuator,
     MetricSpec,
     Policy,
     ScalableTarget,
+    dimension_of,
     metric_spec,
     no_target,
     seconds,
@@ -60,10 +71,10 @@ from sandbox.tracking import (
 
 # What other modules and the tests take from here (the model lives in sandbox/scaling_model).
 __all__ = [
-    "CONCURRENCY_METRIC", "FAILED", "IN_PROGRESS", "OVERRIDDEN", "PENDING", "PREDEFINED_METRIC",
-    "SCALABLE_DIMENSION", "SCALE_IN", "SCALE_OUT", "SERVICE_NAMESPACE", "SUCCESSFUL", "Activity",
-    "Actuator", "Autoscaler", "Cooldowns", "Decision", "MetricSpec", "Policy", "ScalableTarget",
-    "decide", "per_minute",
+    "CONCURRENCY_METRIC", "COPY_DIMENSION", "FAILED", "IN_PROGRESS", "OVERRIDDEN", "PENDING",
+    "PREDEFINED_METRIC", "SCALABLE_DIMENSION", "SCALE_IN", "SCALE_OUT", "SERVICE_NAMESPACE",
+    "SUCCESSFUL", "Activity", "Actuator", "Autoscaler", "Cooldowns", "Decision", "MetricSpec",
+    "Policy", "ScalableTarget", "decide", "per_minute",
 ]
 
 
@@ -93,9 +104,11 @@ class Autoscaler:
                  max_capacity: int | None = None, role_arn: str | None = None,
                  suspended: dict[str, bool] | None = None) -> ScalableTarget:
         """Create or update a scalable target; capacity outside new bounds is moved inside."""
+        component = resource_id.startswith(COMPONENT_PREFIX)
         if self.actuator.desired(resource_id) is None:
+            kind = "inference component" if component else "endpoint variant"
             raise validation(f"The resource ID {resource_id!r} does not identify an existing "
-                             "SageMaker endpoint variant.")
+                             f"SageMaker {kind}.")
         target = self.targets.get(resource_id)
         if target is None:
             if min_capacity is None or max_capacity is None:
@@ -111,9 +124,10 @@ class Autoscaler:
                 now)
         new_min = target.min_capacity if min_capacity is None else min_capacity
         new_max = target.max_capacity if max_capacity is None else max_capacity
-        if new_min < 1 or new_max < new_min:
-            raise validation(f"MinCapacity ({new_min}) must be at least 1 and no more than "
-                             f"MaxCapacity ({new_max}).")
+        lowest = 0 if component else 1  # only an inference component scales to zero
+        if new_min < lowest or new_max < new_min:
+            raise validation(f"MinCapacity ({new_min}) must be at least {lowest} and no more "
+                             f"than MaxCapacity ({new_max}).")
         min_changed = new_min != target.min_capacity or resource_id not in self.targets
         target.min_capacity, target.max_capacity = new_min, new_max
         if suspended:
@@ -142,6 +156,74 @@ class Autoscaler:
         for key in [k for k in self.policies if k[0] == resource_id]:
             del self.policies[key]
 
+    def _policy_arn(self, resource_id: str, name: str) -> str:
+        previous = self.policies.get((resource_id, name))
+        if previous is not None:
+            return previous.arn
+        return (f"arn:aws:autoscaling:{self.region}:{self.account_id}:scalingPolicy:"
+                f"{uuid.uuid4()}:resource/sagemaker/{resource_id}:policyName/{name}")
+
+    def put_step_policy(self, resource_id: str, name: str, configuration: dict[str, Any],
+                        now: float) -> Policy:
+        """Create or replace a StepScaling policy; CloudWatch alarms name its ARN to run it."""
+        if resource_id not in self.targets:
+            raise no_target(resource_id)
+        adjustment_type = configuration.get("AdjustmentType")
+        if adjustment_type not in ("ChangeInCapacity", "PercentChangeInCapacity",
+                                   "ExactCapacity"):
+            raise validation("StepScalingPolicyConfiguration.AdjustmentType must be "
+                             "ChangeInCapacity, PercentChangeInCapacity or ExactCapacity.")
+        steps = configuration.get("StepAdjustments")
+        if not isinstance(steps, list) or not steps or not all(
+                isinstance(step, dict) and isinstance(step.get("ScalingAdjustment"), int)
+                for step in steps):
+            raise validation("StepScalingPolicyConfiguration.StepAdjustments needs at least "
+                             "one step with a whole ScalingAdjustment.")
+        cooldown = seconds(configuration.get("Cooldown"))
+        previous = self.policies.get((resource_id, name))
+        policy = Policy(name, self._policy_arn(resource_id, name), resource_id,
+                        previous.created if previous else now, 0.0, None, cooldown, cooldown,
+                        False, dict(configuration), [], policy_type=STEP_SCALING)
+        self.policies[(resource_id, name)] = policy
+        return policy
+
+    def run_step_policy(self, arn: str, breach: float | None, now: float) -> Activity | None:
+        """An alarm in ALARM runs the step policy ``arn``; ``breach`` is metric − threshold."""
+        policy = next((p for p in self.policies.values()
+                       if p.arn == arn and p.policy_type == STEP_SCALING), None)
+        if policy is None or breach is None:
+            return None
+        resource_id = policy.resource_id
+        target = self.targets.get(resource_id)
+        desired = self.actuator.desired(resource_id)
+        if target is None or desired is None:
+            return None
+        config = policy.configuration
+        step = _step_for(config["StepAdjustments"], breach)
+        if step is None:
+            return None
+        cooldowns = self.cooldowns.setdefault(resource_id, Cooldowns())
+        cooldown = self._cooldown(policy.scale_out_cooldown)
+        adjustment = step["ScalingAdjustment"]
+        base = desired
+        if adjustment > 0 and cooldowns.scale_out_cooling(now, cooldown):
+            base = cooldowns.out_from  # the last scale-out's capacity counts toward this one
+        wanted = _adjusted(base, adjustment, config)
+        wanted = max(target.min_capacity, min(target.max_capacity, wanted))
+        alarm_cause = f"monitor alarm in state ALARM triggered policy {policy.name}"
+        if wanted > desired and not target.scale_out_suspended:
+            self._last_not_scaled[resource_id] = None
+            return self._scale(resource_id, wanted, desired, now, alarm_cause, SCALE_OUT)
+        if wanted < desired and not target.scale_in_suspended and \
+                not cooldowns.scale_in_cooling(now, cooldown):
+            self._last_not_scaled[resource_id] = None
+            return self._scale(resource_id, wanted, desired, now, alarm_cause, SCALE_IN)
+        if adjustment > 0 and desired >= target.max_capacity:
+            return self._record_not_scaled(resource_id, alarm_cause, now,
+                                           {"Code": "AlreadyAtMaxCapacity",
+                                            "MaxCapacity": target.max_capacity})
+        return None
+
     def put_policy(self, resource_id: str, name: str, configuration: dict[str, Any],
                    now: float, endpoint_dimensions: tuple[tuple[str, str], ...]) -> Policy:
         """Create or replace a TargetTrackingScaling policy (the alarms keep their names)."""
@@ -152,13 +234,11 @@ class Autoscaler:
             raise validation("TargetValue must be a positive number.")
         metric = metric_spec(configuration, endpoint_dimensions)
         previous = self.policies.get((resource_id, name))
-        if previous is not None:
+        if previous is not None and previous.alarms:
             arn, created, alarms = previous.arn, previous.created, previous.alarms
         else:
-            policy_id = uuid.uuid4()
-            arn = (f"arn:aws:autoscaling:{self.region}:{self.account_id}:scalingPolicy:"
-                   f"{policy_id}:resource/sagemaker/{resource_id}:policyName/{name}")
-            created = now
+            arn = self._policy_arn(resource_id, name)
+            created = previous.created if previous else now
             alarms = []
             for kind in ("AlarmHigh", "AlarmLow"):
                 alarm = f"TargetTracking-{resource_id}-{kind}-{uuid.uuid4()}"
@@ -180,7 +260,7 @@ class Autoscaler:
             raise AwsError("ObjectNotFoundException",
                            f"No scaling policy found for service namespace: sagemaker, "
                            f"resource ID: {resource_id}, scalable dimension: "
-                           f"{SCALABLE_DIMENSION}, policy name: {name}")
+                           f"{dimension_of(resource_id)}, policy name: {name}")
         del self.policies[(resource_id, name)]
 
     # --- the alarms ---------------------------------------------------------------------------
@@ -199,8 +279,10 @@ class Autoscaler:
             if desired is None:
                 continue
             decisions = []
-            policies = [p for (r, _), p in self.policies.items() if r == resource_id]
+            policies = [p for (r, _), p in self.policies.items()
+                        if r == resource_id and p.metric is not None]
             for policy in policies:
+                assert policy.metric is not None
                 period = self._period_of(policy.metric)
                 newest = int(fine_end // period * period - period)
                 if self._evaluated.get((resource_id, policy.name)) == newest:
@@ -266,10 +348,6 @@ class Autoscaler:
             return None
         policy, decision = fired[0]
         reason = decision.not_scaled
-        # One not-scaled activity per episode, not one per period while the alarm stays on.
-        if self._last_not_scaled.get(resource_id) == reason:
-            return None
-        self._last_not_scaled[resource_id] = reason
         alarm = policy.alarm_high if decision.alarm == "high" else policy.alarm_low
         details: dict[str, Any] = {"Code": reason}
         if reason == "AlreadyAtMaxCapacity":
@@ -278,9 +356,18 @@ class Autoscaler:
             details["MinCapacity"] = target.min_capacity
         else:
             details["CurrentCapacity"] = desired
+        return self._record_not_scaled(
+            resource_id, f"monitor alarm {alarm} in state ALARM triggered policy {policy.name}",
+            now, details)
+
+    def _record_not_scaled(self, resource_id: str, cause: str, now: float,
+                           details: dict[str, Any]) -> Activity | None:
+        # One not-scaled activity per episode, not one per period while the alarm stays on.
+        if self._last_not_scaled.get(resource_id) == details["Code"]:
+            return None
+        self._last_not_scaled[resource_id] = details["Code"]
         activity = Activity(
-            str(uuid.uuid4()), resource_id, "Attempting to scale due to alarm triggered",
-            f"monitor alarm {alarm} in state ALARM triggered policy {policy.name}",
+            str(uuid.uuid4()), resource_id, "Attempting to scale due to alarm triggered", cause,
             now, FAILED, end=now, not_scaled_reasons=[details])
         self.activities.append(activity)
         return activity
@@ -295,14 +382,17 @@ class Autoscaler:
                 earlier.status_message = (f"Desired instance count was updated to {capacity} "
                                           "by a newer scaling event.")
         activity = Activity(str(uuid.uuid4()), resource_id,
-                            f"Setting desired instance count to {capacity}.", cause, now,
-                            PENDING, desired=capacity, direction=direction if cooldown else None)
+                            f"Setting desired {_unit(resource_id)} count to {capacity}.", cause,
+                            now, PENDING, desired=capacity,
+                            direction=direction if cooldown else None)
         self.activities.append(activity)
         cooldowns = self.cooldowns.setdefault(resource_id, Cooldowns())
         if cooldown and direction == SCALE_OUT:
             if not cooldowns.scale_out_cooling(now, self._out_cooldown(resource_id)):
                 cooldowns.out_from = desired
             cooldowns.out_started, cooldowns.out_ended = now, None
+            # AWS: a scale-out during a scale-in cooldown ends that cooldown.
+            cooldowns.in_started = cooldowns.in_ended = None
         elif cooldown:
             cooldowns.in_started, cooldowns.in_ended = now, None
         self.actuator.set_desired(resource_id, capacity, now)
@@ -322,8 +412,8 @@ class Autoscaler:
                 continue
             activity.status = SUCCESSFUL
             activity.end = now
-            activity.status_message = (f"Successfully set desired instance count to "
-                                       f"{activity.desired}. Change successfully fulfilled "
+            activity.status_message = (f"Successfully set desired {_unit(resource_id)} count "
+                                       f"to {activity.desired}. Change successfully fulfilled "
                                        "by sagemaker.")
             if cooldowns is not None:
                 if activity.direction == SCALE_OUT and cooldowns.out_ended is None:
@@ -336,3 +426,30 @@ class Autoscaler:
                 cooldowns.out_ended = now
             if cooldowns.in_started is not None and cooldowns.in_ended is None:
                 cooldowns.in_ended = now
+
+
+def _unit(resource_id: str) -> str:
+    return "copy" if resource_id.startswith(COMPONENT_PREFIX) else "instance"
+
+
+def _step_for(steps: list[dict[str, Any]], breach: float) -> dict[str, Any] | None:
+    """The step whose [lower, upper) interval, relative to the threshold, holds ``breach``."""
+    for step in steps:
+        lower = step.get("MetricIntervalLowerBound")
+        upper = step.get("MetricIntervalUpperBound")
+        if (lower is None or breach >= lower) and (upper is None or breach < upper):
+            return step
+    return None
+
+
+def _adjusted(capacity: int, adjustment: int, config: dict[str, Any]) -> int:
+    kind = config.get("AdjustmentType")
+    if kind == "ExactCapacity":
+        return adjustment
+    if kind == "PercentChangeInCapacity":
+        change = int(capacity * adjustment / 100)
+        magnitude = int(config.get("MinAdjustmentMagnitude") or 0)
+        if magnitude and abs(change) < magnitude:
+            change = magnitude if adjustment > 0 else -magnitude
+        return capacity + change
+    return capacity + adjustment

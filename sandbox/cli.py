@@ -31,6 +31,7 @@ from sandbox.config import (
     Timings,
     config_from_json,
     profile_named,
+    with_component,
 )
 
 DEFAULT_PORT = 8765
@@ -72,8 +73,30 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds before a new instance serves")
     group.add_argument("--deprovisioning-delay", type=float,
                        help="seconds before a removed instance leaves")
+    group.add_argument("--idle-instance-release", type=float,
+                       help="seconds an instance without inference-component copies stays "
+                            "before managed scaling releases it (default 60, AWS about 600)")
     group.add_argument("--default-cooldown", type=float,
                        help="cooldown of a scaling policy that names none")
+    group = parser.add_argument_group(
+        "inference components", "host one component instead of a model: the variant has no "
+        "ModelName, requests must name the component (X-Amzn-SageMaker-Inference-Component), "
+        "and managed instance scaling adds and removes instances as copies need them")
+    group.add_argument("--inference-component", metavar="NAME",
+                       help="the component's name (turns the other options here on)")
+    group.add_argument("--copies", type=int, default=1,
+                       help="initial DesiredCopyCount; 0 starts it scaled to zero (default 1)")
+    group.add_argument("--model-load-time", type=float,
+                       help="seconds a new copy loads before it serves (default 5, or 60 with "
+                            "--realistic)")
+    group.add_argument("--min-instances", type=int, default=0,
+                       help="ManagedInstanceScaling.MinInstanceCount (default 0)")
+    group.add_argument("--max-instances", type=int, default=4,
+                       help="ManagedInstanceScaling.MaxInstanceCount (default 4)")
+    group.add_argument("--copy-cores", type=float, help="NumberOfCpuCoresRequired (default 1)")
+    group.add_argument("--copy-memory-mb", type=int, help="MinMemoryRequiredInMb")
+    group.add_argument("--copy-gpus", type=int,
+                       help="NumberOfAcceleratorDevicesRequired (default 1 on a GPU instance)")
     parser.add_argument("--routing", choices=ROUTINGS, default=ROUTINGS[0])
     parser.add_argument("--region", default=DEFAULT_REGION)
     parser.add_argument("--seed", type=int, help="seed for service times and routing")
@@ -108,8 +131,9 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         ("period_s", args.period), ("publication_delay_s", args.publication_delay),
         ("provisioning_delay_s", args.provisioning_delay),
         ("deprovisioning_delay_s", args.deprovisioning_delay),
-        ("default_cooldown_s", args.default_cooldown)) if value is not None}
-    return SandboxConfig(
+        ("default_cooldown_s", args.default_cooldown),
+        ("idle_instance_release_s", args.idle_instance_release)) if value is not None}
+    config = SandboxConfig(
         endpoint_name=args.endpoint, variant=args.variant,
         profile=profile.replace(**overrides),
         initial_instances=args.instances,
@@ -117,6 +141,18 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         routing=args.routing, region=args.region, seed=args.seed,
         internal_failure_rate=args.internal_failure_rate, throttle_rps=args.throttle_rps,
         stream_error_rate=args.stream_error_rate)
+    if args.inference_component is None:
+        return config
+    if args.copies < 0 or args.min_instances < 0 or args.max_instances < max(
+            1, args.min_instances):
+        raise ValueError("--copies and --min-instances must be 0 or more, --max-instances at "
+                         "least 1 and at least --min-instances")
+    load_s = args.model_load_time if args.model_load_time is not None else (
+        60.0 if args.realistic else 5.0)
+    return with_component(config, args.inference_component, copies=args.copies,
+                          max_instances=args.max_instances, min_instances=args.min_instances,
+                          load_s=load_s, cores=args.copy_cores, memory_mb=args.copy_memory_mb,
+                          accelerators=args.copy_gpus)
 
 
 def _timings_dict(timings: Timings) -> dict[str, float]:
@@ -138,6 +174,19 @@ def banner(url: str, config: SandboxConfig, env: dict[str, str]) -> str:
         "loadwatch sandbox: a local stand-in for an Amazon SageMaker endpoint",
         f"  endpoint {config.endpoint_name}, variant {config.variant}: "
         f"{config.initial_instances} x {profile.instance_type} ({serving}), no scaling policy",
+    ]
+    managed = config.managed_scaling
+    for component in config.components:
+        needs = f"{component.cores:g} cores, {component.memory_mb} MB" + (
+            f", {component.accelerators} GPU" if component.accelerators else "")
+        lines.append(
+            f"  inference component {component.name}: {component.copies} copies ({needs} "
+            f"each), {component.load_s:g} s to load a copy; send header "
+            "X-Amzn-SageMaker-Inference-Component")
+    if managed is not None:
+        lines.append(f"  managed instance scaling: {managed.min_instances} to "
+                     f"{managed.max_instances} instances")
+    lines += [
         f"  metrics every {timings.period_s:g} s (ConcurrentRequestsPerModel every "
         f"{timings.concurrency_period_s:g} s), visible {timings.publication_delay_s:g} s "
         f"after a period ends; new instances serve after {timings.provisioning_delay_s:g} s",

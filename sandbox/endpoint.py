@@ -23,9 +23,9 @@ from sandbox.instance import (
     MODEL_ERROR,
     OK,
     PROVISIONING,
-    THROTTLED,
     TIMED_OUT,
     Instance,
+    Route,
     Served,
     Sleeper,
 )
@@ -41,11 +41,11 @@ MEMORY_BASELINE = 4.5  # percent of the instance's memory held by the model serv
 
 
 
-class _Period:
+class PeriodCounts:
     """Counters of one metric period; ``record`` is on the hot path, so it only adds."""
 
     __slots__ = ("e4xx", "e5xx", "index", "invocations", "model_errors", "model_latency",
-                 "overhead_latency", "per_instance")
+                 "no_capacity", "overhead_latency", "per_instance")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -53,9 +53,60 @@ class _Period:
         self.e4xx = 0
         self.e5xx = 0
         self.model_errors = 0
-        self.per_instance: dict[int, int] = {}  # serving instance count -> invocations
+        self.no_capacity = 0  # refused: an inference component had no copy to serve
+        self.per_instance: dict[int, int] = {}  # serving instances (or copies) -> invocations
         self.model_latency = LatencyRecorder()
         self.overhead_latency = LatencyRecorder()
+
+    def add(self, served: Served, units: int, total_seconds: float, count: int = 1) -> None:
+        """Count ``count`` invocations that ended alike while ``units`` instances (or copies)
+        served."""
+        self.invocations += count
+        self.per_instance[units] = self.per_instance.get(units, 0) + count
+        kind = served.kind
+        if kind != OK:
+            if kind == MODEL_ERROR:
+                self.e4xx += count
+                self.model_errors += count
+            else:
+                self.e5xx += count
+                if kind == TIMED_OUT:
+                    self.model_errors += count
+        model_seconds = served.model_seconds
+        if model_seconds is not None:
+            self.model_latency.record(int(model_seconds * 1e6), count)
+            total_seconds -= model_seconds
+        self.overhead_latency.record(int(total_seconds * 1e6), count)
+
+    def add_no_capacity(self) -> None:
+        """A request refused because its inference component had no copy (a 4XX)."""
+        self.invocations += 1
+        self.e4xx += 1
+        self.no_capacity += 1
+
+    def points(self, per_unit_metric: str) -> dict[str, Datapoint]:
+        """The period's ``AWS/SageMaker`` datapoints; ``per_unit_metric`` names the metric that
+        divides each invocation among the serving units (InvocationsPerInstance or
+        InvocationsPerCopy)."""
+        n = self.invocations
+        points = {
+            "Invocations": Datapoint.of_values({1.0: n}),
+            "Invocation4XXErrors": Datapoint.of_values({1.0: self.e4xx, 0.0: n - self.e4xx}),
+            "Invocation5XXErrors": Datapoint.of_values({1.0: self.e5xx, 0.0: n - self.e5xx}),
+            "InvocationModelErrors": Datapoint.of_values(
+                {1.0: self.model_errors, 0.0: n - self.model_errors}),
+        }
+        if self.per_instance:
+            # AWS sends 1/units on each request, so the Sum is invocations per unit.
+            points[per_unit_metric] = Datapoint.of_values(
+                {1.0 / k: count for k, count in self.per_instance.items()})
+        model_latency = self.model_latency.take()
+        if model_latency is not None:
+            points["ModelLatency"] = model_latency
+        overhead = self.overhead_latency.take()
+        if overhead is not None:
+            points["OverheadLatency"] = overhead
+        return points
 
 
 class Endpoint:
@@ -63,7 +114,8 @@ class Endpoint:
 
     def __init__(self, config: SandboxConfig, model: IrisModel, store: MetricStore,
                  now: float, rng: random.Random | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.config = config
         self.name = config.endpoint_name
         self.variant = config.variant
@@ -71,6 +123,7 @@ class Endpoint:
         self.model = model
         self.store = store
         self._wall = wall
+        self._clock = clock  # monotonic: throttling, busy time, concurrency samples
         self._rng = rng or random.Random(config.seed)
         self._sleeper = Sleeper()  # one per endpoint: all its instances share the event loop
         arn_prefix = f"arn:aws:sagemaker:{config.region}:{config.account_id}"
@@ -82,23 +135,26 @@ class Endpoint:
         self.last_modified = now
         self.update_started: float | None = None
         self._numbers = 0
+        # An endpoint with inference components serves from their copies (sandbox/components.py)
+        # on hosts of their own; the variant itself then holds no model server.
+        own = 0 if config.components else config.initial_instances
         self.instances: list[Instance] = [self._new_instance(IN_SERVICE, now)
-                                          for _ in range(config.initial_instances)]
-        self.desired = config.initial_instances
+                                          for _ in range(own)]
+        self.desired = own
         self._serving: list[Instance] = list(self.instances)
         self._period_s = int(config.timings.period_s)
-        self._period = _Period(int(wall() // self._period_s))
+        self._period = PeriodCounts(int(wall() // self._period_s))
         self._sampled_index = self._period.index
         self._concurrency_s = int(config.timings.concurrency_period_s)
         self._concurrency_index = int(wall() // self._concurrency_s)
         self._throttle_tokens = config.throttle_rps or 0.0
-        self._throttle_at = time.perf_counter()
+        self._throttle_at = clock()
         self.throttled = 0
 
     def _new_instance(self, state: str, ready_at: float) -> Instance:
         self._numbers += 1
         return Instance(self._numbers, self.profile, self.model, self._rng, state, ready_at,
-                        self._sleeper)
+                        self._sleeper, self._clock)
 
     # --- capacity -------------------------------------------------------------------------
 
@@ -183,7 +239,7 @@ class Endpoint:
         rate = self.config.throttle_rps
         if rate is None:
             return False
-        now = time.perf_counter()
+        now = self._clock()
         self._throttle_tokens = min(rate, self._throttle_tokens + (now - self._throttle_at) * rate)
         self._throttle_at = now
         if self._throttle_tokens < 1.0:
@@ -192,41 +248,38 @@ class Endpoint:
         self._throttle_tokens -= 1.0
         return False
 
-    async def invoke(self, body: bytes, content_type: str | None, received_at: float) -> Served:
-        """Serve one invocation and count it; ``received_at`` is the handler's perf_counter()."""
-        if self._throttle():
-            return Served(THROTTLED, message="Rate exceeded")
-        instances = len(self._serving)
+    def routed(self) -> Route:
+        """Where a plain invocation goes: one of the variant's instances."""
+        return Route(self.route(), len(self._serving), self.record)
+
+    def throttled_now(self) -> bool:
+        """Is this invocation over ``throttle_rps``? (It is then counted nowhere else.)"""
+        return self._throttle()
+
+    async def invoke(self, body: bytes, content_type: str | None, received_at: float,
+                     route: Route | None = None) -> Served:
+        """Serve one invocation and count it; ``received_at`` is the handler's perf_counter().
+
+        ``route`` is where it goes (an inference component's copy); the variant's instances
+        when None."""
+        route = route or self.routed()
         if self.config.internal_failure_rate and (
                 self._rng.random() < self.config.internal_failure_rate):
             served = Served(INTERNAL_FAILURE, message="An internal failure occurred.")
         else:
-            served = await self.route().serve(body, content_type)
-        self.record(served, instances, time.perf_counter() - received_at)
+            served = await route.server.serve(body, content_type)
+        route.record(served, route.units, time.perf_counter() - received_at)
         return served
 
-    def record(self, served: Served, instances: int, total_seconds: float) -> None:
+    def record(self, served: Served, instances: int, total_seconds: float,
+               count: int = 1) -> None:
+        """Count ``count`` invocations that ended alike (the virtual-time twin counts in bulk)."""
         index = int(self._wall() // self._period_s)
         period = self._period
         if index != period.index:
             self._close(period)
-            period = self._period = _Period(index)
-        period.invocations += 1
-        period.per_instance[instances] = period.per_instance.get(instances, 0) + 1
-        kind = served.kind
-        if kind != OK:
-            if kind == MODEL_ERROR:
-                period.e4xx += 1
-                period.model_errors += 1
-            else:
-                period.e5xx += 1
-                if kind == TIMED_OUT:
-                    period.model_errors += 1
-        model_seconds = served.model_seconds
-        if model_seconds is not None:
-            period.model_latency.record(int(model_seconds * 1e6))
-            total_seconds -= model_seconds
-        period.overhead_latency.record(int(total_seconds * 1e6))
+            period = self._period = PeriodCounts(index)
+        period.add(served, instances, total_seconds, count)
 
     # --- publication ------------------------------------------------------------------------
 
@@ -240,7 +293,7 @@ class Endpoint:
         index = int(now // self._period_s)
         if self._period.index < index:
             self._close(self._period)
-            self._period = _Period(index)
+            self._period = PeriodCounts(index)
         if index <= self._sampled_index:
             return
         self._sampled_index = index
@@ -268,7 +321,7 @@ class Endpoint:
         concurrency: dict[float, int] = {}
         for instance in self._serving:
             if instance.engine is not None:
-                value = round(instance.engine.take_concurrency(time.perf_counter()), 3)
+                value = round(instance.engine.take_concurrency(self._clock()), 3)
                 concurrency[value] = concurrency.get(value, 0) + 1
         if concurrency:
             # One sample per instance (its time-averaged requests in flight), so Average is
@@ -282,30 +335,13 @@ class Endpoint:
     def _dimensions(self) -> tuple[tuple[str, str], ...]:
         return (("EndpointName", self.name), ("VariantName", self.variant))
 
-    def _close(self, period: _Period) -> None:
+    def _close(self, period: PeriodCounts) -> None:
         if period.invocations == 0:
             return  # like SageMaker: no traffic, no invocation datapoints
         start = period.index * self._period_s
         visible_at = start + self._period_s + self.config.timings.publication_delay_s
         dims = self._dimensions()
-        n = period.invocations
-        points = {
-            "Invocations": Datapoint.of_values({1.0: n}),
-            # AWS sends 1/instances on each request, so the Sum is invocations per instance.
-            "InvocationsPerInstance": Datapoint.of_values(
-                {1.0 / k: count for k, count in period.per_instance.items()}),
-            "Invocation4XXErrors": Datapoint.of_values({1.0: period.e4xx, 0.0: n - period.e4xx}),
-            "Invocation5XXErrors": Datapoint.of_values({1.0: period.e5xx, 0.0: n - period.e5xx}),
-            "InvocationModelErrors": Datapoint.of_values(
-                {1.0: period.model_errors, 0.0: n - period.model_errors}),
-        }
-        model_latency = period.model_latency.take()
-        if model_latency is not None:
-            points["ModelLatency"] = model_latency
-        overhead = period.overhead_latency.take()
-        if overhead is not None:
-            points["OverheadLatency"] = overhead
-        for name, point in points.items():
+        for name, point in period.points("InvocationsPerInstance").items():
             self.store.put(series_key(SAGEMAKER_NAMESPACE, name, dims), start, point, visible_at)
 
     def snapshot(self) -> dict[str, object]:

@@ -16,6 +16,7 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox.config import InstanceProfile
@@ -28,7 +29,7 @@ MODEL_ERROR = "model_error"  # the container answered 4xx (bad payload): 424, co
 TIMED_OUT = "timed_out"  # container time limit: 424, counted as 5XX
 QUEUE_FULL = "queue_full"  # no room on the instance: 503, counted as 5XX
 INTERNAL_FAILURE = "internal_failure"  # injected fault: 500, counted as 5XX
-THROTTLED = "throttled"  # over throttle_rps: 429, never reaches the endpoint's metrics
+THROTTLED = "throttled"  # over throttle_rps: 400 ThrottlingException, counted nowhere
 
 PROVISIONING = "Provisioning"
 IN_SERVICE = "InService"
@@ -71,12 +72,23 @@ class Served:
     model_seconds: float | None = None  # time inside the instance, None if it never got there
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one invocation goes: the server that answers it, how many serve beside it (for
+    the per-instance or per-copy metric) and where its outcome is counted."""
+
+    server: Instance
+    units: int
+    record: Callable[[Served, int, float], None]
+
+
 class Instance:
     """One simulated instance: worker slots, a bounded queue, and busy-time bookkeeping."""
 
     def __init__(self, number: int, profile: InstanceProfile, model: IrisModel,
                  rng: random.Random, state: str, ready_at: float,
-                 sleeper: Sleeper | None = None) -> None:
+                 sleeper: Sleeper | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.number = number
         self.profile = profile
         self.state = state
@@ -88,10 +100,11 @@ class Instance:
         self._model = model
         self._rng = rng
         self._sleeper = sleeper or Sleeper()
+        self._clock = clock  # busy-time bookkeeping; a virtual clock in twin/ (issue 21)
         self._waiting: deque[asyncio.Future[bool]] = deque()
         self._busy_seconds = 0.0
         self._peak_outstanding = 0
-        self._last_change = time.perf_counter()
+        self._last_change = clock()
         self._window_start = self._last_change
         low = profile.service_time_ms / 5000.0
         high = (profile.service_time_ms + 4 * profile.jitter_ms) / 1000.0
@@ -107,7 +120,7 @@ class Instance:
         return self.busy + self.queued
 
     def _set_busy(self, busy: int) -> None:
-        now = time.perf_counter()
+        now = self._clock()
         self._busy_seconds += self.busy * (now - self._last_change)
         self._last_change = now
         self.busy = busy
@@ -184,6 +197,11 @@ class Instance:
                 waiter.set_result(True)  # the slot passes on; busy stays the same
                 return
         self._set_busy(self.busy - 1)
+
+    def account(self, busy_seconds: float, peak_outstanding: int) -> None:
+        """Count work served outside ``serve`` (the virtual-time twin serves in bulk)."""
+        self._busy_seconds += busy_seconds
+        self._peak_outstanding = max(self._peak_outstanding, peak_outstanding)
 
     def take_utilization(self) -> tuple[float, float]:
         """(busy fraction of the workers, peak outstanding / (workers + queue)) since last call."""

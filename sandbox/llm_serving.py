@@ -14,8 +14,9 @@ handlers wait on their sequence and write whatever tokens it has when they wake,
 became ready together leave together, as from a busy server.
 
 ``LlmRoutes`` owns these routes and their pumps; the server (``sandbox.server``) composes it,
-handing it the configuration, the simulation, its SigV4 check and its mapping of a failed
-invocation to the runtime's AWS error, so that both runtime routes check and fail alike.
+handing it the configuration, the simulation, its SigV4 check, its mapping of a failed
+invocation to the runtime's AWS error and its router (which instance, or which inference
+component's copy, a runtime request goes to), so that both runtime routes check and fail alike.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from sandbox.instance import (
     TIMED_OUT,
     TIMEOUT_MESSAGE,
     Instance,
+    Route,
     Served,
 )
 from sandbox.llm import CANCELLED, BatchEngine, Sequence
@@ -97,16 +99,19 @@ class LlmRoutes:
     """The streaming handlers of one sandbox server.
 
     ``verify(request, body, signing_name)`` raises ``AwsError`` for a bad signature;
-    ``invocation_error(served)`` is the AWS error a failed invocation answers with.
+    ``invocation_error(served)`` is the AWS error a failed invocation answers with;
+    ``route(request)`` is where a runtime request goes, or raises the ``AwsError`` refusing it.
     """
 
     def __init__(self, config: SandboxConfig, simulation: Simulation, *,
                  verify: Callable[[web.Request, bytes, str], None],
-                 invocation_error: Callable[[Served], AwsError]) -> None:
+                 invocation_error: Callable[[Served], AwsError],
+                 route: Callable[[web.Request], Route]) -> None:
         self.config = config
         self.simulation = simulation
         self.verify = verify
         self.invocation_error = invocation_error
+        self.route = route
         self._pumps: dict[int, Pump] = {}
         self._numbers = itertools.count(1)
         seed = config.seed
@@ -122,8 +127,14 @@ class LlmRoutes:
             await pump.close()
         self._pumps.clear()
 
+    def _live_servers(self) -> list[Instance]:
+        fleet = self.simulation.fleet
+        if fleet is None:
+            return self.simulation.endpoint.instances
+        return [c.server for comp in fleet.components.values() for c in comp.copies]
+
     def _pump(self, instance: Instance) -> Pump:
-        if len(self._pumps) > len(self.simulation.endpoint.instances):
+        if len(self._pumps) > len(self._live_servers()):
             self._forget_removed()
         pump = self._pumps.get(id(instance))
         if pump is None or pump.engine is not instance.engine:
@@ -133,23 +144,22 @@ class LlmRoutes:
 
     def _forget_removed(self) -> None:
         """Stop the pumps of instances scaled away once their last stream has ended."""
-        live = {id(i) for i in self.simulation.endpoint.instances}
+        live = {id(i) for i in self._live_servers()}
         for key in [k for k, p in self._pumps.items()
                     if k not in live and p.engine.in_flight == 0]:
             self._pumps.pop(key).stop()
 
     # --- shared ------------------------------------------------------------------------------
 
-    async def _start(self, body: bytes, shape: str | None, received: float
-                     ) -> tuple[Sequence, Formatter, Pump, float, int]:
-        """Parse, route and queue a request, then wait for its first token (or its end)."""
-        endpoint = self.simulation.endpoint
-        llm = endpoint.profile.llm
+    async def _start(self, body: bytes, shape: str | None, received: float, route: Route
+                     ) -> tuple[Sequence, Formatter, Pump, float]:
+        """Parse and queue a request on its route's server, then wait for its first token (or
+        its end)."""
+        instance = route.server
+        llm = instance.profile.llm
         assert llm is not None
         request = parse_request(body, llm.default_max_tokens, llm.max_model_len, llm.model,
                                 shape)
-        instances = endpoint.current
-        instance = endpoint.route()
         pump = self._pump(instance)
         number = next(self._numbers)
         event = asyncio.Event()
@@ -158,7 +168,7 @@ class LlmRoutes:
         sequence.received = received
         formatter = Formatter(request, f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()))
         if not pump.submit(sequence):
-            return sequence, formatter, pump, 0.0, instances
+            return sequence, formatter, pump, 0.0
         try:
             while not sequence.token_times and not sequence.done:
                 await event.wait()
@@ -170,7 +180,7 @@ class LlmRoutes:
         rate = self.config.stream_error_rate
         if rate and sequence.max_tokens > 1 and self._rng.random() < rate:
             cut_after = self._rng.randint(1, sequence.max_tokens - 1)
-        return sequence, formatter, pump, cut_after, instances
+        return sequence, formatter, pump, cut_after
 
     async def _tokens(self, sequence: Sequence, pump: Pump,
                       cut_after: float) -> AsyncIterator[tuple[int, int]]:
@@ -193,7 +203,7 @@ class LlmRoutes:
             await event.wait()
             event.clear()
 
-    def _record(self, kind: str, sequence: Sequence, instances: int) -> None:
+    def _record(self, kind: str, sequence: Sequence, route: Route) -> None:
         """ModelLatency: the engine's time (queue, prefill, decode); OverheadLatency: the rest
         of the request's time in the sandbox (reading, signature, routing, writing out)."""
         now = time.perf_counter()
@@ -202,39 +212,36 @@ class LlmRoutes:
         served = Served(kind, model_seconds=model_seconds)
         total = (model_seconds or 0.0) + (sequence.arrived - sequence.received) \
             + max(0.0, now - end)
-        self.simulation.endpoint.record(served, instances, total)
+        route.record(served, route.units, total)
 
     # --- SageMaker ---------------------------------------------------------------------------
 
-    async def _start_invocation(self, body: bytes, received: float
-                                ) -> tuple[Sequence, Formatter, Pump, float, int]:
+    async def _start_invocation(self, body: bytes, received: float, route: Route
+                                ) -> tuple[Sequence, Formatter, Pump, float]:
         """``_start`` for the runtime API: a refused or failed request is the AWS error."""
         try:
-            sequence, formatter, pump, cut_after, instances = await self._start(body, None,
-                                                                                received)
+            sequence, formatter, pump, cut_after = await self._start(body, None, received,
+                                                                     route)
         except BadLlmRequest as error:
             raise self.invocation_error(
                 Served(MODEL_ERROR, message=str(error), original_status=400)) from None
         failed = self._failure(sequence)
         if failed is not None:
-            self._record(failed.kind, sequence, instances)
+            self._record(failed.kind, sequence, route)
             raise self.invocation_error(failed)
-        return sequence, formatter, pump, cut_after, instances
+        return sequence, formatter, pump, cut_after
 
     async def sagemaker(self, request: web.Request) -> web.StreamResponse:
         received = time.perf_counter()
         body = await request.read()
         try:
             self.verify(request, body, "sagemaker")
-            endpoint = self.simulation.endpoint
-            name = request.match_info["name"]
-            if name != endpoint.name:
-                raise AwsError("ValidationError", f"Endpoint {name} of account "
-                                                  f"{self.config.account_id} not found.")
-            if endpoint.profile.llm is None:
-                raise AwsError("ValidationError", NOT_STREAMING.format(name=name))
-            sequence, formatter, pump, cut_after, instances = await self._start_invocation(
-                body, received)
+            route = self.route(request)
+            if route.server.profile.llm is None:
+                raise AwsError("ValidationError",
+                               NOT_STREAMING.format(name=request.match_info["name"]))
+            sequence, formatter, pump, cut_after = await self._start_invocation(
+                body, received, route)
         except AwsError as error:
             return _error_response(error)
         response = web.StreamResponse(headers={
@@ -253,27 +260,26 @@ class LlmRoutes:
                 await response.write(exception_event(
                     "ModelStreamError", "The model server's stream broke before it completed.",
                     "StreamBroken"))
-                self._record(INTERNAL_FAILURE, sequence, instances)
+                self._record(INTERNAL_FAILURE, sequence, route)
             else:
                 for event in formatter.closing(sequence):
                     await response.write(payload_part(event))
-                self._record(OK, sequence, instances)
+                self._record(OK, sequence, route)
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             pump.cancel(sequence)
             raise
         return response
 
-    async def whole(self, body: bytes, received: float) -> web.Response:
+    async def whole(self, body: bytes, received: float, route: Route) -> web.Response:
         """InvokeEndpoint on an LLM endpoint: the whole answer once the last token exists."""
         try:
-            sequence, formatter, pump, _, instances = await self._start_invocation(body,
-                                                                                   received)
+            sequence, formatter, pump, _ = await self._start_invocation(body, received, route)
         except AwsError as error:
             return _error_response(error)
         async for _ in self._tokens(sequence, pump, 0.0):
             pass
-        self._record(OK, sequence, instances)
+        self._record(OK, sequence, route)
         return web.Response(body=formatter.whole(sequence), headers={
             "Content-Type": "application/json",
             "x-Amzn-Invoked-Production-Variant": self.config.variant,
@@ -307,23 +313,28 @@ class LlmRoutes:
         received = time.perf_counter()
         body = await request.read()
         endpoint = self.simulation.endpoint
+        if self.simulation.fleet is not None:
+            return _openai_error(404, "This sandbox's endpoint hosts inference components; "
+                                      "invoke them through the SageMaker runtime.",
+                                 "NotFoundError")
         if endpoint.profile.llm is None:
             return _openai_error(404, "This sandbox's instances serve no language model; start "
                                       "it with an LLM instance type.", "NotFoundError")
+        route = endpoint.routed()
         try:
-            sequence, formatter, pump, cut_after, instances = await self._start(body, shape,
-                                                                                received)
+            sequence, formatter, pump, cut_after = await self._start(body, shape, received,
+                                                                     route)
         except BadLlmRequest as error:
             return _openai_error(400, str(error), "BadRequestError")
         failed = self._failure(sequence)
         if failed is not None:
-            self._record(failed.kind, sequence, instances)
+            self._record(failed.kind, sequence, route)
             status = 503 if failed.kind == QUEUE_FULL else 504
             return _openai_error(status, failed.message, "ServiceUnavailableError")
         if not formatter.request.stream:
             async for _ in self._tokens(sequence, pump, 0.0):
                 pass
-            self._record(OK, sequence, instances)
+            self._record(OK, sequence, route)
             return web.Response(body=formatter.whole(sequence),
                                 content_type="application/json")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
@@ -333,12 +344,12 @@ class LlmRoutes:
             async for start, end in self._tokens(sequence, pump, cut_after):
                 await response.write(b"".join(formatter.events(sequence, start, end)))
             if sequence.error == CANCELLED:
-                self._record(INTERNAL_FAILURE, sequence, instances)
+                self._record(INTERNAL_FAILURE, sequence, route)
                 if request.transport is not None:
                     request.transport.close()  # a dropped connection, no [DONE]
                 return response
             await response.write(b"".join(formatter.closing(sequence)))
-            self._record(OK, sequence, instances)
+            self._record(OK, sequence, route)
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             pump.cancel(sequence)

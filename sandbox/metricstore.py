@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -119,11 +120,11 @@ class LatencyRecorder:
         self.minimum = LATENCY_HIGHEST_US
         self.maximum = 0
 
-    def record(self, microseconds: int) -> None:
+    def record(self, microseconds: int, count: int = 1) -> None:
         value = min(max(microseconds, LATENCY_LOWEST_US), LATENCY_HIGHEST_US)
-        self._histogram.record_value(value)
-        self.count += 1
-        self.total += value
+        self._histogram.record_value(value, count)
+        self.count += count
+        self.total += value * count
         if value < self.minimum:
             self.minimum = value
         if value > self.maximum:
@@ -143,7 +144,10 @@ class LatencyRecorder:
             distribution[float(value)] = distribution.get(float(value), 0) + int(counts[index])
         point = Datapoint(self.count, float(self.total), float(self.minimum),
                           float(self.maximum), distribution)
-        histogram.reset()
+        # hdrh's reset() zeroes 20,480 counts one by one in Python (about 5 ms): zero the
+        # array at once and reset what reset() would.
+        counts[:] = 0
+        histogram.total_count, histogram.min_value, histogram.max_value = 0, sys.maxsize, 0
         self.count = 0
         self.total = 0
         self.minimum = LATENCY_HIGHEST_US

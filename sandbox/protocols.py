@@ -73,11 +73,15 @@ def encode_error(content_type: str, error: AwsError,
     which botocore reports as the code, as it does against AWS.
     """
     headers: dict[str, str] = {}
-    payload: dict[str, Any] = {"message": error.message, **error.fields}
     if content_type == REST_JSON:
+        # The runtime's bodies, as SageMaker sends them: ErrorCode and Message, plus the
+        # modeled members (ModelError's OriginalStatusCode...). ErrorCode is SageMaker's own
+        # where one is documented (fields), else the error's code.
+        body = {"ErrorCode": error.code, "Message": error.message, **error.fields}
         headers["x-amzn-ErrorType"] = f"{error.code}:http://internal.amazon.com/coral/"
         headers["Content-Type"] = "application/json"
-        return error.status, json.dumps(payload).encode(), headers
+        return error.status, json.dumps(body).encode(), headers
+    payload: dict[str, Any] = {"message": error.message, **error.fields}
     payload["__type"] = f"com.amazonaws.sandbox#{error.code}"
     if query_compatible and error.query_code:
         sender = "Sender" if error.status < 500 else "Receiver"

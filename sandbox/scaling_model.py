@@ -1,4 +1,4 @@
-"""What Application Auto Scaling keeps for a SageMaker variant: targets, policies, activities.
+"""What Application Auto Scaling keeps for SageMaker variants and inference components.
 
 The data the autoscaler (sandbox/autoscaler.py) works on, the ``Actuator`` it acts through
 (the simulation), and how a policy's configuration becomes the ``MetricSpec`` it tracks.
@@ -16,8 +16,14 @@ from sandbox.metricstore import BASIC_STATISTICS
 
 SERVICE_NAMESPACE = "sagemaker"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+COPY_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
+COMPONENT_PREFIX = "inference-component/"
 PREDEFINED_METRIC = "SageMakerVariantInvocationsPerInstance"
 CONCURRENCY_METRIC = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+COPY_METRIC = "SageMakerInferenceComponentInvocationsPerCopy"
+COPY_CONCURRENCY_METRIC = "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
+TARGET_TRACKING = "TargetTrackingScaling"
+STEP_SCALING = "StepScaling"
 STANDARD_PERIOD_S = 60  # a standard metric's period, the pace high-resolution policies scale in
 
 # Activity status codes.
@@ -54,17 +60,21 @@ class ScalableTarget:
 
 @dataclass(slots=True)
 class Policy:
+    """A scaling policy; a step scaling one has no metric of its own (its alarms have) and
+    keeps its StepScalingPolicyConfiguration in ``configuration``."""
+
     name: str
     arn: str
     resource_id: str
     created: float
     target_value: float
-    metric: MetricSpec
+    metric: MetricSpec | None
     scale_out_cooldown: float | None
     scale_in_cooldown: float | None
     disable_scale_in: bool
     configuration: dict[str, Any]  # as given, for DescribeScalingPolicies
     alarms: list[dict[str, str]]
+    policy_type: str = TARGET_TRACKING
 
     @property
     def alarm_high(self) -> str:
@@ -108,10 +118,16 @@ class Actuator:
         raise NotImplementedError
 
 
+def dimension_of(resource_id: str) -> str:
+    """The scalable dimension a SageMaker resource ID goes with."""
+    return COPY_DIMENSION if resource_id.startswith(COMPONENT_PREFIX) else SCALABLE_DIMENSION
+
+
 def no_target(resource_id: str) -> AwsError:
     return AwsError("ObjectNotFoundException",
                     f"No scalable target registered for service namespace: sagemaker, "
-                    f"resource ID: {resource_id}, scalable dimension: {SCALABLE_DIMENSION}")
+                    f"resource ID: {resource_id}, scalable dimension: "
+                    f"{dimension_of(resource_id)}")
 
 
 def seconds(value: object) -> float | None:
@@ -131,12 +147,23 @@ def metric_spec(configuration: dict[str, Any],
                          "CustomizedMetricSpecification must be given.")
     if predefined:
         kind = predefined.get("PredefinedMetricType")
+        component = dict(endpoint_dimensions).get("InferenceComponentName")
+        if (kind in (COPY_METRIC, COPY_CONCURRENCY_METRIC)) != (component is not None):
+            raise validation(f"The predefined metric type {kind!r} does not apply to this "
+                             "scalable target: per-copy metrics go with inference components, "
+                             "per-instance ones with variants.")
+        if kind == COPY_METRIC:
+            return MetricSpec("AWS/SageMaker", "InvocationsPerCopy", endpoint_dimensions, "Sum")
+        if kind == COPY_CONCURRENCY_METRIC:
+            return MetricSpec("AWS/SageMaker", "ConcurrentRequestsPerCopy", endpoint_dimensions,
+                              "Average", high_resolution=True)
         if kind == CONCURRENCY_METRIC:
             return MetricSpec("AWS/SageMaker", "ConcurrentRequestsPerModel", endpoint_dimensions,
                               "Average", high_resolution=True)
         if kind != PREDEFINED_METRIC:
             raise validation(f"Unsupported predefined metric type {kind!r} for SageMaker; the "
-                             f"sandbox supports {PREDEFINED_METRIC} and {CONCURRENCY_METRIC}.")
+                             f"sandbox supports {PREDEFINED_METRIC}, {CONCURRENCY_METRIC}, "
+                             f"{COPY_METRIC} and {COPY_CONCURRENCY_METRIC}.")
         return MetricSpec("AWS/SageMaker", "InvocationsPerInstance", endpoint_dimensions, "Sum")
     if customized.get("Metrics"):
         raise validation("Metric math in CustomizedMetricSpecification.Metrics is not "

@@ -35,9 +35,10 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import api_autoscaling, api_cloudwatch, api_sagemaker
+from sandbox.components import COMPONENT_HEADER
 from sandbox.config import SandboxConfig, SandboxHandle
 from sandbox.errors import AwsError, unknown_operation
-from sandbox.instance import MODEL_ERROR, OK, QUEUE_FULL, THROTTLED, TIMED_OUT, Served
+from sandbox.instance import MODEL_ERROR, OK, QUEUE_FULL, THROTTLED, TIMED_OUT, Route, Served
 from sandbox.llm_serving import LlmRoutes
 from sandbox.model import IrisModel
 from sandbox.protocols import (
@@ -114,7 +115,7 @@ class SandboxServer(SandboxHandle):
         app = web.Application(client_max_size=MAX_PAYLOAD + 1024 * 1024)
         app.router.add_post("/endpoints/{name}/invocations", self._invoke)
         self.llm = LlmRoutes(self.config, self.simulation, verify=self._verify,
-                             invocation_error=self._invocation_error)
+                             invocation_error=self._invocation_error, route=self._route)
         self.llm.add_routes(app)
         app.router.add_post("/", self._json_rpc)
         app.router.add_post("/service/{service}/operation/{operation}", self._cbor_rpc)
@@ -185,20 +186,13 @@ class SandboxServer(SandboxHandle):
                 "ValidationError", "Payload size exceeds the limit of 6 MB."))
         try:
             self._verify(request, body, "sagemaker")
-            endpoint = self.simulation.endpoint
-            name = request.match_info["name"]
-            if name != endpoint.name:
-                raise AwsError("ValidationError", f"Endpoint {name} of account "
-                                                  f"{self.config.account_id} not found.")
-            variant = request.headers.get("X-Amzn-SageMaker-Target-Variant")
-            if variant is not None and variant != endpoint.variant:
-                raise AwsError("ValidationError", f"Variant {variant} of endpoint {name} of "
-                                                  f"account {self.config.account_id} not found.")
             if len(body) > MAX_PAYLOAD:
                 raise AwsError("ValidationError", "Payload size exceeds the limit of 6 MB.")
-            if endpoint.profile.llm is not None and self.llm is not None:
-                return await self.llm.whole(body, received)
-            served = await endpoint.invoke(body, request.headers.get("Content-Type"), received)
+            route = self._route(request)
+            if route.server.profile.llm is not None and self.llm is not None:
+                return await self.llm.whole(body, received, route)
+            served = await self.simulation.endpoint.invoke(
+                body, request.headers.get("Content-Type"), received, route)
         except AwsError as error:
             return _error_response(REST_JSON, error)
         if served.kind == OK:
@@ -207,6 +201,37 @@ class SandboxServer(SandboxHandle):
             return web.Response(body=served.body, headers=headers)
         return _error_response(REST_JSON, self._invocation_error(served))
 
+    def _route(self, request: web.Request) -> Route:
+        """Where a runtime invocation goes, or the AWS error that refuses it.
+
+        Checked in SageMaker's order as far as it shows: the endpoint, the variant, a target
+        model (only multi-model endpoints take one; the sandbox has none), throttling, then the
+        inference component header on an endpoint with components.
+        """
+        endpoint = self.simulation.endpoint
+        name = request.match_info["name"]
+        account = self.config.account_id
+        if name != endpoint.name:
+            raise AwsError("ValidationError", f"Endpoint {name} of account {account} not found.")
+        headers = request.headers
+        variant = headers.get("X-Amzn-SageMaker-Target-Variant")
+        if variant is not None and variant != endpoint.variant:
+            raise AwsError("ValidationError", f"Variant {variant} of endpoint {name} of "
+                                              f"account {account} not found.")
+        if headers.get("X-Amzn-SageMaker-Target-Model") is not None:
+            raise AwsError("ValidationError", f"Endpoint {name} of account {account} is not a "
+                                              "multi-model endpoint; TargetModel is not allowed.")
+        if endpoint.throttled_now():
+            raise self._invocation_error(Served(THROTTLED, message="Rate exceeded"))
+        component = headers.get(COMPONENT_HEADER)
+        fleet = self.simulation.fleet
+        if fleet is None:
+            if component is not None:
+                raise AwsError("ValidationError", f"Inference Component {component} not found "
+                                                  f"for endpoint {name} of account {account}.")
+            return endpoint.routed()
+        return fleet.route(component, name)
+
     def _invocation_error(self, served: Served) -> AwsError:
         if served.kind == MODEL_ERROR:
             log_group = f"/aws/sagemaker/Endpoints/{self.config.endpoint_name}"
@@ -214,6 +239,8 @@ class SandboxServer(SandboxHandle):
                        f'message "{served.message}". See {log_group} in account '
                        f"{self.config.account_id} for more information.")
             return AwsError("ModelError", message, 424, fields={
+                "ErrorCode": ("CLIENT_ERROR_FROM_MODEL" if served.original_status < 500
+                              else "SERVER_ERROR_FROM_MODEL"),
                 "OriginalStatusCode": served.original_status,
                 "OriginalMessage": served.message,
                 "LogStreamArn": (f"arn:aws:logs:{self.config.region}:{self.config.account_id}:"
@@ -224,7 +251,8 @@ class SandboxServer(SandboxHandle):
         if served.kind == QUEUE_FULL:
             return AwsError("ServiceUnavailable", served.message, 503)
         if served.kind == THROTTLED:
-            return AwsError("ThrottlingException", served.message, 429)
+            # HTTP 400, not 429: SageMaker's runtime throttles with a 400 ThrottlingException.
+            return AwsError("ThrottlingException", served.message, 400)
         return AwsError("InternalFailure", served.message, 500)
 
     # --- the control planes ------------------------------------------------------------------
@@ -293,6 +321,9 @@ class SandboxServer(SandboxHandle):
             },
             "routing": self.config.routing,
             "endpoint": self.simulation.endpoint.snapshot(),
+            "inference_components": (None if self.simulation.fleet is None
+                                     else self.simulation.fleet.snapshot()),
+            "alarms": {a.name: a.state for a in self.simulation.alarms.alarms.values()},
             "scalable_targets": sorted(scaler.targets),
             "policies": [{"resource_id": r, "name": n, "target_value": p.target_value}
                          for (r, n), p in scaler.policies.items()],

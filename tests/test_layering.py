@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = ("tui", "driver", "metrics", "sandbox")
+OURS = ("tui", "driver", "metrics", "sandbox", "twin")
 # package -> packages of ours it may import
 ALLOWED = {
     "metrics": set(),
     "sandbox": set(),
     "driver": {"metrics"},
-    "tui": {"driver", "metrics", "sandbox"},
+    "twin": {"driver", "metrics", "sandbox"},
+    "tui": {"driver", "metrics", "sandbox", "twin"},
 }
 
 
@@ -39,11 +40,17 @@ SUBPACKAGES = {
     "driver.session": {"driver.schedule", "driver.profile", "driver.pool", "driver.aws",
                        "driver.engine"},
     "driver.capacity": {"driver.schedule", "driver.profile", "driver.session"},
+    "twin.model": set(),
+    "twin.fit": {"twin.model", "twin.virtual", "driver.schedule", "driver.profile"},
+    "twin.virtual": {"twin.model", "driver.schedule", "driver.profile"},
+    "twin.whatif": {"twin.model", "twin.virtual", "driver.schedule", "driver.profile",
+                    "driver.aws"},
     "tui.report": {"driver.pool", "driver.capacity"},
     "tui.console": {"driver.profile", "driver.aws", "driver.session"},
     "tui.monitor": {"tui.console", "driver.profile", "driver.aws", "driver.session"},
     "tui.commands": {"tui.console", "tui.monitor", "tui.report", "driver.profile", "driver.load",
-                     "driver.pool", "driver.aws", "driver.session", "driver.capacity"},
+                     "driver.pool", "driver.aws", "driver.session", "driver.capacity",
+                     "twin.model", "twin.fit", "twin.virtual", "twin.whatif"},
 }
 
 
@@ -64,7 +71,7 @@ def _modules(package: str) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("package", ["metrics", "driver", "sandbox"])
+@pytest.mark.parametrize("package", ["metrics", "driver", "sandbox", "twin"])
 def test_core_never_loads_textual(package: str) -> None:
     modules = _modules(package)
     code = (
@@ -104,8 +111,8 @@ def test_imports_follow_the_table(package: str) -> None:
 
 
 def test_every_module_of_driver_and_tui_sits_in_a_subpackage_of_the_table() -> None:
-    loose = [name for package in ("driver", "tui") for name in _modules(package)
-             if name not in ("driver", "tui", "tui.__main__") and _subpackage(name) is None]
+    loose = [name for package in ("driver", "tui", "twin") for name in _modules(package)
+             if name not in ("driver", "tui", "twin", "tui.__main__") and _subpackage(name) is None]
     assert not loose, f"modules outside the layering table: {loose}"
 
 
@@ -113,7 +120,7 @@ def test_subpackages_import_only_those_below_them() -> None:
     """The package tree's order: e.g. the load worker may use the pool's protocol, never the
     session; the monitor may use the console, never the commands."""
     problems = []
-    for package in ("driver", "tui"):
+    for package in ("driver", "tui", "twin"):
         for path in sorted((ROOT / package).rglob("*.py")):
             parts = path.relative_to(ROOT).with_suffix("").parts
             here = _subpackage(".".join(parts[:-1] if parts[-1] == "__init__" else parts))

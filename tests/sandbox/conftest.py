@@ -32,7 +32,8 @@ from sandbox.server import SandboxThread
 
 # One-second periods so that wall-clock tests stay short; the fast preset is 10 s.
 TEST_TIMINGS = Timings(period_s=1, publication_delay_s=0.5, provisioning_delay_s=1.0,
-                       deprovisioning_delay_s=0.5, default_cooldown_s=2.0)
+                       deprovisioning_delay_s=0.5, default_cooldown_s=2.0,
+                       idle_instance_release_s=2.0)
 SMALL = INSTANCE_PROFILES["small"]  # 1 worker, 20 ms: about 50 RPS
 RESOURCE_ID = "endpoint/loadwatch-sandbox/variant/AllTraffic"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -138,7 +139,8 @@ def endpoint_dimensions(handle: Any) -> list[dict[str, str]]:
             {"Name": "VariantName", "Value": handle.variant}]
 
 
-ALL_TIME = 2**32  # one period from the epoch to 2106: every datapoint in a single bucket
+ALL_TIME = 60 * 2**26  # one period (a multiple of 60, as CloudWatch requires) from the
+# epoch to 2225: every datapoint in a single bucket
 
 
 def metric_value(cloudwatch: Any, handle: Any, name: str, stat: str = "Sum",

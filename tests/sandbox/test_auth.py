@@ -153,7 +153,7 @@ def test_operations_the_sandbox_lacks(sandbox: SandboxThread, tmp_path: Path) ->
     for protocol in ("json", "smithy-rpc-v2-cbor"):
         cloudwatch = client(sandbox, "cloudwatch", session=cloudwatch_session(tmp_path, protocol))
         # CloudWatch is query-compatible: botocore reports the query protocol's code.
-        code, status, _ = failure(lambda cw=cloudwatch: cw.describe_alarms())
+        code, status, _ = failure(lambda cw=cloudwatch: cw.describe_alarm_history())
         assert (code, status) == ("InvalidAction", 400)
 
 

@@ -97,7 +97,7 @@ def test_throttling_above_the_configured_rate(start_sandbox: Callable[..., Sandb
             codes.append("ok")
         except ClientError as error:
             codes.append(error.response["Error"]["Code"])
-            assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+            assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert codes[:2] == ["ok", "ok"]
     assert "ThrottlingException" in codes
     step(sandbox, clock, 2.0)

@@ -22,14 +22,17 @@ from tui.commands import (
     run,
     sandbox,
     scaling,
+    twin,
     validate,
+    whatif,
 )
 
 # Each command's module has ``register(subparsers)``, which adds its parser with
 # ``set_defaults(handler=...)``; handlers take the parsed args and return the exit code.
 # Modules keep heavy imports (textual, boto3) inside their handlers so that
 # ``loadwatch --help`` stays fast.
-COMMANDS = (run, validate, replay, compare, report, export, sandbox, scaling, capacity)
+COMMANDS = (run, validate, replay, compare, report, export, sandbox, scaling, capacity, twin,
+            whatif)
 
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 

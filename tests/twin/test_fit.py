@@ -1,0 +1,92 @@
+"""The fit recovers the parameters the sandbox was configured with (tests/twin/make_fixtures.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from metrics.recording import read_recording
+from twin.fit import FitError, fit
+from twin.model import load_twin
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+STEPS = FIXTURES / "twin-steps.jsonl"
+SCALE_OUT = FIXTURES / "twin-scaleout.jsonl"
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return fit([read_recording(STEPS), read_recording(SCALE_OUT)])
+
+
+def test_the_fit_recovers_the_known_sandbox(fitted) -> None:
+    from tests.twin.make_fixtures import KNOWN
+
+    profile, timings = KNOWN.profile, KNOWN.timings
+    assert fitted.workers == profile.workers
+    assert fitted.capacity_rps == pytest.approx(profile.capacity_rps, rel=0.05)
+    assert fitted.model_latency_ms == pytest.approx(profile.service_time_ms, rel=0.05)
+    assert abs(fitted.queue_bound - profile.queue_bound) <= 2
+    assert fitted.period_s == timings.period_s
+    assert abs(fitted.publication_delay_s - timings.publication_delay_s) <= 1.0
+    # The endpoint is polled every 10 s: the rise is known to half of that.
+    assert abs(fitted.provisioning_delay_s - timings.provisioning_delay_s) <= 5.0
+    assert fitted.instance_type == profile.instance_type
+
+
+def test_every_field_says_where_it_came_from(fitted) -> None:
+    capacity = fitted.sources["capacity_rps"]
+    assert capacity["recording"] == str(STEPS) and capacity["seconds"]
+    assert fitted.sources["provisioning_delay_s"]["recording"] == str(SCALE_OUT)
+    # ...and how the model reproduces each step: past saturation as well as below it.
+    over = [s for s in fitted.steps if s["measured"]["error_share"] > 0.2]
+    assert over and all(abs(s["modelled"]["error_share"] - s["measured"]["error_share"]) < 0.05
+                        for s in over)
+
+
+def test_too_little_load_says_what_run_would_fix_it(tmp_path: Path, capsys) -> None:
+    low = tmp_path / "low.jsonl"
+    lines = STEPS.read_text().splitlines()
+    # The baseline and the first step only: far below the instance's capacity.
+    kept = [line for line in lines if json.loads(line).get("type") != "tick"
+            or json.loads(line)["second"] < 30]
+    low.write_text("\n".join(kept) + "\n")
+    with pytest.raises(FitError, match=r"too little load to fit a bend.*find-capacity"):
+        fit([read_recording(low)])
+    code, _, err = _cli(capsys, "twin", str(low), "-o", str(tmp_path / "t.yml"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "t.yml").exists()
+
+
+def test_the_command_writes_a_twin_what_if_reads(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "twin.yml"
+    code, stdout, err = _cli(capsys, "twin", str(STEPS), "-o", str(out))
+    assert code == 0, err
+    assert "measured vs modelled" in stdout and "provisioning_delay_s was not" in stdout
+    assert load_twin(out).workers == 2
+    code, _, err = _cli(capsys, "twin", str(FIXTURES / "sandbox-llm-light.jsonl"))
+    assert code == 2 and "streaming LLM" in err
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from tui.commands.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_sandbox_twin_serves_like_the_twin(fitted) -> None:
+    """``loadwatch sandbox --twin`` hands the sandbox the twin's instance and timings."""
+    from sandbox.cli import build_parser, config_from_args
+    from tui.commands.sandbox import twin_flags
+
+    config = config_from_args(build_parser().parse_args(twin_flags(fitted)))
+    assert config.profile.workers == fitted.workers
+    assert config.profile.capacity_rps == pytest.approx(fitted.capacity_rps, rel=1e-3)
+    assert config.profile.queue_bound == fitted.queue_bound
+    assert config.timings.period_s == fitted.period_s
+    assert config.timings.provisioning_delay_s == fitted.provisioning_delay_s

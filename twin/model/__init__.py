@@ -1,0 +1,8 @@
+"""The twin file: one instance's fitted parameters, each with where it came from, and the
+scaling policy a twin is run under. Pure: imports only the sandbox's configuration types.
+"""
+
+from twin.model.policy import METRICS, ScalingPolicy
+from twin.model.twinfile import FIELDS, Twin, TwinError, load_twin, save_twin
+
+__all__ = ["FIELDS", "METRICS", "ScalingPolicy", "Twin", "TwinError", "load_twin", "save_twin"]

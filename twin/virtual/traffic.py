@@ -1,0 +1,95 @@
+"""The demand a virtual run serves: requests per second, from a profile's schedule or a recording.
+
+From a profile: the same pure schedule the workers pace by (``driver.schedule.RateFunction``):
+second k carries the requests j with C(k) <= j < C(k+1), evenly spaced, or for Poisson
+arrivals a Poisson number of them at uniform times (seeded). From a recording: each second's
+``sent`` requests, replayed (real traffic; the phases are the recording's plan).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driver.profile import Profile, describe_plan
+from driver.schedule import Phase, RateFunction
+from metrics.recording import Recording
+from metrics.records import Tick
+
+
+@dataclass
+class Traffic:
+    counts: np.ndarray  # requests due per second
+    target_rps: np.ndarray  # the schedule's rate (mean over the second)
+    phase_index: np.ndarray
+    phase_names: list[str]
+    poisson: bool = False
+    timeout_s: float = 30.0
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+    profile: Profile | None = None
+
+    @property
+    def seconds(self) -> int:
+        return len(self.counts)
+
+    @property
+    def requests(self) -> int:
+        return int(self.counts.sum())
+
+    def arrivals(self, second: int, rng: np.random.Generator) -> np.ndarray:
+        """Offsets in [0, 1) of the second's arrivals, sorted."""
+        due = int(self.counts[second])
+        if self.poisson:
+            n = int(rng.poisson(due)) if due else 0
+            return np.sort(rng.random(n))
+        return (np.arange(due, dtype=np.float64) + 0.5) / max(due, 1)
+
+
+def traffic_from_profile(profile: Profile) -> Traffic:
+    rate = RateFunction.from_phases(profile.phases)
+    seconds = int(np.ceil(rate.duration))
+    before = np.array([rate.requests_before(float(k)) for k in range(seconds + 1)])
+    counts = np.diff(before)
+    target = np.array([rate.count_at(k + 1.0) - rate.count_at(float(k)) for k in range(seconds)])
+    phase = np.array([rate.phase_index_at(k + 0.5) for k in range(seconds)], dtype=np.int64)
+    return Traffic(counts, target, phase, [p.name for p in profile.phases],
+                   poisson=profile.load.arrivals == "poisson", timeout_s=profile.load.timeout,
+                   plan=describe_plan(profile), source=str(profile.path or "profile"),
+                   profile=profile)
+
+
+def traffic_from_recording(recording: Recording) -> Traffic:
+    ticks = [r for r in recording.records if isinstance(r, Tick) and r.in_schedule]
+    if not ticks:
+        raise ValueError(f"{recording.path}: no ticks: nothing to replay")
+    seconds = max(t.second for t in ticks) + 1
+    counts = np.zeros(seconds, dtype=np.int64)
+    target = np.zeros(seconds)
+    phase = np.zeros(seconds, dtype=np.int64)
+    names: dict[int, str] = {}
+    for tick in ticks:
+        counts[tick.second] += tick.sent
+        target[tick.second] = tick.target_rps
+        phase[tick.second] = tick.phase_index
+        names.setdefault(tick.phase_index, tick.phase or f"phase {tick.phase_index + 1}")
+    plan = list(recording.header.meta.get("plan") or [])
+    load = recording.header.meta.get("load") or {}
+    return Traffic(counts, target, phase,
+                   [names.get(i, f"phase {i + 1}") for i in range(max(names) + 1)],
+                   poisson=load.get("arrivals") == "poisson",
+                   timeout_s=float(load.get("timeout", 30.0)), plan=plan,
+                   source=str(recording.path))
+
+
+def constant_traffic(rps: float, seconds: int, name: str = "steady") -> Traffic:
+    """A constant rate (the speed benchmark's hour at 1,000 req/s)."""
+    rate = RateFunction.from_phases([Phase(name, float(seconds), rps, rps)])
+    before = np.array([rate.requests_before(float(k)) for k in range(seconds + 1)])
+    return Traffic(np.diff(before), np.full(seconds, float(rps)),
+                   np.zeros(seconds, dtype=np.int64), [name],
+                   plan=[{"name": name, "start": 0.0, "duration": float(seconds),
+                          "rate_start": rps, "rate_end": rps, "pause": False,
+                          "requests": rps * seconds}], source=f"{rps:g} req/s for {seconds} s")
