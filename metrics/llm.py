@@ -21,9 +21,9 @@ COUNTERS = ("output_tokens", "input_tokens", "output_tokens_estimated", "goodput
 
 
 def is_streaming(tick: Tick) -> bool:
-    """A tick with LLM figures in it (any histogram or counter set)."""
-    return bool(tick.ttft or tick.output_tokens or tick.stream_errors or tick.input_tokens
-                or tick.interrupted)
+    """A tick with LLM figures in it (any histogram or counter set). Not ``interrupted``
+    alone: plain requests cut by the operator's stop are counted there too."""
+    return bool(tick.ttft or tick.output_tokens or tick.stream_errors or tick.input_tokens)
 
 
 def merge_llm(merged: Tick, parts: list[Tick]) -> Tick:
@@ -88,8 +88,7 @@ class LlmAggregate:
 
     @property
     def streaming(self) -> bool:
-        return bool(self.output_tokens or self.input_tokens or self.stream_errors
-                    or self.interrupted)
+        return bool(self.output_tokens or self.input_tokens or self.stream_errors)
 
     def snapshot(self) -> dict[str, Any]:
         """The figures: tokens, tokens/s, TTFT/TPOT/ITL percentiles in ms, goodput (% of the

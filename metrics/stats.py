@@ -50,6 +50,7 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         lag=hdr.merge_encoded(p.lag for p in parts),
         workers=sum(p.workers for p in parts),
         failed_latency=hdr.merge_encoded(p.failed_latency for p in parts),
+        interrupted=sum(p.interrupted for p in parts),
     )
 
 
@@ -73,6 +74,7 @@ class Aggregate:
     not_sent: int = 0
     out_of_range: int = 0
     retried: int = 0
+    interrupted: int = 0  # sent, then cut by the operator's stop: outside every rate of errors
     outcomes: Counter[str] = field(default_factory=Counter)
     status: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -92,6 +94,7 @@ class Aggregate:
         self.not_sent += tick.not_sent
         self.out_of_range += tick.out_of_range
         self.retried += tick.retried
+        self.interrupted += tick.interrupted
         self.outcomes.update(tick.outcomes)
         self.status.update(tick.status)
         self.errors.update(tick.errors)
@@ -135,6 +138,7 @@ class Aggregate:
             "not_sent": self.not_sent,
             "out_of_range": self.out_of_range,
             "retried": self.retried,
+            "interrupted": self.interrupted,
             "status": dict(sorted(self.status.items())),
             "error_codes": dict(self.errors.most_common()),
             "latency_ms": hdr.summary_ms(self.latency),

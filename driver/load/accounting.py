@@ -118,6 +118,12 @@ class RequestCounter:
         if not in_flight and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
+    def interrupted(self, flight: InFlight) -> None:
+        """The operator's stop (a kill, q, Ctrl-C, a signal) cut a sent request: counted apart
+        in ``Tick.interrupted``, neither a completion nor an error."""
+        self.in_flight.pop(flight.seq, None)
+        self.bucket.interrupted += 1
+
     def unsent(self, flight: InFlight) -> None:
         """A request ended before it had a connection: not sent (nor counted in flight)."""
         del self.in_flight[flight.seq]

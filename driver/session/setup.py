@@ -283,7 +283,9 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
             else "restored at exit, instance count kept (--keep-instances)"
             if options.keep_instances else "restored at exit, instance count included")
     if control.saved is not None:
-        notes.append(f"scaling: {control.saved.describe()}; changes are {keep}")
+        # "before this run": the profile's own change follows as an event, and the header
+        # shows the scaling in force; without it this read as the state now.
+        notes.append(f"scaling: before this run, {control.saved.describe()}; changes are {keep}")
     return prepared
 
 

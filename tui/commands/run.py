@@ -22,6 +22,7 @@ from driver.session import (
     check_recording_path,
     default_recording_path,
 )
+from tui.commands.exit_codes import EXIT_CODES
 from tui.console import (
     HeadlessPrinter,
     PreflightStop,
@@ -32,7 +33,9 @@ from tui.console import (
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser("run", help="run a profile (monitor, or --headless)")
+    run = commands.add_parser("run", help="run a profile (monitor, or --headless)",
+                              epilog=EXIT_CODES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("profile", type=Path, nargs="?", help="YAML profile (default: sandbox demo)")
     add_run_options(run)
     run.set_defaults(handler=main)
@@ -200,7 +203,7 @@ async def _headless_main(profile: Profile, options: RunOptions, interval: int) -
         finally:
             await prepared.close()
         print_result(result, "interrupted: load stopped, recording finished",
-                     profile.sanitized)
+                     profile.sanitized, prepared.session.scaling_outcome)
         return result.exit_code
 
 

@@ -207,6 +207,8 @@ def figure_rows(slo_ms: float, basis: str = LATENCY_OK, over: str = "") -> list[
                 lambda f: percent(f.rate_other), _lower),
         _Figure("failed as", lambda f: float(sum(f.outcomes.values()) - f.outcomes.get("ok", 0))
                 or None, failed_as),
+        _Figure("interrupted by the stop (not errors)", lambda f: float(f.interrupted) or None,
+                lambda f: count(f.interrupted), _neutral),
         _Figure("server 4XX / 5XX errors", lambda f: _server_errors(f),
                 lambda f: f"{count(f.server_4xx)} / {count(f.server_5xx)}", server=True),
         _Figure("instances (min–max)", lambda f: f.instances_max, instances, server=True),
