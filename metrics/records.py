@@ -79,7 +79,7 @@ class Tick:
     errors: dict[str, int] = field(default_factory=dict)  # error code -> count
     late: int = 0  # sent more than the late threshold after their intended time
     not_sent: int = 0  # due but not sent: in-flight cap reached, or late past the schedule's end
-    in_flight: int = 0  # at the end of the second
+    in_flight: float = 0  # mean over the second, time-weighted (older recordings: at its end)
     out_of_range: int = 0  # latencies the histogram could not hold
     retried: int = 0  # sent again on a fresh connection: the reused one was stale
     in_schedule: bool = True  # False for seconds after the schedule's end (requests draining)
@@ -209,6 +209,23 @@ def latency_basis(header: Header | None) -> str:
     if header is None or header.format >= OK_LATENCY_FORMAT:
         return LATENCY_OK
     return LATENCY_ALL
+
+
+def concurrency_target(header: Header | None) -> bool:
+    """The run's target is requests kept in flight (``load.mode: concurrency``), not a rate:
+    its ticks' ``target_rps`` is then the mean concurrency asked for over the second."""
+    return header is not None and concurrency_profile(header.profile)
+
+
+def concurrency_profile(profile: dict[str, Any] | None) -> bool:
+    """``concurrency_target`` of a sanitised profile (the header's ``profile``)."""
+    load = profile.get("load") if isinstance(profile, dict) else None
+    return isinstance(load, dict) and str(load.get("mode", "")).lower() == "concurrency"
+
+
+def target_text(value: float, concurrency: bool, digits: int = 0) -> str:
+    """A tick's target as a person reads it: ``4 in flight`` or ``4/s``."""
+    return f"{value:,.{digits}f} in flight" if concurrency else f"{value:,.{digits}f}/s"
 
 
 Record = Header | Tick | Event | Datapoint | EndpointState | ScalingActivity | Footer

@@ -41,7 +41,7 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         errors=dict(errors),
         late=sum(p.late for p in parts),
         not_sent=sum(p.not_sent for p in parts),
-        in_flight=sum(p.in_flight for p in parts),
+        in_flight=round(sum(p.in_flight for p in parts), 3),  # means: 3 decimals
         out_of_range=sum(p.out_of_range for p in parts),
         retried=sum(p.retried for p in parts),
         in_schedule=first.in_schedule,

@@ -22,6 +22,7 @@ from metrics.records import (
     OTHER,
     THROTTLED,
     TIMEOUT,
+    concurrency_target,
     latency_basis,
 )
 from metrics.stats import Aggregate, error_rate
@@ -62,11 +63,12 @@ def _p(histogram: hdr.Histogram, percentile: float) -> str:
 
 
 def client_rows(title: str, agg: Aggregate, per_second: bool = True,
-                ok_only: bool = True) -> list[Row]:
+                ok_only: bool = True, concurrency: bool = False) -> list[Row]:
     """Figures of an aggregate, read straight from its histograms.
 
     ``ok_only``: its latency histograms hold successful requests only (format 2 on); a
-    format-1 replay mixed failures in, and its labels drop the "ok".
+    format-1 replay mixed failures in, and its labels drop the "ok". ``concurrency``: the
+    target is requests in flight (``load.mode: concurrency``), not a rate.
 
     Not ``Aggregate.snapshot()``: its mean walks every recorded value in Python (tens of ms
     per histogram), which at once a second was most of the monitor's CPU.
@@ -74,7 +76,9 @@ def client_rows(title: str, agg: Aggregate, per_second: bool = True,
     seconds = max(agg.seconds, 1)
     rows: list[Row] = [(title, "")]
     if per_second:
-        rows += [("target", f"{_rate(agg.target / seconds)}/s"),
+        target = agg.target / seconds  # a concurrency: "4 in flight" fits the 80-column panel
+        rows += [("target", f"{round(target, 1):g} in flight" if concurrency
+                  else f"{_rate(target)}/s"),
                  ("sent", f"{_rate(agg.sent / seconds)}/s"),
                  ("completed", f"{_rate(agg.completed / seconds)}/s")]
     else:
@@ -157,7 +161,8 @@ class FiguresPanel(Static):
         if timeline.recent:
             seconds = len(timeline.recent)
             rows += client_rows(f"last {seconds} s", Aggregate().extend(timeline.recent),
-                                ok_only=ok_only)
+                                ok_only=ok_only,
+                                concurrency=concurrency_target(timeline.header))
             rows += llm_rows(f"LLM, last {seconds} s", timeline.recent)
         rows += server_rows(timeline)
         if timeline.counts["tick"]:
