@@ -188,7 +188,9 @@ class RunAnalysis:
             return list(self.footer.ensure), False
         thresholds = self.header.meta.get("ensure") or {}
         try:
-            checks = ensure_checks.evaluate(thresholds, self.timeline.totals())
+            load = self.timeline.client_load
+            checks = ensure_checks.evaluate(thresholds, self.timeline.totals(),
+                                            load.result() if load.measured_seconds else None)
         except (KeyError, TypeError, ValueError):
             return [], True
         return ensure_checks.as_dicts(checks), True

@@ -41,7 +41,7 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         errors=dict(errors),
         late=sum(p.late for p in parts),
         not_sent=sum(p.not_sent for p in parts),
-        in_flight=sum(p.in_flight for p in parts),
+        in_flight=round(sum(p.in_flight for p in parts), 3),  # means: 3 decimals
         out_of_range=sum(p.out_of_range for p in parts),
         retried=sum(p.retried for p in parts),
         in_schedule=first.in_schedule,
@@ -50,6 +50,8 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         lag=hdr.merge_encoded(p.lag for p in parts),
         workers=sum(p.workers for p in parts),
         failed_latency=hdr.merge_encoded(p.failed_latency for p in parts),
+        cpu={k: v for p in parts for k, v in p.cpu.items()},
+        loop_lag_ms=max(p.loop_lag_ms for p in parts),
         interrupted=sum(p.interrupted for p in parts),
     )
 

@@ -57,7 +57,7 @@ class Bucket:
         return (self.sent == 0 and self.completed == 0 and self.not_sent == 0
                 and self.interrupted == 0)
 
-    def tick(self, epoch0: float, phase_index: int, target_rps: float, in_flight: int,
+    def tick(self, epoch0: float, phase_index: int, target_rps: float, in_flight: float,
              in_schedule: bool) -> Tick:
         """The second as a tick, its values recorded into encoded histograms.
 

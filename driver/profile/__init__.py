@@ -12,7 +12,7 @@ from driver.profile.model import (
     SageMakerOptions,
     ScalingOptions,
 )
-from driver.profile.options import describe_llm
+from driver.profile.options import describe_llm, llm_length_warnings
 from driver.profile.parse import describe_plan, load_profile, parse_profile, sanitize
 from driver.profile.prompts import (
     LengthDistribution,
@@ -37,6 +37,7 @@ __all__ = [
     "SyntheticPrompts",
     "describe_llm",
     "describe_plan",
+    "llm_length_warnings",
     "load_profile",
     "load_prompts",
     "parse_profile",

@@ -39,6 +39,8 @@ from driver.session.header import session_header
 from driver.session.workers import WorkerWatch, worker_config
 from metrics import ensure as ensure_checks
 from metrics import failures
+from metrics.client_load import ClientLoad
+from metrics.cost import CostMeter
 from metrics.llm import LlmSummaryBuilder
 from metrics.recording import RecordingWriter
 from metrics.records import OK, Event, Footer, Header, Record, Tick
@@ -125,6 +127,9 @@ class Session:
         self._merger = TickMerger((), profile.phases)  # workers join when they start
         self._summary = SummaryBuilder()
         self._llm_summary = LlmSummaryBuilder()  # streaming LLM targets (issue 14)
+        self._client_load = ClientLoad(profile.load.late_ms)  # was the client the limit?
+        self._cost = CostMeter()  # what the instances cost, from the records it reads
+        self._consumers.append(self._cost)
         self._writer: RecordingWriter | None = None
         self._consumer_failures: set[int] = set()
         self._watch: WorkerWatch | None = None  # the workers' messages, once they started
@@ -298,6 +303,7 @@ class Session:
         for tick in ticks:
             self._summary.add(tick)
             self._llm_summary.add(tick)
+            self._client_load.add(tick)
             self.emit(tick)
 
     async def _announce_phases(self) -> None:
@@ -418,7 +424,10 @@ class Session:
         summary = self._summary.result()
         if (llm := self._llm_summary.result()) is not None:
             summary["llm"] = llm
-        checks = ensure_checks.evaluate(self.profile.ensure, summary["total"])
+        summary["client"] = self._client_load.result()
+        summary["cost"] = self._cost.result()
+        checks = ensure_checks.evaluate(self.profile.ensure, summary["total"],
+                                        summary["client"])
         reason = self.reason if self.reason not in (None, "stopped") else "completed"
         if reason == "stopped":
             reason = "completed"

@@ -69,9 +69,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from driver.aws.prices import PriceError
     from driver.profile import ProfileError
     from driver.session import EXIT_USAGE
-    from tui.commands.run import demo_profile_path, load_profile_arg, run_async, run_options
+    from tui.commands.run import (
+        attach_exports,
+        demo_profile_path,
+        load_profile_arg,
+        run_async,
+        run_options,
+    )
 
     problems = [f"--{name} must be {rule}" for name, value, ok, rule in (
         ("start", args.start, args.start is None or args.start > 0, "above 0"),
@@ -92,6 +99,12 @@ def main(args: argparse.Namespace) -> int:
         options = run_options(args, profile)
     except ProfileError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except PriceError as exc:
+        print(f"loadwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if (problem := attach_exports(args, options, "find-capacity", at_footer=False)) is not None:
+        print(f"loadwatch: {problem}", file=sys.stderr)
         return EXIT_USAGE
     return run_async(_find(profile, options, args))
 
@@ -159,13 +172,20 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
     for line in _report(run, args.safety_factor, scaling_block, scaling, component):
         print(line)
     if session.reason == "interrupted":
-        return exit_code
-    if run.error:
+        pass
+    elif run.error:
         print(f"loadwatch: {run.error}", file=sys.stderr)
-        return EXIT_USAGE
-    if run.unrecovered:
-        return EXIT_UNRECOVERED
-    return 0 if run.result else EXIT_NOT_FOUND
+        exit_code = EXIT_USAGE
+    elif run.unrecovered:
+        exit_code = EXIT_UNRECOVERED
+    else:
+        exit_code = 0 if run.result else EXIT_NOT_FOUND
+    writer = getattr(args, "summary_writer", None)
+    if writer is not None:
+        from driver.export import capacity_part
+
+        writer.finish(exit_code, capacity_part(run.result, run.steps, run.error))
+    return exit_code
 
 
 def _search_for(profile: Any, args: argparse.Namespace) -> tuple[Any, Any, str]:

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from driver.session import EXIT_NOTHING_OK, SessionResult
 from metrics import failures
+from metrics.cost import cost_line
 from metrics.llm import LlmAggregate
 from metrics.records import (
     ERROR_OUTCOMES,
@@ -24,17 +25,24 @@ from metrics.records import (
     EndpointState,
     Event,
     Footer,
+    Header,
     Record,
     ScalingActivity,
     Tick,
+    concurrency_profile,
+    concurrency_target,
 )
 from metrics.stats import Aggregate
 from metrics.timeline import clock
 
 STATUS_HEADER = (
     f"{'elapsed':>8}  {'phase':<14} {'target/s':>9} {'sent/s':>8} {'ok':>7} {'4xx':>6} "
-    f"{'5xx':>6} {'other':>6} {'p50 ok':>8} {'p95 ok':>8} {'p99 ok':>8} {'p99 fail':>8}"
+    f"{'5xx':>6} {'other':>6} {'p50 ok':>8} {'p95 ok':>8} {'p99 ok':>8} {'p99 fail':>8} "
+    f"{'in flight':>9}"
 )
+# load.mode concurrency: the target is requests kept in flight, not a rate (issue 25).
+CONCURRENCY_HEADER = STATUS_HEADER.replace(f"{'target/s':>9}", f"{'tgt infl':>9}")
+CONCURRENCY_NOTE = "tgt infl: requests to keep in flight; in flight: the window's mean"
 # Events worth a line of their own in a log.
 _SHOWN_EVENTS = {"phase_started", "rate_set", "schedule", "paused", "resumed", "killed",
                  "interrupted", "marker", "stopped", "error", "worker_lost", "worker_replaced",
@@ -60,6 +68,8 @@ class HeadlessPrinter:
         self._lines = 0
         self._server: dict[str, float] = {}
         self._instances: str | None = None
+        self._concurrency = False  # the header said load.mode concurrency
+        self._in_flight = 0.0  # the window's ticks' mean in flight, summed
         self.cold_starts: list[Event] = []  # an inference component's, printed at the end
 
     def _print(self, text: str) -> None:
@@ -67,8 +77,11 @@ class HeadlessPrinter:
         self.out.flush()
 
     def __call__(self, record: Record) -> None:
-        if isinstance(record, Tick):
+        if isinstance(record, Header):
+            self._concurrency = concurrency_target(record)
+        elif isinstance(record, Tick):
             self._window.add(record)
+            self._in_flight += record.in_flight
             self._llm_window.add(record)
             self._window_phase = record.phase
             if self._window.ticks >= self.interval:
@@ -98,8 +111,11 @@ class HeadlessPrinter:
     def _status(self, elapsed: float) -> None:
         snap = self._window.snapshot()
         if self._lines % 20 == 0:
-            self._print(STATUS_HEADER)
+            self._print(CONCURRENCY_HEADER if self._concurrency else STATUS_HEADER)
+            if self._concurrency and not self._lines:
+                self._print(CONCURRENCY_NOTE)
         self._lines += 1
+        in_flight = self._in_flight / max(self._window.ticks, 1)
         outcomes = snap["outcomes"]
         other = sum(outcomes[k] for k in ERROR_OUTCOMES if k not in (HTTP_4XX, HTTP_5XX))
         other += snap["not_sent"]
@@ -109,7 +125,7 @@ class HeadlessPrinter:
             f"{snap['target_rps']:>9.1f} {snap['achieved_rps']:>8.1f} {outcomes[OK]:>7} "
             f"{outcomes[HTTP_4XX]:>6} {outcomes[HTTP_5XX]:>6} {other:>6} "
             f"{_ms(latency['p50']):>8} {_ms(latency['p95']):>8} {_ms(latency['p99']):>8} "
-            f"{_ms(snap['failed_latency_ms']['p99']):>8}"
+            f"{_ms(snap['failed_latency_ms']['p99']):>8} {in_flight:>9.1f}"
         )
         model = self._server.get("ModelLatency:Average")
         if model is not None:
@@ -119,6 +135,7 @@ class HeadlessPrinter:
             self._print(f"{'':>8}  {llm_status(self._llm_window.snapshot())}")
         self._window.release()
         self._window = Aggregate()
+        self._in_flight = 0.0
         self._llm_window.release()
         self._llm_window = LlmAggregate()
 
@@ -140,25 +157,32 @@ def llm_status(snap: dict[str, Any]) -> str:
 
 
 def llm_summary_lines(llm: dict[str, Any], note: bool = True) -> list[str]:
-    """The end-of-run LLM table: one row per phase and a total row."""
-    head = (f"{'phase':<16} {'tokens in':>10} {'tokens out':>10} {'out tok/s':>9} "
+    """The end-of-run LLM tables: one row per phase and a total row (p50 and p99, ms), then
+    (with ``note``: the end of a run, not compare) the whole run as ``vllm bench serve`` prints
+    it (mean, median, p99, from the actual send), so the two read side by side line by line."""
+    head = (f"{'phase':<16} {'tok in':>8} {'tok out':>8} {'out tok/s':>9} {'req/s':>6} "
             f"{'TTFT p50':>8} {'p99':>7} {'sent p50':>8} {'p99':>7} {'TPOT p50':>8} "
-            f"{'ITL p99':>7} {'goodput':>7}")
+            f"{'p99':>6} {'ITL p50':>7} {'p99':>6} {'E2E p50':>7} {'p99':>7} {'goodput':>7}")
     lines = [head, "-" * len(head)]
     for row in [*llm.get("phases", []), {"name": "total", **llm.get("total", {})}]:
         if "output_tokens" not in row:
             continue
-        ttft, sent = row["ttft_ms"], row["ttft_sent_ms"]
+        ttft, sent, tpot, itl = row["ttft_ms"], row["ttft_sent_ms"], row["tpot_ms"], row["itl_ms"]
+        e2e = row.get("e2e_ms") or {}
         lines.append(
-            f"{str(row.get('name') or '')[:16]:<16} {row['input_tokens']:>10} "
-            f"{row['output_tokens']:>10} {row['output_tokens_per_s']:>9.1f} "
+            f"{str(row.get('name') or '')[:16]:<16} {row['input_tokens']:>8} "
+            f"{row['output_tokens']:>8} {row['output_tokens_per_s']:>9.1f} "
+            f"{_rate(row.get('requests_per_s')):>6} "
             f"{_ms(ttft['p50']):>8} {_ms(ttft['p99']):>7} {_ms(sent['p50']):>8} "
-            f"{_ms(sent['p99']):>7} {_ms(row['tpot_ms']['p50']):>8} "
-            f"{_ms(row['itl_ms']['p99']):>7} {_pct(row['goodput_pct']):>7}")
+            f"{_ms(sent['p99']):>7} {_ms(tpot['p50']):>8} {_ms(tpot['p99']):>6} "
+            f"{_ms(itl['p50']):>7} {_ms(itl['p99']):>6} {_ms(e2e.get('p50')):>7} "
+            f"{_ms(e2e.get('p99')):>7} {_pct(row['goodput_pct']):>7}")
     total = llm.get("total", {})
     if note:
-        lines.append("TTFT in ms from the intended send (coordinated omission corrected); "
-                      "'sent': from the actual send, as vLLM bench serve and LLMPerf report it")
+        lines.append("ms; TTFT from the intended send (coordinated omission corrected); 'sent' "
+                     "TTFT and E2E: from the actual send, as vllm bench serve reports them")
+    if note and "output_tokens" in total:
+        lines += ["", *bench_serve_lines(total)]
     if total.get("output_tokens_estimated"):
         lines.append(f"output tokens counted from chunks (the stream gave no usage): "
                      f"{total['output_tokens_estimated']} of {total['output_tokens']}")
@@ -170,6 +194,35 @@ def llm_summary_lines(llm: dict[str, Any], note: bool = True) -> list[str]:
         lines.append(f"{n} stream{'s' if n != 1 else ''} cut by the interrupt (not errors: "
                      "outside the error rate and goodput)")
     return lines
+
+
+# The whole run in `vllm bench serve`'s words and order (its metric names, from the actual send).
+_BENCH_ROWS = (("TTFT", "ttft_sent_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"),
+               ("E2EL", "e2e_ms"), ("TTFT from intended send", "ttft_ms"))
+
+
+def bench_serve_lines(total: dict[str, Any]) -> list[str]:
+    """The total as ``vllm bench serve`` prints it: throughputs, then each latency's mean,
+    median and p99 in ms (TTFT from the intended send last: vLLM has no such figure)."""
+    seconds = total["output_tokens"] / total["output_tokens_per_s"] if \
+        total.get("output_tokens_per_s") else 0.0
+    both = total["output_tokens"] + total["input_tokens"]
+    lines = [f"{'whole run, as vllm bench serve':<32} {'mean':>9} {'median':>9} {'p99':>9}",
+             f"{'Successful requests':<32} {total.get('ok', 0):>9}",
+             f"{'Request throughput (req/s)':<32} {_rate(total.get('requests_per_s')):>9}",
+             f"{'Output token throughput (tok/s)':<32} {total['output_tokens_per_s']:>9.1f}",
+             f"{'Total token throughput (tok/s)':<32} "
+             f"{(both / seconds if seconds else 0.0):>9.1f}"]
+    for name, key in _BENCH_ROWS:
+        figures = total.get(key) or {}
+        lines.append(f"{name + ' (ms)':<32} " + " ".join(
+            f"{'-' if v is None else f'{v:.2f}':>9}"
+            for v in (figures.get("mean"), figures.get("p50"), figures.get("p99"))))
+    return lines
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
 def scaling_line(outcome: Event | None, recording: Any = None) -> str | None:
@@ -210,8 +263,12 @@ def print_result(result: SessionResult, interrupted: str,
     """
     print()
     width = terminal_width()
-    for line in summary_lines(result.summary, result.checks,
-                              failures.request_description(profile), width, result.messages):
+    lines = summary_lines(result.summary, result.checks, failures.request_description(profile),
+                          width, result.messages)
+    if concurrency_profile(profile):  # the target is requests in flight, not a rate
+        lines = [line.replace(f"{'target/s':>9}", f"{'tgt infl':>9}")
+                 if line.startswith("phase") else line for line in lines]
+    for line in lines:
         print(line)
     if result.error:
         print(f"loadwatch: {result.error}", file=sys.stderr)
@@ -327,7 +384,10 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
     if total.get("late"):
         notes.append(f"late sends: {total['late']}")
     llm = ["", *llm_summary_lines(summary["llm"])] if summary.get("llm") else []
-    after = [f"ensure {check.describe()}" for check in checks or []]
+    after = [*client_lines(summary.get("client"))]
+    if (cost := cost_line(summary.get("cost"))) is not None:
+        after.append(cost)
+    after += [f"ensure {check.describe()}" for check in checks or []]
     verdict = failures.one_reason(total, request, messages)
     if verdict:
         after.append(verdict)
@@ -348,3 +408,13 @@ def terminal_width(stream: TextIO | None = None) -> int | None:
         return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else None
     except (OSError, ValueError, AttributeError):
         return None
+
+
+# --- the load generator's own load, and what the run cost (issue 23) ----------------------------
+
+
+def client_lines(client: dict[str, Any] | None) -> list[str]:
+    """``limited by the load generator: …; add workers`` when it was, else nothing."""
+    if not client or not client.get("limited"):
+        return []
+    return [str(client["message"])]

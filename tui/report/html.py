@@ -16,7 +16,7 @@ import driver
 from driver.pool import describe_source
 from metrics import failures
 from metrics.compare import ON_TTFT, TOTAL, Comparison, RunAnalysis, llm_summary
-from metrics.records import Event, ScalingActivity
+from metrics.records import Event, ScalingActivity, concurrency_target
 from metrics.scaling_target import recorded_target, tracks_concurrency
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
@@ -77,6 +77,7 @@ def _metadata(run: RunAnalysis) -> str:
                       "(ConcurrentRequestsPerModel)"))
     if run.timeline.period:
         items.append(("server metric period", f"{run.timeline.period} s"))
+    items += tables.run_items(run)
     items.append(("written by", f"loadwatch {header.tool_version} (format {header.format})"))
     body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items)
     return f'<dl class="meta">{body}</dl>'
@@ -109,7 +110,8 @@ def _plan(run: RunAnalysis) -> str:
         rows.append([str(i), str(phase.get("name", "")), svg.clock(phase.get("start", 0)),
                      svg.clock(phase.get("duration", 0)), rate,
                      f"{phase.get('requests', 0):,.0f}"])
-    return table_html(Table(["#", "phase", "start", "duration", "rate req/s", "requests"], rows),
+    rate_head = "in flight" if concurrency_target(run.header) else "rate req/s"
+    return table_html(Table(["#", "phase", "start", "duration", rate_head, "requests"], rows),
                   text_columns=[1])
 
 
@@ -153,7 +155,8 @@ def _run_cards(run: RunAnalysis, llm: dict[str, Any] | None) -> str:
     f = run.figures(TOTAL)
     return cards_html([
         ("achieved send rate", f"{tables.rps(f.achieved_rps)} <small>req/s</small>",
-         f"offered {tables.rps(f.offered_rps)} req/s"),
+         f"target {tables.rps(f.offered_rps)} in flight" if concurrency_target(run.header)
+         else f"offered {tables.rps(f.offered_rps)} req/s"),
         (f"client latency p99 ({run.latency_basis})", f"{tables.ms(f.p99_ms)} <small>ms</small>",
          f"p50 {tables.ms(f.p50_ms)} ms, p95 {tables.ms(f.p95_ms)} ms; failed requests p99 "
          f"{tables.ms(f.failed_p99_ms)} ms"),
