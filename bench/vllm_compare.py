@@ -208,7 +208,7 @@ def run_vllm(url: str, scenario: str, prompts: int, args: argparse.Namespace,
 
 
 def loadwatch_profile(url: str, scenario: str, seconds: float, prompts_file: Path,
-                      words: tuple[int, int] | None = None) -> str:
+                      words: tuple[int, int] | None = None, api: str = "completions") -> str:
     """``words``: synthetic prompts of that many words in and tokens out instead of the
     prompts file (a word is about 3.4 of this tokenizer's tokens: the issue's first run)."""
     concurrency, rate = SCENARIOS[scenario]
@@ -221,7 +221,7 @@ config:
   phases:
     - {{name: {scenario}, duration: {seconds:g}, arrivalRate: {concurrency or rate:g}}}
 llm:
-  api: completions
+  api: {api}
   model: tiny-llama
   {prompts}
   ignoreEos: true
@@ -233,9 +233,10 @@ load:
 
 
 def run_loadwatch(url: str, scenario: str, seconds: float, prompts_file: Path,
-                  work: Path, words: tuple[int, int] | None = None) -> dict[str, Any]:
+                  work: Path, words: tuple[int, int] | None = None,
+                  api: str = "completions") -> dict[str, Any]:
     profile = work / f"lw-{scenario}.yml"
-    profile.write_text(loadwatch_profile(url, scenario, seconds, prompts_file, words))
+    profile.write_text(loadwatch_profile(url, scenario, seconds, prompts_file, words, api))
     record = work / f"lw-{scenario}-{time.monotonic_ns()}.jsonl"
     done = subprocess.run(["taskset", "-c", CLIENT_CORE, str(LOADWATCH), "run", str(profile),
                            "--headless", "--record", str(record)],
@@ -275,6 +276,9 @@ def main() -> int:
     parser.add_argument("--words", action="store_true",
                         help="loadwatch sends synthetic prompts of --input-len words, not the "
                              "token-exact prompts file (how the issue's first run was made)")
+    parser.add_argument("--api", choices=("completions", "chat"), default="completions",
+                        help="loadwatch's llm.api (chat: its default for an HTTP target, as in "
+                             "the issue's first run; vLLM's client posts completions)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" /
                         "vllm_compare.json")
     parser.add_argument("--tables", type=Path, metavar="JSON",
@@ -300,6 +304,7 @@ def main() -> int:
         "clients": f"taskset -c {CLIENT_CORE}, one at a time, alternating (round 1: vLLM's "
                    "first)", "input_len": args.input_len, "output_len": args.output_len,
         "seconds": args.seconds, "rounds": args.rounds, "words": args.words,
+        "loadwatch_api": args.api,
         "host": "2 cores shared with other helpers' work"}}
     parts = args.parts.split(",")
     try:
@@ -404,7 +409,7 @@ def rounds(args: argparse.Namespace, url: str, work: Path, prompts_file: Path,
                 else:
                     row = run_loadwatch(url, scenario, seconds, prompts_file, work,
                                         (args.input_len, args.output_len) if args.words
-                                        else None)
+                                        else None, args.api)
                 row.update(round=round_index + 1, scenario=scenario, position=position + 1,
                            started=started, server=after(mark))
                 if round_index:  # each client's own printout: round 1's is kept, to compare
