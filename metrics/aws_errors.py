@@ -9,13 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 # Every code AWS services answer with when the caller is sending too fast: SageMaker runtime
-# (ThrottlingException, 429), CloudWatch (Throttling), Application Auto Scaling
-# (ThrottlingException, LimitExceededException on bursts of calls), EC2-style APIs
-# (RequestLimitExceeded), S3-style (SlowDown) and API Gateway-style (TooManyRequestsException).
+# (ThrottlingException), CloudWatch (Throttling), Application Auto Scaling
+# (ThrottlingException), EC2-style APIs (RequestLimitExceeded), S3-style (SlowDown) and API
+# Gateway-style (TooManyRequestsException).
 THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "LimitExceededException", "SlowDown",
+    "RequestLimitExceeded", "SlowDown",
 })
+# Codes that mean a quota is used up: waiting and retrying does not help, raising the quota
+# (or removing something) does. Application Auto Scaling's LimitExceededException ("a per-
+# account resource limit is exceeded", botocore's application-autoscaling model), SageMaker's
+# ResourceLimitExceeded (UpdateInferenceComponentRuntimeConfig, CreateEndpoint) and
+# CloudWatch's LimitExceeded (PutMetricAlarm).
+QUOTA_CODES = frozenset({"LimitExceededException", "ResourceLimitExceeded", "LimitExceeded"})
 
 
 def _error(exc: BaseException) -> dict[str, Any]:

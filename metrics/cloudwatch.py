@@ -9,6 +9,11 @@ for the first time is emitted, one whose value changed is emitted again with ``r
 one unchanged is not. Latencies arrive in microseconds and leave in milliseconds; nothing
 downstream converts again.
 
+With an inference component named, the series are the component's (``COMPONENT_METRICS``:
+namespace ``AWS/SageMaker`` and ``/aws/sagemaker/InferenceComponents``, dimension
+``InferenceComponentName``, as AWS's "SageMaker AI inference component metrics" lists them),
+beside the instances' utilisation (``/aws/sagemaker/Endpoints``, EndpointName and VariantName).
+
 Polls never overlap (the next is armed after the previous finished), run boto3 in a thread
 so the event loop never waits on the network, and back off (doubling, up to ``max_backoff``)
 while CloudWatch throttles or fails. The client is the caller's: ``metrics`` makes no clients.
@@ -30,6 +35,8 @@ from metrics.records import Datapoint, Event, Record
 
 SAGEMAKER = "AWS/SageMaker"
 ENDPOINTS = "/aws/sagemaker/Endpoints"
+COMPONENTS = "/aws/sagemaker/InferenceComponents"
+VARIANT, COMPONENT = "variant", "component"  # which dimensions a series is asked for with
 # GetMetricData is billed per metric requested: each query of each request counts once.
 USD_PER_1000_METRICS = 0.01
 
@@ -46,6 +53,7 @@ class MetricSpec:
     scale: float = 1.0  # multiply CloudWatch's value by this once
     # A high-resolution series' own period; None: the poller's period.
     resolution: int | None = None
+    scope: str = VARIANT  # dimensions: EndpointName + VariantName, or InferenceComponentName
 
 
 _US_TO_MS = 0.001
@@ -67,6 +75,55 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("concurrency", SAGEMAKER, "ConcurrentRequestsPerModel", "Average", "count",
                resolution=HIGH_RESOLUTION_S),
 )
+
+
+# An inference component's own series; the instances' utilisation stays per variant.
+COMPONENT_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("invocations", SAGEMAKER, "Invocations", "Sum", "count", scope=COMPONENT),
+    MetricSpec("invocations_per_copy", SAGEMAKER, "InvocationsPerCopy", "Sum", "count",
+               scope=COMPONENT),
+    MetricSpec("model_latency_avg", SAGEMAKER, "ModelLatency", "Average", "ms", _US_TO_MS,
+               scope=COMPONENT),
+    MetricSpec("model_latency_p50", SAGEMAKER, "ModelLatency", "p50", "ms", _US_TO_MS,
+               scope=COMPONENT),
+    MetricSpec("model_latency_p99", SAGEMAKER, "ModelLatency", "p99", "ms", _US_TO_MS,
+               scope=COMPONENT),
+    MetricSpec("overhead_latency_avg", SAGEMAKER, "OverheadLatency", "Average", "ms",
+               _US_TO_MS, scope=COMPONENT),
+    MetricSpec("errors_4xx", SAGEMAKER, "Invocation4XXErrors", "Sum", "count", scope=COMPONENT),
+    MetricSpec("errors_5xx", SAGEMAKER, "Invocation5XXErrors", "Sum", "count", scope=COMPONENT),
+    MetricSpec("model_errors", SAGEMAKER, "InvocationModelErrors", "Sum", "count",
+               scope=COMPONENT),
+    MetricSpec("no_capacity", SAGEMAKER, "NoCapacityInvocationFailures", "Sum", "count",
+               scope=COMPONENT),
+    MetricSpec("concurrency_per_copy", SAGEMAKER, "ConcurrentRequestsPerCopy", "Average",
+               "count", resolution=HIGH_RESOLUTION_S, scope=COMPONENT),
+    MetricSpec("copy_cpu", COMPONENTS, "CPUUtilizationNormalized", "Average", "percent",
+               scope=COMPONENT),
+    MetricSpec("copy_memory", COMPONENTS, "MemoryUtilizationNormalized", "Average", "percent",
+               scope=COMPONENT),
+    MetricSpec("cpu", ENDPOINTS, "CPUUtilization", "Average", "percent"),
+    MetricSpec("memory", ENDPOINTS, "MemoryUtilization", "Average", "percent"),
+)
+# On GPU instances (ml.g*, ml.p*): the instances' GPUs, and a component's share of them.
+GPU_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("gpu", ENDPOINTS, "GPUUtilization", "Average", "percent"),
+    MetricSpec("gpu_memory", ENDPOINTS, "GPUMemoryUtilization", "Average", "percent"),
+)
+COMPONENT_GPU_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("copy_gpu", COMPONENTS, "GPUUtilizationNormalized", "Average", "percent",
+               scope=COMPONENT),
+    MetricSpec("copy_gpu_memory", COMPONENTS, "GPUMemoryUtilizationNormalized", "Average",
+               "percent", scope=COMPONENT),
+)
+
+
+def series_for(component: str | None, instance_type: str | None) -> tuple[MetricSpec, ...]:
+    """What to poll: a variant's or a component's series, GPU ones on GPU instances."""
+    gpu = bool(instance_type) and str(instance_type).startswith(("ml.g", "ml.p"))
+    if component:
+        return COMPONENT_METRICS + (COMPONENT_GPU_METRICS + GPU_METRICS if gpu else ())
+    return METRICS + (GPU_METRICS if gpu else ())
 
 
 def poll_cost_per_hour(interval_s: float, metrics: int = len(METRICS)) -> float:
@@ -106,11 +163,14 @@ class CloudWatchPoller:
         clock: Callable[[], float] = time.time,
         elapsed: Callable[[], float] = lambda: 0.0,
         sleep: Sleep = asyncio.sleep,
-        metrics: tuple[MetricSpec, ...] = METRICS,
+        metrics: tuple[MetricSpec, ...] | None = None,
+        component: str | None = None,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
         self.variant = variant
+        self.component = component
+        metrics = metrics or (COMPONENT_METRICS if component else METRICS)
         self.emit = emit
         self.period = int(period)
         self.interval = float(interval or period)
@@ -133,13 +193,15 @@ class CloudWatchPoller:
     # --- the request ---------------------------------------------------------------------
 
     def queries(self) -> list[dict[str, Any]]:
-        dimensions = [{"Name": "EndpointName", "Value": self.endpoint},
-                      {"Name": "VariantName", "Value": self.variant}]
+        dimensions = {VARIANT: [{"Name": "EndpointName", "Value": self.endpoint},
+                                {"Name": "VariantName", "Value": self.variant}],
+                      COMPONENT: [{"Name": "InferenceComponentName",
+                                   "Value": self.component or ""}]}
         return [{
             "Id": m.id,
             "MetricStat": {
                 "Metric": {"Namespace": m.namespace, "MetricName": m.metric,
-                           "Dimensions": dimensions},
+                           "Dimensions": dimensions[m.scope]},
                 "Period": self.period_of(m),
                 "Stat": m.stat,
             },

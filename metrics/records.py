@@ -152,6 +152,24 @@ class EndpointState:
     status: str
     variants: list[dict[str, Any]] = field(default_factory=list)
     # each: {"name", "current", "desired", "instance_type"}
+    components: list[dict[str, Any]] = field(default_factory=list)
+    # inference components under load, each: {"name", "current", "desired", "status"} (copies)
+
+    def instance_counts(self) -> tuple[int | None, int | None]:
+        """(current, desired) instances over the variants; 0 is a count, None unknown."""
+        return _totals(self.variants)
+
+    def copy_counts(self) -> tuple[int | None, int | None]:
+        """(current, desired) copies of the components under load; None without any."""
+        return _totals(self.components)
+
+
+def _totals(entries: list[dict[str, Any]]) -> tuple[int | None, int | None]:
+    def total(key: str) -> int | None:
+        known = [e[key] for e in entries if e.get(key) is not None]
+        return sum(known) if known else None
+
+    return total("current"), total("desired")
 
 
 @dataclass(slots=True)

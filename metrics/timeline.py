@@ -148,6 +148,14 @@ class InstancePoint:
     desired: int | None
 
 
+def _add_point(points: list[InstancePoint], elapsed: float, status: str,
+               current: int | None, desired: int | None) -> None:
+    """Append a step when the counts or the status changed."""
+    last = points[-1] if points else None
+    if last is None or (last.current, last.desired, last.status) != (current, desired, status):
+        points.append(InstancePoint(elapsed, status, current, desired))
+
+
 class Timeline:
     """Everything a view needs about one session, updated one record at a time."""
 
@@ -162,6 +170,7 @@ class Timeline:
         self.period: int | None = None  # the standard series' period (the longest seen)
         self.periods: dict[tuple[str, str], int] = {}  # per series: high resolution is finer
         self.instances: list[InstancePoint] = []
+        self.copies: list[InstancePoint] = []  # an inference component's copies, if any
         self.activities: dict[str, ScalingActivity] = {}
         self.events: deque[Event] = deque(maxlen=max_events)
         self.summary = SummaryBuilder()
@@ -210,13 +219,10 @@ class Timeline:
             self.periods[key] = record.period
             self.period = max(self.period or 0, record.period)
         elif isinstance(record, EndpointState):
-            current = sum(v.get("current") or 0 for v in record.variants) or None
-            desired = sum(v.get("desired") or 0 for v in record.variants) or None
-            last = self.instances[-1] if self.instances else None
-            if last is None or (last.current, last.desired, last.status) != (
-                    current, desired, record.status):
-                self.instances.append(InstancePoint(record.elapsed, record.status, current,
-                                                    desired))
+            _add_point(self.instances, record.elapsed, record.status,
+                       *record.instance_counts())
+            if record.components:
+                _add_point(self.copies, record.elapsed, record.status, *record.copy_counts())
             self.endpoint_status = record.status
             self.elapsed = max(self.elapsed, record.elapsed)
         elif isinstance(record, ScalingActivity):

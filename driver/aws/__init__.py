@@ -1,5 +1,6 @@
-"""AWS control: clients built once from the profile's settings, scaling control (suspend,
-switch, restore policies, alarms and instance counts), and what instances cost.
+"""AWS control: clients built once from the profile's settings, inference components (which
+an endpoint hosts, their copies), scaling control (suspend, switch, restore policies, alarms
+and instance or copy counts), and what instances cost.
 May import ``driver.profile`` and ``metrics``.
 """
 

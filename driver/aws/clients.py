@@ -24,7 +24,7 @@ from botocore.config import Config
 
 import driver
 from driver.profile import SageMakerOptions
-from metrics.aws_errors import THROTTLING_CODES, error_code, error_message
+from metrics.aws_errors import QUOTA_CODES, THROTTLING_CODES, error_code, error_message
 
 SERVICES = ("sagemaker", "sagemaker-runtime", "cloudwatch", "application-autoscaling")
 
@@ -63,6 +63,11 @@ class AwsError(Exception):
     @property
     def throttled(self) -> bool:
         return self.code in THROTTLING_CODES
+
+    @property
+    def quota(self) -> bool:
+        """A quota used up (LimitExceededException): retrying later will not help."""
+        return self.code in QUOTA_CODES
 
     @property
     def credentials_problem(self) -> bool:

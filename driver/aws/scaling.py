@@ -10,7 +10,20 @@ included) unless the operator asked to keep the change.
 The instance count is part of what is restored: when the run changed scaling and the variant
 runs a different number of instances than at the start, ``UpdateEndpointWeightsAndCapacities``
 puts the count back (after the policies, so none of them scales it out again), unless the
-operator asked to keep the instances; then the line says what they cost per hour.
+operator asked to keep the instances; then the line says what they cost per hour. An endpoint
+update takes minutes (AWS: "Updating" until the new instances pass health checks), so restore
+waits up to ``INSTANCE_WAIT_S`` for it; a count of 0 is a count, never "unknown".
+
+With an inference component (``component``) everything acts on ``inference-component/NAME``
+and ``sagemaker:inference-component:DesiredCopyCount``: target tracking on
+SageMakerInferenceComponentInvocationsPerCopy or ...ConcurrentRequestsPerCopyHighResolution,
+MinCapacity 0 allowed, and with ``scaling.scaleFromZero`` the pair AWS documents for scaling
+from zero ("Scale an endpoint to zero instances", SageMaker developer guide): a step-scaling
+policy (ChangeInCapacity +1) and a CloudWatch alarm on NoCapacityInvocationFailures (Sum >= 1
+over one period, dimension InferenceComponentName) whose action is that policy. Restore puts
+back policies, then alarms (pointed at the policies' ARNs as they are now: a re-created step
+policy has a new ARN), then the copy count (UpdateInferenceComponentRuntimeConfig), and reads
+all three back to verify.
 
 The actions never raise: each returns the one line to show and emits an event (source
 ``scaling``); a failure says what AWS answered, with its code, and is kept in
@@ -26,18 +39,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from driver.aws.clients import AwsError, as_aws_error
+from driver.aws.components import set_copy_count
 from driver.aws.prices import cost_per_hour
 from driver.profile import ScalingOptions
 from metrics.endpoint import (
-    DIMENSION,
+    CONCURRENCY_PER_COPY,
     ENABLED,
+    INVOCATIONS_PER_COPY,
     INVOCATIONS_PER_INSTANCE,
     NAMESPACE,
     NONE,
+    POLICY_ACTION,
     SUSPENDED,
     ScalingConfig,
     read_scaling_config,
-    resource_id,
+    scalable,
 )
 
 # scaling.metric -> the predefined metric a target-tracking policy tracks. ``concurrency`` is
@@ -45,11 +61,22 @@ from metrics.endpoint import (
 # included: the one for LLM endpoints.
 CONCURRENCY_PER_MODEL = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
 POLICY_METRICS = {"invocations": INVOCATIONS_PER_INSTANCE, "concurrency": CONCURRENCY_PER_MODEL}
+# The same words on an inference component: per copy.
+COPY_POLICY_METRICS = {"invocations": INVOCATIONS_PER_COPY, "invocations-per-copy":
+                       INVOCATIONS_PER_COPY, "concurrency": CONCURRENCY_PER_COPY,
+                       "concurrency-per-copy": CONCURRENCY_PER_COPY}
+PER_COPY_METRICS = ("invocations-per-copy", "concurrency-per-copy")
 
 ACTIONS = ("enable", "disable", "restore")
-# How long restore waits for an endpoint that is still Updating before it sets the count.
-INSTANCE_WAIT_S = 60.0
+# How long restore waits for an endpoint (or component) that is still Updating before it sets
+# the count, and then for the update it asked for: endpoint updates take minutes on AWS.
+INSTANCE_WAIT_S = 20 * 60.0
 INSTANCE_POLL_S = 2.0
+# The scale-from-zero pair's names and numbers (AWS's documented example: +1 copy when the
+# alarm fires; the alarm: NoCapacityInvocationFailures Sum >= 1 in one 60 s period).
+FROM_ZERO_POLICY = "loadwatch-scale-from-zero"
+FROM_ZERO_PERIOD_S = 60
+FROM_ZERO_COOLDOWN_S = 60
 EventSink = Callable[..., Any]  # (name, message, **data)
 
 
@@ -64,20 +91,23 @@ class ScalingState:
     detail: str = "scaling not read yet"
     changed: bool = False  # loadwatch changed it during this run
     unit: str = "/min"  # of target: " in flight" for a concurrency policy
+    capacity_unit: str = "instances"  # copies for an inference component
 
     @classmethod
     def of(cls, config: ScalingConfig, changed: bool = False) -> ScalingState:
         """The state a configuration shows, its target in the policy's own unit."""
         detail = config.describe()
+        unit = (" in flight" if "ConcurrentRequests" in detail or "in flight/copy" in detail
+                else "/copy/min" if "/copy/min" in detail else "/min")
         return cls(config.mode, config.min, config.max, config.target_value, detail, changed,
-                   " in flight" if CONCURRENCY_PER_MODEL in detail else "/min")
+                   unit, config.unit)
 
     def label(self) -> str:
         if self.mode == ENABLED:
             target = f", target {self.target:g}{self.unit}" if self.target is not None else ""
-            return f"scaling on: {self.min}-{self.max} instances{target}"
+            return f"scaling on: {self.min}-{self.max} {self.capacity_unit}{target}"
         if self.mode == SUSPENDED:
-            return f"scaling suspended ({self.min}-{self.max} instances)"
+            return f"scaling suspended ({self.min}-{self.max} {self.capacity_unit})"
         if self.mode == NONE:
             return "scaling off"
         return "scaling unknown"
@@ -88,15 +118,27 @@ def _seconds(value: float) -> int:
 
 
 class ScalingControl:
-    """Enable, disable and restore one endpoint variant's scaling."""
+    """Enable, disable and restore one endpoint variant's (or inference component's) scaling.
+
+    ``cloudwatch`` is needed for the alarms of step-scaling policies (scale from zero): without
+    it alarms are neither read, saved nor restored.
+    """
 
     def __init__(self, client: Any, endpoint: str, variant: str,
                  options: ScalingOptions | None = None, *, event: EventSink | None = None,
-                 sagemaker: Any | None = None) -> None:
+                 sagemaker: Any | None = None, component: str | None = None,
+                 cloudwatch: Any | None = None) -> None:
         self.client = client
         self.endpoint = endpoint
         self.variant = variant
-        self.resource_id = resource_id(endpoint, variant)
+        self.component = component
+        self.cloudwatch = cloudwatch
+        self.resource_id, self.dimension = scalable(endpoint, variant, component)
+        self.unit = "copies" if component else "instances"
+        # The scale-from-zero alarm's period: the endpoint's metric publish period when it
+        # publishes faster than every minute (MetricsConfig), else AWS's example's 60 s.
+        self.alarm_period_s = FROM_ZERO_PERIOD_S
+        self.counted = "copies" if component else "instance(s)"  # "4 instance(s)", "0 copies"
         self.options = options or ScalingOptions()
         self.event = event
         self.sagemaker = sagemaker  # to report instance counts left over at restore
@@ -116,7 +158,8 @@ class ScalingControl:
     def read(self) -> ScalingConfig:
         """The configuration in force now (blocking; raises AwsError)."""
         try:
-            config = read_scaling_config(self.client, self.endpoint, self.variant)
+            config = read_scaling_config(self.client, self.endpoint, self.variant,
+                                         component=self.component, cloudwatch=self.cloudwatch)
         except Exception as exc:
             raise as_aws_error(exc, "reading the scaling configuration") from exc
         self.current = config
@@ -150,9 +193,33 @@ class ScalingControl:
 
     # --- what an action would do ---------------------------------------------------------
 
+    def policy_metric(self) -> str:
+        """The predefined metric the profile's ``scaling.metric`` means on this target."""
+        if self.component:
+            return COPY_POLICY_METRICS.get(self.options.metric, INVOCATIONS_PER_COPY)
+        return POLICY_METRICS.get(self.options.metric, INVOCATIONS_PER_INSTANCE)
+
+    def check_options(self) -> None:
+        """AwsError (code BadScalingOption), one line naming the field, for options this
+        target cannot take; nothing is sent."""
+        o = self.options
+        what = f"endpoint {self.endpoint} variant {self.variant}"
+        if self.component is None:
+            if o.metric in PER_COPY_METRICS:
+                raise AwsError(f"scaling.metric {o.metric}: a per-copy metric needs an "
+                               f"inference component, and {what} is scaled by instances; use "
+                               "invocations or concurrency", "BadScalingOption")
+            if o.enabled and o.min == 0:
+                raise AwsError(f"scaling.min 0: only an inference component scales to zero; "
+                               f"{what} needs at least 1 instance", "BadScalingOption")
+            if o.scale_from_zero:
+                raise AwsError("scaling.scaleFromZero: only an inference component scales from "
+                               f"zero; {what} has no components (set "
+                               "sagemaker.inferenceComponent)", "BadScalingOption")
+
     def _policy_config(self) -> dict[str, Any]:
         o = self.options
-        metric = POLICY_METRICS.get(o.metric, INVOCATIONS_PER_INSTANCE)
+        metric = self.policy_metric()
         return {
             "TargetValue": float(o.target),
             "PredefinedMetricSpecification": {"PredefinedMetricType": metric},
@@ -167,19 +234,24 @@ class ScalingControl:
         o = self.options
         if action == "enable":
             scale_in = ", no scale-in" if o.disable_scale_in else ""
-            unit = ("requests in flight/model (high resolution)" if o.metric == "concurrency"
-                    else "invocations/instance/min")
-            return (f"enable: {o.min}-{o.max} instances, target tracking {o.target:g} "
+            unit = {CONCURRENCY_PER_MODEL: "requests in flight/model (high resolution)",
+                    INVOCATIONS_PER_COPY: "invocations/copy/min",
+                    CONCURRENCY_PER_COPY: "requests in flight/copy (high resolution)"}.get(
+                self.policy_metric(), "invocations/instance/min")
+            from_zero = (f", and scale from zero: step policy {FROM_ZERO_POLICY} on a "
+                         "NoCapacityInvocationFailures alarm" if o.scale_from_zero else "")
+            return (f"enable: {o.min}-{o.max} {self.unit}, target tracking {o.target:g} "
                     f"{unit} (cooldown out {o.scale_out_cooldown:g} s, in "
-                    f"{o.scale_in_cooldown:g} s{scale_in}) as policy {o.policy_name}; "
-                    f"now {now}")
+                    f"{o.scale_in_cooldown:g} s{scale_in}) as policy {o.policy_name}"
+                    f"{from_zero}; now {now}")
         if action == "disable":
             if self.current is not None and self.current.target is None:
                 return f"disable: nothing to do ({now})"
             if o.disable_mode == "delete":
                 names = ", ".join(p["PolicyName"] for p in self.current.policies) \
                     if self.current else "every policy"
-                return (f"disable: delete the variant's scaling policies ({names or 'none'}); "
+                owner = "component" if self.component else "variant"
+                return (f"disable: delete the {owner}'s scaling policies ({names or 'none'}); "
                         f"restore puts them back; now {now}")
             return f"disable: suspend dynamic scale-out and scale-in, policies kept; now {now}"
         if action == "restore":
@@ -213,8 +285,10 @@ class ScalingControl:
             return None
         if self.keep_at_exit:
             extra = await asyncio.to_thread(self._extra_instances)
-            cost = (f"; {extra[0]} instance(s) now, {self.saved_instances} at start: "
-                    f"{cost_per_hour(self.instance_type, extra[0] - extra[1])} more"
+            more = (f"{extra[0] - extra[1]} copies" if extra and self.component
+                    else cost_per_hour(self.instance_type, extra[0] - extra[1]) if extra else "")
+            cost = (f"; {extra[0]} {self.counted} now, {self.saved_instances} at start: "
+                    f"{more} more"
                     if extra and extra[0] > extra[1] else "")
             self._emit("scaling_kept", "scaling changes kept (--keep-scaling); saved "
                        f"configuration: {self.saved.describe() if self.saved else 'none'}"
@@ -249,7 +323,7 @@ class ScalingControl:
 
     def _target_args(self) -> dict[str, Any]:
         return {"ServiceNamespace": NAMESPACE, "ResourceId": self.resource_id,
-                "ScalableDimension": DIMENSION}
+                "ScalableDimension": self.dimension}
 
     def _ensure_saved(self) -> None:
         if self.saved is None:
@@ -269,8 +343,36 @@ class ScalingControl:
                                        PolicyType="TargetTrackingScaling",
                                        TargetTrackingScalingPolicyConfiguration=
                                        self._policy_config())
+        if o.scale_from_zero and self.component:
+            self._put_scale_from_zero()
         after = self.read()
         return f"scaling enabled: {after.describe()}"
+
+    def from_zero_alarm_name(self) -> str:
+        return f"{FROM_ZERO_POLICY}-{self.component}"
+
+    def _put_scale_from_zero(self) -> None:
+        """The step policy (+1 copy) and the alarm on NoCapacityInvocationFailures driving it."""
+        arn = self.client.put_scaling_policy(
+            **self._target_args(), PolicyName=FROM_ZERO_POLICY, PolicyType="StepScaling",
+            StepScalingPolicyConfiguration={
+                "AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Maximum",
+                "Cooldown": FROM_ZERO_COOLDOWN_S,
+                "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]},
+        )["PolicyARN"]
+        self._require_cloudwatch().put_metric_alarm(
+            AlarmName=self.from_zero_alarm_name(),
+            AlarmDescription=f"loadwatch: scale {self.component} from zero copies",
+            AlarmActions=[arn], MetricName="NoCapacityInvocationFailures",
+            Namespace="AWS/SageMaker", Statistic="Sum", Period=int(self.alarm_period_s),
+            EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="missing",
+            Dimensions=[{"Name": "InferenceComponentName", "Value": self.component}])
+
+    def _require_cloudwatch(self) -> Any:
+        if self.cloudwatch is None:
+            raise AwsError("a CloudWatch client is needed for scaling alarms", "NoCloudWatch")
+        return self.cloudwatch
 
     def _disable(self) -> str:
         self._ensure_saved()
@@ -299,7 +401,7 @@ class ScalingControl:
         current = self.read()
         if current == saved:
             self.changed = False
-            return f"scaling as at start: {saved.describe()}"
+            return f"scaling as at start: {saved.describe()}{self._restore_instances()}"
         if saved.target is None:
             # AWS deletes a target's policies when it is deregistered; deleting them first
             # does no harm there and keeps implementations that do not (moto) honest.
@@ -308,6 +410,7 @@ class ScalingControl:
                                                   PolicyName=policy["PolicyName"])
             if current.target is not None:
                 self.client.deregister_scalable_target(**self._target_args())
+            self._restore_alarms(saved, current, {})
         else:
             target = saved.target
             self.client.register_scalable_target(
@@ -318,9 +421,12 @@ class ScalingControl:
                 if policy["PolicyName"] not in wanted:
                     self.client.delete_scaling_policy(**self._target_args(),
                                                       PolicyName=policy["PolicyName"])
+            arns: dict[str, str] = {}
             for name, policy in wanted.items():
-                if current.policy(name) != policy:
-                    self.client.put_scaling_policy(**self._target_args(), **policy)
+                if current.policy(name) != policy or saved.alarms:
+                    arns[name] = self.client.put_scaling_policy(
+                        **self._target_args(), **policy).get("PolicyARN", "")
+            self._restore_alarms(saved, current, arns)
         after = self.read()
         if after != saved:
             return (f"scaling restore incomplete: now {after.describe()}, saved "
@@ -328,12 +434,43 @@ class ScalingControl:
         self.changed = False
         return f"scaling restored: {after.describe()}{self._restore_instances()}"
 
+    def _restore_alarms(self, saved: ScalingConfig, current: ScalingConfig,
+                        arns: dict[str, str]) -> None:
+        """Put back the saved alarms, each action naming a policy pointed at its ARN now;
+        delete the alarms loadwatch added that were not there at the start."""
+        if not saved.alarms and not current.alarms:
+            return
+        cloudwatch = self._require_cloudwatch()
+        for alarm in saved.alarms:
+            put = dict(alarm)
+            for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+                if key in put:
+                    put[key] = [arns.get(a[len(POLICY_ACTION):], a)
+                                if a.startswith(POLICY_ACTION) else a for a in put[key]]
+            cloudwatch.put_metric_alarm(**put)
+        kept = {a["AlarmName"] for a in saved.alarms}
+        extra = [a["AlarmName"] for a in current.alarms if a["AlarmName"] not in kept]
+        ours = self.from_zero_alarm_name() if self.component else None
+        if ours and ours not in kept and ours not in extra and cloudwatch.describe_alarms(
+                AlarmNames=[ours]).get("MetricAlarms"):
+            extra.append(ours)  # its policy is gone already, so no policy names it
+        if extra:
+            cloudwatch.delete_alarms(AlarmNames=sorted(set(extra)))
+
     def _variant_counts(self) -> tuple[str, int | None]:
-        """The endpoint's status and the variant's desired (else current) instance count."""
+        """The endpoint's (or component's) status and the desired (else current) count of
+        instances (or copies). 0 is a count."""
+        if self.component:
+            described = self.sagemaker.describe_inference_component(
+                InferenceComponentName=self.component)
+            runtime = described.get("RuntimeConfig") or {}
+            return described.get("InferenceComponentStatus", ""), _first_count(
+                runtime.get("DesiredCopyCount"), runtime.get("CurrentCopyCount"))
         described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
         for variant in described.get("ProductionVariants", []):
             if variant.get("VariantName") == self.variant:
-                count = variant.get("DesiredInstanceCount") or variant.get("CurrentInstanceCount")
+                count = _first_count(variant.get("DesiredInstanceCount"),
+                                     variant.get("CurrentInstanceCount"))
                 return described.get("EndpointStatus", ""), count
         return described.get("EndpointStatus", ""), None
 
@@ -356,23 +493,48 @@ class ScalingControl:
         if extra is None:
             return ""
         now, start = extra
-        cost = cost_per_hour(self.instance_type, now - start)
+        unit = self.unit
+        if self.component:
+            cost = f"{now - start} copies"
+        else:
+            cost = cost_per_hour(self.instance_type, now - start)
         if self.keep_instances:
-            return f"; {now} instance(s) kept ({start} at start, --keep-instances): {cost} more"
-        deadline = time.monotonic() + self.instance_wait_s
+            return (f"; {now} {self.counted} kept ({start} at start, --keep-instances): "
+                    f"{cost} more")
         try:
-            status, _count = self._variant_counts()
-            while status == "Updating" and time.monotonic() < deadline:
-                time.sleep(INSTANCE_POLL_S)
-                status, _count = self._variant_counts()
-            self.sagemaker.update_endpoint_weights_and_capacities(
-                EndpointName=self.endpoint, DesiredWeightsAndCapacities=[
-                    {"VariantName": self.variant, "DesiredInstanceCount": start}])
+            self._wait_while_updating()
+            if self.component:
+                set_copy_count(self.sagemaker, self.component, start)
+            else:
+                self.sagemaker.update_endpoint_weights_and_capacities(
+                    EndpointName=self.endpoint, DesiredWeightsAndCapacities=[
+                        {"VariantName": self.variant, "DesiredInstanceCount": start}])
+            _status, asked = self._variant_counts()
         except Exception as exc:
-            error = as_aws_error(exc, "setting the instance count back")
+            error = as_aws_error(exc, f"setting the {unit} count back")
             self.last_error = error
             more = f"{cost} more" if now > start else f"{start - now} fewer than at start"
-            return (f"; the variant still runs {now} instance(s), {start} at start ({error}); "
+            owner = "component" if self.component else "variant"
+            return (f"; the {owner} still runs {now} {self.counted}, {start} at start ({error}); "
                     f"{more}: run `loadwatch scaling restore --from RECORDING` when the "
                     "endpoint is InService")
-        return f"; instances {now} -> {start} as at start (the endpoint is updating)"
+        if asked != start:
+            self.last_error = AwsError(f"asked for {start} {unit}, AWS reports {asked}",
+                                       "RestoreNotVerified")
+            return f"; {unit} {now} -> {start} asked, but AWS reports {asked} desired"
+        owner = "component" if self.component else "endpoint"
+        return f"; {unit} {now} -> {start} as at start (the {owner} is updating)"
+
+    def _wait_while_updating(self) -> None:
+        """Wait (up to ``instance_wait_s``) while the endpoint or component is Updating or
+        Creating: an update takes minutes, and AWS refuses another meanwhile."""
+        deadline = time.monotonic() + self.instance_wait_s
+        status, _count = self._variant_counts()
+        while status in ("Updating", "Creating") and time.monotonic() < deadline:
+            time.sleep(INSTANCE_POLL_S)
+            status, _count = self._variant_counts()
+
+
+def _first_count(*counts: int | None) -> int | None:
+    """The first count that is known: 0 included (``a or b`` would skip a zero)."""
+    return next((c for c in counts if c is not None), None)

@@ -13,7 +13,7 @@ from driver.capacity.search import (
     StepJudge,
     verdict_label,
 )
-from driver.capacity.text import describe_spread, scaling_block
+from driver.capacity.text import describe_spread, per_copy, scaling_block
 
 __all__ = [
     "CLEAR_FAILURE_NOTE",
@@ -28,6 +28,7 @@ __all__ = [
     "describe_spread",
     "judge_for",
     "objectives_from",
+    "per_copy",
     "scaling_block",
     "search_profile",
     "verdict_label",

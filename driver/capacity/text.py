@@ -47,3 +47,14 @@ def scaling_block(recommendation: dict[str, Any], minimum: int = 1, maximum: int
         "  scaleOutCooldown: 300s\n"
         "  scaleInCooldown: 300s\n"
     )
+
+
+def per_copy(recommendation: dict[str, Any], component: str) -> dict[str, Any]:
+    """The recommendation for an inference component searched at one copy: the same rate,
+    read per copy, as the target of SageMakerInferenceComponentInvocationsPerCopy."""
+    rate, target = recommendation["max_rps"], recommendation["target"]
+    factor = recommendation.get("safety_factor", 0.5)
+    return recommendation | {
+        "per": "copy", "component": component,
+        "formula": f"target = MAX_RPS_PER_COPY x SAFETY_FACTOR x 60 = {rate:g} x {factor:g} "
+                   f"x 60 = {target} invocations per copy per minute"}

@@ -1,7 +1,8 @@
 """The SageMaker runtime as a worker target: InvokeEndpoint over HTTPS, signed with SigV4.
 
 ``prepare`` turns a rendered request into ``POST {runtime}/endpoints/NAME/invocations`` with the
-InvokeEndpoint headers (content type, accept, custom attributes, target variant) and signs it
+InvokeEndpoint headers (content type, accept, custom attributes, target variant, inference
+component) and signs it
 with botocore's SigV4 signer (signing name ``sagemaker``). X-Amz-Date has one-second
 resolution, so a request whose inputs are the same as one signed earlier in the same second
 gets the same headers back without signing again: with one payload row that is every request
@@ -11,7 +12,8 @@ The spec reaching the worker (JSON on its stdin, never on a command line or in a
 
     {"kind": "sagemaker", "runtime_url": "https://runtime.sagemaker.REGION.amazonaws.com",
      "region": "...", "endpoint": "NAME", "content_type": ..., "accept": ...,
-     "custom_attributes": ..., "target_variant": ..., "stream": bool, "llm": {...},
+     "custom_attributes": ..., "target_variant": ..., "inference_component": ...,
+     "stream": bool, "llm": {...},
      "credentials": {"access_key": ..., "secret_key": ..., "token": ...}}
 """
 
@@ -41,6 +43,11 @@ from metrics.records import HTTP_4XX, HTTP_5XX, OTHER, THROTTLED
 SIGNING_NAME = "sagemaker"
 HEADER_CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 HEADER_TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
+# botocore's sagemaker-runtime model: InferenceComponentName travels in this header on both
+# InvokeEndpoint and InvokeEndpointWithResponseStream; the streaming call's Accept travels as
+# X-Amzn-SageMaker-Accept (a plain Accept header is not the operation's and is dropped).
+HEADER_INFERENCE_COMPONENT = "X-Amzn-SageMaker-Inference-Component"
+HEADER_STREAM_ACCEPT = "X-Amzn-SageMaker-Accept"
 # What SageMaker's runtime answers with when no error type header says otherwise.
 CODE_BY_STATUS = {
     400: "ValidationError",
@@ -75,11 +82,13 @@ class SageMakerTarget(HttpTarget):
         self.content_type: str | None = spec.get("content_type")
         fixed = {}
         if spec.get("accept"):
-            fixed["Accept"] = spec["accept"]
+            fixed[HEADER_STREAM_ACCEPT if spec.get("stream") else "Accept"] = spec["accept"]
         if spec.get("custom_attributes"):
             fixed[HEADER_CUSTOM_ATTRIBUTES] = spec["custom_attributes"]
         if spec.get("target_variant"):
             fixed[HEADER_TARGET_VARIANT] = spec["target_variant"]
+        if spec.get("inference_component"):
+            fixed[HEADER_INFERENCE_COMPONENT] = spec["inference_component"]
         self.fixed_headers = fixed
         self.signer = SigV4Auth(
             ReadOnlyCredentials(creds["access_key"], creds["secret_key"], creds.get("token")),

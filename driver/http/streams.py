@@ -47,8 +47,11 @@ CRC_ERROR = "crc_error"  # a frame whose prelude or message CRC does not match
 MALFORMED_PAYLOAD = "malformed_payload"  # a line that is not the shape's JSON
 MODEL_STREAM_ERROR = "model_stream_error"
 INTERNAL_STREAM_FAILURE = "internal_stream_failure"
+# ModelStreamError with ErrorCode ModelInvocationTimeExceeded: SageMaker's model time limit,
+# a timeout rather than a model error (botocore's sagemaker-runtime model names the code).
+MODEL_TIMEOUT = "model_timeout"
 STREAM_OUTCOMES = (OK, STREAM_CUT, MALFORMED_FRAME, CRC_ERROR, MALFORMED_PAYLOAD,
-                   MODEL_STREAM_ERROR, INTERNAL_STREAM_FAILURE)
+                   MODEL_STREAM_ERROR, INTERNAL_STREAM_FAILURE, MODEL_TIMEOUT)
 
 
 class StreamError(Exception):
@@ -109,6 +112,8 @@ def _exception_of(kind: object, headers: dict, payload: bytes) -> StreamError:
         text = f"{name}{f' ({code})' if code else ''}: {detail}".rstrip(": ")
         outcome = MODEL_STREAM_ERROR if name == "ModelStreamError" else \
             INTERNAL_STREAM_FAILURE
+        if outcome == MODEL_STREAM_ERROR and code == "ModelInvocationTimeExceeded":
+            outcome = MODEL_TIMEOUT
         return StreamError(outcome, text)
     code = headers.get(":error-code", "error")
     return StreamError(INTERNAL_STREAM_FAILURE, f"{code}: {headers.get(':error-message', '')}")

@@ -61,6 +61,8 @@ class SageMakerOptions:
     accept: str | None = None
     custom_attributes: str | None = None
     target_variant: str | None = None
+    # X-Amzn-SageMaker-Inference-Component on every request; scaling acts on the component
+    inference_component: str | None = None
     stream: bool = False  # InvokeEndpointWithResponseStream (the llm section's options apply)
 
 
@@ -114,6 +116,9 @@ class ScalingOptions:
     policy_name: str = "loadwatch-target-tracking"
     disable_mode: str = "suspend"  # suspend | delete
     enabled: bool | None = None  # None: leave as found at start; True/False: set at start
+    # inference components only: the step-scaling policy + CloudWatch alarm on
+    # NoCapacityInvocationFailures that brings a component back from zero copies
+    scale_from_zero: bool = False
 
 
 @dataclass(frozen=True, slots=True)

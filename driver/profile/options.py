@@ -50,12 +50,16 @@ SAGEMAKER_FIELDS = (
     Field("accept", "accept", "env_string"),
     Field("customAttributes", "custom_attributes", "env_string"),
     Field("targetVariant", "target_variant", "env_string"),
+    Field("inferenceComponent", "inference_component", "env_string"),
     Field("stream", "stream", "boolean"),
 )
 SCALING_FIELDS = (
     Field("min", "min", "int", 0),
     Field("max", "max", "int", 1),
-    Field("metric", "metric", "choice", choices=("invocations", "concurrency")),
+    # invocations/concurrency are per copy on an inference component; the *PerCopy names say
+    # so explicitly (and are refused on a variant)
+    Field("metric", "metric", "choice", choices=("invocations", "concurrency",
+                                                 "invocations-per-copy", "concurrency-per-copy")),
     Field("target", "target", "number", 0, above=True),
     Field("scaleInCooldown", "scale_in_cooldown", "duration_or_zero"),
     Field("scaleOutCooldown", "scale_out_cooldown", "duration_or_zero"),
@@ -63,6 +67,7 @@ SCALING_FIELDS = (
     Field("policyName", "policy_name", "string"),
     Field("disableMode", "disable_mode", "choice", choices=("suspend", "delete")),
     Field("enabled", "enabled", "boolean"),
+    Field("scaleFromZero", "scale_from_zero", "boolean"),
 )
 LLM_FIELDS = (
     Field("api", "api", "choice", choices=("tgi", "chat", "completions")),
@@ -108,6 +113,24 @@ def llm_load(ctx: Context, top: Keys, load: LoadOptions) -> LoadOptions:
     return load if given else replace(load, arrivals="poisson")
 
 
+# SageMaker gives a model container 60 s to answer InvokeEndpoint (AWS: "Amazon SageMaker AI
+# endpoint ... 60 seconds" in the InvokeEndpoint reference); 5 s more for the round trip, so a
+# request the endpoint would still answer is not cut short by the client.
+SAGEMAKER_TIMEOUT_S = 65.0
+
+
+def sagemaker_load(top: Keys, config: Keys, load: LoadOptions,
+                   sagemaker: SageMakerOptions | None) -> LoadOptions:
+    """A SageMaker endpoint's load: the request timeout past SageMaker's own 60 s model limit,
+    unless ``load.timeout`` or ``config.http.timeout`` says otherwise."""
+    if sagemaker is None or sagemaker.endpoint is None:
+        return load
+    for section in (top.get("load", ({}, 0))[0], config.get("http", ({}, 0))[0]):
+        if isinstance(section, dict) and any(str(k).lower() == "timeout" for k in section):
+            return load
+    return replace(load, timeout=SAGEMAKER_TIMEOUT_S)
+
+
 def sagemaker_options(ctx: Context, top: Keys) -> SageMakerOptions | None:
     if "sagemaker" not in top:
         return None
@@ -127,7 +150,7 @@ def scaling_options(ctx: Context, top: Keys) -> ScalingOptions | None:
     value, line = top["scaling"]
     values, keys = read_fields(ctx, value, "scaling", line, SCALING_FIELDS)
     options = ScalingOptions(**values)
-    if options.metric == "concurrency" and "target" not in values:
+    if options.metric in ("concurrency", "concurrency-per-copy") and "target" not in values:
         ctx.error(keys["metric"][1], "scaling.target",
                   "missing: with metric concurrency, the requests in flight per model to hold")
     if options.min > options.max:

@@ -40,6 +40,7 @@ from driver.profile.options import (
     llm_scenario,
     load_options,
     metrics_options,
+    sagemaker_load,
     sagemaker_options,
     scaling_options,
 )
@@ -139,6 +140,7 @@ def parse_profile(
     default_headers = read_default_headers(ctx, config, fields)
     load = load_options(ctx, top, config)
     sagemaker = sagemaker_options(ctx, top)
+    load = sagemaker_load(top, config, load, sagemaker)
     scaling = scaling_options(ctx, top)
     metrics = metrics_options(ctx, top)
     llm = llm_options(ctx, top, sagemaker)

@@ -55,6 +55,7 @@ class RunOptions:
     # as whom.
     endpoint: str | None = None  # overrides sagemaker.endpoint
     variant: str | None = None  # overrides sagemaker.variant
+    inference_component: str | None = None  # overrides sagemaker.inferenceComponent
     aws_credentials: FrozenCredentials | None = field(default=None, repr=False)
     metrics_period: int | None = None  # default CloudWatch period when the profile names none
     aws_clients: AwsClients | None = None  # injected clients win over everything above
@@ -156,7 +157,12 @@ def engine_options(profile: Profile, options: RunOptions) -> EngineOptions | Non
 async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedRun:
     """Pre-flight a SageMaker endpoint, then wire its target, pollers and scaling control."""
     from driver.aws import AwsClients, AwsError, AwsSettings
-    from metrics.cloudwatch import HIGH_RESOLUTION_S, METRICS, CloudWatchPoller, poll_cost_per_hour
+    from metrics.cloudwatch import (
+        HIGH_RESOLUTION_S,
+        CloudWatchPoller,
+        poll_cost_per_hour,
+        series_for,
+    )
     from metrics.endpoint import EndpointPoller
 
     sagemaker = profile.sagemaker
@@ -165,13 +171,16 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         raise SetupError("this profile runs against the built-in sandbox, which `loadwatch run` "
                          "starts; name an endpoint in sagemaker.endpoint to use AWS")
     variant = options.variant or (sagemaker.variant if sagemaker else "AllTraffic")
+    component = options.inference_component or (
+        sagemaker.inference_component if sagemaker else None)
     try:
         settings = AwsSettings.resolve(
             sagemaker, region=options.region, aws_profile=options.aws_profile,
             endpoint_url=options.endpoint_url, credentials=options.aws_credentials)
         # boto3 reads its configuration and service models from disk: off the event loop.
         clients = options.aws_clients or await asyncio.to_thread(AwsClients, settings)
-        found = await asyncio.to_thread(_preflight, clients, endpoint, variant, profile)
+        found = await asyncio.to_thread(_preflight, clients, endpoint, variant, profile,
+                                        component)
     except AwsError as exc:
         raise SetupError(_setup_message(exc, endpoint), exc.code) from exc
 
@@ -185,14 +194,17 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         "accept": sagemaker.accept if sagemaker else None,
         "custom_attributes": sagemaker.custom_attributes if sagemaker else None,
         "target_variant": sagemaker.target_variant if sagemaker else None,
+        "inference_component": component,
         "credentials": credentials.as_spec(),
     }
     if profile.llm is not None:  # InvokeEndpointWithResponseStream, read as it arrives
         spec["stream"] = True
         spec["llm"] = profile.llm.as_spec(sagemaker=True)
     where = "the sandbox" if options.sandbox else region
-    label = f"sagemaker:{endpoint}/{variant} ({where})"
-    period = int(profile.metrics.period or options.metrics_period or 60)
+    label = f"sagemaker:{endpoint}/{variant}{f'/{component}' if component else ''} ({where})"
+    # Enhanced metrics publish as often as MetricsConfig says (10 s and up): poll at that.
+    published = found["metrics_period"]
+    period = int(profile.metrics.period or published or options.metrics_period or 60)
     interval = profile.metrics.poll_interval or float(period)
     session = Session(
         profile, spec, target_label=label, workers=options.workers, record=options.record,
@@ -200,7 +212,9 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         meta={"aws": {"endpoint": endpoint, "variant": variant, "region": region,
                       "runtime_url": runtime_url, "sandbox": options.sandbox,
                       "instance_type": found["instance_type"],
-                      "instances": found["instances"], "metrics_period": period},
+                      "instances": found["instances"], "metrics_period": period,
+                      **({"inference_component": component,
+                          "components": found["components"]} if component else {})},
               **_scaling_target(profile, control)},
     )
     prepared = PreparedRun(session, label, notes, scaling=control, endpoint=endpoint,
@@ -211,12 +225,14 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
     if profile.metrics.enabled:
         cloudwatch = CloudWatchPoller(found["cloudwatch"], endpoint, variant,
                                       session.emit, period=period, interval=interval,
-                                      elapsed=session.elapsed)
+                                      elapsed=session.elapsed, component=component,
+                                      metrics=series_for(component, found["instance_type"]))
         endpoint_poller = EndpointPoller(
             clients.client("sagemaker"),
             clients.client("application-autoscaling") if control.saved is not None else None,
             endpoint, variant, session.emit, interval=profile.metrics.endpoint_interval,
-            elapsed=session.elapsed, on_scaling=control.observe)
+            elapsed=session.elapsed, on_scaling=control.observe, component=component,
+            cloudwatch=found["cloudwatch"])
 
         async def poll_cloudwatch(session: Session) -> None:
             cloudwatch.since = session.epoch0
@@ -236,17 +252,21 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
         session.add_producer(poll_cloudwatch)
         session.add_producer(poll_endpoint)
         session.add_cleanup(last_poll)
-        cost = poll_cost_per_hour(interval, len(METRICS))
+        cost = poll_cost_per_hour(interval, len(cloudwatch.metrics))
         price = (f"free against the sandbox (on AWS: about ${cost:.4f}/hour)" if options.sandbox
                  else f"about ${cost:.4f}/hour")
         finer = f"; ConcurrentRequestsPerModel {HIGH_RESOLUTION_S} s" \
             if period > HIGH_RESOLUTION_S else ""
-        notes.append(f"CloudWatch: {len(METRICS)} metrics every {interval:g} s "
+        notes.append(f"CloudWatch: {len(cloudwatch.metrics)} metrics every {interval:g} s "
                      f"({period} s periods{finer}), GetMetricData at $0.01 per 1,000 metrics: "
                      f"{price}")
-        if period < 60 and not options.sandbox:
-            notes.append(f"warning: metrics.period is {period} s, but SageMaker publishes "
-                         "one-minute metrics: shorter periods show little or nothing on AWS")
+        if period < (published or 60) and not options.sandbox:
+            notes.append(f"warning: metrics.period is {period} s, but this endpoint publishes "
+                         f"every {published or 60} s (its MetricsConfig): shorter periods show "
+                         "little or nothing on AWS")
+
+    if component:
+        _watch_cold_starts(session)
 
     async def scaling_at_start(session: Session) -> None:
         control.announce_saved()
@@ -268,12 +288,13 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
 
 
 def _preflight(clients: AwsClients, endpoint: str, variant: str,
-               profile: Profile) -> dict[str, Any]:
+               profile: Profile, component: str | None = None) -> dict[str, Any]:
     """Everything that must hold before load is sent (blocking: run it in a thread).
 
     Credentials are resolved first, so a machine without any sends nothing at all.
     """
     from driver.aws import AwsError, ScalingControl, call
+    from driver.aws.components import check_component, describe_component, find_components
 
     credentials = clients.frozen_credentials()
     region = clients.region
@@ -294,6 +315,7 @@ def _preflight(clients: AwsClients, endpoint: str, variant: str,
                        "UnknownVariant")
     instances = variants[variant].get("CurrentInstanceCount")
     instance_type = None
+    config: dict[str, Any] = {}
     config_name = described.get("EndpointConfigName")
     if config_name:
         config = call(f"describing endpoint config {config_name}", sm.describe_endpoint_config,
@@ -302,11 +324,23 @@ def _preflight(clients: AwsClients, endpoint: str, variant: str,
                               if v.get("VariantName") == variant), None)
     notes = [f"target: SageMaker endpoint {endpoint}, variant {variant}: "
              f"{instances} x {instance_type or 'serverless'}, {status}, via {runtime_url}"]
+    hosted = find_components(sm, endpoint, variant, config)
+    check_component(hosted, component, endpoint)
+    components = [describe_component(sm, name) for name in hosted.names]
+    notes += [f"inference {c.describe()}" for c in components]
+    if hosted.managed_scaling_line():
+        notes.append(f"variant {variant}: {hosted.managed_scaling_line()}")
     control = ScalingControl(clients.client("application-autoscaling"), endpoint, variant,
-                             profile.scaling, sagemaker=sm)
+                             profile.scaling, sagemaker=sm, component=component,
+                             cloudwatch=clients.client("cloudwatch"))
+    control.check_options()
+    published = (described.get("MetricsConfig") or {}).get("MetricPublishFrequencyInSeconds")
+    if published and published < 60:  # CloudWatch alarms take 10, 30 or n x 60 s periods
+        control.alarm_period_s = 10 if published <= 10 else 30 if published <= 30 else 60
+    copies = next((c.desired_copies for c in components if c.name == component), None)
     changes_scaling = profile.scaling is not None and profile.scaling.enabled is not None
     try:
-        control.save(instances, instance_type)
+        control.save(copies if component else instances, instance_type)
     except AwsError as exc:
         if changes_scaling:
             raise
@@ -321,21 +355,37 @@ def _preflight(clients: AwsClients, endpoint: str, variant: str,
                          "later requests will fail with ExpiredTokenException")
     return {"credentials": credentials, "region": region, "runtime_url": runtime_url,
             "instances": instances, "instance_type": instance_type, "notes": notes,
-            "control": control, "cloudwatch": clients.client("cloudwatch")}
+            "control": control, "cloudwatch": clients.client("cloudwatch"),
+            "components": [c.to_dict() for c in components],
+            "metrics_period": (described.get("MetricsConfig") or {}).get(
+                "MetricPublishFrequencyInSeconds")}
+
+
+def _watch_cold_starts(session: Session) -> None:
+    """Each cold start of the component, as it completes, becomes an event (source
+    ``endpoint``, name ``cold_start``) stamped at its first success: the event log, the
+    recording and replay carry it."""
+    from metrics.cold_start import EVENT, ColdStartTracker
+
+    tracker = ColdStartTracker(component=True)
+
+    def watch(record: Any) -> None:
+        done = tracker.add(record)
+        if done is not None:
+            session.event("endpoint", EVENT, done.describe(), at=done.success_at,
+                          **done.to_dict())
+
+    session.subscribe(watch)
 
 
 def _scaling_target(profile: Profile, control: ScalingControl) -> dict[str, Any]:
     """The header's fixed record of the scaling target, when known before load starts."""
-    from metrics.scaling_target import policy_target, target_meta
+    from metrics.scaling_target import policy_metric, policy_target, target_meta
 
     if profile.scaling is not None and profile.scaling.enabled:
-        if profile.scaling.metric == "concurrency":  # requests in flight, not per minute
-            return {}
-        return target_meta(profile.scaling.target, "profile")
+        return target_meta(profile.scaling.target, "profile", control.policy_metric())
     saved = control.saved.to_dict() if control.saved is not None else None
-    if "ConcurrentRequests" in str(saved):
-        return {}
-    return target_meta(policy_target(saved), "policy in force")
+    return target_meta(policy_target(saved), "policy in force", policy_metric(saved))
 
 
 def _setup_message(exc: Any, endpoint: str) -> str:

@@ -193,7 +193,7 @@ class _Stop(Exception):
 @pytest.mark.parametrize(("code", "status", "event"), [
     ("Throttling", 400, "poll_throttled"),
     ("ThrottlingException", 400, "poll_throttled"),
-    ("LimitExceededException", 400, "poll_throttled"),
+    ("LimitExceededException", 400, "poll_failed"),  # a quota, not a rate
     ("AccessDeniedException", 403, "poll_failed"),
     ("InternalServiceError", 500, "poll_failed"),
     ("InvalidParameterValue", 400, "poll_failed"),

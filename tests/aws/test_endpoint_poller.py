@@ -107,7 +107,8 @@ async def test_activities_are_emitted_when_new_and_when_changed(aws_env):
             aas_stub.add_response("describe_scaling_policies", {"ScalingPolicies": []})
             aas_stub.add_response("describe_scaling_activities", {"ScalingActivities": page},
                                   {"ServiceNamespace": "sagemaker", "ResourceId": RESOURCE,
-                                   "ScalableDimension": DIMENSION})
+                                   "ScalableDimension": DIMENSION,
+                                       "IncludeNotScaledActivities": True})
         for _ in pages:
             await p.poll()
     activities = [r for r in records if isinstance(r, ScalingActivity)]
@@ -141,7 +142,8 @@ async def test_a_failing_part_is_reported_once_and_the_rest_still_polls(aws_env,
                                       http_status_code=400)
             aas_stub.add_response("describe_scaling_activities", {"ScalingActivities": []},
                                   {"ServiceNamespace": ANY, "ResourceId": ANY,
-                                   "ScalableDimension": ANY})
+                                   "ScalableDimension": ANY,
+                                   "IncludeNotScaledActivities": True})
         await p.poll()
         await p.poll()
     failures = [r for r in records if isinstance(r, Event) and r.name == "poll_failed"]

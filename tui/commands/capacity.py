@@ -154,7 +154,8 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
     finally:
         await prepared.close()
     print()
-    for line in _report(run, args.safety_factor, scaling_block, scaling):
+    component = session.meta.get("aws", {}).get("inference_component")
+    for line in _report(run, args.safety_factor, scaling_block, scaling, component):
         print(line)
     if session.reason == "interrupted":
         return exit_code
@@ -197,8 +198,16 @@ async def _take_one_instance(prepared: Any) -> str | None:
     control = prepared.scaling
     if control is None:  # a plain HTTP target: nothing to check or suspend
         return None
-    instances = prepared.session.meta.get("aws", {}).get("instances")
-    if instances != 1:
+    aws = prepared.session.meta.get("aws", {})
+    instances = aws.get("instances")
+    if aws.get("inference_component"):  # capacity per copy: one copy, however many instances
+        name = aws["inference_component"]
+        copies = next((c.get("desired_copies") for c in aws.get("components", [])
+                       if c.get("name") == name), None)
+        if copies != 1:
+            return (f"inference component {name} runs {copies} copies; capacity is found per "
+                    "copy: bring it to one copy (scaling min = max = 1) and run again")
+    elif instances != 1:
         return (f"endpoint {prepared.endpoint} variant {prepared.variant} runs {instances} "
                 "instances; capacity is found per instance: bring the variant to one instance "
                 "(e.g. min = max = 1) and run again")
@@ -228,8 +237,9 @@ def _applier(run: Any, prepared: Any, scaling: Any, safety_factor: float) -> Any
     return apply
 
 
-def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) -> list[str]:
-    from driver.capacity import CLEAR_FAILURE_NOTE, describe_spread
+def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any,
+            component: str | None = None) -> list[str]:
+    from driver.capacity import CLEAR_FAILURE_NOTE, describe_spread, per_copy
 
     streaming = run.search.objectives.streaming
     unit = run.search.unit
@@ -252,18 +262,21 @@ def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) ->
     if recommendation is None:
         lines.append("no sustainable rate found" + (f": {run.error}" if run.error else ""))
         return lines
-    rec = recommendation
+    rec = recommendation if component is None or streaming else per_copy(recommendation,
+                                                                          component)
+    per, metric = (("copy", "SageMakerInferenceComponentInvocationsPerCopy") if component
+                   else ("instance", "SageMakerVariantInvocationsPerInstance"))
     if streaming:
         lines += _llm_answer(rec, run.slo_source)
     else:
         lines += [
             "",
-            f"maximum sustainable rate per instance: {rec['max_rps']:g} req/s "
+            f"maximum sustainable rate per {per}: {rec['max_rps']:g} req/s "
             f"(p50 {rec['p50_ms']:.1f} ms, p99 {rec['p99_ms']:.1f} ms, errors "
             f"{100 * rec['error_rate']:.2f}%); first failing step: "
             f"{rec['first_failing_rps']:g} req/s"
             if rec["first_failing_rps"] else
-            f"maximum sustainable rate per instance: at least {rec['max_rps']:g} req/s "
+            f"maximum sustainable rate per {per}: at least {rec['max_rps']:g} req/s "
             "(no step failed)",
             f"spread: {describe_spread(rec['spread'])}",
             f"objectives: errors under {100 * rec['max_error_rate']:g}%, p99 under "
@@ -272,7 +285,7 @@ def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any) ->
                 step.get("backlog_growth") is None for step in run.steps) else
                " (over it only with a growing backlog, never twice past it)")
             + ", achieved within 5% of offered",
-            f"recommended SageMakerVariantInvocationsPerInstance: {rec['formula']}",
+            f"recommended {metric}: {rec['formula']}",
         ]
     lines += [
         "",

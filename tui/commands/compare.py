@@ -61,6 +61,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     for line in llm_compare_lines([a, b]):  # streaming LLM runs only
         print(line)
+    from tui.report.cold_start_section import cold_start_compare_lines
+
+    for line in cold_start_compare_lines([a, b]):  # inference components from zero only
+        print(line)
     from tui.report.engine_section import engine_compare_lines
 
     for line in engine_compare_lines([a, b]):  # runs that scraped their serving engine

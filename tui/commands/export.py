@@ -42,7 +42,8 @@ CLIENT_COLUMNS = [
     "latency_out_of_range", "failed_latency_p50_ms", "failed_latency_p99_ms",
 ]
 EVENT_COLUMNS = ["elapsed_s", "utc", "source", "name", "message"]
-ENDPOINT_COLUMNS = ["elapsed_s", "utc", "status", "instances_current", "instances_desired"]
+ENDPOINT_COLUMNS = ["elapsed_s", "utc", "status", "instances_current", "instances_desired",
+                    "copies_current", "copies_desired"]  # copies: an inference component's
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -144,10 +145,12 @@ def endpoint_rows(recording: Recording) -> list[list[object]]:
     rows = []
     for state in recording.records:
         if isinstance(state, EndpointState):
-            current = sum(v.get("current") or 0 for v in state.variants)
-            desired = sum(v.get("desired") or 0 for v in state.variants)
+            current, desired = state.instance_counts()
+            copies, copies_desired = state.copy_counts()
             rows.append([round(state.elapsed, 3), _utc(header.t + state.elapsed), state.status,
-                         current, desired])
+                         current or 0, desired or 0,
+                         "" if copies is None else copies,
+                         "" if copies_desired is None else copies_desired])
     return rows
 
 

@@ -74,6 +74,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     aws.add_argument("--region", help="AWS region")
     aws.add_argument("--endpoint-url", metavar="URL",
                      help="AWS endpoint URL (also AWS_ENDPOINT_URL)")
+    aws.add_argument("--inference-component", metavar="NAME",
+                     help="send every request to this inference component (the "
+                          "X-Amzn-SageMaker-Inference-Component header); scaling acts on it "
+                          "(overrides sagemaker.inferenceComponent)")
     aws.add_argument("--sandbox", action="store_true",
                      help="run against the built-in sandbox whatever the profile targets")
     aws.add_argument("--realistic", action="store_true",
@@ -115,6 +119,7 @@ def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
         region=args.region, endpoint_url=args.endpoint_url, sandbox=args.sandbox,
         realistic=args.realistic, keep_scaling=args.keep_scaling,
         keep_instances=args.keep_instances,
+        inference_component=getattr(args, "inference_component", None),
         sandbox_instance=args.sandbox_instance, sandbox_instances=args.sandbox_instances,
         sandbox_period=args.sandbox_period, pool=ray_pool(args),
         engine_url=getattr(args, "engine_metrics", None),

@@ -32,12 +32,21 @@ def register(subparsers: Any) -> None:
                         help="profile whose sagemaker: and scaling: sections to use")
     parser.add_argument("--endpoint", help="endpoint name (default: the profile's)")
     parser.add_argument("--variant", help="variant name (default: the profile's, or AllTraffic)")
+    parser.add_argument("--inference-component", metavar="NAME",
+                        help="act on this inference component's copies (inference-component/"
+                             "NAME, DesiredCopyCount) instead of the variant's instances")
     numbers = parser.add_argument_group("enable and disable")
-    numbers.add_argument("--min", type=int, help="minimum instances")
-    numbers.add_argument("--max", type=int, help="maximum instances")
-    numbers.add_argument("--metric", choices=("invocations", "concurrency"),
+    numbers.add_argument("--min", type=int, help="minimum instances (copies; 0 allowed on an "
+                                                 "inference component)")
+    numbers.add_argument("--max", type=int, help="maximum instances (copies)")
+    numbers.add_argument("--metric", choices=("invocations", "concurrency",
+                                               "invocations-per-copy", "concurrency-per-copy"),
                          help="what to track: invocations per instance (default) or "
-                              "concurrent requests per model (high resolution, for LLMs)")
+                              "concurrent requests per model (high resolution, for LLMs); "
+                              "per copy on an inference component")
+    numbers.add_argument("--scale-from-zero", action="store_true", default=None,
+                         help="inference components: add the step policy and CloudWatch "
+                              "alarm on NoCapacityInvocationFailures that scale from zero")
     numbers.add_argument("--target", type=float,
                          help="invocations per instance per minute (or, with --metric "
                               "concurrency, requests in flight per model) to hold")
@@ -78,6 +87,8 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     saved = None
     region = args.region
     endpoint, variant = args.endpoint, args.variant
+    component = args.inference_component or (sagemaker.inference_component if sagemaker
+                                             else None)
     if args.action == "restore":
         if args.recording is None:
             return _fail("restore needs --from RECORDING: the recording of the run holds the "
@@ -89,6 +100,7 @@ def cmd_scaling(args: argparse.Namespace) -> int:
         saved["instance_type"] = saved.get("instance_type") or recorded.get("instance_type")
         endpoint = endpoint or recorded.get("endpoint")
         variant = variant or recorded.get("variant")
+        component = component or recorded.get("inference_component")
         region = region or recorded.get("region")
     endpoint = endpoint or (sagemaker.endpoint if sagemaker else None)
     variant = variant or (sagemaker.variant if sagemaker else "AllTraffic")
@@ -97,17 +109,20 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     flags = {"min": "min", "max": "max", "target": "target", "metric": "metric",
              "policy_name": "policy_name",
              "scale_out_cooldown": "scale_out_cooldown", "disable_mode": "mode",
-             "scale_in_cooldown": "scale_in_cooldown"}
+             "scale_in_cooldown": "scale_in_cooldown", "scale_from_zero": "scale_from_zero"}
     values = {name: getattr(args, flag) for name, flag in flags.items()
               if getattr(args, flag) is not None}
     options = dataclasses.replace(scaling or ScalingOptions(), **values)
-    if args.metric == "concurrency" and args.target is None and (
-            scaling is None or scaling.metric != "concurrency"):
+    if args.action == "enable":  # the command line's enable is an enable: min 0 checks apply
+        options = dataclasses.replace(options, enabled=True)
+    if args.metric in ("concurrency", "concurrency-per-copy") and args.target is None and (
+            scaling is None or scaling.metric != args.metric):
         return _fail("--metric concurrency needs --target (requests in flight per model)")
     if options.min > options.max:
         return _fail(f"--min {options.min} is above --max {options.max}")
     try:
-        return asyncio.run(_act(args, sagemaker, endpoint, variant, region, options, saved))
+        return asyncio.run(_act(args, sagemaker, endpoint, variant, region, options, saved,
+                                component))
     except AwsError as exc:
         return _fail(str(exc))
 
@@ -135,9 +150,10 @@ def _saved_in(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 async def _act(args: argparse.Namespace, sagemaker: Any, endpoint: str, variant: str,
-               region: str | None, options: Any, saved: dict[str, Any] | None) -> int:
+               region: str | None, options: Any, saved: dict[str, Any] | None,
+               component: str | None = None) -> int:
     from driver.aws import AwsClients, AwsSettings, ScalingControl
-    from metrics.endpoint import ScalingConfig, resource_id
+    from metrics.endpoint import ScalingConfig, scalable
 
     settings = AwsSettings.resolve(sagemaker, region=region, aws_profile=args.aws_profile,
                                    endpoint_url=args.endpoint_url)
@@ -145,8 +161,16 @@ async def _act(args: argparse.Namespace, sagemaker: Any, endpoint: str, variant:
     def connect() -> ScalingControl:
         clients = AwsClients(settings)
         clients.frozen_credentials()
+        sm = clients.client("sagemaker")
+        # Before changing anything, the component (or its absence) must fit the endpoint;
+        # show needs only the scaling read (a narrow role may not describe the endpoint).
+        if args.action in ("enable", "disable") or component is not None:
+            _check_component(sm, endpoint, variant, component)
         control = ScalingControl(clients.client("application-autoscaling"), endpoint, variant,
-                                 options, sagemaker=clients.client("sagemaker"))
+                                 options, sagemaker=sm, component=component,
+                                 cloudwatch=clients.client("cloudwatch"))
+        if args.action == "enable":
+            control.check_options()
         control.read()
         return control
 
@@ -166,15 +190,29 @@ async def _act(args: argparse.Namespace, sagemaker: Any, endpoint: str, variant:
             print(f"loadwatch: {args.recording}: the saved scaling configuration is not "
                   "readable", file=sys.stderr)
             return EXIT_FAILED
-        if control.saved.resource_id != resource_id(endpoint, variant):
+        wanted = scalable(endpoint, variant, component)[0]
+        if control.saved.resource_id != wanted:
             print(f"loadwatch: the recording saved {control.saved.resource_id}, not "
-                  f"{resource_id(endpoint, variant)}", file=sys.stderr)
+                  f"{wanted}", file=sys.stderr)
             return EXIT_FAILED
     print(control.describe_change(args.action))
     action = {"enable": control.enable, "disable": control.disable,
               "restore": control.restore}[args.action]
     print(await action())
     return EXIT_FAILED if control.last_error is not None else EXIT_OK
+
+
+def _check_component(sm: Any, endpoint: str, variant: str, component: str | None) -> None:
+    """AwsError (one line: the field and what exists) unless ``component`` is one of the
+    endpoint's inference components (or none is named and the endpoint has none)."""
+    from driver.aws import call
+    from driver.aws.components import check_component, find_components
+
+    described = call(f"describing endpoint {endpoint}", sm.describe_endpoint,
+                     EndpointName=endpoint)
+    config = call("describing its endpoint config", sm.describe_endpoint_config,
+                  EndpointConfigName=described.get("EndpointConfigName", ""))
+    check_component(find_components(sm, endpoint, variant, config), component, endpoint)
 
 
 def _show(control: Any) -> list[str]:
@@ -196,18 +234,24 @@ def _show(control: Any) -> list[str]:
         else:
             lines.append(f"  policy {policy['PolicyName']}: {policy['PolicyType']}")
     from driver.aws import AwsError, call
-    from metrics.endpoint import DIMENSION, NAMESPACE
+    from metrics.endpoint import NAMESPACE, activity_record
 
+    for alarm in config.alarms:
+        lines.append(f"  alarm {alarm['AlarmName']}: {alarm.get('MetricName')} "
+                     f"{alarm.get('Statistic', '')} {alarm.get('ComparisonOperator', '')} "
+                     f"{alarm.get('Threshold')} -> {', '.join(alarm.get('AlarmActions', []))}")
     try:  # a narrow IAM role may read the policy but not the activities: show what we have
         activities = call("listing scaling activities",
                           control.client.describe_scaling_activities,
                           ServiceNamespace=NAMESPACE, ResourceId=control.resource_id,
-                          ScalableDimension=DIMENSION, MaxResults=5).get("ScalingActivities", [])
+                          ScalableDimension=control.dimension, MaxResults=5,
+                          IncludeNotScaledActivities=True).get("ScalingActivities", [])
     except AwsError as exc:
         lines.append(f"  recent scaling activities could not be read ({exc.code}): "
                      f"{exc.message}")
         return lines
     for activity in activities:
+        why = activity_record(activity).status_message
         lines.append(f"  {activity['StartTime']:%Y-%m-%d %H:%M:%S} {activity['StatusCode']}: "
-                     f"{activity.get('Description', '')}")
+                     f"{activity.get('Description', '')}{f' ({why})' if why else ''}")
     return lines

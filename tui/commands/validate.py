@@ -35,7 +35,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"target: {profile.target}")
     elif profile.sagemaker and profile.sagemaker.endpoint:
         print(f"target: SageMaker endpoint {profile.sagemaker.endpoint} "
-              f"(variant {profile.sagemaker.variant})")
+              f"(variant {profile.sagemaker.variant}"
+              + (f", inference component {profile.sagemaker.inference_component}"
+                 if profile.sagemaker.inference_component else "") + ")")
     elif profile.uses_sandbox:
         print("target: the built-in sandbox")
     print(f"{'#':>2}  {'phase':<20} {'start':>8} {'duration':>9} {'rate req/s':>16} "

@@ -37,7 +37,8 @@ _SHOWN_EVENTS = {"phase_started", "rate_set", "schedule", "paused", "resumed", "
                  "interrupted", "marker", "stopped", "error", "worker_lost", "worker_replaced",
                  "load_source",
                  "incomplete", "totals_mismatch", "cleanup_failed",
-                 "scaling_enabled", "scaling_disabled", "scaling_restored", "warning"}
+                 "scaling_enabled", "scaling_disabled", "scaling_restored", "warning",
+                 "copies_changed", "cold_start"}
 
 
 def _ms(value: float | None) -> str:
@@ -56,6 +57,7 @@ class HeadlessPrinter:
         self._lines = 0
         self._server: dict[str, float] = {}
         self._instances: str | None = None
+        self.cold_starts: list[Event] = []  # an inference component's, printed at the end
 
     def _print(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -69,6 +71,8 @@ class HeadlessPrinter:
             if self._window.ticks >= self.interval:
                 self._status(record.second + 1)
         elif isinstance(record, Event):
+            if record.name == "cold_start":
+                self.cold_starts.append(record)
             if record.name in _SHOWN_EVENTS or record.source in ("target", "scaling",
                                                                  "capacity", "engine"):
                 self._print(f"{clock(record.elapsed):>8}  · {record.message or record.name}")
@@ -84,6 +88,9 @@ class HeadlessPrinter:
             self._print(f"{'':>8}  · scaling {record.status}: {record.description}")
         elif isinstance(record, Footer) and self._window.ticks:
             self._status(int(record.elapsed))
+        if isinstance(record, Footer):
+            for line in cold_start_lines(self.cold_starts):
+                self._print(line)
 
     def _status(self, elapsed: float) -> None:
         snap = self._window.snapshot()
@@ -160,6 +167,16 @@ def llm_summary_lines(llm: dict[str, Any], note: bool = True) -> list[str]:
         lines.append(f"{n} stream{'s' if n != 1 else ''} cut by the interrupt (not errors: "
                      "outside the error rate and goodput)")
     return lines
+
+
+def cold_start_lines(events: list[Event]) -> list[str]:
+    """The run's cold starts (inference components from zero copies), one line each."""
+    if not events:
+        return []
+    seconds = [e.data.get("seconds") for e in events if e.data.get("seconds") is not None]
+    worst = f"; longest {max(seconds):.0f} s" if seconds else ""
+    return [f"cold starts: {len(events)}{worst}",
+            *(f"  {e.message}" for e in events)]
 
 
 def print_result(result: SessionResult, interrupted: str,

@@ -123,9 +123,11 @@ def server_series(run: RunAnalysis, metric: str, stat: str, per_second: bool = F
     return [shift(x) for x in xs], ys
 
 
-def instance_series(run: RunAnalysis, which: str, shift: Shift = float,
+def instance_series(run: RunAnalysis, which: str, shift: Shift = float, counts: str = "instances",
                ) -> tuple[list[float], list[float]]:
-    points = [(p.elapsed, getattr(p, which)) for p in run.timeline.instances
+    """Current or desired instances (or, with ``counts="copies"``, an inference component's
+    copies) as steps held to the end of the run."""
+    points = [(p.elapsed, getattr(p, which)) for p in getattr(run.timeline, counts)
               if getattr(p, which) is not None]
     xs = [shift(x) for x, _ in points]
     ys = [float(y) for _, y in points]
@@ -191,6 +193,10 @@ def run_charts(run: RunAnalysis) -> list[Chart]:
     instances = Chart("instances", "Instances", "instances", [
         Line("current", *instance_series(run, "current"), BLUE, step=True),
         Line("desired", *instance_series(run, "desired"), ORANGE, DASHED, step=True),
+        *([Line("copies", *instance_series(run, "current", counts="copies"), PURPLE,
+                step=True),
+           Line("copies desired", *instance_series(run, "desired", counts="copies"), PURPLE,
+                DASHED, step=True)] if run.timeline.copies else []),
     ], scaling_marks(run, PURPLE), bands=bands, x_end=end, y_integer=True)
     if instances.empty and instances.marks:
         instances.note = "no endpoint states recorded; scaling activities only"

@@ -16,10 +16,11 @@ import driver
 from driver.pool import describe_source
 from metrics.compare import ON_TTFT, TOTAL, Comparison, RunAnalysis, llm_summary
 from metrics.records import Event, ScalingActivity
-from metrics.scaling_target import tracks_concurrency
+from metrics.scaling_target import recorded_target, tracks_concurrency
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
 from tui.report.capacity_section import capacity_html
+from tui.report.cold_start_section import cold_start_html
 from tui.report.engine_section import engine_html, with_engine_rows
 from tui.report.html_parts import cards_html, charts_html, page_html, pair, table_html
 from tui.report.llm_section import llm_cards_html, llm_comparison_cards, llm_table_html
@@ -67,6 +68,8 @@ def _metadata(run: RunAnalysis) -> str:
     if run.scaling_target:
         items.append(("scaling target", f"{run.scaling_target:,.0f} InvocationsPerInstance "
                       "per minute"))
+    elif recorded := recorded_target(run.recording):  # in its own unit (per copy, say)
+        items.append(("scaling target", f"{recorded[0]:g} {recorded[1]} ({recorded[2]})"))
     elif concurrency := _concurrency_target(run):
         items.append(("scaling target", f"{concurrency:g} requests in flight per model copy "
                       "(ConcurrentRequestsPerModel)"))
@@ -286,6 +289,7 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
             + "<h3>Metadata</h3>" + _metadata(run)
             + "<h3>Plan</h3>" + _plan(run)
             + capacity_html(run)
+            + cold_start_html(run)
             + "<h3>Ensure</h3>" + _ensure(run)
             + "<h3>Summary per phase</h3>"
             + table_html(tables.phase_table(run), total_last=True, text_columns=[0])

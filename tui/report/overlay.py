@@ -57,6 +57,8 @@ def overlay_charts(comparison: Comparison) -> list[Chart]:
         instances += [
             Line(f"{name} instances", *instance_series(run, "current", shift), color, step=True,
                  weight=weight),
+            *([Line(f"{name} copies", *instance_series(run, "current", shift, "copies"), color,
+                    DASHED, step=True)] if run.timeline.copies else []),
         ]
         ttft += [
             Line(f"{name} TTFT p99", *client_series(run, "ttft_p99_ms", "max", shift=shift),

@@ -45,6 +45,9 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
     valued = [a for a in parser._actions if a.option_strings and a.nargs is None
               and not isinstance(a, (argparse._HelpAction, argparse._VersionAction))]
     out: list[str] = []
+    for action in parser._actions:  # a required option (what-if's --twin) always comes along
+        if action.option_strings and action.required and action is not (valued or [None])[-1]:
+            out += [action.option_strings[-1], *([] if action.nargs == 0 else _value(action))]
     if flags:
         out.append(flags[0].option_strings[-1])
     if valued:

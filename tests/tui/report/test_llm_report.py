@@ -268,7 +268,15 @@ def test_a_run_on_concurrency_target_tracking_records_no_invocations_target() ->
     text = ("config:\n  phases: [{duration: 5, arrivalRate: 1}]\n"
             "llm: {}\nsagemaker: {endpoint: e, stream: true}\n"
             "scaling: {enabled: true, metric: %s, target: 16}\n")
-    nothing = SimpleNamespace(saved=None)
-    assert _scaling_target(parse_profile(text % "concurrency"), nothing) == {}  # type: ignore[arg-type]
-    assert _scaling_target(parse_profile(text % "invocations"), nothing) == {  # type: ignore[arg-type]
-        "scaling_target": {"invocations_per_instance_per_minute": 16.0, "source": "profile"}}
+    from driver.aws import ScalingControl
+
+    def control(metric: str) -> ScalingControl:
+        return ScalingControl(None, "e", "AllTraffic", SimpleNamespace(metric=metric))  # type: ignore[arg-type]
+
+    # Recorded in its own unit (issue 20), never under the per-instance key.
+    assert _scaling_target(parse_profile(text % "concurrency"), control("concurrency")) == {
+        "scaling_target": {"metric": "SageMakerVariantConcurrentRequestsPerModelHighResolution",
+                           "value": 16.0, "unit": "requests in flight per model",
+                           "source": "profile"}}
+    assert _scaling_target(parse_profile(text % "invocations"), control("invocations"))[
+        "scaling_target"]["invocations_per_instance_per_minute"] == 16.0

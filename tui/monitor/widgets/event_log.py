@@ -99,8 +99,7 @@ class EventLog(RichLog):
             at = record.end if record.end is not None else record.t  # when it changed
             return _entry(at - self._epoch0, "scaling", text)
         if isinstance(record, EndpointState):
-            current = sum(v.get("current") or 0 for v in record.variants) or None
-            desired = sum(v.get("desired") or 0 for v in record.variants) or None
+            current, desired = record.instance_counts()
             state = (record.status, current, desired)
             previous, self._instances = self._instances, state
             if previous == state:

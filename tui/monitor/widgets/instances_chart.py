@@ -1,5 +1,7 @@
 """Instances over time: current and desired counts, with scaling activities marked; for a
-streaming target also the concurrency, on its own axis on the right.
+streaming target also the concurrency, on its own axis on the right. With an inference
+component, its copies (current and desired) on the same axis and time line as the instances:
+both are counts, and the story of a component is copies first, then instances.
 
 The endpoint's ``ConcurrentRequestsPerModel`` (Average over instances, every 10 s, queued
 requests included: what concurrency target tracking scales on) is drawn beside the client's
@@ -24,6 +26,8 @@ CURRENT = (90, 220, 120)
 DESIRED = (255, 220, 80)
 PER_MODEL = (255, 120, 40)
 IN_FLIGHT = (80, 200, 255)
+COPIES = (200, 120, 255)
+COPIES_DESIRED = (255, 130, 200)
 
 
 class InstancesChart(TimeChart):
@@ -38,22 +42,18 @@ class InstancesChart(TimeChart):
         return (*self.INPUTS, "tick", "metric") if streaming(view) else self.INPUTS
 
     def lines(self, view: ChartView, x0: float, x1: float, bucket: int) -> list[Line]:
-        points = view.timeline.instances
-        current = Line("current", CURRENT)
-        desired = Line("desired", DESIRED)
-        for i, point in enumerate(points):
-            start = point.elapsed
-            end = points[i + 1].elapsed if i + 1 < len(points) else max(view.now, start)
-            if end < x0 or start > x1:
-                continue
-            start, end = max(start, x0), min(end, x1)
-            for line, value in ((current, point.current), (desired, point.desired)):
-                if value is not None:
-                    line.xs += [start, end]
-                    line.ys += [float(value), float(value)]
+        copies = view.timeline.copies
+        if copies:
+            counts = [*_steps(view.timeline.instances, view.now, x0, x1, "instances",
+                              "desired", CURRENT, DESIRED),
+                      *_steps(copies, view.now, x0, x1, "copies", "copies desired", COPIES,
+                              COPIES_DESIRED)]
+        else:
+            counts = _steps(view.timeline.instances, view.now, x0, x1, "current", "desired",
+                            CURRENT, DESIRED)
         if not streaming(view):
-            return [current, desired]
-        return [current, desired,
+            return counts
+        return [*counts,
                 on_right(client_line(view, "in_flight", "in flight", IN_FLIGHT, x0, x1, bucket)),
                 on_right(server_line(view, "ConcurrentRequestsPerModel", "Average",
                                      "per model", PER_MODEL, x0, x1, bucket))]
@@ -66,3 +66,22 @@ class InstancesChart(TimeChart):
             return waiting_note(view, "endpoint state")
         marks = view.timeline.activity_marks()
         return f"{len(marks)} scaling activit{'y' if len(marks) == 1 else 'ies'}" if marks else ""
+
+
+def _steps(points: list, now: float, x0: float, x1: float, current_label: str,
+           desired_label: str, current_color: tuple[int, int, int],
+           desired_color: tuple[int, int, int]) -> list[Line]:
+    """Current and desired counts of ``points`` (InstancePoint) as steps within [x0, x1]."""
+    current = Line(current_label, current_color)
+    desired = Line(desired_label, desired_color)
+    for i, point in enumerate(points):
+        start = point.elapsed
+        end = points[i + 1].elapsed if i + 1 < len(points) else max(now, start)
+        if end < x0 or start > x1:
+            continue
+        start, end = max(start, x0), min(end, x1)
+        for line, value in ((current, point.current), (desired, point.desired)):
+            if value is not None:
+                line.xs += [start, end]
+                line.ys += [float(value), float(value)]
+    return [current, desired]
