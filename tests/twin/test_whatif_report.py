@@ -6,6 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
+import pytest
+
 from sandbox.config import SandboxConfig
 from tests.twin.test_whatif import _cli
 from tui.commands.whatif import _report
@@ -67,3 +69,50 @@ def test_the_command_writes_a_self_contained_report(tmp_path: Path, capsys) -> N
     assert code == 2
     assert err.strip().splitlines() == [
         f"loadwatch what-if: --report: {twin} is an input; choose another file"]
+
+
+WIDE_PROBE = """<script>
+const out = {scrollWidth: document.documentElement.scrollWidth, charts: []};
+for (const fig of document.querySelectorAll("figure[data-chart]")) {
+  const r = fig.querySelector("svg.chart").getBoundingClientRect();
+  out.charts.push({key: fig.dataset.chart, x: r.x, w: r.width,
+                   lines: fig.querySelectorAll("path.series").length});
+}
+const pre = document.createElement("pre");
+pre.id = "probe";
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+def test_at_laptop_width_the_charts_share_one_time_axis(tmp_path: Path, capsys) -> None:
+    """Headless Chromium at 1280 px: no sideways scroll, and the three charts stacked with the
+    same left edge and width, so a second is at the same place in each."""
+    import json
+
+    from tests.tui.report.test_report_browser import CHROMIUM, _chromium
+
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium package to render the report")
+    twin = tmp_path / "twin.yml"
+    save_twin(TWIN, twin)
+    html_path = tmp_path / "whatif.html"
+    code, _, _ = _cli(capsys, "what-if", str(AFTER), "--twin", str(twin), "--jobs", "1",
+                      "--target", "9000:21000:3000", "--max", "3,4",
+                      "--scale-out-cooldown", "30,120", "--report", str(html_path))
+    assert code == 0
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "",
+                  html_path.read_text())
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("</body>", WIDE_PROBE + "</body>"))
+    dom = _chromium("--dump-dom", "--window-size=1280,900", probe.as_uri(),
+                    user_data=tmp_path / "chromium")
+    match = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.DOTALL)
+    assert match, dom.stderr[-500:]
+    layout = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert layout["scrollWidth"] <= 1280
+    charts = layout["charts"]
+    assert [c["key"] for c in charts] == ["whatif-demand", "whatif-instances", "whatif-p99"]
+    assert len({(round(c["x"]), round(c["w"])) for c in charts}) == 1
+    assert charts[0]["w"] > 800  # one column, not side by side
+    assert charts[1]["lines"] >= 3 and charts[2]["lines"] >= 3  # policies that differ
