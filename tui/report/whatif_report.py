@@ -122,7 +122,8 @@ def whatif_html(report: WhatIfReport, generated: datetime | None = None) -> str:
             + note_html("* the cheapest policy meeting the SLO; ok: meets it. Those meeting "
                         "the SLO are ranked first.")
             + "<h2>Over time</h2>"
-            + note_html(f"{charted} policies from the top of the ranking on one time axis: "
+            + note_html(f"{charted} {'policy' if charted == 1 else 'policies'} from the top "
+                        "of the ranking on one time axis: "
                         "the demand, then each policy's instances serving and its p99. A "
                         "policy that behaves exactly like one above it is not drawn again "
                         "(“+N alike” in the legend); lines that agree lie on one another, the "
