@@ -2,12 +2,16 @@
 real model server, predict p99 and error share at 60, 90 and 120 % of the capacity found, run
 the same load for real, and compare (issue 21, part 4; docs/twin.md).
 
-    flock /work/measure.lock .venv/bin/python bench/twin_real_server.py --out /tmp/twin-real
+    .venv/bin/python bench/twin_real_server.py --out /tmp/twin-real
+
+It holds ``/work/measure.lock`` for the whole measured session (``--session-locked`` when the
+caller already holds it: ``flock /work/measure.lock python ... --session-locked``); ``--reuse``
+with both recordings in ``--out`` only re-analyses them, with no server and no lock.
 
 The server is ``bench/capped_server.py``: nginx -> gunicorn (2 sync workers) -> Flask + a
 scikit-learn tree, all under ``/work/shared/tools/cpucap 0.6`` pinned to core 0; loadwatch
 (the search and the open-loop run) is pinned to core 1. The whole session runs under the
-caller's ``flock /work/measure.lock``. The open-loop run is one profile of three phases at
+lock. The open-loop run is one profile of three phases at
 60, 90 and 120 % of the search's answer (``--phase-seconds`` each, the overloaded one last so
 its queue cannot spill into the others); the twin runs the same profile in virtual time (no
 scaling: one instance). Printed per phase: p50, p99 (ok) and error share, real vs twin.
@@ -15,10 +19,12 @@ scaling: one instance). Printed per phase: p50, p99 (ok) and error share, real v
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +39,7 @@ from metrics.records import Event  # noqa: E402
 PYTHON = sys.executable
 REQUEST = MODEL_PROFILE[MODEL_PROFILE.index("scenarios:"):]
 SHARES = (0.6, 0.9, 1.2)
+LOCK = "/work/measure.lock"
 
 
 def loadwatch(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -65,13 +72,24 @@ def drained(url: str, limit_s: float = 90.0) -> float:
 def main() -> int:
     parser = arguments(__doc__.splitlines()[0], "/tmp/twin-real")
     parser.add_argument("--phase-seconds", type=int, default=30)
+    parser.add_argument("--session-locked", action="store_true",
+                        help=f"the caller holds {LOCK} (flock {LOCK} python ...): do not take "
+                             "it here")
     args = parser.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     search = out / "capacity.jsonl"
     real = out / "open-loop.jsonl"
     report: list[str] = []
-    with capped_model_server(args.cpus, "0") as url:
+    # Re-analysing both recordings needs no server (the profile's URL is then a placeholder).
+    measured = not (args.reuse and search.exists() and real.exists())
+    server = capped_model_server(args.cpus, "0") if measured else nullcontext("http://x:1")
+    lock = None
+    if measured and not args.session_locked:  # one measurement at a time on the machine
+        lock = open(LOCK, "a")  # noqa: SIM115 (held until the process ends)
+        print(f"waiting for {LOCK}…", file=sys.stderr, flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    with server as url:
         if not (args.reuse and search.exists()):
             profile = out / "search.yml"
             profile.write_text("config:\n  target: http://127.0.0.1:1\n"
