@@ -94,24 +94,36 @@ def search(args: list[str], recording: Path, core: str | None = None) -> dict[st
                            "3600", "--record", str(recording)], cwd=ROOT, capture_output=True,
                           text=True, timeout=1800)
     seconds = time.monotonic() - began
-    events = [r for r in read_recording(recording).records if isinstance(r, Event)]
-    result = next((e.data for e in events if e.name == "capacity_result"), {})
-    objectives = next((e.data for e in events if e.name == "capacity_objectives"), {})
-    steps = [e.data for e in events if e.name == "capacity_verdict"]
     return {
         "exit_code": done.returncode,
-        "max_rps": result.get("max_rps"),
-        "first_failing_rps": result.get("first_failing_rps"),
-        "spread": result.get("spread"),
-        "unloaded_p99_ms": objectives.get("unloaded_p99_ms"),
-        "latency_objective_ms": objectives.get("latency_objective_ms"),
-        "runs": [(s["rate"], s.get("run", 1), s["passed"]) for s in steps],
-        "steps": [{k: s.get(k) for k in ("rate", "run", "passed", "reasons", "p99_ms",
-                                          "backlog_growth", "stopped_early")} for s in steps],
+        **search_summary(recording),
         "seconds": round(seconds, 1),
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "result_line": next((line for line in done.stdout.splitlines()
                              if line.startswith("maximum sustainable")), done.stderr[-300:]),
+    }
+
+
+def search_summary(recording: Path) -> dict[str, Any]:
+    """A search's answer, objective, recovery waits and runs, from its recording's events."""
+    events = [r for r in read_recording(recording).records if isinstance(r, Event)]
+    result = next((e.data for e in events if e.name == "capacity_result"), {})
+    objectives = next((e.data for e in events if e.name == "capacity_objectives"), {})
+    waits = [e.data for e in events if e.name in ("capacity_recovered", "capacity_unrecovered")]
+    steps = [e.data for e in events if e.name == "capacity_verdict"]
+    return {
+        "max_rps": result.get("max_rps"),
+        "first_failing_rps": result.get("first_failing_rps"),
+        "spread": result.get("spread"),
+        "recovered": result.get("recovered"),
+        "unloaded_p99_ms": objectives.get("unloaded_p99_ms"),
+        "latency_objective_ms": objectives.get("latency_objective_ms"),
+        "waits_s": [w.get("waited_s") for w in waits],
+        "runs": [(s["rate"], s.get("run", 1), "aside" if s.get("contaminated") else
+                  "pass" if s["passed"] else "FAIL") for s in steps],
+        "steps": [{k: s.get(k) for k in ("rate", "run", "passed", "reasons", "p99_ms",
+                                          "backlog_growth", "stopped_early", "recovery_s")}
+                  for s in steps],
     }
 
 

@@ -46,6 +46,10 @@ from driver.session import RunOptions, prepare_run  # noqa: E402
 from metrics.llm import LlmAggregate  # noqa: E402
 from metrics.records import Tick  # noqa: E402
 
+# The known-timing server (bench/vllm_compare.py uses it too): /v1/chat/completions answers in
+# chat chunks, /v1/completions in completions chunks (text); /stats is its record of when it
+# wrote each token, /reset clears it, /v1/models answers a readiness check. Its port: argv[3]
+# (0: any free one), printed on its first line.
 SERVER = r'''
 import asyncio, json, sys, time
 from aiohttp import web
@@ -53,20 +57,23 @@ import uvloop
 first, interval = float(sys.argv[1]) / 1000, float(sys.argv[2]) / 1000
 log = {"first": [], "gaps": []}
 
-async def chat(request):
+async def stream(request):
     arrived = time.perf_counter()
     body = await request.json()
     count = body.get("max_tokens", 16)
+    chat = request.path.endswith("/chat/completions")
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     start, last = time.perf_counter(), 0.0
+    choice = {"index": 0, "delta": {"content": "tok "}} if chat else \
+        {"index": 0, "text": " tok", "finish_reason": None}
     try:
         for i in range(count):
             due = start + first + i * interval
             wait = due - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-            chunk = {"choices": [{"index": 0, "delta": {"content": "tok "}}]}
+            chunk = {"id": "x", "model": "m", "choices": [choice]}
             await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             now = time.perf_counter()
             (log["first"].append(now - arrived) if i == 0 else log["gaps"].append(now - last))
@@ -81,13 +88,24 @@ async def chat(request):
 async def stats(request):
     return web.json_response(log)
 
+async def reset(request):
+    log["first"].clear()
+    log["gaps"].clear()
+    return web.json_response({})
+
+async def models(request):
+    return web.json_response({"object": "list", "data": [{"id": "m"}]})
+
 async def main():
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/chat/completions", stream)
+    app.router.add_post("/v1/completions", stream)
     app.router.add_get("/stats", stats)
+    app.router.add_post("/reset", reset)
+    app.router.add_get("/v1/models", models)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     await site.start()
     print(site._server.sockets[0].getsockname()[1], flush=True)
     await asyncio.Event().wait()

@@ -118,6 +118,9 @@ class Figures:
     scale_out: ScaleOut | None  # the first at or after the breach
     seconds_over_slo: int
     scaling_recorded: bool  # endpoint states or scaling activities exist for the run
+    # Requests in flight when the operator stopped the run: not errors, not in ``requests``'
+    # outcomes (their share of the error rate is none).
+    interrupted: int = 0
 
     @property
     def breach_to_scale_out_s(self) -> float | None:
@@ -185,15 +188,23 @@ class RunAnalysis:
             return list(self.footer.ensure), False
         thresholds = self.header.meta.get("ensure") or {}
         try:
-            checks = ensure_checks.evaluate(thresholds, self.timeline.totals())
+            load = self.timeline.client_load
+            checks = ensure_checks.evaluate(thresholds, self.timeline.totals(),
+                                            load.result() if load.measured_seconds else None)
         except (KeyError, TypeError, ValueError):
             return [], True
         return ensure_checks.as_dicts(checks), True
 
     def failure_reason(self) -> str | None:
-        """When (nearly) every request failed for one reason, the sentence that says so."""
+        """When (nearly) every request failed for one reason, the sentence that says so (with
+        the server's first words for it, if it gave any)."""
         return failures.one_reason(self.figures(TOTAL).failures,
-                                   failures.request_description(self.header.profile))
+                                   failures.request_description(self.header.profile),
+                                   self.server_messages())
+
+    def server_messages(self) -> dict[str, str]:
+        """The server's first words for each error code and status (``first_messages``)."""
+        return failures.first_messages(self.recording.records)
 
     def first_breach(self, window: Window = TOTAL) -> Breach | None:
         candidates = []
@@ -260,6 +271,7 @@ class RunAnalysis:
             scale_out=self.scale_out_after(breach.elapsed) if breach else None,
             seconds_over_slo=sum(1 for x in self.latency_breaches if x in window),
             scaling_recorded=self.scaling_recorded,
+            interrupted=snap["interrupted"],
         )
 
     def _server_in(self, metric: str, stat: str, window: Window) -> list[float]:

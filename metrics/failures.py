@@ -8,11 +8,13 @@ with a hint, e.g. "every request got HTTP 404 — is the path right? the profile
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from metrics.nested import first_match
-from metrics.records import TIMEOUT
+from metrics.records import TIMEOUT, Event
 
 # "Nearly everything": the share of requests one reason must cover to be named as *the* reason.
 ONE_REASON_SHARE = 0.95
@@ -48,22 +50,72 @@ def error_codes(snapshot: dict[str, Any]) -> list[tuple[str, int]]:
                   key=lambda item: (-item[1], item[0]))
 
 
-def _listing(items: list[tuple[str, int]], limit: int) -> str:
-    shown = ", ".join(f"{name} ×{count:,}" for name, count in items[:limit])
+# The server's own words beside a count: the first body of each status or error code, as the
+# worker's first error event for it carried it (trimmed there, redacted by the session).
+MESSAGE_CHARS = 160
+_TAGS = re.compile(r"<[^>]*>?")
+
+
+def first_messages(events: Iterable[Any]) -> dict[str, str]:
+    """The first non-empty message of each error code and of each HTTP status ("HTTP 404"),
+    from the target's ``error`` events, on one line and at most ``MESSAGE_CHARS`` long."""
+    found: dict[str, str] = {}
+    for event in events:
+        if not (isinstance(event, Event) and event.source == "target"
+                and event.name == "error"):
+            continue
+        code = str(event.data.get("code") or "")
+        text = event.message
+        if code and text.startswith(f"{code}: "):
+            text = text[len(code) + 2:]
+        elif text == code:
+            continue  # no body: the event says only the code
+        if text.lstrip().startswith("<"):  # an HTML error page: its words, not its tags
+            text = _TAGS.sub(" ", text)
+        text = " ".join(text.split())
+        if not text:
+            continue
+        if len(text) > MESSAGE_CHARS:
+            text = text[:MESSAGE_CHARS - 1] + "…"
+        status = event.data.get("status")
+        for key in (code, f"HTTP {status}" if status else ""):
+            if key:
+                found.setdefault(key, text)
+    return found
+
+
+def _listing(items: list[tuple[str, int]], limit: int,
+             messages: dict[str, str] | None = None) -> str:
+    said = messages or {}
+    shown = ", ".join(f"{name} ×{count:,}" + (f" (“{said[key]}”)" if key in said else "")
+                      for (name, count), key in zip(items[:limit], _keys(items[:limit]),
+                                                    strict=True))
     if len(items) > limit:
         shown += f", {len(items) - limit} more"
     return shown
 
 
-def describe(snapshot: dict[str, Any], limit: int = 6) -> list[str]:
-    """Lines naming what failed: HTTP statuses, error codes, requests not sent; [] if nothing."""
+def _keys(items: list[tuple[str, int]]) -> list[str]:
+    """The ``first_messages`` key of each listed status (a bare number) or error code."""
+    return [f"HTTP {name}" if name.isdigit() else name for name, _count in items]
+
+
+def describe(snapshot: dict[str, Any], limit: int = 6,
+             messages: dict[str, str] | None = None) -> list[str]:
+    """Lines naming what failed: HTTP statuses, error codes, requests not sent; [] if nothing.
+    ``messages`` (``first_messages``): the server's first words for each, shown beside it;
+    a status shows its own only when no error code says the same thing."""
     lines = []
     statuses = failed_statuses(snapshot)
-    if statuses:
-        lines.append(f"failed HTTP status: {_listing(statuses, limit)}")
     codes = error_codes(snapshot)
+    said = dict(messages or {})
+    for code, _count in codes:  # said once, beside the error code, not twice
+        for key in [k for k in said if k.startswith("HTTP ") and said[k] == said.get(code)]:
+            del said[key]
+    if statuses:
+        lines.append(f"failed HTTP status: {_listing(statuses, limit, said)}")
     if codes:
-        lines.append(f"error codes: {_listing(codes, limit)}")
+        lines.append(f"error codes: {_listing(codes, limit, said)}")
     if snapshot.get("not_sent"):
         lines.append(f"not sent (in-flight cap): {snapshot['not_sent']:,}")
     return lines
@@ -99,10 +151,16 @@ class Reason:
     sentence: str
 
 
-def one_reason(snapshot: dict[str, Any], request: str | None = None) -> str | None:
-    """A sentence when (nearly) every request failed for one reason, else None."""
+def one_reason(snapshot: dict[str, Any], request: str | None = None,
+               messages: dict[str, str] | None = None) -> str | None:
+    """A sentence when (nearly) every request failed for one reason, else None; with the
+    server's first words for that reason (``first_messages``) when it gave any: its own
+    words beat our guess ("is the path right?" for vLLM's "model does not exist")."""
     reason = main_reason(snapshot, request)
-    return reason.sentence if reason else None
+    if reason is None:
+        return None
+    said = (messages or {}).get(reason.key)
+    return reason.sentence + (f"; the server said: “{said}”" if said else "")
 
 
 def main_reason(snapshot: dict[str, Any], request: str | None = None) -> Reason | None:

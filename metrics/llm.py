@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics import hdr
-from metrics.records import Tick
+from metrics.records import OK, Tick
 
 HISTOGRAMS = ("ttft", "ttft_sent", "itl", "tpot")
 COUNTERS = ("output_tokens", "input_tokens", "output_tokens_estimated", "goodput",
@@ -21,9 +21,9 @@ COUNTERS = ("output_tokens", "input_tokens", "output_tokens_estimated", "goodput
 
 
 def is_streaming(tick: Tick) -> bool:
-    """A tick with LLM figures in it (any histogram or counter set)."""
-    return bool(tick.ttft or tick.output_tokens or tick.stream_errors or tick.input_tokens
-                or tick.interrupted)
+    """A tick with LLM figures in it (any histogram or counter set). Not ``interrupted``
+    alone: plain requests cut by the operator's stop are counted there too."""
+    return bool(tick.ttft or tick.output_tokens or tick.stream_errors or tick.input_tokens)
 
 
 def merge_llm(merged: Tick, parts: list[Tick]) -> Tick:
@@ -53,13 +53,17 @@ class LlmAggregate:
     output_tokens_estimated: int = 0
     goodput: int = 0
     interrupted: int = 0  # streams cut by the operator's stop: not in ``completed``
+    ok: int = 0  # streams that ended whole
     stream_errors: Counter[str] = field(default_factory=Counter)
     histograms: dict[str, hdr.Histogram] = field(
         default_factory=lambda: {name: hdr.new_histogram() for name in HISTOGRAMS})
+    # End to end from the actual send, of ok streams: the tick's service time (vLLM's E2EL).
+    e2e: hdr.Histogram = field(default_factory=hdr.new_histogram)
 
     def add(self, tick: Tick) -> None:
         self.seconds += 1
         self.completed += tick.completed
+        self.ok += tick.outcomes.get(OK, 0)
         self.output_tokens += tick.output_tokens
         self.input_tokens += tick.input_tokens
         self.output_tokens_estimated += tick.output_tokens_estimated
@@ -70,6 +74,8 @@ class LlmAggregate:
             encoded = getattr(tick, name)
             if encoded:
                 hdr.merge((encoded,), into=histogram)
+        if tick.service and is_streaming(tick):
+            hdr.merge((tick.service,), into=self.e2e)
 
     def extend(self, ticks: Iterable[Tick]) -> LlmAggregate:
         for tick in ticks:
@@ -77,18 +83,19 @@ class LlmAggregate:
         return self
 
     def release(self) -> None:
-        for histogram in self.histograms.values():
+        for histogram in (*self.histograms.values(), self.e2e):
             hdr.release(histogram)
 
     @property
     def streaming(self) -> bool:
-        return bool(self.output_tokens or self.input_tokens or self.stream_errors
-                    or self.interrupted)
+        return bool(self.output_tokens or self.input_tokens or self.stream_errors)
 
     def snapshot(self) -> dict[str, Any]:
         """The figures: tokens, tokens/s, TTFT/TPOT/ITL percentiles in ms, goodput (% of the
         requests that ended, whatever their outcome; streams cut by the operator's stop,
-        ``interrupted``, did not end and are left out)."""
+        ``interrupted``, did not end and are left out). ``e2e_ms`` (from the actual send) and
+        ``requests_per_s`` (ok streams per second) are the rest of what ``vllm bench serve``
+        prints; rates are per second of ticks, the drain included, as its duration is."""
         seconds = max(self.seconds, 1)
         ended = self.completed
         return {
@@ -96,12 +103,15 @@ class LlmAggregate:
             "input_tokens": self.input_tokens,
             "output_tokens_estimated": self.output_tokens_estimated,
             "output_tokens_per_s": self.output_tokens / seconds,
+            "ok": self.ok,
+            "requests_per_s": self.ok / seconds,
             "goodput": self.goodput,
             "goodput_per_s": self.goodput / seconds,
             "goodput_pct": 100.0 * self.goodput / ended if ended else None,
             "stream_errors": dict(self.stream_errors.most_common()),
             "interrupted": self.interrupted,
             **{f"{name}_ms": hdr.summary_ms(h) for name, h in self.histograms.items()},
+            "e2e_ms": hdr.summary_ms(self.e2e),
         }
 
 

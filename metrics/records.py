@@ -79,7 +79,7 @@ class Tick:
     errors: dict[str, int] = field(default_factory=dict)  # error code -> count
     late: int = 0  # sent more than the late threshold after their intended time
     not_sent: int = 0  # due but not sent: in-flight cap reached, or late past the schedule's end
-    in_flight: int = 0  # at the end of the second
+    in_flight: float = 0  # mean over the second, time-weighted (older recordings: at its end)
     out_of_range: int = 0  # latencies the histogram could not hold
     retried: int = 0  # sent again on a fresh connection: the reused one was stale
     in_schedule: bool = True  # False for seconds after the schedule's end (requests draining)
@@ -103,6 +103,11 @@ class Tick:
     # Streams cut by the operator's stop (Ctrl-C, a signal, the kill key): neither completed
     # nor errors, outside the error rate and goodput (added within format 3; absent: 0).
     interrupted: int = 0
+    # The load generator's own load (issue 23, within format 3; absent: empty): each worker's
+    # CPU time over the second as a fraction of one core (worker index -> fraction), and the
+    # worst lag of a worker's event loop in the second, in ms (a timer's wake-up past its due).
+    cpu: dict[str, float] = field(default_factory=dict)
+    loop_lag_ms: float = 0.0
 
     @property
     def errors_total(self) -> int:
@@ -204,6 +209,23 @@ def latency_basis(header: Header | None) -> str:
     if header is None or header.format >= OK_LATENCY_FORMAT:
         return LATENCY_OK
     return LATENCY_ALL
+
+
+def concurrency_target(header: Header | None) -> bool:
+    """The run's target is requests kept in flight (``load.mode: concurrency``), not a rate:
+    its ticks' ``target_rps`` is then the mean concurrency asked for over the second."""
+    return header is not None and concurrency_profile(header.profile)
+
+
+def concurrency_profile(profile: dict[str, Any] | None) -> bool:
+    """``concurrency_target`` of a sanitised profile (the header's ``profile``)."""
+    load = profile.get("load") if isinstance(profile, dict) else None
+    return isinstance(load, dict) and str(load.get("mode", "")).lower() == "concurrency"
+
+
+def target_text(value: float, concurrency: bool, digits: int = 0) -> str:
+    """A tick's target as a person reads it: ``4 in flight`` or ``4/s``."""
+    return f"{value:,.{digits}f} in flight" if concurrency else f"{value:,.{digits}f}/s"
 
 
 Record = Header | Tick | Event | Datapoint | EndpointState | ScalingActivity | Footer

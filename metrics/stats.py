@@ -41,7 +41,7 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         errors=dict(errors),
         late=sum(p.late for p in parts),
         not_sent=sum(p.not_sent for p in parts),
-        in_flight=sum(p.in_flight for p in parts),
+        in_flight=round(sum(p.in_flight for p in parts), 3),  # means: 3 decimals
         out_of_range=sum(p.out_of_range for p in parts),
         retried=sum(p.retried for p in parts),
         in_schedule=first.in_schedule,
@@ -50,6 +50,9 @@ def merge_ticks(parts: list[Tick]) -> Tick:
         lag=hdr.merge_encoded(p.lag for p in parts),
         workers=sum(p.workers for p in parts),
         failed_latency=hdr.merge_encoded(p.failed_latency for p in parts),
+        cpu={k: v for p in parts for k, v in p.cpu.items()},
+        loop_lag_ms=max(p.loop_lag_ms for p in parts),
+        interrupted=sum(p.interrupted for p in parts),
     )
 
 
@@ -73,6 +76,7 @@ class Aggregate:
     not_sent: int = 0
     out_of_range: int = 0
     retried: int = 0
+    interrupted: int = 0  # sent, then cut by the operator's stop: outside every rate of errors
     outcomes: Counter[str] = field(default_factory=Counter)
     status: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -92,6 +96,7 @@ class Aggregate:
         self.not_sent += tick.not_sent
         self.out_of_range += tick.out_of_range
         self.retried += tick.retried
+        self.interrupted += tick.interrupted
         self.outcomes.update(tick.outcomes)
         self.status.update(tick.status)
         self.errors.update(tick.errors)
@@ -135,6 +140,7 @@ class Aggregate:
             "not_sent": self.not_sent,
             "out_of_range": self.out_of_range,
             "retried": self.retried,
+            "interrupted": self.interrupted,
             "status": dict(sorted(self.status.items())),
             "error_codes": dict(self.errors.most_common()),
             "latency_ms": hdr.summary_ms(self.latency),

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics import hdr
+from metrics.client_load import ClientLoad
+from metrics.cost import CostMeter
 from metrics.engine import ENGINE
 from metrics.llm import LLM_SERIES, LLM_TAKE_MAX, llm_point
 from metrics.records import (
@@ -182,6 +184,9 @@ class Timeline:
         self.counts: Counter[str] = Counter()
         # The last few seconds of ticks whole, for exact "now" figures from their histograms.
         self.recent: deque[Tick] = deque(maxlen=recent_seconds)
+        # What the run cost so far, and whether the load generator keeps up (issue 23).
+        self.cost = CostMeter()
+        self.client_load = ClientLoad()
         # The serving engine's own series (metrics.engine), apart from CloudWatch's; and what
         # its scraper said: scraping at all, the engine, the failure now (None: scrapes work).
         self.engine: dict[tuple[str, str], dict[float, float]] = {}
@@ -197,7 +202,9 @@ class Timeline:
 
     def add(self, record: Record) -> None:
         self.counts[record.TYPE] += 1
+        self.cost(record)
         if isinstance(record, Tick):
+            self.client_load.add(record)
             self.recent.append(record)
             point = tick_point(record)
             self.client.append(float(record.second), 1.0, point)
@@ -234,6 +241,7 @@ class Timeline:
                 self._engine_event(record)
         elif isinstance(record, Header):
             self.header = record
+            self.client_load.late_ms = float((record.meta.get("load") or {}).get("late_ms", 10))
         elif isinstance(record, Footer):
             self.footer = record
             self.elapsed = max(self.elapsed, record.elapsed)

@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import boto3
+import jsonschema
 import pytest
 from botocore.stub import Stubber
 
 from driver.aws import ScalingControl
+from driver.export import SUMMARY_SCHEMA
 from metrics.endpoint import ScalingConfig, resource_id
 from metrics.recording import read_recording
 from metrics.records import Event
@@ -35,7 +37,8 @@ def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     result = find_capacity("--sandbox-instance", "small", "--sandbox-period", "1",
                            "--start", "40", "--tolerance", "0.25", "--interval", "60",
                            "--hold", "8",  # 5 judged seconds: room for 3 overloaded in a row
-                           "--apply", "--record", str(recording), timeout=300)
+                           "--apply", "--record", str(recording),
+                           "--summary-json", str(tmp_path / "summary.json"), timeout=300)
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     assert "maximum sustainable rate per instance:" in out
@@ -58,6 +61,13 @@ def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     assert [v["run"] for v in verdicts if v["rate"] == 80] == [1, 2]  # confirmed by a re-run
     assert any(v["stopped_early"] for v in verdicts if not v["passed"])
     assert found["spread"]["bracket"] == [found["max_rps"], found["first_failing_rps"]]
+    # The summary for machines holds the same answer, every step, and the exit code.
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    jsonschema.validate(summary, SUMMARY_SCHEMA)
+    assert summary["command"] == "find-capacity" and summary["exit_code"] == 0
+    assert summary["capacity"]["found"] is True
+    assert summary["capacity"]["answer"]["max_rps"] == found["max_rps"]
+    assert [s["rate"] for s in summary["capacity"]["steps"]] == [v["rate"] for v in verdicts]
     # The sandbox starts with no policy, so nothing was suspended or restored; after the
     # search, --apply put the recommended policy on.
     names = [e.name for e in events if e.source in ("scaling", "capacity")]

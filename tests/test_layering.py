@@ -40,6 +40,7 @@ SUBPACKAGES = {
     "driver.session": {"driver.schedule", "driver.profile", "driver.pool", "driver.aws",
                        "driver.engine"},
     "driver.capacity": {"driver.schedule", "driver.profile", "driver.session"},
+    "driver.export": set(),
     "twin.model": set(),
     "twin.fit": {"twin.model", "twin.virtual", "driver.schedule", "driver.profile"},
     "twin.virtual": {"twin.model", "driver.schedule", "driver.profile"},
@@ -50,7 +51,8 @@ SUBPACKAGES = {
     "tui.monitor": {"tui.console", "driver.profile", "driver.aws", "driver.session"},
     "tui.commands": {"tui.console", "tui.monitor", "tui.report", "driver.profile", "driver.load",
                      "driver.pool", "driver.aws", "driver.session", "driver.capacity",
-                     "twin.model", "twin.fit", "twin.virtual", "twin.whatif"},
+                     "driver.export", "twin.model", "twin.fit", "twin.virtual",
+                     "twin.whatif"},
 }
 
 

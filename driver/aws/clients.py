@@ -239,6 +239,17 @@ class AwsClients:
                     raise as_aws_error(exc, f"making the {service} client") from exc
             return self._clients[service]
 
+    def pricing(self) -> Any:
+        """The Price List API's client (one of its own regions, us-east-1; one quick try:
+        a price is a nicety, never a reason to hold up a run). An injected one wins."""
+        found = self._clients.get("pricing")
+        if found is None:
+            found = self.session.client("pricing", region_name="us-east-1", config=client_config(
+                retries={"mode": "standard", "max_attempts": 1}, connect_timeout=3,
+                read_timeout=5))
+            self._clients["pricing"] = found
+        return found
+
     def runtime_url(self) -> str:
         """Where InvokeEndpoint goes: the runtime's URL after every override is applied."""
         return str(self.client("sagemaker-runtime").meta.endpoint_url).rstrip("/")

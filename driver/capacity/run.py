@@ -12,11 +12,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from driver.capacity import llm as capacity_llm
+from driver.capacity.recovery import (
+    RecoveryGate,
+    RecoveryRule,
+    contaminated,
+    needs_recovery,
+)
 from driver.capacity.search import (
     CapacitySearch,
     Objectives,
@@ -41,6 +48,9 @@ BASELINE_REQUESTS = 500
 BASELINE_MAX_RPS = 25.0
 
 
+EDGE_FACTOR = 1.5  # bench/capacity_sim.py: see docs/capacity.md
+
+
 @dataclass
 class StepPlan:
     hold_s: float  # how long a run lasts when it does not fail clearly
@@ -49,8 +59,10 @@ class StepPlan:
     baseline_s: float  # settle included
     baseline_rps: float
     # Near the edge (a pass and a failure within 25 %) runs judge this many times as many
-    # seconds. 1: bench/capacity_sim.py measured no gain from 2 once the backlog is judged.
-    edge_factor: float = 1.0
+    # seconds, in more windows (``WINDOW_S``) for the median p99 to stand on.
+    edge_factor: float = EDGE_FACTOR
+    # The wait for the target to recover after a failed, cut-short or backlogged run.
+    recovery: RecoveryRule = field(default_factory=RecoveryRule)
 
     def hold_for(self, search: CapacitySearch) -> float:
         """How long the next run lasts: longer once the bracket is narrow."""
@@ -77,24 +89,38 @@ class StepPlan:
         unit = search.unit
         edge = (f"; near the edge runs of {self.hold_for_edge():g} s"
                 if self.edge_factor != 1 else "")
+        careful = (f" (x{search.careful_growth:g} once latency bends)"
+                   if search.careful_growth > 1 and not search.objectives.streaming else "")
+        recovery = (f"; {self.recovery.describe()}" if self.gated(search) else "")
         return (f"baseline {self.baseline_rps:g} {unit} for {self.baseline_s:g} s, then from "
-                f"{search.start_rps:g} {unit} x{search.growth:g} while runs pass, bisection to "
-                f"{100 * search.tolerance:g}%; runs of {self.hold_s:g} s (first "
-                f"{self.settle_s:g} s not judged){edge}; {confirm}")
+                f"{search.start_rps:g} {unit} x{search.growth:g}{careful} while runs pass, "
+                f"bisection to {100 * search.tolerance:g}%; runs of {self.hold_s:g} s (first "
+                f"{self.settle_s:g} s not judged){edge}; {confirm}{recovery}")
+
+    def gated(self, search: CapacitySearch) -> bool:
+        """Whether runs wait for recovery (a plain req/s search; a streaming one drains)."""
+        return self.recovery.enabled and not search.objectives.streaming \
+            and search.unit == "req/s"
 
     def hold_for_edge(self) -> float:
-        return self.settle_s + (self.hold_s - self.settle_s) * self.edge_factor
+        return self.settle_s + math.ceil((self.hold_s - self.settle_s) * self.edge_factor)
+
+
+# A run's judged seconds are also judged in windows of this many; with three windows or more
+# the run's p99 is judged as their median (``StepResult.judged_p99_ms``).
+WINDOW_S = 5
 
 
 @dataclass
 class HoldJudge:
     """Judges one run second by second, and the run as a whole at its end.
 
-    A run fails clearly only when several judged seconds in a row are each twice past an
-    objective (``Objectives.clear_persist_s``), so one spike does not end it. ``measure(first,
-    last, stopped_early, overloaded_s)`` gives the figures of a span of seconds; ``in_flight``
-    the requests in flight at the end of a second. ``CapacityRun`` feeds it live ticks;
-    ``bench/capacity_sim.py`` a simulated endpoint.
+    A run fails clearly only when several seconds in a row are each twice past an objective
+    (``Objectives.clear_persist_s``), so one spike does not end it; the settling seconds
+    (from ``begin``) count too, so a run far past capacity ends within seconds.
+    ``measure(first, last, stopped_early, overloaded_s)`` gives the figures of a span of
+    seconds; ``in_flight`` the requests in flight at the end of a second. ``CapacityRun``
+    feeds it live ticks; ``bench/capacity_sim.py`` a simulated endpoint.
     """
 
     search: CapacitySearch
@@ -103,28 +129,66 @@ class HoldJudge:
     last: int
     measure: Callable[..., StepResult]
     in_flight: Callable[[int], int]
+    begin: int | None = None  # the run's first second (None: ``first``)
     streak: int = 0
     longest: int = 0
     judged: int = 0  # seconds judged one by one
     slow: int = 0  # of which with their own p99 over the objective (or nothing completed)
+    seconds_p50: list[float | None] = field(default_factory=list)  # each judged second's
+
+    def __post_init__(self) -> None:
+        objectives = self.search.objectives
+        # A streaming step's settling seconds end the previous step's streams: not its own.
+        if self.begin is None or not objectives.early_clear or objectives.streaming:
+            self.begin = self.first
 
     def second_done(self, second: int) -> StepResult | None:
         """Judge one more second; the run's figures if it has failed clearly, else None."""
-        one = self.measure(second, second)
+        one = dataclasses.replace(self.measure(second, second),
+                                  in_flight_end=self.in_flight(second))
         objective = self.search.latency_objective_ms
-        self.judged += 1
-        self.slow += objective is not None and (one.p99_ms is None or one.p99_ms >= objective)
+        if second >= self.first:
+            self.judged += 1
+            self.slow += objective is not None and (one.p99_ms is None
+                                                    or one.p99_ms >= objective)
+            self.seconds_p50.append(one.p50_ms)
         self.streak = self.streak + 1 if self.search.clearly_over(one) else 0
         self.longest = max(self.longest, self.streak)
-        partial = self.measure(self.first, second, True, self.longest)
+        start = self.first if second >= self.first else self.begin
+        partial = dataclasses.replace(self.measure(start, second, True, self.longest),
+                                      in_flight_end=one.in_flight_end)
         if self.streak and self.search.step_should_stop(partial):
             return partial
         return None
 
     def result(self) -> StepResult:
         result = self.measure(self.first, self.last, overloaded_s=self.longest)
-        return dataclasses.replace(result, backlog_growth=self.backlog_growth(),
-                                   slow_share=self.slow / self.judged if self.judged else None)
+        windows = self.window_p99s()
+        result = dataclasses.replace(
+            result, backlog_growth=self.backlog_growth(),
+            slow_share=self.slow / self.judged if self.judged else None,
+            in_flight_end=self.in_flight(self.last),
+            window_p99_ms=windows or None,
+            judged_p99_ms=statistics.median(windows)
+            if len(windows) >= 3 and self.search.objectives.window_median else None)
+        objective = self.search.latency_objective_ms
+        if objective is not None and not self.search.objectives.streaming and contaminated(
+                self.seconds_p50, result, objective, self.search.objectives.backlog_limit):
+            result = dataclasses.replace(result, contaminated=True)
+        return result
+
+    def window_p99s(self) -> tuple[float, ...]:
+        """The p99 of each whole window of ``WINDOW_S`` judged seconds (a short tail joins
+        the last window); empty when a window had no success."""
+        count = (self.last - self.first + 1) // WINDOW_S
+        found = []
+        for i in range(count):
+            end = self.last if i == count - 1 else self.first + (i + 1) * WINDOW_S - 1
+            p99 = self.measure(self.first + i * WINDOW_S, end).p99_ms
+            if p99 is None:
+                return ()
+            found.append(p99)
+        return tuple(found)
 
     def backlog_growth(self) -> float | None:
         """The least-squares slope of the requests in flight over the judged seconds, per
@@ -160,6 +224,9 @@ class CapacityRun:
     notes: list[str] = field(default_factory=list)  # said as events when the search starts
     slo_source: str = ""  # a streaming search: where its TTFT/TPOT SLOs came from
     finished: bool = False  # the search reached its end (with or without an answer)
+    # The target did not recover after a run: the search ended there, its answer flagged.
+    unrecovered: bool = False
+    waits: list[dict[str, Any]] = field(default_factory=list)  # each recovery wait
     _new_tick: asyncio.Event = field(default_factory=asyncio.Event)
 
     def observe(self, record: Record) -> None:
@@ -202,11 +269,12 @@ class CapacityRun:
         )
 
     async def _hold(self, session: Session, rate: float, seconds: float,
-                    judge_early: bool) -> StepResult:
+                    judge_early: bool, settle_s: float | None = None) -> StepResult:
         """Send ``rate`` for ``seconds`` (or until a clear failure) and measure the run.
 
-        ``HoldJudge`` checks each judged second as its tick arrives (see there).
+        ``HoldJudge`` checks each second as its tick arrives (see there).
         """
+        settle = self.plan.settle_s if settle_s is None else settle_s
         session.set_rate(rate)
         begin = math.ceil(session.elapsed())
         epoch0 = session.epoch0
@@ -215,9 +283,9 @@ class CapacityRun:
                     overloaded_s: int = 0) -> StepResult:
             return self._measure(rate, first, last, epoch0, stopped_early, overloaded_s)
 
-        hold = HoldJudge(self.search, rate, begin + int(self.plan.settle_s),
-                         begin + max(int(seconds), 1) - 1, measure, self._in_flight)
-        for second in range(hold.first, hold.last + 1):
+        hold = HoldJudge(self.search, rate, begin + int(settle),
+                         begin + max(int(seconds), 1) - 1, measure, self._in_flight, begin)
+        for second in range(begin if judge_early else hold.first, hold.last + 1):
             await self._wait_ticks(session, second)
             if judge_early and (stopped := hold.second_done(second)) is not None:
                 return stopped
@@ -251,8 +319,15 @@ class CapacityRun:
             return
         unit = search.unit
         previous: Verdict | None = None
+        recover = False  # the last run left the target to recover (see needs_recovery)
         while (rate := search.next_rate()) is not None:
-            if previous is not None and not previous.passed and plan.rest_s > 0:
+            wait: dict[str, Any] = {}
+            if recover and plan.gated(search):
+                wait = await self._recover(session)
+                if not wait["recovered"]:
+                    self.unrecovered = True
+                    break
+            elif previous is not None and not previous.passed and plan.rest_s > 0:
                 session.set_rate(0.0)
                 await asyncio.sleep(plan.rest_s)
                 if search.objectives.streaming:
@@ -264,15 +339,35 @@ class CapacityRun:
             result = await self._hold(session, rate, plan.hold_for(search), True)
             verdict = search.record(result)
             previous = verdict
+            recover = needs_recovery(result, verdict, search)
             self.steps.append({"rate": rate, "run": run, "passed": verdict.passed,
                                "clear": verdict.clear, "reasons": list(verdict.reasons),
                                "rate_passes": search.outcome(rate),
+                               "contaminated": verdict.contaminated,
+                               "recovery_s": wait.get("waited_s", 0.0),
+                               "recovery_probes": wait.get("probes", 0),
                                **dataclasses.asdict(result)})
             session.event("capacity", "capacity_verdict", self._verdict_line(result, verdict),
                           **self.steps[-1])
         self.result = search.recommendation(self.safety_factor)
         self.finished = True
-        if self.result is None:
+        if self.result is not None:
+            self.result["recovery_waits_s"] = [w["waited_s"] for w in self.waits]
+            self.result["recovered"] = not self.unrecovered
+        if self.unrecovered:
+            wait = self.waits[-1]
+            message = (f"the target did not recover within {wait['waited_s']:.0f} s of the "
+                       "last run: the search ends here")
+            if self.result is None:
+                session.event("capacity", "capacity_result", message + "; no step had passed",
+                              recovered=False)
+            else:
+                session.event("capacity", "capacity_result",
+                              f"{message}; the answer so far, not confirmed: one instance "
+                              f"sustains {self.result['max_rps']:g} req/s "
+                              f"({describe_spread(self.result['spread'])}); "
+                              f"{self.result['formula']}", **self.result)
+        elif self.result is None:
             session.event("capacity", "capacity_result",
                           "no step passed: the endpoint does not sustain even "
                           f"{min(r.rate for r, _ in search.history):g} {unit}"
@@ -289,13 +384,62 @@ class CapacityRun:
                           f"{self.result['formula']}", **self.result)
         session.stop()
 
-    async def _drain(self, session: Session) -> None:
+    async def _recover(self, session: Session) -> dict[str, Any]:
+        """Wait until the target has recovered from the last run (``driver.capacity.recovery``):
+        no load until nothing of ours is in flight, then probes at the baseline rate; the wait,
+        its probes and whether it recovered, said as events and kept in ``waits``."""
+        plan, search = self.plan, self.search
+        rule = plan.recovery
+        session.set_rate(0.0)
+        objective = search.latency_objective_ms
+        assert objective is not None
+        gate = RecoveryGate(rule, session.elapsed(), search.unloaded_p50_ms, objective,
+                            search.objectives.max_error_rate)
+        session.event("capacity", "capacity_recovery",
+                      "recovering: no load until nothing is in flight, then "
+                      f"{rule.probe_s:g} s probes at {plan.baseline_rps:g} req/s until latency "
+                      f"is back near unloaded (at most {rule.max_wait_s:g} s)")
+        while True:
+            action, value = gate.next_action(session.elapsed())
+            if action == "drain":
+                await self._drain(session, value)
+                gate.drained(session.elapsed())
+            elif action == "probe":
+                probe = await self._hold(session, plan.baseline_rps, value, False, 0.0)
+                session.set_rate(0.0)
+                ok = gate.probed(probe, session.elapsed())
+                session.event("capacity", "capacity_probe",
+                              f"recovery probe {len(gate.probes)}: {gate.probes[-1]}"
+                              + ("" if ok else f"; waiting {rule.pause_s:g} s"),
+                              recovered=ok, p50_ms=probe.p50_ms, p99_ms=probe.p99_ms,
+                              error_rate=probe.error_rate, in_flight_end=probe.in_flight_end)
+            elif action == "pause":
+                await asyncio.sleep(value)
+                gate.paused()
+            else:
+                break
+        wait = {"recovered": action == "recovered", "waited_s": round(gate.waited, 1),
+                "probes": len(gate.probes)}
+        self.waits.append(wait)
+        session.event("capacity", "capacity_recovered" if wait["recovered"] else
+                      "capacity_unrecovered",
+                      (f"recovered after {wait['waited_s']:g} s ({wait['probes']} probe"
+                       f"{'s' if wait['probes'] != 1 else ''})") if wait["recovered"] else
+                      f"not recovered after {wait['waited_s']:g} s ({wait['probes']} probes)",
+                      **wait)
+        return wait
+
+    async def _drain(self, session: Session, deadline: float | None = None) -> None:
         """Rest until the requests in flight have ended (at most one request timeout).
 
         An LLM instance queues hundreds of streams of seconds each: five seconds without load
-        leave its queue full, and the next step would judge the last one's backlog."""
+        leave its queue full, and the next step would judge the last one's backlog. Every
+        worker's tick of the last second counts; ``deadline`` (elapsed s) ends it sooner."""
         limit = session.elapsed() + session.profile.load.timeout + 2
-        while self.ticks and self.ticks[-1].in_flight > 0 and session.elapsed() < limit:
+        if deadline is not None:
+            limit = min(limit, deadline)
+        while self.ticks and self._in_flight(self.ticks[-1].second) > 0 \
+                and session.elapsed() < limit:
             await self._wait_ticks(session, self.ticks[-1].second + 1)
 
     def _streaming_baseline(self, session: Session, baseline: StepResult) -> bool:
@@ -343,7 +487,7 @@ class CapacityRun:
             session.event("capacity", "capacity_failed", self.error)
             session.stop()
             return False
-        search.set_baseline(baseline.p99_ms)
+        search.set_baseline(baseline.p99_ms, baseline.p50_ms)
         session.event("capacity", "capacity_objectives",
                       f"unloaded p99 {baseline.p99_ms:.1f} ms over {baseline.requests} "
                       f"requests; a run passes under {100 * search.objectives.max_error_rate:g}% "
@@ -366,6 +510,10 @@ class CapacityRun:
             figures = (f"p99 {result.p99_ms:.1f} ms" if result.p99_ms is not None
                        else "no responses") + (f", errors {100 * result.error_rate:.1f}%, "
                                                f"achieved {result.achieved_rps:.0f} req/s")
+        if verdict.contaminated:
+            return (f"{result.rate:g} {unit} set aside: {figures}; its first judged seconds were "
+                    "slow and its last were not, its backlog falling: it inherited the last "
+                    "run's queue, so it runs again after recovery and is not counted")
         line = (f"{result.rate:g} {unit} {'passed' if verdict.passed else 'FAILED'}: {figures}"
                 + (f" ({'; '.join(verdict.reasons)})" if verdict.reasons else "")
                 + (" — stopped early" if result.stopped_early else ""))

@@ -47,6 +47,11 @@ class Objectives:
     min_achieved: float = 0.95  # achieved rate within 5 % of the offered rate
     clear_failure_factor: float = 2.0  # this far past an objective, a second is overloaded
     clear_persist_s: int = 3  # and this many overloaded seconds in a row fail a run clearly
+    # Seen from a run's first second (its settling too) and in its queue as it builds
+    # (``queued_past``): a run far past capacity ends before it buries the target.
+    early_clear: bool = True
+    # A run of three windows or more is judged on the median of their p99s (``judged_p99``).
+    window_median: bool = True
     # A streaming LLM target: a run passes while this share of the requests that ended met
     # both SLOs (goodput); None for any other target. The SLOs are for the lines and FAIL!.
     min_goodput: float | None = None
@@ -108,6 +113,15 @@ class StepResult:
     # The share of the judged seconds whose own p99 was over the objective (None: not judged
     # second by second). Past capacity most seconds are slow; a stall makes a few slow.
     slow_share: float | None = None
+    # The client's requests in flight at the end of the run (or of the second judged).
+    in_flight_end: int | None = None
+    # The p99 of each judged window (``driver.capacity.run.WINDOW_S`` seconds each) and their
+    # median, the p99 judged when there are three windows or more: one burst sways one window.
+    window_p99_ms: tuple[float, ...] | None = None
+    judged_p99_ms: float | None = None
+    # The run's first judged seconds were slow and its last were not, its backlog falling: it
+    # inherited the previous run's queue (see ``driver.capacity.recovery``); not evidence.
+    contaminated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +129,16 @@ class Verdict:
     passed: bool
     clear: bool  # failed by far, persistently: the run was (or may be) cut short
     reasons: tuple[str, ...]
+    contaminated: bool = False  # not judged: the run inherited a queue; it runs again
 
 
 CLEAR_FAILURE_NOTE = ("FAIL! is a clear failure: the overload persisted for seconds, so the run "
                       "was cut short; no rate above a confirmed failure was tried")
+
+
+CONTAMINATED_NOTE = ("aside: the run's first judged seconds were slow and its last were not, "
+                     "its backlog falling: it inherited the previous run's queue, was not "
+                     "counted, and ran again after the target recovered")
 
 
 def verdict_label(passed: bool, clear: bool) -> str:
@@ -129,11 +149,26 @@ def verdict_label(passed: bool, clear: bool) -> str:
 def clearly_over(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> bool:
     """Whether ``result`` (typically one second) is twice past an objective, or got nothing."""
     factor = objectives.clear_failure_factor
+    if objectives.early_clear and queued_past(result, latency_objective_ms * factor):
+        return True
     if result.p99_ms is None:
         return result.rate >= 5  # several requests were due and none succeeded
     if result.error_rate >= min(1.0, objectives.max_error_rate * factor):
         return True
     return result.p99_ms >= latency_objective_ms * factor
+
+
+# A queue this long is not noise: at least this many requests in flight, whatever the rate.
+QUEUED_MIN = 20
+
+
+def queued_past(result: StepResult, latency_ms: float) -> bool:
+    """Whether more requests are in flight than ``latency_ms`` of the rate (Little's law: a
+    request arriving now waits longer than that), and at least ``QUEUED_MIN``: overload seen
+    as it builds, before the slow answers come back."""
+    flight = result.in_flight_end
+    return flight is not None and result.rate > 0 and flight >= QUEUED_MIN \
+        and flight > result.rate * latency_ms / 1000
 
 
 def judge(result: StepResult, objectives: Objectives, latency_objective_ms: float,
@@ -154,13 +189,20 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
     if growing:
         reasons.append(f"backlog grew {100 * (result.backlog_growth or 0):.1f}% of the rate "
                        "per second")
-    if result.p99_ms is None:
+    p99 = judged_p99(result)
+    if p99 is None:
         reasons.append("no request completed")
-    elif result.p99_ms >= latency_objective_ms and (
+    elif p99 >= latency_objective_ms and (
             strict_latency or growing or shedding(result, objectives)
             or not backlog_known(result, objectives) or persistently_slow(
                 result, objectives, latency_objective_ms)):
-        reasons.append(f"p99 {result.p99_ms:.0f} ms ≥ {latency_objective_ms:.0f} ms")
+        windows = " (median of the windows' p99)" if result.judged_p99_ms is not None else ""
+        reasons.append(f"p99 {p99:.0f} ms{windows} ≥ {latency_objective_ms:.0f} ms")
+    if objectives.early_clear and result.stopped_early and queued_past(
+            result, latency_objective_ms * objectives.clear_failure_factor):
+        # Judged only to cut a run short: a whole run is judged on its backlog's slope.
+        reasons.append(f"{result.in_flight_end} in flight: over "
+                       f"{objectives.clear_failure_factor:g}x the objective's worth of the rate")
     if result.rate > 0 and result.achieved_rps < objectives.min_achieved * result.rate:
         reasons.append(f"achieved {result.achieved_rps:.0f} of {result.rate:.0f} req/s")
     # Clear: twice past an objective over the run, and for seconds on end, not in one spike.
@@ -170,10 +212,19 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
     return Verdict(not reasons, clear, tuple(reasons))
 
 
+def judged_p99(result: StepResult) -> float | None:
+    """The p99 a run is judged on: the median of its windows' p99 when it had three windows
+    or more (a burst sways one window, not the median), else the whole run's."""
+    return result.judged_p99_ms if result.judged_p99_ms is not None else result.p99_ms
+
+
 def backlog_known(result: StepResult, objectives: Objectives) -> bool:
     """Whether the backlog was judged (a run of at least 4 judged seconds, the rule on)."""
     return objectives.backlog_limit is not None and result.backlog_growth is not None
 
+
+BEND_P50 = 1.5  # a pass whose p50 is this many times the unloaded one: latency bends
+MAX_CONTAMINATED = 2  # a rate's runs set aside as contaminated; past this they count
 
 SLOW_SHARE = 0.5  # this share of a run's seconds each with its p99 over the objective: slow
 
@@ -184,8 +235,8 @@ def persistently_slow(result: StepResult, objectives: Objectives,
     over the objective; where seconds were not judged, the whole run's p99 twice past it."""
     if result.slow_share is not None:
         return result.slow_share >= SLOW_SHARE
-    return result.p99_ms is not None \
-        and result.p99_ms >= latency_objective_ms * objectives.clear_failure_factor
+    p99 = judged_p99(result)
+    return p99 is not None and p99 >= latency_objective_ms * objectives.clear_failure_factor
 
 
 def shedding(result: StepResult, objectives: Objectives) -> bool:
@@ -284,6 +335,10 @@ class CapacitySearch:
     objectives: Objectives = field(default_factory=Objectives)
     judge: StepJudge = field(default_factory=PlainJudge)
     growth: float = 2.0
+    # Once the highest pass shows latency bending (``bent``), the climb grows by this instead:
+    # doubling from just under capacity overloads the target twice over. 0: never careful.
+    careful_growth: float = 1.25
+    unloaded_p50_ms: float | None = None  # the baseline's, set by ``set_baseline``
     tolerance: float = 0.05  # stop when (fail - pass) / pass is within this
     max_rps: float = 100_000.0
     min_rps: float = 1.0  # stepping down from a failed start stops here
@@ -299,6 +354,8 @@ class CapacitySearch:
     lowest_fail: float | None = None
     pending: float | None = None  # a rate whose failure awaits confirmation
     decided: dict[float, list[bool]] = field(default_factory=dict)  # rate -> its runs' passes
+    rerun: float | None = None  # a rate whose last run was contaminated: it runs again
+    contaminated: dict[float, int] = field(default_factory=dict)  # rate -> runs not counted
     _runs: list[bool] = field(default_factory=list)  # the runs of the rate being decided
 
     def __post_init__(self) -> None:
@@ -308,8 +365,9 @@ class CapacitySearch:
         if self.latency_objective_ms is None:
             self.latency_objective_ms = self.objectives.latency_objective_ms
 
-    def set_baseline(self, unloaded_p99_ms: float) -> None:
+    def set_baseline(self, unloaded_p99_ms: float, unloaded_p50_ms: float | None = None) -> None:
         """Derive the latency objective from an unloaded run, unless one was given."""
+        self.unloaded_p50_ms = unloaded_p50_ms
         if self.latency_objective_ms is None:
             self.latency_objective_ms = default_latency_objective(unloaded_p99_ms)
             self.strict_latency = False
@@ -322,13 +380,16 @@ class CapacitySearch:
         """The rate of the next run, or None when the search is over."""
         if len(self.history) >= self.max_steps:
             return None
+        if self.rerun is not None:
+            return self.rerun
         if self.pending is not None:
             return self.pending
         if self.lowest_fail is None:
             if self.best_pass is None:
-                return self.start_rps if not self.history else None
-            rate = self.best_pass.rate * self.growth
-            if self.unit != "req/s" or self.quantum != 1.0:  # whole requests in flight, tenths
+                return self.start_rps if not self.decided else None
+            careful = self.careful_growth > 1 and self.bent(self.best_pass)
+            rate = self.best_pass.rate * (self.careful_growth if careful else self.growth)
+            if careful or self.unit != "req/s" or self.quantum != 1.0:  # whole, or tenths
                 rate = max(self._floor(rate), self.best_pass.rate + self.quantum)
             return rate if rate <= self.max_rps else None
         low = self.best_pass.rate if self.best_pass else 0.0
@@ -342,6 +403,20 @@ class CapacitySearch:
             return low if edge_once else None
         return self._floor((low + self.lowest_fail) / 2)
 
+    def bent(self, result: StepResult) -> bool:
+        """Whether a passing run's latency has started to bend: its p50 half as high again
+        as unloaded (and 1 ms more), its p99 past half the objective, or its backlog growing
+        at half the limit. Not for a streaming target (its latency follows its outputs)."""
+        if self.objectives.streaming or self.latency_objective_ms is None:
+            return False
+        p50, base = result.p50_ms, self.unloaded_p50_ms
+        p99, limit = judged_p99(result), self.objectives.backlog_limit
+        return bool(
+            (p50 is not None and base is not None and p50 >= BEND_P50 * base + 1.0)
+            or (p99 is not None and p99 >= self.latency_objective_ms / 2)
+            or (limit is not None and result.backlog_growth is not None
+                and result.backlog_growth >= limit / 2))
+
     def _floor(self, rate: float) -> float:
         """Down to a multiple of ``quantum`` (whole numbers by default)."""
         if self.quantum == 1.0:
@@ -349,7 +424,8 @@ class CapacitySearch:
         return round(math.floor(rate / self.quantum + 1e-9) * self.quantum, 6)
 
     def run_number(self, rate: float) -> int:
-        """1 for a rate's first run; 2 and 3 when it runs again to confirm."""
+        """1 for a rate's first run; 2 and 3 when it runs again to confirm (a contaminated run
+        takes no number: the run after it has the same)."""
         return 1 + len(self._runs if self.pending == rate else self.decided.get(rate, []))
 
     def near_edge(self, within: float = 0.25) -> bool:
@@ -369,6 +445,15 @@ class CapacitySearch:
 
     def record(self, result: StepResult) -> Verdict:
         """Judge one run; the rate is decided once its runs agree (see ``_decide``)."""
+        if result.contaminated and self.contaminated.get(result.rate, 0) < MAX_CONTAMINATED:
+            # Not evidence about this rate: run it again (after recovery), count nothing.
+            self.contaminated[result.rate] = self.contaminated.get(result.rate, 0) + 1
+            verdict = Verdict(False, False, ("inherited the previous run's queue: run again",),
+                              contaminated=True)
+            self.history.append((result, verdict))
+            self.rerun = result.rate
+            return verdict
+        self.rerun = None
         verdict = self.judge.verdict(result, self.objectives, self.latency_objective_ms,
                                      self.strict_latency)
         self.history.append((result, verdict))
@@ -420,6 +505,7 @@ class CapacitySearch:
             "runs_at_fail": len(self.decided.get(high, [])) if high else 0,
             "confirmed_failures": confirmed,
             "overturned_failures": overturned,
+            "contaminated_runs": sum(self.contaminated.values()),
             "runs": len(self.history),
             "unit": self.unit,
         }

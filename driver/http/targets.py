@@ -61,10 +61,12 @@ class HttpTarget:
         code = aws_error_code(headers, body)
         if status == 429 or code in THROTTLING_CODES:
             return Outcome(THROTTLED, code or "HTTP 429", body_message(body))
+        # The body even without an error code: the server's own words ("the model does not
+        # exist") go into the first error event of each status, for the summary to show.
         if 400 <= status < 500:
-            return Outcome(HTTP_4XX, code, body_message(body) if code else "")
+            return Outcome(HTTP_4XX, code, body_message(body))
         if 500 <= status < 600:
-            return Outcome(HTTP_5XX, code, body_message(body) if code else "")
+            return Outcome(HTTP_5XX, code, body_message(body))
         return Outcome(OTHER, f"HTTP {status}", "")
 
 
@@ -94,6 +96,6 @@ def body_message(body: bytes) -> str:
         if isinstance(data, dict):
             for key in ("message", "Message", "OriginalMessage"):
                 if isinstance(data.get(key), str):
-                    return data[key][:300]
-    return body[:300].decode("utf-8", "replace")
+                    return " ".join(data[key].split())[:300]
+    return " ".join(body[:300].decode("utf-8", "replace").split())
 

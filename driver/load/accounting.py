@@ -1,6 +1,11 @@
 """What a load worker counts (``RequestCounter``): its requests in flight, each request's send
 and end in the elapsed second's ``Bucket``, error events, and the tick each second becomes.
 
+A tick's ``in_flight`` is the mean number of requests in flight over its second (time-weighted,
+each request from its intended send to its end): Little's law's L, so it equals the second's
+completions times their mean latency, in open loop and concurrency mode alike (issue 25). A
+count taken at the second's end missed the request whose completion closed the second.
+
 The request paths report here (``sent``, ``ended``, ``unsent``); whatever sits in the in-flight
 map offers ``InFlight``, so the worker's timeout sweep, kill and drain treat every path alike.
 The counter emits ticks and error events; it never sends anything.
@@ -60,12 +65,14 @@ class RequestCounter:
         self._last_error_event: dict[str, float] = {}
         self._error_counts_since: dict[str, int] = {}
         self._drained: asyncio.Future[None] | None = None  # see drained
+        self._busy = 0.0  # request-seconds in flight so far in the current bucket's second
 
     def start(self, t0: float, epoch0: float, second: int) -> None:
         """Count from ``t0`` (perf_counter; ``epoch0`` its UTC time), from elapsed ``second``
         on (a replacement worker takes a lost one's share over mid-run)."""
         self.t0, self.epoch0 = t0, epoch0
         self.bucket = Bucket(second)
+        self._busy = 0.0
 
     # --- what the request paths report ---------------------------------------------------
 
@@ -84,11 +91,12 @@ class RequestCounter:
               message: str | None, end: float, retried: bool) -> None:
         """The request is over (``kind`` its outcome class, ``status`` 0 without an answer):
         counted in the second it ended, its latency from the intended send."""
+        bucket = self.bucket
+        if end - self.t0 >= bucket.second + 1:  # close the second first: it was in flight then
+            bucket = self._bucket_at(end)
         in_flight = self.in_flight
         in_flight.pop(flight.seq, None)
-        bucket = self.bucket
-        if end - self.t0 >= bucket.second + 1:
-            bucket = self._bucket_at(end)
+        self._busy += max(end - max(flight.intended, self.t0 + bucket.second), 0.0)
         bucket.completed += 1
         outcomes = bucket.outcomes
         outcomes[kind] = outcomes.get(kind, 0) + 1
@@ -110,10 +118,32 @@ class RequestCounter:
         if not in_flight and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
+    def interrupted(self, flight: InFlight) -> None:
+        """The operator's stop (a kill, q, Ctrl-C, a signal) cut a sent request: counted apart
+        in ``Tick.interrupted``, neither a completion nor an error."""
+        self.in_flight.pop(flight.seq, None)
+        self.bucket.interrupted += 1
+
     def unsent(self, flight: InFlight) -> None:
-        """A request ended before it had a connection: not sent."""
+        """A request ended before it had a connection: not sent (nor counted in flight)."""
         del self.in_flight[flight.seq]
         self.bucket.not_sent += 1
+
+    def roll(self, now: float) -> None:
+        """Close the seconds before ``now`` (perf_counter): a request path calls it before it
+        records a request's own figures, so they land in the same second as its completion."""
+        if now - self.t0 >= self.bucket.second + 1:
+            self._bucket_at(now)
+
+    def _mean_in_flight(self, second: int) -> float:
+        """Request-seconds in flight during ``second`` (mean requests in flight): those that
+        ended in it were added as they ended, those still in flight count to its end."""
+        start, end = self.t0 + second, self.t0 + second + 1
+        busy = self._busy
+        for flight in self.in_flight.values():
+            busy += max(end - max(flight.intended, start), 0.0)
+        self._busy = 0.0
+        return round(busy, 3)
 
     # --- the drain -----------------------------------------------------------------------
 
@@ -163,8 +193,8 @@ class RequestCounter:
         totals[2] += bucket.not_sent
         start = float(bucket.second)
         tick = bucket.tick(self.epoch0, self.schedule.phase_index_at(start),
-                           self.pacer.due_between(start, start + 1), len(self.in_flight),
-                           start < self.schedule.duration)
+                           self.pacer.due_between(start, start + 1),
+                           self._mean_in_flight(bucket.second), start < self.schedule.duration)
         if tick.phase_index < len(self.phase_names):
             tick.phase = self.phase_names[tick.phase_index]
         if self.fill is not None:

@@ -20,6 +20,7 @@ class Bucket:
         "completed",
         "errors",
         "failed_latency",
+        "interrupted",
         "lag",
         "late",
         "latency",
@@ -41,6 +42,7 @@ class Bucket:
         self.not_sent = 0
         self.out_of_range = 0
         self.retried = 0
+        self.interrupted = 0  # sent, then cut by the operator's stop: neither ended nor an error
         self.outcomes: dict[str, int] = {}
         self.status: dict[str, int] = {}
         self.errors: dict[str, int] = {}
@@ -52,9 +54,10 @@ class Bucket:
 
     @property
     def empty(self) -> bool:
-        return self.sent == 0 and self.completed == 0 and self.not_sent == 0
+        return (self.sent == 0 and self.completed == 0 and self.not_sent == 0
+                and self.interrupted == 0)
 
-    def tick(self, epoch0: float, phase_index: int, target_rps: float, in_flight: int,
+    def tick(self, epoch0: float, phase_index: int, target_rps: float, in_flight: float,
              in_schedule: bool) -> Tick:
         """The second as a tick, its values recorded into encoded histograms.
 
@@ -86,4 +89,5 @@ class Bucket:
             service=hdr.encode_values(self.service)[0],
             failed_latency=failed_latency,
             lag=hdr.encode_values(self.lag)[0],
+            interrupted=self.interrupted,
         )

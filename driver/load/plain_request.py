@@ -19,6 +19,9 @@ from driver.load.request_path import CANCELLED
 from driver.load.scenarios import WorkerRequest
 from metrics.records import OTHER
 
+# What a kill aborts sent requests with: ``done`` counts them interrupted, not as errors.
+INTERRUPTED = HttpError(OTHER, "Interrupted", "cut by the operator's stop")
+
 
 class PlainRequests:
     """One worker's requests through the lean client (a ``RequestPath``)."""
@@ -70,6 +73,9 @@ class PlainRequests:
     def done(self, flight: _Flight, response: Response | None,
              error: HttpError | None) -> None:
         """The client is done with a request: its answer, as the target classifies it."""
+        if error is INTERRUPTED:
+            self.counter.interrupted(flight)
+            return
         end = time.perf_counter()
         if response is not None:
             status = response.status
@@ -89,12 +95,13 @@ class PlainRequests:
         self._flight_type = _WatchedFlight
 
     def end_all(self, killed: bool) -> None:
-        """Requests still waiting for a connection are not sent, sent ones are cancelled
-        (kill or not: a plain request has nothing to keep)."""
+        """Requests still waiting for a connection are not sent; sent ones are interrupted by
+        a kill (the operator's stop, not the endpoint's failure) or, at the drain's end,
+        cancelled as errors."""
         if self.client is not None:
             for flight in self.client.withdraw_all():
                 self.counter.unsent(flight)  # type: ignore[arg-type]
-        error = HttpError(OTHER, "Cancelled", CANCELLED)
+        error = INTERRUPTED if killed else HttpError(OTHER, "Cancelled", CANCELLED)
         for flight in list(self.in_flight.values()):
             flight.abort(error)
 

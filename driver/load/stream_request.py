@@ -35,11 +35,13 @@ What a stream gives (tokens, TTFT, ITL, TPOT, goodput) goes into the worker's ``
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from driver.http import (
     CRC_ERROR,
@@ -105,6 +107,38 @@ def prompt_source(llm: dict[str, Any], index: int) -> PromptSource | SyntheticPr
                             chat=llm.get("api") == "chat")
 
 
+class TimedResponseHandler(ResponseHandler):
+    """aiohttp's connection protocol, noting when the socket first delivered bytes the stream
+    has not read yet (``unread_since``, perf_counter): a token is timed at the socket read that
+    brought it, not when its task next ran after the loop's other callbacks (issue 25)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.unread_since: float | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.unread_since is None:
+            self.unread_since = time.perf_counter()
+        super().data_received(data)
+
+
+def read_time(response: aiohttp.ClientResponse) -> Callable[[], float]:
+    """When the piece ``iter_any`` just gave arrived: the first socket read since the last
+    piece (``TimedResponseHandler``), or now if the connection is not timed."""
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if not isinstance(protocol, TimedResponseHandler):
+        return time.perf_counter
+
+    def arrived() -> float:
+        now = time.perf_counter()
+        at = protocol.unread_since
+        protocol.unread_since = None
+        return now if at is None or at > now else at
+
+    return arrived
+
+
 class Stream:
     """One streamed request in the counter's in-flight map (``driver.load.accounting.InFlight``)."""
 
@@ -136,6 +170,8 @@ class LlmRequests:
         self.api = llm["api"]
         self.model = llm.get("model")
         self.max_tokens = int(llm.get("max_tokens") or 128)
+        self.ignore_eos = bool(llm.get("ignore_eos"))
+        self.extra_body = llm.get("extra_body") or None
         self.source = prompt_source(llm, index)
         self.timeout = timeout
         self.ttft_timeout = min(llm.get("ttft_timeout") or timeout, timeout)
@@ -160,6 +196,9 @@ class LlmRequests:
         self.t0, self.epoch0 = t0, epoch0
         limit = self.connections
         connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300)
+        if hasattr(connector, "_factory"):  # aiohttp's protocol factory: time socket reads
+            connector._factory = functools.partial(TimedResponseHandler,
+                                                   loop=asyncio.get_running_loop())
         # No aiohttp timeouts: TTFT and total timeouts are per request (asyncio.timeout).
         self.session = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=None),
@@ -223,7 +262,8 @@ class LlmRequests:
     def _body(self) -> tuple[Prompt, bytes]:
         prompt = self.source.next()
         return prompt, request_body(prompt, self.api, default_max_tokens=self.max_tokens,
-                                    model=self.model)
+                                    model=self.model, ignore_eos=self.ignore_eos,
+                                    extra=self.extra_body)
 
     async def _request(self, stream: Stream, request_id: int, spec: WorkerRequest) -> None:
         """One streamed request, from the connection wait to the worker's counts (the lean
@@ -290,9 +330,12 @@ class LlmRequests:
                         reader = stream.reader = StreamReader(self.transport, self.shape,
                                                               intended, actual,
                                                               on_itl=self.llm_counter.itl)
+                        arrived = read_time(response)
+                        if not response.content.total_bytes:
+                            arrived()  # the reads so far were the headers': not a token's
                         waiting = True
                         async for piece in response.content.iter_any():
-                            if not reader.feed(piece, perf()):
+                            if not reader.feed(piece, arrived()):
                                 break
                             if waiting and reader.first_token_at is not None:
                                 waiting = False
@@ -326,6 +369,7 @@ class LlmRequests:
         It leaves the in-flight map without a completion (the kill that called this checks
         for the drain's end); what it received still counts as tokens."""
         stream.ended = True
+        self.counter.roll(time.perf_counter())
         self.in_flight.pop(stream.seq, None)
         llm_counter = self.llm_counter
         llm_counter.interrupted()
@@ -339,14 +383,17 @@ class LlmRequests:
         if stream.ended:
             return
         stream.ended = True
+        end = time.perf_counter()
+        # Its second first: the stream's tokens and goodput then land in the tick that counts
+        # its completion (else a window could show goodput above 100 %).
+        self.counter.roll(end)
         if result is not None:
             assert stream.prompt is not None
             self.llm_counter.record(result, stream.prompt)
             if result.outcome != OK:
                 kind, code = OUTCOME_CODES.get(result.outcome, (OTHER, result.outcome))
                 message = result.message
-        self.counter.ended(stream, kind, stream.status, code, message, time.perf_counter(),
-                           False)
+        self.counter.ended(stream, kind, stream.status, code, message, end, False)
         if self._on_end is not None:
             self._on_end()
 

@@ -43,6 +43,7 @@ from driver.load.llm_counts import LlmCounter
 from driver.load.plain_request import PlainRequests
 from driver.load.request_path import RequestPath
 from driver.load.scenarios import RequestPicker, WorkerRequest
+from driver.load.self_load import SelfLoad
 from driver.load.sender import OpenLoopSender
 from driver.pool import (
     Command,
@@ -54,7 +55,7 @@ from driver.pool import (
     WorkerConfig,
 )
 from driver.schedule import Control, Pacer, RateFunction
-from metrics.records import TIMEOUT
+from metrics.records import TIMEOUT, Tick
 
 __all__ = ["InFlight", "Worker", "WorkerRequest"]
 
@@ -79,9 +80,10 @@ class Worker:
         llm = config.target.get("llm")  # a streaming LLM target's options
         self.streaming = bool(llm)
         llm_counter = LlmCounter(llm.get("slo_ttft"), llm.get("slo_tpot")) if llm else None
+        self.self_load = SelfLoad(config.index)  # its own CPU and loop lag, in every tick
         self.counter = RequestCounter(emit, config.index, self.base_rate,
                                       [phase.name for phase in config.phases], self.pacer,
-                                      late_s, None if llm_counter is None else llm_counter.fill)
+                                      late_s, self._filler(llm_counter))
         # request sequence number -> the request, sent or waiting for a connection
         self.in_flight = self.counter.in_flight
         self.requests: RequestPath
@@ -107,6 +109,17 @@ class Worker:
         self._first_second = 0  # a replacement's: the elapsed second it takes over at
         self.killed = False
         self.started = asyncio.Event()
+
+    def _filler(self, llm_counter: LlmCounter | None) -> Callable[[Tick], None]:
+        """What completes each tick: the worker's own load, and a stream's figures."""
+        if llm_counter is None:
+            return self.self_load.fill
+
+        def fill(tick: Tick) -> None:
+            self.self_load.fill(tick)
+            llm_counter.fill(tick)
+
+        return fill
 
     # --- commands ---------------------------------------------------------------------
 
@@ -148,11 +161,12 @@ class Worker:
         self.requests.open(client, self.t0, self.epoch0)
         ticker = asyncio.create_task(self.counter.ticker())
         sweeper = asyncio.create_task(self._sweep_timeouts())
+        probe = asyncio.create_task(self.self_load.probe())
         try:
             await self.sender.run(self.t0)
             await self._drain()
         finally:
-            for task in (ticker, sweeper):
+            for task in (ticker, sweeper, probe):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -13,7 +13,7 @@ from driver.profile.model import (
     SandboxOptions,
     ScalingOptions,
 )
-from driver.profile.options import describe_llm
+from driver.profile.options import describe_llm, llm_length_warnings
 from driver.profile.parse import describe_plan, load_profile, parse_profile, sanitize
 from driver.profile.prompts import (
     LengthDistribution,
@@ -39,6 +39,7 @@ __all__ = [
     "SyntheticPrompts",
     "describe_llm",
     "describe_plan",
+    "llm_length_warnings",
     "load_profile",
     "load_prompts",
     "parse_profile",

@@ -87,6 +87,9 @@ class LlmOptions:
     slo_ttft: float | None = None  # goodput: TTFT (from the intended send) at most this
     slo_tpot: float | None = None  # and TPOT at most this
     ttft_timeout: float | None = None  # no first token by then: ttft_timeout (None: timeout)
+    ignore_eos: bool = False  # ask for exactly the output length (vLLM's ignore_eos)
+    extra_body: dict[str, Any] | None = None  # more body fields, sent as given (min_tokens...)
+    max_model_len: int | None = None  # the model's context length: validate warns beyond it
 
     def resolved_api(self, sagemaker: bool) -> str:
         return self.api or ("tgi" if sagemaker else "chat")

@@ -81,6 +81,9 @@ LLM_FIELDS = (
     Field("maxTokens", "max_tokens", "int", 1),
     Field("slo", "slo", "any"),  # {ttft: 500ms, tpot: 50ms}: checked by _slo
     Field("ttftTimeout", "ttft_timeout", "duration"),
+    Field("ignoreEos", "ignore_eos", "boolean"),
+    Field("extraBody", "extra_body", "any"),  # more request-body fields: checked by _extra_body
+    Field("maxModelLen", "max_model_len", "int", 1),
 )
 SLO_FIELDS = (
     Field("ttft", "slo_ttft", "duration"),
@@ -180,6 +183,21 @@ def llm_options(ctx: Context, top: Keys, sagemaker: SageMakerOptions | None
         values["prompts"] = _prompts(ctx, values["prompts"], keys["prompts"][1])
         if values["prompts"] is None:
             del values["prompts"]
+    if "max_tokens" in values and "prompts" not in keys:
+        # Synthetic prompts carry their own output length: maxTokens would be ignored.
+        ctx.error(keys["maxTokens"][1], "llm.maxTokens",
+                  "synthetic prompts take their output length from llm.outputTokens "
+                  "(maxTokens is for a prompts file's lines without max_tokens)")
+    api = values.get("api") or ("tgi" if sagemaker is not None else "chat")
+    if values.get("ignore_eos") and api == "tgi":
+        ctx.error(keys["ignoreEos"][1], "llm.ignoreEos",
+                  "TGI's generate_stream has no ignore_eos; it needs api: chat or completions "
+                  "(vLLM, SGLang and the LMI containers take it)")
+    if "extra_body" in values:
+        values["extra_body"] = _extra_body(ctx, values["extra_body"], keys["extraBody"][1],
+                                           api)
+        if values["extra_body"] is None:
+            del values["extra_body"]
     if sagemaker is not None and not sagemaker.stream and "sagemaker" in top:
         raw = top["sagemaker"][0]
         if isinstance(raw, dict) and any(str(k).lower() == "stream" for k in raw):
@@ -199,6 +217,73 @@ def llm_scenario(llm: LlmOptions, sagemaker: bool) -> Scenario:
     json_type = Template("application/json", ["application/json"])
     return Scenario("llm", 1.0, RequestSpec("POST", Template(path, [path]),
                                             {"content-type": json_type}))
+
+
+# Body fields loadwatch sets itself, per api: llm.extraBody may not set them.
+OWN_BODY_FIELDS = {"chat": ("messages", "max_tokens", "stream", "stream_options", "model"),
+                   "completions": ("prompt", "max_tokens", "stream", "stream_options", "model"),
+                   "tgi": ("inputs", "stream", "max_new_tokens", "details")}
+
+
+def _extra_body(ctx: Context, value: Any, line: int, api: str) -> dict[str, Any] | None:
+    """``llm.extraBody``: fields added to every request body as they are (``{min_tokens: 64,
+    temperature: 0}``); for ``api: tgi`` they go into ``parameters``."""
+    if not isinstance(value, dict) or not value:
+        ctx.error(line, "llm.extraBody", f"expected a mapping of body fields, got {value!r}")
+        return None
+    out = {}
+    for key, field_value in value.items():
+        name = str(key)
+        if name in OWN_BODY_FIELDS[api]:
+            instead = {"max_tokens": "llm.outputTokens or llm.maxTokens",
+                       "max_new_tokens": "llm.outputTokens or llm.maxTokens",
+                       "model": "llm.model"}.get(name, "loadwatch")
+            ctx.error(line, f"llm.extraBody.{name}", f"set by {instead}, not here")
+            return None
+        out[name] = field_value
+    return out
+
+
+def llm_length_warnings(llm: LlmOptions, limit: int | None, where: str) -> list[str]:
+    """`validate`'s warnings: requests whose output (or input plus output, in words standing
+    for tokens) can exceed the model's context length ``limit``; ``where`` says whose limit."""
+    if limit is None:
+        return []
+    if llm.prompts:
+        from driver.profile.prompts import load_prompts
+
+        prompts = load_prompts(llm.prompts)
+        output = max(p.max_tokens or llm.max_tokens for p in prompts)
+        total = max(p.input_words + (p.max_tokens or llm.max_tokens) for p in prompts)
+        field_name = "llm.prompts (max_tokens)" if any(p.max_tokens for p in prompts) else \
+            "llm.maxTokens"
+    else:
+        output, total = _longest(llm.output_tokens), None
+        longest_input = _longest(llm.input_tokens)
+        if output is not None and longest_input is not None:
+            total = output + longest_input
+        field_name = "llm.outputTokens"
+    if output is None:
+        return [f"warning: {field_name}: a normal length with no max can exceed the model's "
+                f"context of {limit:,} tokens ({where}); give it a max"]
+    if output > limit:
+        return [f"warning: {field_name}: up to {output:,} output tokens, more than the model's "
+                f"context of {limit:,} tokens ({where}): the server will refuse them "
+                f"(vLLM: HTTP 400)"]
+    if total is not None and total > limit:
+        return [f"warning: {field_name}: input plus output reach {total:,} tokens, more than "
+                f"the model's context of {limit:,} ({where}): the longest requests will be "
+                f"refused (vLLM: HTTP 400)"]
+    return []
+
+
+def _longest(spec: dict[str, Any]) -> int | None:
+    """The longest a length distribution draws (None: a normal one with no max)."""
+    if spec["kind"] == "fixed":
+        return int(spec["value"])
+    if spec["kind"] == "uniform":
+        return int(spec["high"])
+    return spec.get("maximum")
 
 
 def _length(ctx: Context, value: Any, line: int, where: str) -> dict[str, Any] | None:

@@ -224,11 +224,15 @@ class PromptSource:
 
 
 def request_body(prompt: Prompt, shape: str, *, default_max_tokens: int = 128,
-                 model: str | None = None, stream: bool = True) -> bytes:
+                 model: str | None = None, stream: bool = True, ignore_eos: bool = False,
+                 extra: dict[str, object] | None = None) -> bytes:
     """The JSON body for a target: ``tgi`` (inputs), ``chat`` or ``completions`` (OpenAI).
 
     OpenAI bodies ask for usage in the stream so token counts are exact; a chat prompt sent to
-    a completions or TGI target is its messages' contents joined by newlines.
+    a completions or TGI target is its messages' contents joined by newlines. ``ignore_eos``
+    asks an OpenAI-compatible server (vLLM, SGLang) for exactly ``max_tokens``; ``extra``
+    fields (``min_tokens``, ``temperature``...) are added as given, into TGI's
+    ``parameters`` (the profile parser refuses the fields set here).
     """
     max_tokens = prompt.max_tokens or default_max_tokens
     text = prompt.prompt if prompt.prompt is not None else "\n".join(
@@ -248,6 +252,11 @@ def request_body(prompt: Prompt, shape: str, *, default_max_tokens: int = 128,
             body["stream_options"] = {"include_usage": True}
         if model is not None:
             body["model"] = model
+        if ignore_eos:
+            body["ignore_eos"] = True
     else:
         raise ValueError(f"unknown request shape {shape!r} (tgi, chat, completions)")
+    if extra:
+        into = body["parameters"] if shape == "tgi" else body
+        into.update(extra)  # type: ignore[attr-defined]
     return json.dumps(body, separators=(",", ":")).encode()

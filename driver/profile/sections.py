@@ -10,7 +10,7 @@ from typing import Any
 from driver.profile.model import Payload, RequestSpec, Scenario, Template
 from driver.profile.reader import Context, Field, kind_of, line_of, read_fields
 from driver.schedule import Phase
-from metrics.ensure import LATENCY_KEYS
+from metrics.ensure import CLIENT_LIMITED, LATENCY_KEYS
 from metrics.redact import is_secret_name
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
@@ -95,7 +95,7 @@ def read_ensure(ctx: Context, config: dict[str, tuple[Any, int]]) -> dict[str, f
     if "ensure" not in config:
         return {}
     value, line = config["ensure"]
-    allowed = ("maxErrorRate", *LATENCY_KEYS, "thresholds")
+    allowed = ("maxErrorRate", *LATENCY_KEYS, CLIENT_LIMITED, "thresholds")
     keys = ctx.fields(value, "config.ensure", line, allowed)
     out: dict[str, float] = {}
     for name, (limit, key_line) in keys.items():
@@ -119,6 +119,13 @@ def read_ensure(ctx: Context, config: dict[str, tuple[Any, int]]) -> dict[str, f
                 number = ctx.number(bound, item_line, f"{where}[{i}].{metric}")
                 if number is not None:
                     out[stat] = number
+            continue
+        if name == CLIENT_LIMITED:  # false: a run the load generator limited fails
+            if not isinstance(limit, bool):
+                ctx.error(key_line, where, "expected true or false (false: fail a run the "
+                          "load generator limited)")
+            elif not limit:
+                out[name] = 0.0
             continue
         number = ctx.number(limit, key_line, where)
         if number is not None:

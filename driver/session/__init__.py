@@ -4,7 +4,13 @@ May import every ``driver`` package but ``capacity``, and ``metrics``.
 """
 
 from driver.session.replay import Replay
-from driver.session.runner import EXIT_INTERRUPTED, EXIT_USAGE, Session, SessionResult
+from driver.session.runner import (
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING_OK,
+    EXIT_USAGE,
+    Session,
+    SessionResult,
+)
 from driver.session.setup import (
     PreparedRun,
     RunOptions,
@@ -16,6 +22,7 @@ from driver.session.setup import (
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "EXIT_NOTHING_OK",
     "EXIT_USAGE",
     "PreparedRun",
     "Replay",

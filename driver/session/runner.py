@@ -19,7 +19,7 @@ import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,12 @@ from driver.schedule import Control, RateFunction
 from driver.session.header import session_header
 from driver.session.workers import WorkerWatch, worker_config
 from metrics import ensure as ensure_checks
+from metrics import failures
+from metrics.client_load import ClientLoad
+from metrics.cost import CostMeter
 from metrics.llm import LlmSummaryBuilder
 from metrics.recording import RecordingWriter
-from metrics.records import Event, Footer, Header, Record, Tick
+from metrics.records import OK, Event, Footer, Header, Record, Tick
 from metrics.redact import Redactor
 from metrics.stats import SummaryBuilder
 
@@ -52,10 +55,17 @@ EXIT_OK = 0
 EXIT_ENSURE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3  # a lost worker's share could not be taken over
+EXIT_NOTHING_OK = 4  # requests were sent and not one succeeded, whatever ``ensure`` says
 EXIT_INTERRUPTED = 130
 # Workers get this long past the schedule's end (plus the request timeout) to report done.
 END_SLACK_S = 5.0
 
+
+
+def nothing_succeeded(total: dict[str, Any]) -> bool:
+    """Requests were attempted (sent or due and not sent) and not one of them succeeded."""
+    attempted = sum(total["outcomes"].values()) + total.get("not_sent", 0)
+    return attempted > 0 and total["outcomes"].get(OK, 0) == 0
 
 
 @dataclass
@@ -66,6 +76,8 @@ class SessionResult:
     checks: list[ensure_checks.Check]
     recording: Path | None
     error: str | None = None
+    # The server's first words for each error code and status (``failures.first_messages``).
+    messages: dict[str, str] = field(default_factory=dict)
 
 
 class Session:
@@ -104,6 +116,10 @@ class Session:
         self.started = False
         self.finished = asyncio.Event()
         self.reason: str | None = None
+        # What became of the scaling configuration at the end (restored, kept, failed to
+        # restore): the last such event, for the line the summary prints.
+        self.scaling_outcome: Event | None = None
+        self.messages: dict[str, str] = {}  # see SessionResult.messages
         self._consumers: list[Consumer] = []
         self._producers: list[Producer] = []
         self._cleanups: list[Cleanup] = []
@@ -111,6 +127,9 @@ class Session:
         self._merger = TickMerger((), profile.phases)  # workers join when they start
         self._summary = SummaryBuilder()
         self._llm_summary = LlmSummaryBuilder()  # streaming LLM targets (issue 14)
+        self._client_load = ClientLoad(profile.load.late_ms)  # was the client the limit?
+        self._cost = CostMeter()  # what the instances cost, from the records it reads
+        self._consumers.append(self._cost)
         self._writer: RecordingWriter | None = None
         self._consumer_failures: set[int] = set()
         self._watch: WorkerWatch | None = None  # the workers' messages, once they started
@@ -130,6 +149,9 @@ class Session:
 
     def emit(self, record: Record) -> None:
         record = self.redactor.record(record)
+        if isinstance(record, Event) and record.name == "error" and record.source == "target":
+            for key, text in failures.first_messages([record]).items():
+                self.messages.setdefault(key, text)
         if self._writer is not None:
             self._writer.write(record)
         self._notify(record)
@@ -149,6 +171,9 @@ class Session:
         elapsed = self.elapsed() if at is None else at
         record = Event(self.epoch0 + elapsed if self.started else self.wall(), elapsed, source,
                        name, message, data)
+        if source == "scaling" and (name in ("scaling_restored", "scaling_kept") or (
+                name == "scaling_failed" and data.get("action") == "restore")):
+            self.scaling_outcome = record
         self.emit(record)
         return record
 
@@ -278,6 +303,7 @@ class Session:
         for tick in ticks:
             self._summary.add(tick)
             self._llm_summary.add(tick)
+            self._client_load.add(tick)
             self.emit(tick)
 
     async def _announce_phases(self) -> None:
@@ -398,7 +424,10 @@ class Session:
         summary = self._summary.result()
         if (llm := self._llm_summary.result()) is not None:
             summary["llm"] = llm
-        checks = ensure_checks.evaluate(self.profile.ensure, summary["total"])
+        summary["client"] = self._client_load.result()
+        summary["cost"] = self._cost.result()
+        checks = ensure_checks.evaluate(self.profile.ensure, summary["total"],
+                                        summary["client"])
         reason = self.reason if self.reason not in (None, "stopped") else "completed"
         if reason == "stopped":
             reason = "completed"
@@ -410,6 +439,8 @@ class Session:
             exit_code = EXIT_INCOMPLETE
         elif reason == "error":
             exit_code = EXIT_USAGE
+        elif nothing_succeeded(summary["total"]):
+            exit_code = EXIT_NOTHING_OK
         else:
             exit_code = EXIT_OK if all(c.ok for c in checks) else EXIT_ENSURE_FAILED
         self.reason = reason
@@ -425,4 +456,5 @@ class Session:
             self._writer.close()
         self.finished.set()
         return SessionResult(reason, exit_code, summary, checks,
-                             self.record_path if self._writer else None, error)
+                             self.record_path if self._writer else None, error,
+                             dict(self.messages))

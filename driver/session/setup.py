@@ -61,6 +61,10 @@ class RunOptions:
     aws_clients: AwsClients | None = None  # injected clients win over everything above
     pool: Any = None  # a driver.pool.WorkerPool (a RayPool for --ray); local processes if None
     engine_url: str | None = None  # --engine-metrics: over the profile's engine.url
+    # Called with the session once it is built, before any load: exporters subscribe here.
+    attach: list[Callable[[Session], None]] = field(default_factory=list)
+    # --price, parsed: instance type (or "*" for any) -> USD per hour; wins over every source
+    price: dict[str, float] | None = None
 
 
 @dataclass
@@ -116,6 +120,13 @@ def check_recording_path(record: Path, profile: Profile) -> None:
 
 async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
     """Resolve the target and build the session; raises SetupError before any load is sent."""
+    prepared = await _prepare(profile, options)
+    for attach in options.attach:
+        attach(prepared.session)
+    return prepared
+
+
+async def _prepare(profile: Profile, options: RunOptions) -> PreparedRun:
     if not options.sandbox:  # a placeholder config.target does not matter to the sandbox
         profile.check_runnable()
     engine = engine_options(profile, options)
@@ -123,8 +134,10 @@ async def prepare_run(profile: Profile, options: RunOptions) -> PreparedRun:
         target: dict[str, Any] = {"kind": "http"}
         if profile.llm is not None:
             target["llm"] = profile.llm.as_spec(sagemaker=False)
+        meta = {"prices": _override_prices(options.price)} if options.price else None
         session = Session(profile, target, target_label=profile.target,
-                          workers=options.workers, record=options.record, seed=options.seed)
+                          workers=options.workers, record=options.record, seed=options.seed,
+                          meta=meta)
         prepared = PreparedRun(session, profile.target)
     else:
         prepared = await _prepare_sagemaker(profile, options)
@@ -152,6 +165,35 @@ def engine_options(profile: Profile, options: RunOptions) -> EngineOptions | Non
     if profile.engine is None:
         return EngineOptions(url=options.engine_url)
     return replace(profile.engine, url=options.engine_url)
+
+
+def runtime_url_is_aws(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").endswith(".amazonaws.com")
+
+
+def _override_prices(override: dict[str, float]) -> dict[str, dict[str, Any]]:
+    from driver.aws.prices import resolve_prices
+
+    return resolve_prices([], override=override, today=_today())[0]
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def _prices(clients: AwsClients | None, instance_type: str | None, region: str,
+            override: dict[str, float] | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """What the endpoint's instances cost per hour (meta.prices) and notes on the source."""
+    from driver.aws.prices import resolve_prices
+
+    pricing = None
+    if clients is not None and not (override and "*" in override):
+        with contextlib.suppress(Exception):  # no credentials for it: the table stands in
+            pricing = clients.pricing()
+    return resolve_prices([instance_type], override=override, pricing=pricing, region=region,
+                          today=_today())
 
 
 async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedRun:
@@ -186,6 +228,12 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
 
     control: ScalingControl = found["control"]
     credentials, notes = found["credentials"], list(found["notes"])
+    # The Price List API is real AWS only: not the sandbox, not an --endpoint-url stand-in.
+    real_aws = not options.sandbox and runtime_url_is_aws(found["runtime_url"])
+    prices, price_notes = await asyncio.to_thread(
+        _prices, clients if real_aws else None, found["instance_type"], found["region"],
+        options.price)
+    notes += price_notes
     runtime_url, region = found["runtime_url"], found["region"]
     spec = {
         "kind": "sagemaker", "runtime_url": runtime_url, "region": region,
@@ -215,7 +263,7 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
                       "instances": found["instances"], "metrics_period": period,
                       **({"inference_component": component,
                           "components": found["components"]} if component else {})},
-              **_scaling_target(profile, control)},
+              "prices": prices, **_scaling_target(profile, control)},
     )
     prepared = PreparedRun(session, label, notes, scaling=control, endpoint=endpoint,
                            variant=variant)
@@ -283,7 +331,9 @@ async def _prepare_sagemaker(profile: Profile, options: RunOptions) -> PreparedR
             else "restored at exit, instance count kept (--keep-instances)"
             if options.keep_instances else "restored at exit, instance count included")
     if control.saved is not None:
-        notes.append(f"scaling: {control.saved.describe()}; changes are {keep}")
+        # "before this run": the profile's own change follows as an event, and the header
+        # shows the scaling in force; without it this read as the state now.
+        notes.append(f"scaling: before this run, {control.saved.describe()}; changes are {keep}")
     return prepared
 
 

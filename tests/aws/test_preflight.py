@@ -40,7 +40,7 @@ async def test_a_ready_endpoint_prepares_a_signed_run(moto_aws, write_profile):
     assert ("CloudWatch: 12 metrics every 60 s (60 s periods; ConcurrentRequestsPerModel "
             "10 s)") in notes
     assert "about $0.0072/hour" in notes
-    assert "scaling: no scaling" in notes and "restored at exit" in notes
+    assert "scaling: before this run, no scaling" in notes and "restored at exit" in notes
     header_meta = prepared.session._header().meta  # what the recording will say
     assert secret not in json.dumps(header_meta)
     assert header_meta["aws"]["instance_type"] == "ml.m4.xlarge"

@@ -71,6 +71,9 @@ async def test_ray_gives_the_local_figures_from_distinct_nodes(ray_cluster, targ
                                     strict=True):
         assert abs(ray_tick.sent - local_tick.sent) <= 2  # a send at a second's edge
     assert not events(records, "totals_mismatch")
+    # Each Ray worker measured its own CPU on its node, and it reached the merged ticks.
+    assert any(set(t.cpu) == {"0", "1"} for t in in_schedule(records))
+    assert set(result.summary["client"]["cpu_max"]) == {"0", "1"}
 
     replay = read_recording(tmp_path / "ray.jsonl")  # the recording replays
     assert replay.complete and replay.footer.reason == "completed"

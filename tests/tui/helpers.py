@@ -59,3 +59,13 @@ async def live_monitor(profile_path: Path, options: RunOptions, *,
     finally:
         await live.finish()
         await prepared.close()
+
+
+def replay_app() -> MonitorApp:
+    """The monitor on the sandbox fixture recording, paused at its start: a main screen to
+    put dialogs and log lines over without any session."""
+    from metrics.recording import read_recording
+    from tui.monitor.screens import ReplayScreen
+
+    return MonitorApp(ReplayScreen(read_recording(FIXTURES / "sandbox-scaling.jsonl"),
+                                   clock=lambda: 0.0, paused=True))

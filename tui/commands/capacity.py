@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_NOT_FOUND = 1
+EXIT_UNRECOVERED = 4  # driver.capacity.recovery's: the answer so far, flagged
 DEFAULT_MIN_GOODPUT = 95.0  # driver.capacity.llm's, without importing the driver for --help
 STEERED_BY = "the capacity search"
 PLAIN_HTTP_NOTE = ("a plain HTTP target: no endpoint to check for one instance and no scaling "
@@ -68,9 +69,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from driver.aws.prices import PriceError
     from driver.profile import ProfileError
     from driver.session import EXIT_USAGE
-    from tui.commands.run import demo_profile_path, load_profile_arg, run_async, run_options
+    from tui.commands.run import (
+        attach_exports,
+        demo_profile_path,
+        load_profile_arg,
+        run_async,
+        run_options,
+    )
 
     problems = [f"--{name} must be {rule}" for name, value, ok, rule in (
         ("start", args.start, args.start is None or args.start > 0, "above 0"),
@@ -91,6 +99,12 @@ def main(args: argparse.Namespace) -> int:
         options = run_options(args, profile)
     except ProfileError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except PriceError as exc:
+        print(f"loadwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if (problem := attach_exports(args, options, "find-capacity", at_footer=False)) is not None:
+        print(f"loadwatch: {problem}", file=sys.stderr)
         return EXIT_USAGE
     return run_async(_find(profile, options, args))
 
@@ -158,11 +172,20 @@ async def _find(profile: Any, options: Any, args: argparse.Namespace) -> int:
     for line in _report(run, args.safety_factor, scaling_block, scaling, component):
         print(line)
     if session.reason == "interrupted":
-        return exit_code
-    if run.error:
+        pass
+    elif run.error:
         print(f"loadwatch: {run.error}", file=sys.stderr)
-        return EXIT_USAGE
-    return 0 if run.result else EXIT_NOT_FOUND
+        exit_code = EXIT_USAGE
+    elif run.unrecovered:
+        exit_code = EXIT_UNRECOVERED
+    else:
+        exit_code = 0 if run.result else EXIT_NOT_FOUND
+    writer = getattr(args, "summary_writer", None)
+    if writer is not None:
+        from driver.export import capacity_part
+
+        writer.finish(exit_code, capacity_part(run.result, run.steps, run.error))
+    return exit_code
 
 
 def _search_for(profile: Any, args: argparse.Namespace) -> tuple[Any, Any, str]:
@@ -239,19 +262,30 @@ def _applier(run: Any, prepared: Any, scaling: Any, safety_factor: float) -> Any
 
 def _report(run: Any, safety_factor: float, scaling_block: Any, scaling: Any,
             component: str | None = None) -> list[str]:
-    from driver.capacity import CLEAR_FAILURE_NOTE, describe_spread, per_copy
+    from driver.capacity import CLEAR_FAILURE_NOTE, CONTAMINATED_NOTE, describe_spread, per_copy
 
     streaming = run.search.objectives.streaming
     unit = run.search.unit
     lines = [_llm_header(unit) if streaming else
-             f"{'step req/s':>10} {'run':>3} {'verdict':<8} {'achieved':>9} {'p50 ms':>8} "
-             f"{'p99 ms':>8} {'errors %':>8}  why"]
+             f"{'step req/s':>10} {'run':>3} {'verdict':<8} {'wait s':>6} {'achieved':>9} "
+             f"{'p50 ms':>8} {'p99 ms':>8} {'errors %':>8}  why"]
     first_passed: dict[float, bool] = {}  # each rate's first run
     for step in run.steps:
         first = first_passed.setdefault(step["rate"], step["passed"])
         lines.append(_llm_row(step, first) if streaming else _row(step, first))
     if any(step["clear"] for step in run.steps):
         lines.append(CLEAR_FAILURE_NOTE)
+    if any(step.get("contaminated") for step in run.steps):
+        lines.append(CONTAMINATED_NOTE)
+    if run.waits:
+        waited = [w["waited_s"] for w in run.waits]
+        lines.append(f"recovery: waited {len(waited)} time{'s' if len(waited) != 1 else ''} "
+                     f"for the target to recover, {sum(waited):.0f} s in all, the longest "
+                     f"{max(waited):.0f} s ('wait s': before that run)")
+    if run.unrecovered:
+        lines.append(f"FLAGGED: the target did not recover within {run.waits[-1]['waited_s']:.0f}"
+                     " s of the last run, so the search ended there (exit 4): the answer below "
+                     "is the highest rate that passed so far, not a confirmed edge")
     recommendation = run.result
     if recommendation is None and run.error is None and not run.finished:
         best = run.search.best_pass
@@ -299,6 +333,8 @@ def _why(step: dict[str, Any], first_passed: bool = False) -> str:
     """The step's reasons, and whether its rate is decided (confirmed, overturned);
     ``first_passed``: the rate's first run passed (a re-run pass confirms it)."""
     why = "; ".join(step["reasons"])
+    if step.get("contaminated"):
+        return why
     decided = step.get("rate_passes")
     if decided is None:  # this rate's runs do not agree yet
         why += " — re-run to confirm" if not step["passed"] else "a third run decides"
@@ -312,10 +348,12 @@ def _why(step: dict[str, Any], first_passed: bool = False) -> str:
 def _row(step: dict[str, Any], first_passed: bool = False) -> str:
     from driver.capacity import verdict_label
 
-    verdict = verdict_label(step["passed"], step["clear"])
+    verdict = ("aside" if step.get("contaminated") else
+               verdict_label(step["passed"], step["clear"]))
     p50 = "-" if step["p50_ms"] is None else f"{step['p50_ms']:.1f}"
     p99 = "-" if step["p99_ms"] is None else f"{step['p99_ms']:.1f}"
-    return (f"{step['rate']:>10g} {step.get('run', 1):>3} {verdict:<8} "
+    wait = f"{step['recovery_s']:.0f}" if step.get("recovery_s") else "-"
+    return (f"{step['rate']:>10g} {step.get('run', 1):>3} {verdict:<8} {wait:>6} "
             f"{step['achieved_rps']:>9.1f} {p50:>8} {p99:>8} "
             f"{100 * step['error_rate']:>8.2f}  {_why(step, first_passed)}")
 

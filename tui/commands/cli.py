@@ -1,9 +1,7 @@
 """The ``loadwatch`` command line: the parser, and each command's ``register`` from its module.
 
-Exit codes: 0 success (ensure holds), 1 ensure failed, 2 usage, profile or setup error,
-130 interrupted (Ctrl-C, SIGTERM, or SIGHUP when the terminal closes; the load is stopped,
-scaling restored and the recording finished first), 3 incomplete (a lost worker's share could
-not be taken over).
+Exit codes: ``tui.commands.exit_codes``, printed at the end of ``loadwatch --help`` and
+``loadwatch run --help``.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from tui.commands import (
     validate,
     whatif,
 )
+from tui.commands.exit_codes import EXIT_CODES
 
 # Each command's module has ``register(subparsers)``, which adds its parser with
 # ``set_defaults(handler=...)``; handlers take the parsed args and return the exit code.
@@ -66,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="loadwatch",
         description="Load-test autoscaling inference endpoints and watch them respond, live. "
                     "With no command: the monitor on the built-in sandbox demo.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"loadwatch {driver.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

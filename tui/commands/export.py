@@ -4,6 +4,7 @@ Writes ``<name>-client.csv`` (one row per elapsed second), ``<name>-server.csv``
 CloudWatch period, a column per metric and statistic), ``<name>-endpoint.csv`` (instance counts
 as they changed) and ``<name>-events.csv`` (events and scaling activities). Every column name
 carries its unit: ``_per_s`` counts in that second, ``_ms`` milliseconds, ``_s`` seconds.
+``interrupted_per_s``: requests in flight when the operator stopped the run (not errors).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ CLIENT_COLUMNS = [
     "in_flight", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
     "latency_max_ms", "service_p50_ms", "service_p99_ms", "send_lag_p99_ms",
     "latency_out_of_range", "failed_latency_p50_ms", "failed_latency_p99_ms",
+    "interrupted_per_s",
 ]
 EVENT_COLUMNS = ["elapsed_s", "utc", "source", "name", "message"]
 ENDPOINT_COLUMNS = ["elapsed_s", "utc", "status", "instances_current", "instances_desired",
@@ -89,7 +91,7 @@ def client_rows(recording: Recording) -> list[list[object]]:
             _round(latency.get(50)), _round(latency.get(90)), _round(latency.get(95)),
             _round(latency.get(99)), _round(latency.get("max")), _round(service.get(50)),
             _round(service.get(99)), _round(lag.get(99)), tick.out_of_range,
-            _round(failed.get(50)), _round(failed.get(99)),
+            _round(failed.get(50)), _round(failed.get(99)), tick.interrupted,
         ])
         if streaming:
             rows[-1] += llm_cells(tick)
@@ -114,10 +116,11 @@ def _percentiles_ms(encoded: str, percentiles: tuple[float, ...]) -> dict[float 
 
 
 def server_table(recording: Recording) -> tuple[list[str], list[list[object]]]:
-    """A row per period start, a column per metric and statistic (its unit in the name)."""
+    """A row per period (its start and its length), a column per metric and statistic (its
+    unit in the name). A 60 s and a 10 s period that start together are two rows: one row
+    would have given its ``period_s`` to values of the other."""
     header = recording.header
-    values: dict[float, dict[str, float]] = {}
-    periods: dict[float, int] = {}
+    values: dict[tuple[float, int], dict[str, float]] = {}
     columns: list[str] = []
     for point in recording.records:
         if not isinstance(point, Datapoint):
@@ -125,11 +128,12 @@ def server_table(recording: Recording) -> tuple[list[str], list[list[object]]]:
         name = "_".join(p for p in (point.metric, point.stat, _unit(point.unit)) if p)
         if name not in columns:
             columns.append(name)
-        values.setdefault(point.t, {})[name] = point.value  # a revision replaces the value
-        periods[point.t] = point.period
+        # A revision replaces the value of its own period.
+        values.setdefault((point.t, point.period), {})[name] = point.value
     head = ["elapsed_s", "utc", "period_s", *columns]
-    rows = [[round(t - header.t, 3), _utc(t), periods[t],
-             *(values[t].get(c, "") for c in columns)] for t in sorted(values)]
+    rows = [[round(t - header.t, 3), _utc(t), period,
+             *(values[t, period].get(c, "") for c in columns)]
+            for t, period in sorted(values)]
     return head, rows
 
 

@@ -11,6 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from driver.aws.prices import PriceError, parse_price
 from driver.profile import Profile, ProfileError, load_profile
 from driver.session import (
     EXIT_INTERRUPTED,
@@ -22,6 +23,7 @@ from driver.session import (
     check_recording_path,
     default_recording_path,
 )
+from tui.commands.exit_codes import EXIT_CODES
 from tui.console import (
     HeadlessPrinter,
     PreflightStop,
@@ -32,7 +34,9 @@ from tui.console import (
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser("run", help="run a profile (monitor, or --headless)")
+    run = commands.add_parser("run", help="run a profile (monitor, or --headless)",
+                              epilog=EXIT_CODES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("profile", type=Path, nargs="?", help="YAML profile (default: sandbox demo)")
     add_run_options(run)
     run.set_defaults(handler=main)
@@ -66,6 +70,18 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=int, default=5, metavar="SECONDS",
                         help="headless: seconds between status lines (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random arrivals and rows")
+    parser.add_argument("--price", metavar="USD|TYPE=USD,...",
+                        help="USD per instance-hour, for every type or per instance type "
+                             "(default: the AWS Price List API where credentials allow, else "
+                             "loadwatch's table); with a plain HTTP target: its server's price")
+    parser.add_argument("--prometheus", metavar="ADDR:PORT",
+                        help="serve the live figures for Prometheus at ADDR:PORT/metrics while "
+                             "loadwatch runs (docs/export.md)")
+    parser.add_argument("--otlp", metavar="URL",
+                        help="push the live figures to an OTLP/HTTP receiver, e.g. "
+                             "http://127.0.0.1:4318/v1/metrics")
+    parser.add_argument("--summary-json", metavar="FILE", type=Path,
+                        help="write a summary for machines to FILE at the end (docs/export.md)")
     parser.add_argument("--engine-metrics", metavar="URL",
                         help="scrape the serving engine's Prometheus endpoint (vLLM, TGI, "
                              "SGLang, Triton) every few seconds; over the profile's engine.url")
@@ -122,8 +138,42 @@ def run_options(args: argparse.Namespace, profile: Profile) -> RunOptions:
         inference_component=getattr(args, "inference_component", None),
         sandbox_instance=args.sandbox_instance, sandbox_instances=args.sandbox_instances,
         sandbox_period=args.sandbox_period, pool=ray_pool(args),
+        price=None if args.price is None else parse_price(args.price),
         engine_url=getattr(args, "engine_metrics", None),
     )
+
+
+def attach_exports(args: argparse.Namespace, options: RunOptions, command: str,
+                   at_footer: bool = True) -> str | None:
+    """The exports the options ask for, attached to the session when it is built; why not
+    (one line, before any load) if one cannot be."""
+    from driver.export import SummaryWriter, check_summary_path
+
+    if args.summary_json is not None:
+        if (problem := check_summary_path(args.summary_json)) is not None:
+            return problem
+        writer = SummaryWriter(args.summary_json, command, recording=options.record,
+                               at_footer=at_footer)
+        args.summary_writer = writer
+        options.attach.append(lambda session: session.subscribe(writer))
+    if args.prometheus is not None or args.otlp is not None:
+        from driver.export import ExportError, LiveFigures
+
+        figures = LiveFigures()
+        try:
+            if args.prometheus is not None:
+                from driver.export.prometheus import serve
+
+                serve(args.prometheus, figures)  # before any load: a taken port says so now
+            if args.otlp is not None:
+                from driver.export.otlp import OtlpPush
+
+                push = OtlpPush(args.otlp, figures)
+                options.attach.append(lambda session: session.subscribe(push))
+        except ExportError as exc:
+            return str(exc)
+        options.attach.append(lambda session: session.subscribe(figures))
+    return None
 
 
 def ray_pool(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -162,7 +212,7 @@ def main(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    except RuntimeError as exc:  # RayUnavailable: no ray extra, or no cluster there
+    except (RuntimeError, PriceError) as exc:  # RayUnavailable: no ray extra, or no cluster
         print(f"loadwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if options.record is not None:
@@ -173,6 +223,9 @@ def main(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     if args.workers is not None and args.workers < 1:
         print("loadwatch: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if (problem := attach_exports(args, options, "run")) is not None:
+        print(f"loadwatch: {problem}", file=sys.stderr)
         return EXIT_USAGE
     if not wants_headless(args):
         from tui.monitor import run_monitor
@@ -200,7 +253,7 @@ async def _headless_main(profile: Profile, options: RunOptions, interval: int) -
         finally:
             await prepared.close()
         print_result(result, "interrupted: load stopped, recording finished",
-                     profile.sanitized)
+                     profile.sanitized, prepared.session.scaling_outcome)
         return result.exit_code
 
 

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 from driver.load import rate_warnings
-from driver.profile import ProfileError, describe_llm, describe_plan
+from driver.profile import (
+    Profile,
+    ProfileError,
+    describe_llm,
+    describe_plan,
+    llm_length_warnings,
+)
 from driver.session import EXIT_USAGE
 from tui.commands.run import load_profile_arg
 from tui.console import clock
@@ -40,7 +46,8 @@ def main(args: argparse.Namespace) -> int:
                  if profile.sagemaker.inference_component else "") + ")")
     elif profile.uses_sandbox:
         print("target: the built-in sandbox")
-    print(f"{'#':>2}  {'phase':<20} {'start':>8} {'duration':>9} {'rate req/s':>16} "
+    rate_head = "in flight" if profile.load.mode == "concurrency" else "rate req/s"
+    print(f"{'#':>2}  {'phase':<20} {'start':>8} {'duration':>9} {rate_head:>16} "
           f"{'requests':>10}")
     for i, row in enumerate(describe_plan(profile), start=1):
         rate = "pause" if row["pause"] else (
@@ -52,6 +59,9 @@ def main(args: argparse.Namespace) -> int:
           f"{round(profile.requests)} requests, {len(profile.scenarios)} scenario(s)")
     for line in describe_llm(profile.llm, profile.load, sagemaker=profile.target is None):
         print(line)
+    if profile.llm is not None:
+        for line in llm_length_warnings(profile.llm, *_model_limit(profile)):
+            print(line)
     if profile.engine is not None:
         engine = profile.engine
         print(f"engine metrics: {engine.url} every {engine.interval:g} s "
@@ -60,3 +70,19 @@ def main(args: argparse.Namespace) -> int:
     if profile.ensure:
         print("ensure: " + ", ".join(f"{k} {v:g}" for k, v in profile.ensure.items()))
     return 0
+
+
+def _model_limit(profile: Profile) -> tuple[int | None, str]:
+    """The context length requests must fit: the profile's ``llm.maxModelLen``, else for the
+    sandbox its simulated model's."""
+    assert profile.llm is not None
+    if profile.llm.max_model_len is not None:
+        return profile.llm.max_model_len, "llm.maxModelLen"
+    if profile.uses_sandbox:
+        from sandbox.cli import LLM_INSTANCE
+        from sandbox.config import INSTANCE_PROFILES
+
+        llm = INSTANCE_PROFILES[LLM_INSTANCE].llm
+        if llm is not None:
+            return llm.max_model_len, f"the sandbox's {llm.model}"
+    return None, ""

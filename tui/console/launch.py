@@ -136,8 +136,14 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
         return await prepare_run(profile, options)
 
     from driver.aws import FrozenCredentials
-    from sandbox.cli import LLM_INSTANCE
-    from sandbox.config import FAST, REALISTIC, SandboxConfig, profile_named
+    from sandbox.cli import COMPONENT_INSTANCE, LLM_INSTANCE
+    from sandbox.config import (
+        FAST,
+        REALISTIC,
+        SandboxConfig,
+        profile_named,
+        with_scaled_component,
+    )
     from sandbox.process import SandboxProcess, SandboxStartError
 
     sagemaker = profile.sagemaker
@@ -158,9 +164,16 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
                 profile.metrics, period=max(1, round(options.sandbox_period)),
                 poll_interval=None))
         # An LLM profile needs an instance that streams: the sandbox's GPU instance by default.
-        instance = options.sandbox_instance or (LLM_INSTANCE if profile.llm else None)
+        component = sagemaker.inference_component if sagemaker is not None else None
+        instance = options.sandbox_instance or (
+            COMPONENT_INSTANCE if component else LLM_INSTANCE if profile.llm else None)
         if instance:
             config = config.replace(profile=profile_named(instance))
+        if component:
+            scaling = profile.scaling
+            config = with_scaled_component(
+                config, component, min_copies=scaling.min if scaling else 1,
+                max_copies=scaling.max if scaling else 1, load_s=60.0 if options.realistic else 5.0)
     except ValueError as exc:
         raise SetupError(f"sandbox: {exc}") from exc
     if sagemaker is not None and sagemaker.endpoint:

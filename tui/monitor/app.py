@@ -16,6 +16,7 @@ from typing import ClassVar
 import yaml
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.screen import Screen
 
 from driver.profile import Profile
@@ -53,6 +54,14 @@ class MonitorApp(App[int]):
         super().__init__()
         self.main = main
         self.initial_keymap = keymap or {}
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver":  # a hung-up terminal must not freeze the app
+            from tui.monitor.terminal import MonitorDriver
+
+            return MonitorDriver
+        return driver
 
     def get_default_screen(self) -> Screen:
         return self.main
@@ -127,7 +136,7 @@ async def monitor_session(prepared: PreparedRun, options: RunOptions,
         result = await live.finish("interrupted")
     if result is not None:
         print_result(result, "quit while running: load stopped, recording finished",
-                     live.session.profile.sanitized)
+                     live.session.profile.sanitized, live.session.scaling_outcome)
     return live.exit_code
 
 

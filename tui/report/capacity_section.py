@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from driver.capacity import CLEAR_FAILURE_NOTE, verdict_label
+from driver.capacity import CLEAR_FAILURE_NOTE, CONTAMINATED_NOTE, verdict_label
 from metrics.compare import RunAnalysis
 from metrics.records import Event
 from tui.report import tables
@@ -21,7 +21,15 @@ from tui.report.tables import Table
 # Step fields shown in their own columns (or used for the verdict), and bookkeeping not shown.
 _KNOWN = {"rate", "run", "passed", "clear", "reasons", "rate_passes", "achieved_rps",
           "p50_ms", "p99_ms", "error_rate", "requests", "server_model_latency_ms",
-          "server_5xx", "stopped_early", "overloaded_s", "unit", "seconds"}
+          "server_5xx", "stopped_early", "overloaded_s", "unit", "seconds", "contaminated",
+          "recovery_s", "recovery_probes", "backlog_growth", "slow_share", "judged_p99_ms"}
+# What the search judged a plain step on beyond its p99, each in a column of its own (shown
+# when any step has it): the wait for recovery before the run, the backlog's slope as a share
+# of the rate per second, the share of judged seconds each slow, the windows' median p99.
+_JUDGED = (("wait s", "recovery_s", lambda v: f"{v:.0f}" if v else "—"),
+           ("backlog %/s", "backlog_growth", lambda v: f"{100 * v:+.1f}"),
+           ("slow seconds", "slow_share", lambda v: f"{100 * v:.0f} %"),
+           ("p99 judged ms", "judged_p99_ms", tables.ms))
 # Shown for a streaming search only: a plain step's count of ended requests is its "requests".
 _STREAMING_ONLY = {"ended"}
 
@@ -78,16 +86,25 @@ def capacity_html(run: RunAnalysis) -> str:
     unit = next((str(e.data["unit"]) for e in events if e.data.get("unit")), "req/s")
     streaming = any(step.get("goodput_pct") is not None for step in steps)
     extra = _extra_columns(steps, streaming)
+    judged_on = [(title, key, shown) for title, key, shown in _JUDGED
+                 if any(isinstance(step.get(key), int | float) and step.get(key)
+                        for step in steps)]
     columns = [f"step {unit}", *(["run", "verdict", "rate overall"] if with_runs else
                                ["verdict"]),
-               "achieved req/s", "p50 ms", "p99 ms", "errors", *map(_label, extra), "why"]
+               "achieved req/s", "p50 ms", "p99 ms", "errors",
+               *(title for title, _, _ in judged_on), *map(_label, extra), "why"]
     rows = []
     for step in steps:
-        verdict = verdict_label(bool(step.get("passed")), bool(step.get("clear")))
-        judged = [str(step.get("run", "—")), verdict, _overall(step)] if with_runs else [verdict]
+        verdict = ("aside" if step.get("contaminated") else
+                   verdict_label(bool(step.get("passed")), bool(step.get("clear"))))
+        judged = [str(step.get("run", "—")), verdict,
+                  "not counted" if step.get("contaminated") else _overall(step)] \
+            if with_runs else [verdict]
         rows.append([f"{step.get('rate', 0):g}", *judged,
                      tables.rps(step.get("achieved_rps")), tables.ms(step.get("p50_ms")),
                      tables.ms(step.get("p99_ms")), tables.percent(step.get("error_rate")),
+                     *(shown(step[key]) if isinstance(step.get(key), int | float) else "—"
+                       for _, key, shown in judged_on),
                      *(_value(k, step.get(k)) for k in extra),
                      "; ".join(str(r) for r in step.get("reasons") or [])])
     verdict_at = 2 if with_runs else 1
@@ -103,9 +120,25 @@ def capacity_html(run: RunAnalysis) -> str:
     confirm = (" A failed step is run again to confirm it, best of three: a first pass stands, "
                "a failure once two runs of the rate failed (“rate overall”)." if with_runs
                else "")
-    judged_on = ("on goodput (the share of requests that met the TTFT and TPOT SLOs), errors "
-                 "and the requests sent and ended" if streaming else
-                 "on the client's error rate, p99 and achieved rate")
-    return ("<h3>Capacity search</h3>" + answer + table
-            + f'<p class="note">{CLEAR_FAILURE_NOTE}. Each step is judged {judged_on} after '
-              f"its first seconds.{confirm}</p>")
+    basis = ("on goodput (the share of requests that met the TTFT and TPOT SLOs), errors "
+             "and the requests sent and ended" if streaming else
+             "on the client's error rate, p99 and achieved rate")
+    columns_note = ""
+    if judged_on:
+        columns_note = (" “wait s”: the wait for the target to recover before the run (nothing "
+                        "in flight, then probes at the baseline rate until latency is back near "
+                        "unloaded); “backlog %/s”: how fast requests in flight grew, per second, "
+                        "as a share of the rate (1 % or more fails a run); “slow seconds”: the "
+                        "share of judged seconds whose own p99 was over the objective; “p99 "
+                        "judged”: the median of the p99 of the run's 5 s windows, the p99 it "
+                        "was judged on.")
+    aside = (f" {CONTAMINATED_NOTE[0].upper()}{CONTAMINATED_NOTE[1:]}."
+             if any(step.get("contaminated") for step in steps) else "")
+    waits = [e.data.get("waited_s") for e in events
+             if e.name in ("capacity_recovered", "capacity_unrecovered")]
+    waited = (f"<p>Recovery: waited {len(waits)} time{'s' if len(waits) != 1 else ''} for the "
+              f"target, {sum(waits):.0f} s in all, the longest {max(waits):.0f} s.</p>"
+              if waits and all(isinstance(w, int | float) for w in waits) else "")
+    return ("<h3>Capacity search</h3>" + answer + waited + table
+            + f'<p class="note">{CLEAR_FAILURE_NOTE}. Each step is judged {basis} after '
+              f"its first seconds.{confirm}{columns_note}{aside}</p>")

@@ -225,7 +225,7 @@ def run_charts(run: RunAnalysis) -> list[Chart]:
         note="how far behind its intended time a request left; high lag means the load "
              "generator, not the target, was the bottleneck"))
     charts.append(Chart("in-flight", "Requests in flight and late sends", "requests", [
-        Line("in flight (end of second)", *client_series(run, "in_flight", "max"), GREEN),
+        Line("in flight (mean of each second)", *client_series(run, "in_flight", "max"), GREEN),
         Line("late sends per second", *client_series(run, "late"), ORANGE, DASHED),
         Line("not sent per second (in-flight cap)", *client_series(run, "not_sent"), BLACK, DOTTED),
     ], events, bands=bands, x_end=end))

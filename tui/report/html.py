@@ -14,8 +14,9 @@ from typing import Any
 
 import driver
 from driver.pool import describe_source
+from metrics import failures
 from metrics.compare import ON_TTFT, TOTAL, Comparison, RunAnalysis, llm_summary
-from metrics.records import Event, ScalingActivity
+from metrics.records import Event, ScalingActivity, concurrency_target
 from metrics.scaling_target import recorded_target, tracks_concurrency
 from tui.report import charts as chart_specs
 from tui.report import svg, tables
@@ -75,6 +76,7 @@ def _metadata(run: RunAnalysis) -> str:
                       "(ConcurrentRequestsPerModel)"))
     if run.timeline.period:
         items.append(("server metric period", f"{run.timeline.period} s"))
+    items += tables.run_items(run)
     items.append(("written by", f"loadwatch {header.tool_version} (format {header.format})"))
     body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items)
     return f'<dl class="meta">{body}</dl>'
@@ -107,7 +109,8 @@ def _plan(run: RunAnalysis) -> str:
         rows.append([str(i), str(phase.get("name", "")), svg.clock(phase.get("start", 0)),
                      svg.clock(phase.get("duration", 0)), rate,
                      f"{phase.get('requests', 0):,.0f}"])
-    return table_html(Table(["#", "phase", "start", "duration", "rate req/s", "requests"], rows),
+    rate_head = "in flight" if concurrency_target(run.header) else "rate req/s"
+    return table_html(Table(["#", "phase", "start", "duration", rate_head, "requests"], rows),
                   text_columns=[1])
 
 
@@ -151,7 +154,8 @@ def _run_cards(run: RunAnalysis, llm: dict[str, Any] | None) -> str:
     f = run.figures(TOTAL)
     return cards_html([
         ("achieved send rate", f"{tables.rps(f.achieved_rps)} <small>req/s</small>",
-         f"offered {tables.rps(f.offered_rps)} req/s"),
+         f"target {tables.rps(f.offered_rps)} in flight" if concurrency_target(run.header)
+         else f"offered {tables.rps(f.offered_rps)} req/s"),
         (f"client latency p99 ({run.latency_basis})", f"{tables.ms(f.p99_ms)} <small>ms</small>",
          f"p50 {tables.ms(f.p50_ms)} ms, p95 {tables.ms(f.p95_ms)} ms; failed requests p99 "
          f"{tables.ms(f.failed_p99_ms)} ms"),
@@ -278,6 +282,33 @@ def _long(text: str) -> str:
     return " long" if len(text) > 14 else ""
 
 
+def _phase_table_html(run: RunAnalysis) -> str:
+    """The per-phase table, narrow enough for a 1280 px window: its "failed as" names wrap
+    (the rest of its 19 columns are numbers) and its cells are set tighter."""
+    table = tables.phase_table(run)
+    wrapped = [i for i, c in enumerate(table.columns) if c == "failed as"]
+    return table_html(table, total_last=True, text_columns=[0, *wrapped], css_class="phases")
+
+
+def _server_said(run: RunAnalysis) -> str:
+    """What failed over the whole run, with the server's first words for each (empty if
+    nothing failed)."""
+    lines = failures.describe(run.figures().failures, messages=run.server_messages())
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f'<h3>What failed, in the server\'s words</h3><ul class="said">{items}</ul>'
+
+
+def _interrupted_note(run: RunAnalysis) -> str:
+    """What the operator's stop cut, counted apart from the errors (empty if nothing)."""
+    n = run.figures().interrupted
+    if not n:
+        return ""
+    return (f" {n:,} request{'s were' if n != 1 else ' was'} in flight when the run was "
+            "stopped: counted as interrupted, not as errors, and left out of the shares.")
+
+
 def _run_section(run: RunAnalysis, index: int, of: int) -> str:
     heading = f"Run {'AB'[index]}: {run.label}" if of > 1 else f"Run: {run.label}"
     reason = run.failure_reason()
@@ -292,7 +323,7 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
             + cold_start_html(run)
             + "<h3>Ensure</h3>" + _ensure(run)
             + "<h3>Summary per phase</h3>"
-            + table_html(tables.phase_table(run), total_last=True, text_columns=[0])
+            + _phase_table_html(run)
             + '<p class="note">Client latency in ms from each request\'s intended send time '
               "(coordinated omission corrected), percentiles from merged HDR histograms; "
               + ("“ok” columns: successful requests only, “p99 fail”: the failed ones; "
@@ -303,7 +334,9 @@ def _run_section(run: RunAnalysis, index: int, of: int) -> str:
               "ModelLatency average weighted by each period's invocations. Errors are shares "
               "of all requests; other kinds = timeouts, connection errors, throttled and not "
               "sent."
+              + _interrupted_note(run) +
               "</p>"
+            + _server_said(run)
             + llm_table_html(run, llm)
             + engine_html(run)  # runs that scraped their serving engine
             + "<h3>Over time</h3>" + charts_html(chart_specs.run_charts(run))

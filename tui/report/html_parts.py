@@ -11,7 +11,8 @@ from tui.report.style import CSS
 from tui.report.tables import Table
 
 
-def table_html(table: Table, total_last: bool = False, text_columns: Iterable[int] = ()) -> str:
+def table_html(table: Table, total_last: bool = False, text_columns: Iterable[int] = (),
+               css_class: str = "") -> str:
     text = set(text_columns)
     head = "".join(f'<th class="text">{escape(c)}</th>' if j in text else f"<th>{escape(c)}</th>"
                    for j, c in enumerate(table.columns))
@@ -22,7 +23,8 @@ def table_html(table: Table, total_last: bool = False, text_columns: Iterable[in
             f'<td class="text">{escape(v)}</td>' if j in text else f"<td>{escape(v)}</td>"
             for j, v in enumerate(row))
         rows.append(f"<tr{cls}>{cells}</tr>")
-    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+    table_class = f' class="{css_class}"' if css_class else ""
+    return (f'<div class="scroll"><table{table_class}><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 

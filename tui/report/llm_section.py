@@ -15,9 +15,13 @@ from tui.report import tables
 from tui.report.html_parts import cards_html, note_html, pair, table_html
 from tui.report.tables import Table, ms
 
-COLUMNS = ["phase", "tokens in", "tokens out", "out tok/s", "TTFT p50 ms", "TTFT p99 ms",
-           "sent p50 ms", "sent p99 ms", "TPOT p50 ms", "TPOT p99 ms", "ITL p50 ms",
-           "ITL p99 ms", "goodput", "stream errors"]
+COLUMNS = ["phase", "tokens in", "tokens out", "out tok/s", "req/s", "TTFT p50 ms",
+           "TTFT p99 ms", "sent p50 ms", "sent p99 ms", "TPOT p50 ms", "TPOT p99 ms",
+           "ITL p50 ms", "ITL p99 ms", "E2E p50 ms", "E2E p99 ms", "goodput", "stream errors"]
+# The whole run as `vllm bench serve` prints it: mean, median and p99 from the actual send.
+BENCH_COLUMNS = ["as vllm bench serve", "mean ms", "median ms", "p99 ms"]
+BENCH_ROWS = (("TTFT", "ttft_sent_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"),
+              ("E2EL", "e2e_ms"), ("TTFT from the intended send", "ttft_ms"))
 TTFT_NOTE = ("TTFT from each request's intended send (coordinated omission corrected); "
              "“sent”: from the actual send, as vLLM bench serve and LLMPerf report it. "
              "TPOT = (end-to-end − TTFT) / (output tokens − 1); ITL spreads a chunk's gap over "
@@ -33,13 +37,22 @@ def llm_table(llm: dict[str, Any]) -> Table:
         rows.append([
             str(row.get("name") or ""), tables.count(row["input_tokens"]),
             tables.count(row["output_tokens"]), tables.rps(row["output_tokens_per_s"]),
-            *(ms(row[f"{name}_ms"][p]) for name, p in (
+            tables.rps(row.get("requests_per_s")),
+            *(ms((row.get(f"{name}_ms") or {}).get(p)) for name, p in (
                 ("ttft", "p50"), ("ttft", "p99"), ("ttft_sent", "p50"), ("ttft_sent", "p99"),
-                ("tpot", "p50"), ("tpot", "p99"), ("itl", "p50"), ("itl", "p99"))),
+                ("tpot", "p50"), ("tpot", "p99"), ("itl", "p50"), ("itl", "p99"),
+                ("e2e", "p50"), ("e2e", "p99"))),
             tables.goodput(row["goodput_pct"]),
             tables.count(sum(row["stream_errors"].values())),
         ])
     return Table(COLUMNS, rows)
+
+
+def bench_table(total: dict[str, Any]) -> Table:
+    """The whole run in ``vllm bench serve``'s terms, to read beside its output."""
+    rows = [[name, *(ms((total.get(key) or {}).get(p)) for p in ("mean", "p50", "p99"))]
+            for name, key in BENCH_ROWS]
+    return Table(BENCH_COLUMNS, rows)
 
 
 def slo_text(run: RunAnalysis) -> str:
@@ -99,9 +112,18 @@ def llm_table_html(run: RunAnalysis, llm: dict[str, Any] | None) -> str:
     if total.get("stream_errors"):
         notes.append("stream errors: " + ", ".join(
             f"{k} {v:,}" for k, v in total["stream_errors"].items()))
+    bench = ""
+    if "output_tokens" in total:
+        bench = ("<h3>Whole run, as vllm bench serve prints it</h3>"
+                 + table_html(bench_table(total), text_columns=[0])
+                 + note_html(f"{total.get('ok', 0):,} successful requests, "
+                             f"{tables.rps(total.get('requests_per_s'))} req/s, "
+                             f"{tables.rps(total['output_tokens_per_s'])} output tokens/s; "
+                             "from the actual send, as vLLM measures (the last row: from the "
+                             "intended send, which vLLM does not report)"))
     return ("<h3>LLM figures per phase</h3>"
             + table_html(llm_table(llm), total_last=True, text_columns=[0])
-            + "".join(note_html(n) for n in notes if n))
+            + "".join(note_html(n) for n in notes if n) + bench)
 
 
 def llm_comparison_cards(comparison: Comparison) -> list[tuple[str, str, str]]:

@@ -35,6 +35,9 @@ td.text { text-align: left; white-space: normal; min-width: 12em; }
 th.group { text-align: center; border-left: 2px solid #fff; }
 td.first, th.first { border-left: 2px solid var(--line); }
 td.long { white-space: normal; min-width: 8em; }
+table.phases { font-size: 0.84rem; }
+table.phases th, table.phases td { padding: 4px 3px; }
+table.phases td.text { min-width: 6em; }
 tr.total td { font-weight: 600; border-top: 2px solid var(--ink); }
 .better { color: var(--ok); font-weight: 600; }
 .worse { color: var(--bad); font-weight: 600; }

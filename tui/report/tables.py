@@ -207,6 +207,8 @@ def figure_rows(slo_ms: float, basis: str = LATENCY_OK, over: str = "") -> list[
                 lambda f: percent(f.rate_other), _lower),
         _Figure("failed as", lambda f: float(sum(f.outcomes.values()) - f.outcomes.get("ok", 0))
                 or None, failed_as),
+        _Figure("interrupted by the stop (not errors)", lambda f: float(f.interrupted) or None,
+                lambda f: count(f.interrupted), _neutral),
         _Figure("server 4XX / 5XX errors", lambda f: _server_errors(f),
                 lambda f: f"{count(f.server_4xx)} / {count(f.server_5xx)}", server=True),
         _Figure("instances (min–max)", lambda f: f.instances_max, instances, server=True),
@@ -304,8 +306,48 @@ def comparison_sections(comparison: Comparison) -> list[Section]:
                 change, verdict = figure.compare(figure.get(row.a), figure.get(row.b))
             section.rows.append(TableRow(figure.label, values, change, verdict))
         section.rows += llm_rows(row.llm_a, row.llm_b)
+        if window is not None and window.index < 0:
+            section.rows += whole_run_rows(a, b)
         sections.append(section)
     return sections
+
+
+# --- what the run cost, and whether the load generator kept up (issue 23) ------------------
+
+
+def usd(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.4f}" if value < 0.1 else f"${value:,.2f}"
+
+
+def load_generator(run: RunAnalysis) -> str:
+    """``kept up`` or its verdict's reasons; "—" for a recording whose workers did not measure
+    themselves (before issue 23)."""
+    load = run.timeline.client_load
+    if not load.measured_seconds:
+        return "—"
+    result = load.result()
+    if not result["limited"]:
+        return "kept up"
+    return "LIMITED: " + str(result["message"]).removeprefix("limited by the load generator: ")
+
+
+def whole_run_rows(a: RunAnalysis, b: RunAnalysis) -> list[TableRow]:
+    """Cost (when either run was priced) and the load generator's verdict, for the total."""
+    rows = []
+    costs = [run.timeline.cost.result() for run in (a, b)]
+    if any(costs):
+        for label, key in (("cost, USD", "usd"), ("cost per hour at the end", "usd_per_hour_now"),
+                           ("cost per million ok requests", "usd_per_million_ok"),
+                           ("cost per million output tokens", "usd_per_million_output_tokens")):
+            values = [None if c is None else c.get(key) for c in costs]
+            if all(v is None for v in values):
+                continue
+            change, verdict = _lower(*values) if key.startswith("usd_per_m") else ("", SAME)
+            rows.append(TableRow(label, [usd(v) for v in values], change, verdict))
+    shown = [load_generator(run) for run in (a, b)]
+    if any(text != "—" for text in shown):
+        rows.append(TableRow("load generator", shown))
+    return rows
 
 
 def _points(a: float | None, b: float | None) -> tuple[str, int]:
@@ -395,3 +437,22 @@ def ensure_table(run: RunAnalysis) -> tuple[Table, bool]:
             "ok" if check.get("ok") else "FAILED",
         ])
     return Table(["check", "limit", "actual", "result"], rows), recomputed
+
+
+def run_items(run: RunAnalysis) -> list[tuple[str, str]]:
+    """One run's cost and load-generator verdict, as a report's metadata lists them."""
+    items = []
+    if (shown := load_generator(run)) != "—":
+        items.append(("load generator", shown))
+    cost = run.timeline.cost.result()
+    if cost is not None:
+        per = [f"{usd(cost['usd_per_million_ok'])} per million ok requests"]
+        if cost["usd_per_million_output_tokens"] is not None:
+            per.append(f"{usd(cost['usd_per_million_output_tokens'])} per million output "
+                       "tokens")
+        items.append(("cost", f"{usd(cost['usd'])} ({', '.join(per)}; "
+                              f"{usd(cost['usd_per_hour_now'])}/hour at the end)"))
+        items.append(("prices", "; ".join(
+            f"{name} ${row.get('usd_per_hour')}/h ({row.get('source')}, {row.get('date')})"
+            for name, row in sorted(cost["prices"].items()))))
+    return items

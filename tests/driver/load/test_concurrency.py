@@ -26,7 +26,10 @@ async def test_a_plain_target_keeps_n_requests_in_flight(target_server):
     assert 40 <= sent <= 105
     assert sent == sum(t.completed for t in got) == sum(t.outcomes.get("ok", 0) for t in got)
     assert sent == target_server.requests
-    assert all(t.in_flight <= 5 for t in got) and got[-1].in_flight == 0
+    # The mean in flight over each second (issue 25): at most the target, and by Little's law
+    # the second's completions times their mean latency (see tests/llm/test_in_flight.py).
+    assert all(t.in_flight <= 5 for t in got) and got[-1].in_flight < 5
+    assert got[0].in_flight > 4
 
 
 async def test_kill_in_concurrency_mode_counts_every_request(target_server):
@@ -46,5 +49,7 @@ async def test_kill_in_concurrency_mode_counts_every_request(target_server):
     assert reason == "killed"
     got = ticks(emitted)
     assert sum(t.sent for t in got) == 4
-    assert sum(t.errors.get("Cancelled", 0) for t in got) == 4
+    # The kill is the operator's: the four are interrupted, not Cancelled errors (issue 24).
+    assert sum(t.interrupted for t in got) == 4
+    assert sum(t.errors.get("Cancelled", 0) for t in got) == 0
     assert not worker.in_flight

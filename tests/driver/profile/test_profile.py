@@ -331,3 +331,14 @@ def test_validate_a_broken_profile_exits_2_with_file_and_line(tmp_path):
     assert result.stderr.strip() == (f"{path}:5: config.phases[0].arrivalRate: expected a "
                                      "number, got str 'lots'")
     assert result.stdout == ""
+
+
+def test_ensure_client_limited_is_true_or_false():
+    text = MINIMAL.replace("  phases:", "  ensure: {clientLimited: false}\n  phases:", 1)
+    assert parse_profile(text, "p.yml", environ={}).ensure == {"clientLimited": 0.0}
+    allowed = MINIMAL.replace("  phases:", "  ensure: {clientLimited: true}\n  phases:", 1)
+    assert parse_profile(allowed, "p.yml", environ={}).ensure == {}
+    assert errors_of(MINIMAL.replace("  phases:", "  ensure: {clientLimited: 5}\n  phases:",
+                                     1)) == [
+        "p.yml:3: config.ensure.clientLimited: expected true or false (false: fail a run the "
+        "load generator limited)"]

@@ -43,11 +43,17 @@ def test_a_run_where_every_request_404s_says_so(tmp_path: Path) -> None:
             [sys.executable, "-m", "tui", "run", "--headless", "--record", str(record),
              str(profile)], capture_output=True, text=True, timeout=90, check=False)
         statuses = srv.statuses()
-    assert done.returncode == 0, done.stderr
+    # Not one request succeeded: exit 4 whatever ensure says, and the last line says so.
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("loadwatch: not one of 40 ")
     lines = done.stdout.strip().splitlines()
-    assert ("every request got HTTP 404 — is the path right? the profile posts to "
-            "/DummyStage/DT") in lines
-    assert "failed HTTP status: 404 ×40" in lines
+    # The server's own words beside the count and in the sentence (issue 24), its page's text
+    # without the tags.
+    said = "“404 Not Found Not Found The requested URL was not found on the server."
+    assert any(line.startswith("every request got HTTP 404 — is the path right? the profile "
+                               f"posts to /DummyStage/DT; the server said: {said}")
+               for line in lines), lines
+    assert any(line.startswith(f"failed HTTP status: 404 ×40 ({said}") for line in lines), lines
     total = summarize(r for r in read_recording(record).records if isinstance(r, Tick))["total"]
     assert statuses.count(404) == 40  # nginx saw what the client counted (and a /ping)
     assert total["latency_ms"]["count"] == 0 and total["failed_latency_ms"]["count"] == 40

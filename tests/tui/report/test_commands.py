@@ -200,3 +200,31 @@ def test_export_of_a_sandbox_run_writes_server_and_endpoint_series(tmp_path, cap
         events = list(csv.DictReader(handle))
     assert any(e["source"] == "scaling activity" and "count to 4" in e["message"]
                for e in events)
+
+
+def test_export_keeps_a_60_s_and_a_10_s_period_that_start_together_apart(tmp_path, capsys):
+    """Issue 24: one row per timestamp gave one period's period_s to the other's values."""
+    source = FIXTURES / "sandbox-after.jsonl"
+    records = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    # Each Invocations point again as a 60 s period starting at the same time.
+    minutes = [{**d, "period": 60, "value": d["value"] * 12} for d in records
+               if d.get("type") == "metric" and d["metric"] == "Invocations"]
+    assert minutes, "the fixture has Invocations points"
+    for d in records:
+        if d.get("type") == "tick" and d["second"] == 3:
+            d["interrupted"] = 7
+    mixed = tmp_path / "both.jsonl"
+    mixed.write_text("\n".join(json.dumps(d) for d in [*records[:-1], *minutes, records[-1]])
+                     + "\n", encoding="utf-8")
+    assert main(["export", str(mixed), "--csv", "-o", str(tmp_path)]) == 0
+    with open(tmp_path / "both-server.csv", encoding="utf-8") as handle:
+        server = list(csv.DictReader(handle))
+    by_start: dict[str, set[str]] = {}
+    for row in server:
+        by_start.setdefault(row["utc"], set()).add(row["period_s"])
+        if row["period_s"] == "60":  # only the minute's own values in its row
+            assert row["ModelLatency_Average_ms"] == ""
+    assert any(periods == {"5", "60"} for periods in by_start.values())
+    with open(tmp_path / "both-client.csv", encoding="utf-8") as handle:
+        client = list(csv.DictReader(handle))
+    assert [r["interrupted_per_s"] for r in client if r["second"] == "3"] == ["7"]

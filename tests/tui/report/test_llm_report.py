@@ -20,7 +20,7 @@ from tests.tui.report.helpers import FIXTURES, T0, header, recording, tick
 from tui.console import llm_summary_lines
 from tui.report.html import report_html
 from tui.report.inputs import load_runs
-from tui.report.llm_section import llm_table
+from tui.report.llm_section import COLUMNS, llm_table
 from tui.report.tables import ms
 from tui.report.terminal import GREEN, RED, markdown, text_tables
 
@@ -72,7 +72,7 @@ def test_a_streaming_report_has_llm_cards_table_and_charts(runs) -> None:
     llm_load = _cells(llm_part, "load")
     phase = llm_summary(runs[1])["phases"][1]
     assert llm_load[1] == f"{phase['output_tokens']:,}"
-    assert llm_load[11] == f"{phase['goodput_pct']:.1f} %"
+    assert llm_load[COLUMNS.index("goodput") - 1] == f"{phase['goodput_pct']:.1f} %"
     for key in ('data-chart="llm-latency"', 'data-chart="llm-tokens"',
                 "TTFT p99 (intended send)", "goodput (met the LLM SLOs)"):
         assert key in html
@@ -145,7 +145,7 @@ def test_compare_markdown_has_llm_rows_and_each_runs_table_escaped() -> None:
     assert "### LLM figures, a\\|b" in out
     assert "<b>" not in out
     table = out.split("### LLM figures, a\\|b", 1)[1]
-    assert "| phase | tokens in | tokens out | out tok/s | TTFT p50 ms |" in table
+    assert "| phase | tokens in | tokens out | out tok/s | req/s | TTFT p50 ms |" in table
     assert re.search(r"^\| whole run \| [\d,]+ \| [\d,]+ \|", table, re.MULTILINE)
 
 

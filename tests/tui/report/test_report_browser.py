@@ -43,6 +43,10 @@ for (const fig of document.querySelectorAll("figure[data-chart]")) {
               length: p.getTotalLength(), x: b.x, y: b.y, w: b.width, h: b.height};
     })});
 }
+out.phaseTables = [...document.querySelectorAll("table.phases")].map(t => {
+  const box = t.closest(".scroll");
+  return {scroll: box.scrollWidth, client: box.clientWidth};
+});
 const pre = document.createElement("pre");
 pre.id = "probe";
 pre.textContent = JSON.stringify(out);
@@ -146,6 +150,14 @@ def test_chart_regions_of_the_screenshot_hold_the_series_colours(rendered) -> No
         assert _count_colour(image, box, orange) > 150, chart["key"]
     # A control: the page's top margin holds no series colour at all.
     assert _count_colour(image, (0, 0, WIDTH, 20), blue) == 0
+
+
+def test_the_per_phase_table_fits_a_laptop_window_without_scrolling_sideways(rendered_cut):
+    """Issue 24: at 1280 px its 19 columns scrolled sideways (a sandbox run has them all)."""
+    tables = rendered_cut["layout"]["phaseTables"]
+    assert tables, "no per-phase table in the report"
+    for box in tables:
+        assert box["scroll"] <= box["client"], box
 
 
 def test_a_cut_sandbox_run_renders_its_server_series_and_says_it_was_cut(rendered_cut) -> None:

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -29,9 +29,9 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Static(self.title_text, classes="dialog-title")
             yield Static(self.message, classes="dialog-message")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} \\[y]", variant="error", id="yes")
-                yield Button("Cancel \\[n]", id="no")
+            with Vertical(classes="dialog-choices"):
+                yield Button(f"\\[y] {self.yes}", variant="error", id="yes", compact=True)
+                yield Button("\\[n/esc] Cancel", id="no", compact=True)
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

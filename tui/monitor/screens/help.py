@@ -54,7 +54,8 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(keys, tooltip or description, binding_id)
         notes = getattr(self.under, "help_notes", lambda: [])()
         with VerticalScroll(id="help-body"):
-            yield Static(Text("loadwatch keys", style="bold"), id="help-title")
+            yield Static(Text.assemble(("loadwatch keys", "bold"),
+                                       ("   escape, q or ? closes this", "dim")), id="help-title")
             yield Static(table)
             for note in [*notes, REMAP_NOTE]:
                 yield Static(Text(note, style="dim"), classes="help-note")

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
 
 from driver.session import EXIT_INTERRUPTED, PreparedRun, RunOptions, SessionResult
-from metrics.records import Header, Record
+from metrics.records import Header, Record, target_text
 from metrics.timeline import clock
 from tui.monitor.messages import SessionFinished
 from tui.monitor.screens.confirm import ConfirmScreen
@@ -190,9 +190,10 @@ class LiveScreen(MonitorScreen):
             mode, style = "PAUSED", "reverse bold yellow"
         else:
             mode, style = "LIVE", "reverse bold green"
+        concurrency = session.profile.load.mode == "concurrency"
         if session.started and session.control.mode != "schedule" and self.live.running \
                 and not self.driven_by:  # a steered run's rate is in the header already
-            mode += f" · manual {session.unpaused_rps_now():,.0f}/s"
+            mode += f" · manual {target_text(session.unpaused_rps_now(), concurrency)}"
         scaling = self.live.prepared.scaling
         label = self.scaling_text() or (scaling.state.label() if scaling is not None else None)
         record = session.record_path

@@ -25,8 +25,9 @@ class MarkerScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(f"Marker at {self.at}", classes="dialog-title")
-            yield Input(placeholder="what happened here (enter to add, escape to cancel)",
-                        id="marker-text")
+            yield Input(placeholder="what happened here", id="marker-text")
+            yield Static("enter adds the marker (empty is fine) · escape cancels",
+                         classes="dialog-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())

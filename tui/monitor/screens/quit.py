@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -48,18 +48,22 @@ class QuitScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Static("Quit loadwatch?", classes="dialog-title")
             yield Static("\n".join(lines) or "The session is over.", classes="dialog-message")
-            with Horizontal(classes="dialog-buttons"):
-                if self.scaling_note:
-                    for answer, label, key in ((RESTORE, "Restore & quit", "r"),
-                                               (KEEP_INSTANCES, "Restore, keep instances", "i"),
-                                               (KEEP, "Keep & quit", "k")):
-                        default = answer == self.default
-                        keys = f"y/{key}" if default else key
-                        yield Button(f"{label} \\[{keys}]", id=answer,
-                                     variant="primary" if default else "default")
-                else:
-                    yield Button("Quit \\[y]", variant="primary", id=QUIT)
-                yield Button("Stay \\[n]", id="stay")
+            # One choice a line, its keys first: a row of four buttons was cut at 160 columns.
+            with Vertical(classes="dialog-choices"):
+                for answer, label, keys in self.choices():
+                    yield Button(f"\\[{keys}] {label}", id=answer, compact=True,
+                                 variant="primary" if answer == self.default else "default")
+
+    def choices(self) -> list[tuple[str, str, str]]:
+        """(answer, label, keys) for each button, the default first."""
+        if not self.scaling_note:
+            return [(QUIT, "Quit", "y/enter"), ("stay", "Stay", "n/esc")]
+        scaling = [(RESTORE, "Restore scaling & quit", "r"),
+                   (KEEP_INSTANCES, "Restore scaling, keep the instances & quit", "i"),
+                   (KEEP, "Keep scaling as it is & quit", "k")]
+        scaling.sort(key=lambda choice: choice[0] != self.default)
+        answer, label, key = scaling[0]
+        return [(answer, label, f"y/enter/{key}"), *scaling[1:], ("stay", "Stay", "n/esc")]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         scaling_choice = action == "answer" and parameters in ((KEEP,), (RESTORE,),

@@ -14,6 +14,7 @@ tokens/s beside req/s) goes on a second y axis on the right; its legend entry sa
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from metrics.timeline import Timeline, clock, downsample, nice_bucket
 
 RGB = tuple[int, int, int]
 _TICK_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+_MARKUP = re.compile(r"\[[^\]]*\]")  # a swatch's colour tags: no room on screen
 # Columns taken by the y-axis labels and frame, roughly, when sizing buckets.
 _AXIS_COLUMNS = 8
 
@@ -93,19 +95,37 @@ def swatch(label: str, color: RGB, right: bool = False, mark: str = "━━",
 
 # Ever tighter legends (swatch, space after it, gap between entries): the first that fits.
 _LEGENDS = (("━━", " ", "  "), ("━", " ", " "), ("━", "", " "))
+# Shorter labels for when even the tightest legend of full labels does not fit (an 80-column
+# terminal: the latency chart's six lines were cut to "━over…").
+SHORT_LABELS = {"p50 ok": "p50", "p99 ok": "p99", "fail p99": "fail", "model": "mdl",
+                "model p99": "mdl99", "overhead": "ovh", "TTFT p50": "ttft",
+                "TTFT p99": "ttft99", "target": "tgt", "server": "srv", "goodput": "good",
+                "out tok/s": "tok/s", "current": "cur", "desired": "want",
+                "in flight": "infl", "per model": "/mdl"}
 
 
 def legend(title: str, drawn: Sequence[Line], columns: int) -> str:
     """The title and a swatch per line, in the roomiest form that fits ``columns`` (a border
-    title is cut, not wrapped), the tightest when none does."""
-    words = [f"{line.label}{' ▸' if line.right else ''}" for line in drawn]
-    for mark, space, gap in _LEGENDS[:-1]:
-        if len(title) + sum(len(gap + mark + space + w) for w in words) <= columns:
-            break
-    else:
-        mark, space, gap = _LEGENDS[-1]
-    return gap.join([title, *(swatch(line.label, line.color, line.right, mark, space)
-                              for line in drawn)])
+    title is cut, not wrapped): full labels, then short ones; when not even those fit, as
+    many entries as do and "+N" for the rest (never an entry cut in the middle)."""
+    for short in (False, True):
+        labels = [SHORT_LABELS.get(line.label, line.label) if short else line.label
+                  for line in drawn]
+        words = [f"{label}{' ▸' if line.right else ''}" for label, line in zip(
+            labels, drawn, strict=True)]
+        for mark, space, gap in _LEGENDS:
+            if len(title) + sum(len(gap + mark + space + w) for w in words) <= columns:
+                return gap.join([title, *(swatch(label, line.color, line.right, mark, space)
+                                          for label, line in zip(labels, drawn, strict=True))])
+    mark, space, gap = _LEGENDS[-1]
+    shown, used = [], len(title)
+    for i, (label, line, word) in enumerate(zip(labels, drawn, words, strict=True)):
+        rest = f" +{len(drawn) - i - 1}" if i < len(drawn) - 1 else ""
+        if used + len(gap + mark + space + word) + len(rest) > columns:
+            return gap.join([title, *shown, f"+{len(drawn) - i}"])
+        shown.append(swatch(label, line.color, line.right, mark, space))
+        used += len(gap + mark + space + word)
+    return gap.join([title, *shown])
 
 
 class TimeChart(PlotextPlot):
@@ -168,12 +188,15 @@ class TimeChart(PlotextPlot):
         self._draw(drawn, self.marks(view, x0, x1), x0, x1)
         note = self.note(view, drawn)
         compact = self.screen.has_class("-compact")  # no bottom border to carry the note
-        # The border title's room: the widget less its corners and the "─ " around the title,
-        # less the note that shares it on a small terminal.
-        room = self.size.width - 6 - (len(note) + 2 if compact and note else 0)
+        # The border title's room: the widget less its corners and the "─ " around the title.
+        room = self.size.width - 6
         title = legend(self.TITLE, drawn, room)
-        if compact:
-            self.border_title, self.border_subtitle = f"{title}  [dim]{note}[/]", ""
+        if compact:  # the note shares the title: the legend first, the note in what is left
+            left = room - len(_MARKUP.sub("", title)) - 2
+            if note and left < len(note):
+                note = note[:left - 1] + "…" if left > 8 else ""
+            self.border_title = f"{title}  [dim]{note}[/]" if note else title
+            self.border_subtitle = ""
         else:
             self.border_title, self.border_subtitle = title, note
         self.refresh()
@@ -243,7 +266,10 @@ def server_line(view: ChartView, metric: str, stat: str, label: str, color: RGB,
     xs, ys = timeline.server_series(metric, stat)
     period = float(timeline.period_of(metric, stat) or 60)
     if rate:
-        ys = [y / period for y in ys]
+        # A period that began before the run (x < 0) saw load only from elapsed 0: its sum
+        # over the whole period read as a fraction of the rate and drew a bar up at its end.
+        ys = [y / (period + min(x, 0.0)) if period + min(x, 0.0) >= 1 else y / period
+              for x, y in zip(xs, ys, strict=True)]
     return period_line(label, color, xs, ys, period, x0, x1, bucket, how)
 
 

@@ -22,16 +22,19 @@ from metrics.records import (
     OTHER,
     THROTTLED,
     TIMEOUT,
+    concurrency_target,
     latency_basis,
 )
 from metrics.stats import Aggregate, error_rate
 from metrics.timeline import Timeline
 from tui.monitor.widgets.llm_figures import llm_rows
+from tui.monitor.widgets.run_figures import cost_rows, load_generator_rows
 
 Row = tuple[str, str]  # (label, value); a label with an empty value heads a section
 # The figures kept when the panel is squeezed under the charts (80x24).
 COMPACT_LABELS = {"target", "sent", "p50/p99 ok", "p50 / p99", "errors", "send lag p99", "requests",
-                  "invocations", "model avg/p99", "instances", "TTFT p50/p99", "goodput"}
+                  "invocations", "model avg/p99", "instances", "TTFT p50/p99", "goodput",
+                  "cost", "load gen"}
 
 
 def _ms(value: float | None) -> str:
@@ -60,11 +63,12 @@ def _p(histogram: hdr.Histogram, percentile: float) -> str:
 
 
 def client_rows(title: str, agg: Aggregate, per_second: bool = True,
-                ok_only: bool = True) -> list[Row]:
+                ok_only: bool = True, concurrency: bool = False) -> list[Row]:
     """Figures of an aggregate, read straight from its histograms.
 
     ``ok_only``: its latency histograms hold successful requests only (format 2 on); a
-    format-1 replay mixed failures in, and its labels drop the "ok".
+    format-1 replay mixed failures in, and its labels drop the "ok". ``concurrency``: the
+    target is requests in flight (``load.mode: concurrency``), not a rate.
 
     Not ``Aggregate.snapshot()``: its mean walks every recorded value in Python (tens of ms
     per histogram), which at once a second was most of the monitor's CPU.
@@ -72,7 +76,9 @@ def client_rows(title: str, agg: Aggregate, per_second: bool = True,
     seconds = max(agg.seconds, 1)
     rows: list[Row] = [(title, "")]
     if per_second:
-        rows += [("target", f"{_rate(agg.target / seconds)}/s"),
+        target = agg.target / seconds  # a concurrency: "4 in flight" fits the 80-column panel
+        rows += [("target", f"{round(target, 1):g} in flight" if concurrency
+                  else f"{_rate(target)}/s"),
                  ("sent", f"{_rate(agg.sent / seconds)}/s"),
                  ("completed", f"{_rate(agg.completed / seconds)}/s")]
     else:
@@ -155,12 +161,14 @@ class FiguresPanel(Static):
         if timeline.recent:
             seconds = len(timeline.recent)
             rows += client_rows(f"last {seconds} s", Aggregate().extend(timeline.recent),
-                                ok_only=ok_only)
+                                ok_only=ok_only,
+                                concurrency=concurrency_target(timeline.header))
             rows += llm_rows(f"LLM, last {seconds} s", timeline.recent)
         rows += server_rows(timeline)
         if timeline.counts["tick"]:
             rows += client_rows("run so far", timeline.summary.total, per_second=False,
                                 ok_only=ok_only)
+            rows += load_generator_rows(timeline) + cost_rows(timeline)
         rows = rows or [("waiting for the first second of load", "")]
         # A layout pass costs more than the figures: only when the panel's height may change.
         layout = len(rows) != len(self._rows)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from metrics.records import concurrency_target, target_text
 from metrics.timeline import Timeline, clock
 
 
@@ -82,7 +83,8 @@ class SessionHeader(Static):
         top.append(f" {status.mode} ", style=status.mode_style)
         if point:  # the numbers first: on a narrow terminal the name is what gets cut
             top.append("  target ", style="dim")
-            top.append(f"{point.get('target_rps') or 0:,.0f}/s", style="bold")
+            top.append(target_text(point.get("target_rps") or 0, concurrency_target(header)),
+                       style="bold")
             top.append("  sent ", style="dim")
             top.append(f"{point.get('sent_rps') or 0:,.0f}/s", style="bold")
         top.append("   ")

@@ -1,0 +1,49 @@
+"""The client-bound verdict from ticks: late sends, busy workers, a lagging loop."""
+
+from __future__ import annotations
+
+from metrics.client_load import client_load
+from metrics.records import Tick
+from metrics.stats import merge_ticks
+
+
+def _tick(second: int, sent: int, late: int = 0, cpu: dict | None = None, lag: float = 0.0,
+          not_sent: int = 0) -> Tick:
+    return Tick(second=second, t=float(second), elapsed=float(second), phase="p",
+                phase_index=0, target_rps=sent, sent=sent, late=late, not_sent=not_sent,
+                cpu=cpu or {}, loop_lag_ms=lag)
+
+
+def test_a_run_that_kept_up_is_not_limited() -> None:
+    ticks = [_tick(s, 100, late=1, cpu={"0": 0.2}, lag=2.0) for s in range(20)]
+    result = client_load(ticks, late_ms=10)
+    assert result["limited"] is False and result["message"] is None
+    assert result["cpu_max"] == {"0": 0.2}
+
+
+def test_late_sends_say_how_many_and_what_to_do() -> None:
+    ticks = [_tick(s, 100, late=12, cpu={"0": 0.5}) for s in range(10)]
+    result = client_load(ticks, late_ms=10)
+    assert result["message"] == ("limited by the load generator: 12 % of requests sent late "
+                                 "(over 10 ms); add workers")
+
+
+def test_a_busy_worker_and_a_lagging_loop_with_requests_not_sent() -> None:
+    ticks = [_tick(s, 100, cpu={"0": 0.97, "1": 0.3}, lag=40.0, not_sent=5) for s in range(10)]
+    result = client_load(ticks, late_ms=10)
+    assert result["limited"] is True
+    assert result["reasons"] == [
+        "worker 0 at 97 % of a core (100 % of seconds over 90 %)",
+        "event loop late by up to 40 ms (100 % of seconds over 10 ms)",
+        "4.8 % of requests not sent"]
+
+
+def test_requests_not_sent_alone_are_the_servers_doing() -> None:
+    ticks = [_tick(s, 100, cpu={"0": 0.3}, not_sent=50) for s in range(10)]
+    assert client_load(ticks)["limited"] is False
+
+
+def test_workers_cpu_merges_per_worker() -> None:
+    merged = merge_ticks([_tick(0, 5, cpu={"0": 0.4}, lag=3.0),
+                          _tick(0, 5, cpu={"1": 0.6}, lag=7.0)])
+    assert merged.cpu == {"0": 0.4, "1": 0.6} and merged.loop_lag_ms == 7.0
