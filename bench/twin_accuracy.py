@@ -22,6 +22,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -102,32 +103,63 @@ def changes(path: Path) -> list[tuple[float, int]]:
     return out
 
 
-def compare(real: Path, predicted: Path) -> list[str]:
+def phase_table(real: Path, predicted: Path, rates: bool = False) -> list[str]:
+    """Per phase: p50, p99 (ok) and error share, real beside the twin's (``rates``: also the
+    offered rate and the p99s' ratio)."""
     a, b = analyze(read_recording(real)), analyze(read_recording(predicted))
-    lines = ["| phase | p50 real / twin (ms) | p99 real / twin (ms) | errors real / twin |",
-             "|---|---|---|---|"]
+    extra = ("rate req/s", "p99 twin/real") if rates else ()
+    head = ("phase", *extra[:1], "p50 real / twin (ms)", "p99 real / twin (ms)", *extra[1:],
+            "errors real / twin")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for wa, wb in zip(a.phases, b.phases, strict=False):
         fa, fb = a.figures(wa), b.figures(wb)
 
         def ms(x: float | None) -> str:
             return "n/a" if x is None else f"{x:.1f}"
 
-        lines.append(f"| {wa.name} | {ms(fa.p50_ms)} / {ms(fb.p50_ms)} | "
-                     f"{ms(fa.p99_ms)} / {ms(fb.p99_ms)} | "
-                     f"{fa.error_rate:.2%} / {fb.error_rate:.2%} |")
-    lines.append(f"instance count changes, real: {changes(real)}")
-    lines.append(f"instance count changes, twin: {changes(predicted)}")
+        ratio = (f"{fb.p99_ms / fa.p99_ms:.2f}" if fa.p99_ms and fb.p99_ms is not None
+                 else "n/a")
+        cells = [wa.name, *([f"{fa.offered_rps or 0:.0f}"] if rates else []),
+                 f"{ms(fa.p50_ms)} / {ms(fb.p50_ms)}", f"{ms(fa.p99_ms)} / {ms(fb.p99_ms)}",
+                 *([ratio] if rates else []), f"{fa.error_rate:.2%} / {fb.error_rate:.2%}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("/tmp/twin-accuracy"))
+def compare(real: Path, predicted: Path) -> list[str]:
+    return [*phase_table(real, predicted),
+            f"instance count changes, real: {changes(real)}",
+            f"instance count changes, twin: {changes(predicted)}"]
+
+
+def write_records(records: list[Any], path: Path) -> None:
+    """A virtual run's records as a recording (replay, compare and report read it)."""
+    with RecordingWriter(path, records[0]) as writer:
+        for record in records[1:]:
+            writer.write(record)
+
+
+def arguments(description: str, out: str) -> argparse.ArgumentParser:
+    """The options both accuracy benches take."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--cpus", type=float, default=0.6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse", action="store_true",
                         help="keep recordings already in --out (re-analyse only)")
-    args = parser.parse_args()
+    return parser
+
+
+def finish(out: Path, report: list[str]) -> int:
+    """The report printed and kept in ``out/report.md``."""
+    text = "\n".join(report)
+    (out / "report.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def main() -> int:
+    args = arguments(__doc__.splitlines()[0], "/tmp/twin-accuracy").parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     capacity = out / "capacity.jsonl"
@@ -157,18 +189,13 @@ def main() -> int:
                              seed=args.seed).run(records=True).records
         simulated_s = time.perf_counter() - started
         predicted = out / f"{name}-twin.jsonl"
-        with RecordingWriter(predicted, records[0]) as writer:  # type: ignore[arg-type]
-            for record in records[1:]:
-                writer.write(record)
+        write_records(records, predicted)
         real = out / f"{name}.jsonl"
         if not (args.reuse and real.exists()):
             with sandbox(args.cpus) as url:
                 loadwatch(url, "run", str(out / f"{name}.yml"), "--record", str(real))
         report += ["", f"## {name} (predicted in {simulated_s:.1f} s)", *compare(real, predicted)]
-    text = "\n".join(report)
-    (out / "report.md").write_text(text + "\n")
-    print(text)
-    return 0
+    return finish(out, report)
 
 
 if __name__ == "__main__":

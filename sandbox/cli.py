@@ -36,6 +36,8 @@ from sandbox.config import (
 
 DEFAULT_PORT = 8765
 LLM_INSTANCE = "ml.g5.2xlarge"
+# Inference components: four GPUs, so copies share an instance and managed scaling adds more.
+COMPONENT_INSTANCE = "ml.g5.12xlarge"
 _PARENT_POLL_S = 1.0
 
 

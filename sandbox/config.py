@@ -249,6 +249,16 @@ def with_component(config: SandboxConfig, name: str, *, copies: int = 1,
                           managed_scaling=ManagedScaling(min_instances, max_instances))
 
 
+def with_scaled_component(config: SandboxConfig, name: str, *, min_copies: int, max_copies: int,
+                          load_s: float = 5.0) -> SandboxConfig:
+    """``config`` hosting component ``name`` as a profile's scaling section sizes it: its
+    minimum of copies to start with (0: scaled to zero), and managed instance scaling from zero
+    up to the instances its maximum of copies needs (a copy takes one GPU, else one core)."""
+    per_instance = config.profile.accelerators or config.profile.vcpus
+    return with_component(config, name, copies=min_copies, min_instances=0,
+                          max_instances=max(1, -(-max_copies // per_instance)), load_s=load_s)
+
+
 def profile_named(name: str) -> InstanceProfile:
     """The built-in profile called ``name`` (an instance type, or ``small`` for tests)."""
     try:

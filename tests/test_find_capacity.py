@@ -57,8 +57,11 @@ def test_the_search_finds_a_small_instance_and_applies_the_policy(tmp_path):
     assert found["target"] == round(found["max_rps"] * 0.5 * 60)
     verdicts = [e.data for e in events if e.name == "capacity_verdict"]
     failed = [v["rate"] for v in verdicts if not v["passed"]]
-    assert failed and max(v["rate"] for v in verdicts) == 80  # never above the failure
-    assert [v["run"] for v in verdicts if v["rate"] == 80] == [1, 2]  # confirmed by a re-run
+    # From 40 the search doubles to 80, or grows by 1.25 to 50 when latency had bent at 40
+    # (issue 22: on a busy host the small instance's p50 rises already at 40 of its ~48).
+    top = max(v["rate"] for v in verdicts)
+    assert failed and top in (50, 80) and top in failed  # never above the first failure
+    assert [v["run"] for v in verdicts if v["rate"] == top] == [1, 2]  # confirmed by a re-run
     assert any(v["stopped_early"] for v in verdicts if not v["passed"])
     assert found["spread"]["bracket"] == [found["max_rps"], found["first_failing_rps"]]
     # The summary for machines holds the same answer, every step, and the exit code.

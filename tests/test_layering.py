@@ -47,7 +47,7 @@ SUBPACKAGES = {
     "twin.whatif": {"twin.model", "twin.virtual", "driver.schedule", "driver.profile",
                     "driver.aws"},
     "tui.report": {"driver.pool", "driver.capacity"},
-    "tui.console": {"driver.profile", "driver.aws", "driver.session"},
+    "tui.console": {"driver.profile", "driver.aws", "driver.session", "twin.model"},
     "tui.monitor": {"tui.console", "driver.profile", "driver.aws", "driver.session"},
     "tui.commands": {"tui.console", "tui.monitor", "tui.report", "driver.profile", "driver.load",
                      "driver.pool", "driver.aws", "driver.session", "driver.capacity",

@@ -10,6 +10,7 @@ from driver.profile.model import (
     ProfileError,
     RenderedRequest,
     SageMakerOptions,
+    SandboxOptions,
     ScalingOptions,
 )
 from driver.profile.options import describe_llm, llm_length_warnings
@@ -33,6 +34,7 @@ __all__ = [
     "PromptSource",
     "RenderedRequest",
     "SageMakerOptions",
+    "SandboxOptions",
     "ScalingOptions",
     "SyntheticPrompts",
     "describe_llm",

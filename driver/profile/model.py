@@ -136,6 +136,14 @@ class EngineOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class SandboxOptions:
+    """``sandbox:``: how the built-in sandbox serves (a profile without a target only)."""
+
+    twin: str  # a twin file's absolute path: the sandbox serves like the fitted twin
+    twin_line: int | None = None  # where the profile names it, for a problem inside the file
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsOptions:
     enabled: bool = True
     period: int | None = None  # seconds; None: 60 on AWS, the sandbox's period there
@@ -207,6 +215,7 @@ class Profile:
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
     llm: LlmOptions | None = None  # a streaming LLM target (the llm section, sagemaker.stream)
     engine: EngineOptions | None = None  # the engine's own metrics (the engine section)
+    sandbox: SandboxOptions | None = None  # the built-in sandbox's twin (the sandbox section)
     target_problem: Problem | None = None  # set when config.target is a placeholder
     secrets: set[str] = field(default_factory=set)
     sanitized: dict[str, Any] = field(default_factory=dict)

@@ -45,6 +45,7 @@ from driver.profile.options import (
     scaling_options,
 )
 from driver.profile.reader import TEMPLATE, Context
+from driver.profile.sandbox_section import sandbox_options
 from driver.profile.sections import (
     read_default_headers,
     read_ensure,
@@ -100,7 +101,7 @@ def parse_profile(
     if data is None:
         raise ProfileError([Problem(file, 1, "profile", "the file is empty")])
     top = ctx.fields(data, "", 1, ("config", "scenarios", "load", "sagemaker", "scaling",
-                                   "metrics", "llm", "engine"))
+                                   "metrics", "llm", "engine", "sandbox"))
     if not isinstance(data, dict):
         raise ProfileError(ctx.problems)
     config_value, config_line = top.get("config", (None, 1))
@@ -152,6 +153,9 @@ def parse_profile(
         scenarios = read_scenarios(ctx, top, fields, default_headers,
                                    needs_url=target is not None)
 
+    sandbox = sandbox_options(ctx, top, serves_sandbox=(
+        target is None and target_problem is None
+        and (sagemaker is None or sagemaker.endpoint is None)))
     if target is not None and sagemaker is not None and sagemaker.endpoint is not None:
         ctx.error(config.get("target", (None, None))[1], "config.target",
                   "give either config.target (HTTP) or sagemaker.endpoint, not both")
@@ -170,6 +174,7 @@ def parse_profile(
         metrics=metrics,
         llm=llm,
         engine=engine,
+        sandbox=sandbox,
         target_problem=target_problem,
         secrets=ctx.secrets,
         sanitized=sanitize(data),

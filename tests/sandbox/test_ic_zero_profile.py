@@ -1,6 +1,7 @@
-"""profiles/sandbox-ic-zero.yml's story on the sandbox its header starts, with plain boto3.
+"""profiles/sandbox-ic-zero.yml's story on the sandbox loadwatch starts for it, with plain boto3.
 
-The sandbox is the one the profile's own command line builds (sandbox.cli), on one-second
+The sandbox is the one ``loadwatch run`` builds for the profile (its component on the
+instance type for components, sized by the profile's scaling block), on one-second
 periods so the story takes seconds; the scaling is what the profile's ``scaling`` block asks
 for, set up with boto3 as AWS documents it: per-copy target tracking, MinCapacity 0 and the
 scale-from-zero pair. Zero copies, a refused stream, the alarm, a copy on a new instance, load
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,8 +22,9 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sandbox.cli import build_parser, config_from_args
+from sandbox.cli import COMPONENT_INSTANCE
 from sandbox.components import NO_CAPACITY
+from sandbox.config import SandboxConfig, profile_named, with_scaled_component
 from sandbox.model import IrisModel
 from sandbox.scaling_model import COPY_CONCURRENCY_METRIC, COPY_DIMENSION
 from sandbox.server import SandboxThread
@@ -34,18 +35,21 @@ PROFILE = Path(__file__).parents[2] / "profiles" / "sandbox-ic-zero.yml"
 STREAMS = 40  # the profile's "about 40 streams in flight" at max load
 
 
-def profile_and_sandbox_args() -> tuple[dict[str, Any], list[str]]:
-    text = PROFILE.read_text()
-    command = next(line for line in text.splitlines() if "python -m sandbox" in line)
-    args = shlex.split(command.split("python -m sandbox", 1)[1])
-    return yaml.safe_load(text), args
+def profile_and_config() -> tuple[dict[str, Any], SandboxConfig]:
+    """The profile, and the sandbox ``loadwatch run`` starts for it (fast timings)."""
+    profile = yaml.safe_load(PROFILE.read_text())
+    scaling = profile["scaling"]
+    config = with_scaled_component(
+        SandboxConfig(profile=profile_named(COMPONENT_INSTANCE)),
+        profile["sagemaker"]["inferenceComponent"],
+        min_copies=scaling["min"], max_copies=scaling["max"])
+    return profile, config
 
 
 @pytest.fixture
 def story(iris_model: IrisModel, clock: MovableClock) -> Any:
-    profile, args = profile_and_sandbox_args()
-    config = config_from_args(build_parser().parse_args(args)).replace(
-        timings=TEST_TIMINGS, seed=20)
+    profile, config = profile_and_config()
+    config = config.replace(timings=TEST_TIMINGS, seed=20)
     component = profile["sagemaker"]["inferenceComponent"]
     assert [c.name for c in config.components] == [component]
     handle = SandboxThread(config, model=iris_model, wall=clock)
@@ -142,8 +146,7 @@ def test_the_profile_story_from_zero_to_two_instances(story: Any, clock: Movable
 def test_the_profile_story_back_to_zero_after_quiet_minutes(iris_model: IrisModel) -> None:
     """Load has stopped: per-copy concurrency is 0 and AlarmLow's fifteen one-minute averages
     take the copies, then the instances, back to zero (no server: 17 simulated minutes)."""
-    profile, args = profile_and_sandbox_args()
-    config = config_from_args(build_parser().parse_args(args))  # the fast timings themselves
+    profile, config = profile_and_config()  # the fast timings themselves
     now = [1_000_000.0]
     sim = Simulation(config, iris_model, now=now[0], wall=lambda: now[0])
     component = profile["sagemaker"]["inferenceComponent"]

@@ -90,3 +90,32 @@ def test_sandbox_twin_serves_like_the_twin(fitted) -> None:
     assert config.profile.queue_bound == fitted.queue_bound
     assert config.timings.period_s == fitted.period_s
     assert config.timings.provisioning_delay_s == fitted.provisioning_delay_s
+
+
+def test_a_queue_that_never_turns_anyone_away_is_bounded_by_the_timeout(tmp_path) -> None:
+    """Past capacity nginx -> gunicorn queues instead of answering 503: steps with no errors
+    but served short of the offered rate are past saturation, and the client's timeout
+    bounds the queue. The recording is a virtual session of such a server (queue 10,000)."""
+    import numpy as np
+
+    from metrics.recording import RecordingWriter
+    from sandbox.config import InstanceProfile, SandboxConfig
+    from twin.model import Twin
+    from twin.virtual import Traffic, VirtualRun
+
+    deep = Twin.from_sandbox(SandboxConfig(profile=InstanceProfile(
+        "ml.c5.large", vcpus=2, memory_gib=4.0, workers=2, service_time_ms=25.0,
+        jitter_ms=1.0, queue_bound=10_000)))
+    rates = [20] * 12 + [60] * 12 + [120] * 12  # 80 req/s serve all of 20 and 60, not 120
+    counts = np.array(rates, dtype=np.int64)
+    traffic = Traffic(counts, counts.astype(float), np.repeat([0, 1, 2], 12),
+                      ["low", "mid", "over"], timeout_s=20.0, source="steps")
+    records = VirtualRun(deep, traffic, None, seed=1).run(records=True).records
+    path = tmp_path / "deep.jsonl"
+    with RecordingWriter(path, records[0]) as writer:  # type: ignore[arg-type]
+        for record in records[1:]:
+            writer.write(record)
+    fitted = fit([read_recording(path)])
+    assert fitted.capacity_rps == pytest.approx(80, rel=0.05)
+    assert fitted.queue_bound == round(fitted.capacity_rps * 20.0)
+    assert "timeout" in fitted.sources["queue_bound"]["how"]

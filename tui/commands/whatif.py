@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 EXIT_BAD_INPUT = 2
 
@@ -69,6 +70,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.add_argument("--record", type=Path, metavar="PATH",
                         help="also write the best policy's virtual session as a recording "
                              "(replay, compare and report read it)")
+    parser.add_argument("--report", type=Path, metavar="HTML",
+                        help="also write an HTML report: the ranking, and the demand with the "
+                             "first policies' instance counts and p99 on one time axis")
     parser.set_defaults(handler=cmd_whatif)
 
 
@@ -125,6 +129,9 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         scale_in_cooldown=default(args.scale_in_cooldown,
                                   scaling.scale_in_cooldown if scaling else None, "300"),
         step_threshold=args.step_threshold, step_adjustment=args.step_adjustment)
+    if args.report is not None and args.report.resolve() in (args.traffic.resolve(),
+                                                             args.twin.resolve()):
+        return _fail(f"--report: {args.report} is an input; choose another file")
     try:
         policies = candidates(spec)
     except GridError as exc:
@@ -156,4 +163,61 @@ def cmd_whatif(args: argparse.Namespace) -> int:
             for record in records[1:]:
                 writer.write(record)
         print(f"recorded the best policy's virtual session: {args.record}")
+    if args.report is not None:
+        from tui.report.whatif_report import whatif_html
+
+        html = whatif_html(_report(twin, args, traffic, ranked, objective, elapsed))
+        try:
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+            args.report.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            return _fail(f"--report: cannot write {args.report}: {exc.strerror}")
+        print(f"report: {args.report} ({len(html.encode()) / 1024:,.0f} KiB)")
     return 0
+
+
+def _report(twin: Any, args: argparse.Namespace, traffic: Any, ranked: list[Any],
+            objective: Any, elapsed: float) -> Any:
+    """The report's figures: the first policies of the ranking run again (same seed, so the
+    same figures) for their per-second instance counts and p99."""
+    import math
+
+    from tui.report.tables import Table
+    from tui.report.whatif_report import MAX_CHARTED, PolicyTrace, WhatIfReport
+    from twin.virtual import VirtualRun
+    from twin.whatif.text import COLUMNS, best_policy_text, mark, ranking_rows, slo_text
+
+    # Policies that behave alike (a cooldown that never came into play) draw the same lines:
+    # one line each, its legend counting the others, so the chart shows different behaviours.
+    charted: dict[tuple[tuple[int, ...], tuple[float, ...]], list[Any]] = {}
+    demand: list[float] = []
+    for figures in ranked[:MAX_CHARTED * 4]:
+        result = VirtualRun(twin, traffic, figures.policy, seed=args.seed).run()
+        demand = demand or [float(v) for v in result.sent]
+        key = (tuple(int(v) for v in result.serving),
+               tuple(round(float(v), 1) for v in result.p99_ms))
+        if key in charted:
+            charted[key][1] += 1
+        elif len(charted) < MAX_CHARTED:
+            charted[key] = [figures, 0, result]
+        if len(charted) == MAX_CHARTED and key not in charted:
+            break
+    traces = []
+    for figures, alike, result in charted.values():
+        label = figures.policy.label + (f" (+{alike} alike)" if alike else "")
+        traces.append(PolicyTrace(
+            label, [float(v) for v in result.serving],
+            [None if math.isnan(v) else float(v) for v in result.p99_ms], mark(figures, ranked)))
+    phases = []
+    for i, name in enumerate(traffic.phase_names):
+        seconds = [k for k, p in enumerate(traffic.phase_index) if p == i]
+        if seconds:
+            phases.append((float(seconds[0]), float(seconds[-1] + 1), name))
+    best = next((f for f in ranked if f.meets), None)
+    return WhatIfReport(
+        traffic=str(args.traffic), demand=demand, phases=phases,
+        twin=f"{args.twin} ({twin.instance_type}, {twin.capacity_rps:g} req/s per instance)",
+        ranking=Table(list(COLUMNS), [list(r) for r in ranking_rows(ranked, args.top)]),
+        traces=traces, slo_ms=objective.slo_ms, slo_text=slo_text(objective),
+        best_text=best_policy_text(best, objective, twin.period_s), policies=len(ranked),
+        meeting=sum(f.meets for f in ranked), seconds_taken=elapsed)

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from driver.profile import Profile, ProfileError
 from driver.session import (
@@ -26,6 +27,9 @@ from driver.session import (
     SetupError,
     prepare_run,
 )
+
+if TYPE_CHECKING:
+    from sandbox.config import SandboxConfig
 
 # Each stops a run the same way: load stopped, scaling restored, the recording finished.
 # SIGHUP is the terminal closing (an SSH session dropped, a window shut).
@@ -132,26 +136,44 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
         return await prepare_run(profile, options)
 
     from driver.aws import FrozenCredentials
-    from sandbox.cli import LLM_INSTANCE
-    from sandbox.config import FAST, REALISTIC, SandboxConfig, profile_named
+    from sandbox.cli import COMPONENT_INSTANCE, LLM_INSTANCE
+    from sandbox.config import (
+        FAST,
+        REALISTIC,
+        SandboxConfig,
+        profile_named,
+        with_scaled_component,
+    )
     from sandbox.process import SandboxProcess, SandboxStartError
 
     sagemaker = profile.sagemaker
-    timings = REALISTIC if options.realistic else FAST
-    if options.sandbox_period:
-        timings = dataclasses.replace(timings, period_s=options.sandbox_period,
-                                      publication_delay_s=min(timings.publication_delay_s,
-                                                              options.sandbox_period / 2))
-        # Asked for on the command line, the sandbox's period is the one to poll at.
-        profile = dataclasses.replace(profile, metrics=dataclasses.replace(
-            profile.metrics, period=max(1, round(options.sandbox_period)),
-            poll_interval=None))
     try:
-        config = SandboxConfig(timings=timings, initial_instances=options.sandbox_instances)
+        if profile.sandbox is not None:  # the profile's twin: its instance and its clock
+            config = _twin_config(profile, options.sandbox_instances)
+        else:
+            config = SandboxConfig(timings=REALISTIC if options.realistic else FAST,
+                                   initial_instances=options.sandbox_instances)
+        if options.sandbox_period:
+            timings = config.timings
+            config = config.replace(timings=dataclasses.replace(
+                timings, period_s=options.sandbox_period,
+                publication_delay_s=min(timings.publication_delay_s,
+                                        options.sandbox_period / 2)))
+            # Asked for on the command line, the sandbox's period is the one to poll at.
+            profile = dataclasses.replace(profile, metrics=dataclasses.replace(
+                profile.metrics, period=max(1, round(options.sandbox_period)),
+                poll_interval=None))
         # An LLM profile needs an instance that streams: the sandbox's GPU instance by default.
-        instance = options.sandbox_instance or (LLM_INSTANCE if profile.llm else None)
+        component = sagemaker.inference_component if sagemaker is not None else None
+        instance = options.sandbox_instance or (
+            COMPONENT_INSTANCE if component else LLM_INSTANCE if profile.llm else None)
         if instance:
             config = config.replace(profile=profile_named(instance))
+        if component:
+            scaling = profile.scaling
+            config = with_scaled_component(
+                config, component, min_copies=scaling.min if scaling else 1,
+                max_copies=scaling.max if scaling else 1, load_s=60.0 if options.realistic else 5.0)
     except ValueError as exc:
         raise SetupError(f"sandbox: {exc}") from exc
     if sagemaker is not None and sagemaker.endpoint:
@@ -177,9 +199,27 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
         raise
     prepared._closers.append(lambda: asyncio.to_thread(sandbox.stop))
     timings = config.timings
+    if profile.sandbox is not None:
+        prepared.notes.insert(0, f"sandbox: serving like the twin {profile.sandbox.twin}")
     prepared.notes.insert(0, (
         f"sandbox: {sandbox.endpoint_url} (pid {sandbox.pid}), {config.initial_instances} x "
         f"{config.profile.instance_type} at about {config.profile.capacity_rps:.0f} req/s each; "
         f"{timings.period_s:g} s metric periods, new instances serve after "
         f"{timings.provisioning_delay_s:g} s"))
     return prepared
+
+
+def _twin_config(profile: Profile, instances: int) -> SandboxConfig:
+    """The sandbox of the profile's ``sandbox.twin``: the twin's instance and timings;
+    SetupError naming the profile's line and the twin file's field when it is not a twin."""
+    from twin.model import TwinError, load_twin
+
+    assert profile.sandbox is not None
+    try:
+        twin = load_twin(profile.sandbox.twin)
+    except TwinError as exc:
+        where = str(profile.path or "<profile>")
+        if profile.sandbox.twin_line is not None:
+            where += f":{profile.sandbox.twin_line}"
+        raise SetupError(f"{where}: sandbox.twin: {exc}") from exc
+    return twin.sandbox_config(initial_instances=instances)

@@ -23,10 +23,9 @@ from tui.report import svg, tables
 from tui.report.capacity_section import capacity_html
 from tui.report.cold_start_section import cold_start_html
 from tui.report.engine_section import engine_html, with_engine_rows
-from tui.report.html_parts import cards_html, charts_html, pair, table_html
+from tui.report.html_parts import cards_html, charts_html, page_html, pair, table_html
 from tui.report.llm_section import llm_cards_html, llm_comparison_cards, llm_table_html
 from tui.report.overlay import overlay_charts
-from tui.report.style import CSS
 from tui.report.tables import BETTER, WORSE, Table
 
 MAX_EVENTS = 400
@@ -355,20 +354,7 @@ def report_html(runs: list[RunAnalysis], comparison: Comparison | None = None,
         title = f"loadwatch report: {runs[0].label}"
     targets = sorted({r.header.target for r in runs})
     warnings = [w for run in runs for w in run.warnings]
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        # The report must not fetch anything, even if someone edits it to add a link.
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; img-src data:\">",
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>",
-        f"<h1>{escape(title)}</h1>",
-        f'<p class="sub">Target {escape(", ".join(targets))} · '
-        f"{len(runs)} recording{'s' if len(runs) > 1 else ''} · generated "
-        f"{generated.strftime('%Y-%m-%d %H:%M UTC')} by loadwatch {escape(driver.__version__)}"
-        "</p>",
-    ]
+    parts = []
     if warnings:
         items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
         parts.append(f'<div class="warnings" role="alert"><strong>Read with care:</strong>'
@@ -377,7 +363,10 @@ def report_html(runs: list[RunAnalysis], comparison: Comparison | None = None,
         parts.append(_comparison(comparison))
     for i, run in enumerate(runs):
         parts.append(_run_section(run, i, len(runs)))
-    parts.append('<footer>Times are elapsed from each session\'s start (m:ss). Server metrics '
-                 "are CloudWatch periods drawn at their start. Shaded bands are the profile's "
-                 "phases.</footer></main></body></html>")
-    return "\n".join(parts)
+    sub = (f"Target {', '.join(targets)} · {len(runs)} recording{'s' if len(runs) > 1 else ''}"
+           f" · generated {generated.strftime('%Y-%m-%d %H:%M UTC')} by loadwatch "
+           f"{driver.__version__}")
+    return page_html(title, sub, "\n".join(parts),
+                     "Times are elapsed from each session's start (m:ss). Server metrics are "
+                     "CloudWatch periods drawn at their start. Shaded bands are the profile's "
+                     "phases.")

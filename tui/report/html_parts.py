@@ -7,6 +7,7 @@ from html import escape
 
 from tui.report import charts as chart_specs
 from tui.report import svg
+from tui.report.style import CSS
 from tui.report.tables import Table
 
 
@@ -51,6 +52,25 @@ def _figure(chart: chart_specs.Chart) -> str:
             f"</figcaption>{svg.render(chart)}{svg.legend_html(chart)}{note}</figure>")
 
 
-def charts_html(charts: list[chart_specs.Chart]) -> str:
+def charts_html(charts: list[chart_specs.Chart], stacked: bool = False) -> str:
+    """Charts side by side as the width allows; ``stacked``: one column, so their time axes
+    line up."""
     shown = [c for c in charts if not c.empty or c.marks]
-    return f'<div class="charts">{"".join(_figure(c) for c in shown)}</div>'
+    cls = "charts stacked" if stacked else "charts"
+    return f'<div class="{cls}">{"".join(_figure(c) for c in shown)}</div>'
+
+
+def page_html(title: str, sub: str, body: str, footer: str) -> str:
+    """A whole self-contained document: inline CSS, nothing fetched."""
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        # The report must not fetch anything, even if someone edits it to add a link.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>",
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="sub">{escape(sub)}</p>',
+        body,
+        f"<footer>{escape(footer)}</footer></main></body></html>"])

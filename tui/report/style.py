@@ -48,6 +48,8 @@ dl.meta dt { color: var(--muted); }
 dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr));
   gap: 18px 26px; }
+.charts.stacked { grid-template-columns: minmax(0, 1fr); max-width: 1100px; }
+pre { background: var(--soft); padding: 10px 14px; overflow-x: auto; font-size: 0.85rem; }
 figure { margin: 0; min-width: 0; }
 figcaption { font-weight: 600; margin-bottom: 2px; }
 svg.chart { width: 100%; height: auto; display: block; overflow: visible; }

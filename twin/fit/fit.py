@@ -3,10 +3,14 @@
 - service time (mean, spread, percentiles) and ModelLatency: the calmest step (smallest
   p99) without errors below half the capacity;
 - sustained capacity: the successful rate of the steps past saturation (503s or timeouts on
-  more than 5 % of requests), where the instance serves all it can;
+  more than 5 % of requests, or served short of the offered rate by more than 10 %: a queue
+  that grows without turning anyone away, as nginx -> gunicorn's), where the instance serves
+  all it can;
 - parallelism: capacity x the mean time inside the instance (Little's law at saturation);
 - queue bound: past saturation the queue stays full, so most successful requests waited for
-  all of it: ``(p50 - service time) x capacity`` requests were ahead of them;
+  all of it: ``(p50 - service time) x capacity`` requests were ahead of them; when no step
+  past saturation turned requests away the queue has no bound of its own and the client's
+  timeout bounds the wait: ``capacity x timeout``;
 - provisioning delay: a scale-out's start to the endpoint's instance count rising, midway
   between the two polls around it (any recording with a scale-out; else the sandbox's
   default, said so);
@@ -34,7 +38,8 @@ from twin.fit.steps import SETTLE_S, Step, steps_of
 from twin.model import Twin
 from twin.virtual import VirtualRun, constant_traffic
 
-OVERLOADED_SHARE = 0.05  # a step past saturation: this share of its requests failed
+OVERLOADED_SHARE = 0.05  # a step past saturation: this share of its requests failed,
+SHORT_SHARE = 0.9  # or it served less than this share of the offered rate (its queue grew)
 CLEAN_SHARE = 0.01  # a step below it
 
 
@@ -52,7 +57,8 @@ def fit(recordings: Sequence[Recording]) -> Twin:
     if not clean:
         raise FitError("no step without errors: the service time at low load cannot be "
                        "measured; record a `loadwatch find-capacity` run (its baseline is low)")
-    over = [s for s in steps if s.error_share > OVERLOADED_SHARE and s.p99_ms is not None]
+    over = [s for s in steps if s.p99_ms is not None and (
+        s.error_share > OVERLOADED_SHARE or s.ok_rps < SHORT_SHARE * s.rate)]
     if not over:
         top = max(steps, key=lambda s: s.rate)
         raise FitError(
@@ -88,16 +94,26 @@ def fit(recordings: Sequence[Recording]) -> Twin:
         source("model_latency_ms", [low], "no ModelLatency datapoints: the client service "
                                           "time (the overhead is taken as 0)")
     capacity = float(np.median([s.ok_rps for s in over]))
-    source("capacity_rps", over, "median successful rate of the steps with more than "
-                                 f"{OVERLOADED_SHARE:.0%} errors")
+    source("capacity_rps", over, "median successful rate of the steps past saturation (more "
+                                 f"than {OVERLOADED_SHARE:.0%} errors, or under "
+                                 f"{SHORT_SHARE:.0%} of the offered rate served)")
     workers = max(1, round(capacity * model / 1000.0))
     source("workers", [*over, low], "capacity x mean ModelLatency (Little's law)")
-    # Past saturation the queue stays full: most requests wait for all of it.
-    full = float(np.median([s.p50_ms for s in over if s.p50_ms is not None]))
-    queue = max(0, round((full - service) / 1000.0 * capacity))
-    source("queue_bound", over, f"(p50 past saturation {full:.0f} ms - service time) x "
-                                "capacity")
     first = recordings[0]
+    turned_away = [s for s in over if s.error_share > OVERLOADED_SHARE and s.p50_ms is not None]
+    if turned_away:
+        # Past saturation the queue stays full: most requests wait for all of it.
+        full = float(np.median([s.p50_ms for s in turned_away]))
+        queue = max(0, round((full - service) / 1000.0 * capacity))
+        source("queue_bound", turned_away, f"(p50 past saturation {full:.0f} ms - service "
+                                           "time) x capacity")
+    else:
+        load = first.header.meta.get("load") if isinstance(first.header.meta, dict) else None
+        timeout = float((load or {}).get("timeout") or 30.0)
+        queue = max(1, round(capacity * timeout))
+        source("queue_bound", over, "no step past saturation turned requests away: the queue "
+                                    f"has no bound of its own, the client's {timeout:g} s "
+                                    "timeout bounds the wait (capacity x timeout)")
     twin = Twin(
         instance_type=str((first.header.meta.get("aws") or {}).get("instance_type")
                           or "unknown"),

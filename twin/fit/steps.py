@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from metrics import hdr
 from metrics.recording import Recording
 from metrics.records import OK, Datapoint, EndpointState, Tick
@@ -65,7 +67,9 @@ def steps_of(recording: Recording) -> list[Step]:
     steps = []
     for run in runs:
         judged = run[SETTLE_S:]
-        rate = sum(t.target_rps for t in by_second[run[0]])
+        # The judged seconds' median: the first second of a step may be part of a ramp into it.
+        rate = float(np.median([sum(t.target_rps for t in by_second[s]) for s in judged])) \
+            if judged else 0.0
         if len(judged) < MIN_SECONDS or rate <= 0:
             continue
         serving = [n for at, n in states if judged[0] <= at <= judged[-1] + 1]

@@ -15,23 +15,33 @@ def _money(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def ranking_table(ranked: Sequence[PolicyFigures], objective: Objective, top: int) -> str:
-    rows = [COLUMNS]
+def mark(figures: PolicyFigures, ranked: Sequence[PolicyFigures]) -> str:
+    """"*" the cheapest meeting the SLO (the first that meets it), "ok" meets it, else ""."""
     best = next((f for f in ranked if f.meets), None)
-    for f in ranked[:top]:
-        mark = "*" if f is best else ("ok" if f.meets else "")
-        rows.append((mark, f.policy.label, f"{f.seconds_over_slo} s", f"{f.error_share:.2%}",
-                     "n/a" if f.p99_ms is None else f"{f.p99_ms:.1f}", str(f.max_instances),
-                     f"{f.instance_hours:.3f}", _money(f.cost_usd), _money(f.cost_per_million_ok,
-                                                                           2)))
+    return "*" if figures is best else ("ok" if figures.meets else "")
+
+
+def ranking_rows(ranked: Sequence[PolicyFigures], top: int) -> list[tuple[str, ...]]:
+    """The first ``top`` policies as rows of ``COLUMNS`` (the terminal's and the report's)."""
+    return [(mark(f, ranked), f.policy.label, f"{f.seconds_over_slo} s", f"{f.error_share:.2%}",
+             "n/a" if f.p99_ms is None else f"{f.p99_ms:.1f}", str(f.max_instances),
+             f"{f.instance_hours:.3f}", _money(f.cost_usd), _money(f.cost_per_million_ok, 2))
+            for f in ranked[:top]]
+
+
+def slo_text(objective: Objective) -> str:
+    return (f"p99 (ok) <= {objective.slo_ms:g} ms in all but {objective.max_over_slo:.0%} of "
+            f"seconds, errors <= {objective.max_error_share:.1%}")
+
+
+def ranking_table(ranked: Sequence[PolicyFigures], objective: Objective, top: int) -> str:
+    rows = [COLUMNS, *ranking_rows(ranked, top)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
              for row in rows]
     lines.insert(1, "-" * len(lines[0]))
-    lines.append(f"SLO: p99 (ok) <= {objective.slo_ms:g} ms in all but "
-                 f"{objective.max_over_slo:.0%} of seconds, errors <= "
-                 f"{objective.max_error_share:.1%}. * the cheapest meeting it; ok: meets it. "
+    lines.append(f"SLO: {slo_text(objective)}. * the cheapest meeting it; ok: meets it. "
                  f"Cost: {PRICE_SOURCE}.")
     if len(ranked) > top:
         lines.append(f"({len(ranked) - top} more not shown; --top N)")

@@ -32,6 +32,8 @@ from tui.monitor.widgets.run_figures import cost_rows, load_generator_rows
 
 Row = tuple[str, str]  # (label, value); a label with an empty value heads a section
 # The figures kept when the panel is squeezed under the charts (80x24).
+# Under the charts a column needs its label and about ten characters of value beside it.
+MIN_COLUMN_WIDTH = 24
 COMPACT_LABELS = {"target", "sent", "p50/p99 ok", "p50 / p99", "errors", "send lag p99", "requests",
                   "invocations", "model avg/p99", "instances", "TTFT p50/p99", "goodput",
                   "cost", "load gen"}
@@ -190,6 +192,12 @@ class FiguresPanel(Static):
         fixed = self.screen.has_class("-compact")
         rows = [row for row in self._rows if not fixed or not row[1] or row[0] in COMPACT_LABELS]
         height = max(1, self.content_size.height) if fixed else len(rows)
+        if fixed:  # only as many columns as can show their values; the rest of the rows wait
+            fit = max(1, self.content_size.width // MIN_COLUMN_WIDTH) * height
+            if len(rows) > fit:  # the rows come most telling first, but for a load generator
+                # that cannot keep up: that verdict qualifies every other figure.
+                first = [r for r in rows if r[0] == "load gen" and r[1].startswith("LIMITED")]
+                rows = first + [r for r in rows if r not in first][:fit - len(first)]
         columns = max(1, math.ceil(len(rows) / height))
         per_column = math.ceil(len(rows) / columns)
         chunks = [rows[i:i + per_column] for i in range(0, len(rows), per_column)]
