@@ -156,44 +156,34 @@ def llm_status(snap: dict[str, Any]) -> str:
             f"{_pct(snap['goodput_pct'])}" + (f", stream errors {errors}" if errors else ""))
 
 
-def llm_summary_lines(llm: dict[str, Any], note: bool = True) -> list[str]:
+def llm_summary_lines(llm: dict[str, Any], note: bool = True,
+                      width: int | None = None) -> list[str]:
     """The end-of-run LLM tables: one row per phase and a total row (p50 and p99, ms), then
     (with ``note``: the end of a run, not compare) the whole run as ``vllm bench serve`` prints
-    it (mean, median, p99, from the actual send), so the two read side by side line by line."""
-    head = (f"{'phase':<16} {'tok in':>8} {'tok out':>8} {'out tok/s':>9} {'req/s':>6} "
-            f"{'TTFT p50':>8} {'p99':>7} {'sent p50':>8} {'p99':>7} {'TPOT p50':>8} "
-            f"{'p99':>6} {'ITL p50':>7} {'p99':>6} {'E2E p50':>7} {'p99':>7} {'goodput':>7}")
-    lines = [head, "-" * len(head)]
-    for row in [*llm.get("phases", []), {"name": "total", **llm.get("total", {})}]:
-        if "output_tokens" not in row:
-            continue
-        ttft, sent, tpot, itl = row["ttft_ms"], row["ttft_sent_ms"], row["tpot_ms"], row["itl_ms"]
-        e2e = row.get("e2e_ms") or {}
-        lines.append(
-            f"{str(row.get('name') or '')[:16]:<16} {row['input_tokens']:>8} "
-            f"{row['output_tokens']:>8} {row['output_tokens_per_s']:>9.1f} "
-            f"{_rate(row.get('requests_per_s')):>6} "
-            f"{_ms(ttft['p50']):>8} {_ms(ttft['p99']):>7} {_ms(sent['p50']):>8} "
-            f"{_ms(sent['p99']):>7} {_ms(tpot['p50']):>8} {_ms(tpot['p99']):>6} "
-            f"{_ms(itl['p50']):>7} {_ms(itl['p99']):>6} {_ms(e2e.get('p50')):>7} "
-            f"{_ms(e2e.get('p99')):>7} {_pct(row['goodput_pct']):>7}")
+    it (mean, median, p99, from the actual send), so the two read side by side line by line.
+    ``width``: the terminal's; a narrower one gets the table in blocks of column groups."""
+    rows = [row for row in [*llm.get("phases", []), {"name": "total", **llm.get("total", {})}]
+            if "output_tokens" in row]
+    lines = table_lines(rows, _LLM_COLUMNS, width)
     total = llm.get("total", {})
     if note:
-        lines.append("ms; TTFT from the intended send (coordinated omission corrected); 'sent' "
-                     "TTFT and E2E: from the actual send, as vllm bench serve reports them")
+        lines += _wrapped(["ms; TTFT from the intended send (coordinated omission corrected); "
+                           "'sent' TTFT and E2E: from the actual send, as vllm bench serve "
+                           "reports them"], width)
     if note and "output_tokens" in total:
         lines += ["", *bench_serve_lines(total)]
+    prose: list[str] = []
     if total.get("output_tokens_estimated"):
-        lines.append(f"output tokens counted from chunks (the stream gave no usage): "
+        prose.append(f"output tokens counted from chunks (the stream gave no usage): "
                      f"{total['output_tokens_estimated']} of {total['output_tokens']}")
     if total.get("stream_errors"):
-        lines.append("stream errors: " + ", ".join(
+        prose.append("stream errors: " + ", ".join(
             f"{k} {v}" for k, v in total["stream_errors"].items()))
     if total.get("interrupted"):
         n = total["interrupted"]
-        lines.append(f"{n} stream{'s' if n != 1 else ''} cut by the interrupt (not errors: "
+        prose.append(f"{n} stream{'s' if n != 1 else ''} cut by the interrupt (not errors: "
                      "outside the error rate and goodput)")
-    return lines
+    return [*lines, *_wrapped(prose, width)]
 
 
 # The whole run in `vllm bench serve`'s words and order (its metric names, from the actual send).
@@ -308,6 +298,31 @@ _PHASE_COLUMNS: list[tuple[str, str, int, Callable[[dict[str, Any]], str]]] = [
 _PHASE_WIDTH = 16
 
 
+def _p(key: str, q: str) -> Callable[[dict[str, Any]], str]:
+    return lambda r: _ms((r.get(key) or {}).get(q))
+
+
+# The LLM table's columns, grouped as they are read: volume, first token, each token after it,
+# the whole stream.
+_LLM_COLUMNS: list[tuple[str, str, int, Callable[[dict[str, Any]], str]]] = [
+    ("volume", "tok in", 8, lambda r: f"{r['input_tokens']}"),
+    ("volume", "tok out", 8, lambda r: f"{r['output_tokens']}"),
+    ("volume", "out tok/s", 9, lambda r: f"{r['output_tokens_per_s']:.1f}"),
+    ("volume", "req/s", 6, lambda r: _rate(r.get("requests_per_s"))),
+    ("first", "TTFT p50", 8, _p("ttft_ms", "p50")),
+    ("first", "p99", 7, _p("ttft_ms", "p99")),
+    ("first", "sent p50", 8, _p("ttft_sent_ms", "p50")),
+    ("first", "p99", 7, _p("ttft_sent_ms", "p99")),
+    ("token", "TPOT p50", 8, _p("tpot_ms", "p50")),
+    ("token", "p99", 6, _p("tpot_ms", "p99")),
+    ("token", "ITL p50", 7, _p("itl_ms", "p50")),
+    ("token", "p99", 6, _p("itl_ms", "p99")),
+    ("stream", "E2E p50", 7, _p("e2e_ms", "p50")),
+    ("stream", "p99", 7, _p("e2e_ms", "p99")),
+    ("stream", "goodput", 7, lambda r: _pct(r["goodput_pct"])),
+]
+
+
 def _ok_rps(row: dict[str, Any]) -> float:
     return row.get("ok_rps", row["outcomes"].get(OK, 0) / max(row["seconds"], 1))
 
@@ -318,39 +333,48 @@ def _other(row: dict[str, Any]) -> int:
             + row.get("not_sent", 0))
 
 
-def _column_blocks(width: int | None) -> list[list[int]]:
-    """The columns (indexes into ``_PHASE_COLUMNS``) of each block of the table: one block
-    when it fits in ``width`` (None: any width), else whole groups packed into blocks."""
+Column = tuple[str, str, int, Callable[[dict[str, Any]], str]]
+
+
+def _column_blocks(columns: list[Column], width: int | None) -> list[list[int]]:
+    """The columns (indexes into ``columns``) of each block of a table: one block when it fits
+    in ``width`` (None: any width), else whole groups packed into blocks."""
     groups: list[list[int]] = []
-    for i, (group, *_rest) in enumerate(_PHASE_COLUMNS):
-        if not groups or _PHASE_COLUMNS[groups[-1][0]][0] != group:
+    for i, (group, *_rest) in enumerate(columns):
+        if not groups or columns[groups[-1][0]][0] != group:
             groups.append([])
         groups[-1].append(i)
     blocks: list[list[int]] = []
     for group in groups:
         wanted = [*blocks[-1], *group] if blocks else group
         if blocks and (width is None or _PHASE_WIDTH + sum(
-                _PHASE_COLUMNS[i][2] + 1 for i in wanted) <= width):
+                columns[i][2] + 1 for i in wanted) <= width):
             blocks[-1] = wanted
         else:
             blocks.append(list(group))
     return blocks
 
 
-def phase_table_lines(rows: list[dict[str, Any]], width: int | None = None) -> list[str]:
-    """The per-phase table: one block if it fits in ``width``, else a block per group of
-    columns (rates, outcomes, latency), each with the phase names again."""
+def table_lines(rows: list[dict[str, Any]], columns: list[Column],
+                width: int | None = None) -> list[str]:
+    """A table of one row per phase: one block if it fits in ``width``, else a block per group
+    of columns, each with the phase names again."""
     lines: list[str] = []
-    for block in _column_blocks(width):
+    for block in _column_blocks(columns, width):
         head = f"{'phase':<{_PHASE_WIDTH}}" + "".join(
-            f" {_PHASE_COLUMNS[i][1]:>{_PHASE_COLUMNS[i][2]}}" for i in block)
+            f" {columns[i][1]:>{columns[i][2]}}" for i in block)
         if lines:
             lines.append("")
         lines += [head, "-" * len(head)]
         for row in rows:
             lines.append(f"{str(row.get('name') or '')[:_PHASE_WIDTH]:<{_PHASE_WIDTH}}" + "".join(
-                f" {_PHASE_COLUMNS[i][3](row):>{_PHASE_COLUMNS[i][2]}}" for i in block))
+                f" {columns[i][3](row):>{columns[i][2]}}" for i in block))
     return lines
+
+
+def phase_table_lines(rows: list[dict[str, Any]], width: int | None = None) -> list[str]:
+    """The per-phase table: rates, outcomes and latency, in blocks on a narrow terminal."""
+    return table_lines(rows, _PHASE_COLUMNS, width)
 
 
 def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
@@ -383,7 +407,7 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
                      "run was stopped (not errors: outside err % and the columns above)")
     if total.get("late"):
         notes.append(f"late sends: {total['late']}")
-    llm = ["", *llm_summary_lines(summary["llm"])] if summary.get("llm") else []
+    llm = ["", *llm_summary_lines(summary["llm"], width=width)] if summary.get("llm") else []
     after = [*client_lines(summary.get("client"))]
     if (cost := cost_line(summary.get("cost"))) is not None:
         after.append(cost)

@@ -34,6 +34,19 @@ def test_at_80_columns_the_table_comes_in_blocks_and_no_line_is_wider():
     assert len([line for line in wide if line.startswith("phase ")]) == 1
 
 
+def test_an_llm_run_at_80_columns_has_its_stream_table_in_blocks_too():
+    summary = read_recording(FIXTURES / "sandbox-llm-heavy.jsonl").footer.summary
+    assert summary.get("llm")
+    lines = summary_lines(summary, width=80)
+    assert max(len(line) for line in lines) <= 80
+    heads = [line.split() for line in lines if line.startswith("phase ")]
+    columns = [c for head in heads for c in head if c != "phase"]
+    for title in ("tok", "TTFT", "sent", "TPOT", "ITL", "E2E", "goodput"):
+        assert title in columns  # every LLM column too, in one block or another
+    wide = summary_lines(summary, width=300)  # wide enough: one LLM table, one per-phase table
+    assert len([line for line in wide if line.startswith("phase ")]) == 2
+
+
 def test_a_phase_whose_columns_do_not_add_up_is_explained():
     lines = summary_lines(SUMMARY, width=80)
     peak = next(p for p in SUMMARY["phases"] if p["name"] == "peak")
