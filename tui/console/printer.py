@@ -254,10 +254,7 @@ def print_result(result: SessionResult, interrupted: str,
     print()
     width = terminal_width()
     lines = summary_lines(result.summary, result.checks, failures.request_description(profile),
-                          width, result.messages)
-    if concurrency_profile(profile):  # the target is requests in flight, not a rate
-        lines = [line.replace(f"{'target/s':>9}", f"{'tgt infl':>9}")
-                 if line.startswith("phase") else line for line in lines]
+                          width, result.messages, concurrency=concurrency_profile(profile))
     for line in lines:
         print(line)
     if result.error:
@@ -372,24 +369,31 @@ def table_lines(rows: list[dict[str, Any]], columns: list[Column],
     return lines
 
 
-def phase_table_lines(rows: list[dict[str, Any]], width: int | None = None) -> list[str]:
-    """The per-phase table: rates, outcomes and latency, in blocks on a narrow terminal."""
-    return table_lines(rows, _PHASE_COLUMNS, width)
+def phase_table_lines(rows: list[dict[str, Any]], width: int | None = None,
+                      concurrency: bool = False) -> list[str]:
+    """The per-phase table: rates, outcomes and latency, in blocks on a narrow terminal.
+    ``concurrency``: the target is requests in flight, not a rate (its column says so)."""
+    columns = _PHASE_COLUMNS if not concurrency else [
+        (group, "tgt infl" if title == "target/s" else title, size, cell)
+        for group, title, size, cell in _PHASE_COLUMNS]
+    return table_lines(rows, columns, width)
 
 
 def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
                   request: str | None = None, width: int | None = None,
-                  messages: dict[str, str] | None = None) -> list[str]:
+                  messages: dict[str, str] | None = None,
+                  concurrency: bool = False) -> list[str]:
     """The end-of-run table: one row per phase and a total row, what failed, ensure results.
 
     Latency columns are of successful requests; the failed requests' p50/p99 have their own.
     ``width``: the terminal's; a narrower one gets the table in blocks and the prose wrapped.
     ``messages``: the server's first words per status and error code, beside their counts.
+    ``concurrency``: the run's target was requests in flight (``tgt infl``, not ``target/s``).
     """
     rows = [row for row in [*summary.get("phases", []),
                             {"name": "total", **summary.get("total", {})}]
             if row.get("seconds")]
-    table = phase_table_lines(rows, width)
+    table = phase_table_lines(rows, width, concurrency)
     notes = ["latency in ms from each request's intended send time (coordinated omission "
              "corrected); 'ok' columns: successful requests only, 'fail': the others"]
     # Phases only (the total's columns do add up), less what the stop cut (not an outcome).
