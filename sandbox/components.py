@@ -29,7 +29,7 @@ from sandbox.config import ROUTING_LEAST_OUTSTANDING, ComponentConfig, SandboxCo
 from sandbox.endpoint import SAGEMAKER_NAMESPACE, PeriodCounts
 from sandbox.errors import AwsError
 from sandbox.instance import IN_SERVICE, Instance, Route, Served, Sleeper
-from sandbox.metricstore import Datapoint, MetricStore, series_key
+from sandbox.metricstore import Cadence, Datapoint, MetricStore, series_key
 from sandbox.model import IrisModel
 
 COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
@@ -134,8 +134,7 @@ class Fleet:
         self._copy_numbers = 0
         self._period_s = int(config.timings.period_s)
         self._concurrency_s = int(config.timings.concurrency_period_s)
-        self._sampled_index = int(wall() // self._period_s)
-        self._concurrency_index = int(wall() // self._concurrency_s)
+        self._cadence = Cadence(self._period_s, self._concurrency_s, wall())
         arn_prefix = f"arn:aws:sagemaker:{config.region}:{config.account_id}"
         self.hosts: list[Host] = [self._new_host(HOST_IN_SERVICE, now)
                                   for _ in range(config.initial_instances)]
@@ -327,19 +326,17 @@ class Fleet:
     def publish(self, now: float) -> None:
         """Close ended periods: per-component invocation series, ConcurrentRequestsPerCopy each
         high-resolution period, utilisation each standard period."""
-        fine = int(now // self._concurrency_s)
-        if fine > self._concurrency_index:
-            self._concurrency_index = fine
-            self._publish_concurrency((fine - 1) * self._concurrency_s)
+        fine_start = self._cadence.fine_ended(now)
+        if fine_start is not None:
+            self._publish_concurrency(fine_start)
         index = int(now // self._period_s)
         for component in self.components.values():
             if component.period.index < index:
                 self._close(component, component.period)
                 component.period = PeriodCounts(index)
-        if index <= self._sampled_index:
+        period_start = self._cadence.period_ended(now)
+        if period_start is None:
             return
-        self._sampled_index = index
-        period_start = (index - 1) * self._period_s
         visible_at = period_start + self._period_s + self.config.timings.publication_delay_s
         for component in self.components.values():
             serving = component.serving

@@ -29,7 +29,7 @@ from sandbox.instance import (
     Served,
     Sleeper,
 )
-from sandbox.metricstore import Datapoint, LatencyRecorder, MetricStore, series_key
+from sandbox.metricstore import Cadence, Datapoint, LatencyRecorder, MetricStore, series_key
 from sandbox.model import IrisModel
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
@@ -144,9 +144,8 @@ class Endpoint:
         self._serving: list[Instance] = list(self.instances)
         self._period_s = int(config.timings.period_s)
         self._period = PeriodCounts(int(wall() // self._period_s))
-        self._sampled_index = self._period.index
         self._concurrency_s = int(config.timings.concurrency_period_s)
-        self._concurrency_index = int(wall() // self._concurrency_s)
+        self._cadence = Cadence(self._period_s, self._concurrency_s, wall())
         self._throttle_tokens = config.throttle_rps or 0.0
         self._throttle_at = clock()
         self.throttled = 0
@@ -286,18 +285,16 @@ class Endpoint:
     def publish(self, now: float) -> None:
         """Close the request period if it has ended; once per period, sample each instance
         (once per high-resolution period for ConcurrentRequestsPerModel)."""
-        fine = int(now // self._concurrency_s)
-        if fine > self._concurrency_index:
-            self._concurrency_index = fine
-            self._publish_concurrency((fine - 1) * self._concurrency_s)
+        fine_start = self._cadence.fine_ended(now)
+        if fine_start is not None:
+            self._publish_concurrency(fine_start)
         index = int(now // self._period_s)
         if self._period.index < index:
             self._close(self._period)
             self._period = PeriodCounts(index)
-        if index <= self._sampled_index:
+        period_start = self._cadence.period_ended(now)
+        if period_start is None:
             return
-        self._sampled_index = index
-        period_start = (index - 1) * self._period_s
         visible_at = period_start + self._period_s + self.config.timings.publication_delay_s
         dims = self._dimensions()
         cpu: dict[float, int] = {}

@@ -155,6 +155,35 @@ class LatencyRecorder:
         return point
 
 
+class Cadence:
+    """When a publisher's periods close: each high-resolution period (``fine_s``) and each
+    standard period (``period_s``), once each, counted from the periods ``start`` (wall
+    seconds) falls in. The endpoint's variant and its inference components publish alike."""
+
+    __slots__ = ("_fine", "_period", "fine_s", "period_s")
+
+    def __init__(self, period_s: int, fine_s: int, start: float) -> None:
+        self.period_s, self.fine_s = period_s, fine_s
+        self._period = int(start // period_s)
+        self._fine = int(start // fine_s)
+
+    def fine_ended(self, now: float) -> int | None:
+        """The start of the high-resolution period ``now`` has closed, once; else None."""
+        fine = int(now // self.fine_s)
+        if fine <= self._fine:
+            return None
+        self._fine = fine
+        return (fine - 1) * self.fine_s
+
+    def period_ended(self, now: float) -> int | None:
+        """The start of the standard period ``now`` has closed, once; else None."""
+        index = int(now // self.period_s)
+        if index <= self._period:
+            return None
+        self._period = index
+        return (index - 1) * self.period_s
+
+
 @dataclass(slots=True)
 class _Stored:
     visible_at: float
