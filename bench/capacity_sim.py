@@ -261,6 +261,8 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "now, no longer edge holds": {"search": {}, "objectives": {}, "plan": {"edge_factor": 1.0}},
     "now, no window median": {"search": {}, "objectives": {"window_median": False},
                               "plan": {}},
+    "now, clear on any queue": {"search": {}, "objectives": {"clear_needs_growth": False},
+                                "plan": {}},
 }
 
 # The server of issue 22's search: hey's ~240 req/s, and a queue that slows the server as it

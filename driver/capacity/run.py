@@ -144,8 +144,9 @@ class HoldJudge:
 
     def second_done(self, second: int) -> StepResult | None:
         """Judge one more second; the run's figures if it has failed clearly, else None."""
-        one = dataclasses.replace(self.measure(second, second),
-                                  in_flight_end=self.in_flight(second))
+        end = self.in_flight(second)
+        one = dataclasses.replace(self.measure(second, second), in_flight_end=end,
+                                  in_flight_change=end - self.in_flight(second - 1))
         objective = self.search.latency_objective_ms
         if second >= self.first:
             self.judged += 1
@@ -156,7 +157,8 @@ class HoldJudge:
         self.longest = max(self.longest, self.streak)
         start = self.first if second >= self.first else self.begin
         partial = dataclasses.replace(self.measure(start, second, True, self.longest),
-                                      in_flight_end=one.in_flight_end)
+                                      in_flight_end=one.in_flight_end,
+                                      in_flight_change=one.in_flight_change)
         if self.streak and self.search.step_should_stop(partial):
             return partial
         return None

@@ -50,6 +50,11 @@ class Objectives:
     # Seen from a run's first second (its settling too) and in its queue as it builds
     # (``queued_past``): a run far past capacity ends before it buries the target.
     early_clear: bool = True
+    # A second counts as clearly overloaded on its latency or its queue only while the queue
+    # is not draining (``draining``): a queue going down is a stall's aftermath that the
+    # server is catching up with, not overload; past capacity the queue grows (or the server
+    # sheds, which errors show). Off: any slow second counts, draining or not (issue 22).
+    clear_needs_growth: bool = True
     # A run of three windows or more is judged on the median of their p99s (``judged_p99``).
     window_median: bool = True
     # A streaming LLM target: a run passes while this share of the requests that ended met
@@ -115,6 +120,9 @@ class StepResult:
     slow_share: float | None = None
     # The client's requests in flight at the end of the run (or of the second judged).
     in_flight_end: int | None = None
+    # One judged second's: its requests in flight at its end minus at its start (None: a
+    # whole run, or not known). Below 0 the queue drains (``draining``).
+    in_flight_change: int | None = None
     # The p99 of each judged window (``driver.capacity.run.WINDOW_S`` seconds each) and their
     # median, the p99 judged when there are three windows or more: one burst sways one window.
     window_p99_ms: tuple[float, ...] | None = None
@@ -147,15 +155,28 @@ def verdict_label(passed: bool, clear: bool) -> str:
 
 
 def clearly_over(result: StepResult, objectives: Objectives, latency_objective_ms: float) -> bool:
-    """Whether ``result`` (typically one second) is twice past an objective, or got nothing."""
+    """Whether ``result`` (typically one second) is twice past an objective, or got nothing.
+    Errors always count; a long queue or a slow second only while the queue is not draining
+    (``Objectives.clear_needs_growth``)."""
     factor = objectives.clear_failure_factor
-    if objectives.early_clear and queued_past(result, latency_objective_ms * factor):
+    catching_up = objectives.clear_needs_growth and draining(result)
+    if objectives.early_clear and not catching_up \
+            and queued_past(result, latency_objective_ms * factor):
         return True
     if result.p99_ms is None:
         return result.rate >= 5  # several requests were due and none succeeded
     if result.error_rate >= min(1.0, objectives.max_error_rate * factor):
         return True
-    return result.p99_ms >= latency_objective_ms * factor
+    return not catching_up and result.p99_ms >= latency_objective_ms * factor
+
+
+def draining(result: StepResult) -> bool:
+    """Whether the second's queue went down: fewer requests in flight at its end than at its
+    start. A server past capacity falls further behind every second; one that stalled (a
+    throttled period of a capped CPU, a neighbour's burst) or inherited a queue catches up,
+    and its slow answers then are the stall's, not the rate's (issue 22: runs at rates a
+    capped server sustained for 120 s were cut short by the queue of their first seconds)."""
+    return result.in_flight_change is not None and result.in_flight_change < 0
 
 
 # A queue this long is not noise: at least this many requests in flight, whatever the rate.

@@ -142,7 +142,7 @@ def test_the_hold_judge_marks_a_run_that_starts_on_an_old_queue():
         worst = max(p50[s] for s in range(first, last + 1))
         return StepResult(100, 100, 0.0, worst * 1.2, p50[first], seconds=last - first + 1)
 
-    hold = HoldJudge(search, 100, 3, 22, measure, lambda s: flight[s], 0)
+    hold = HoldJudge(search, 100, 3, 22, measure, lambda s: flight[max(s, 0)], 0)
     for second in range(0, 23):
         assert hold.second_done(second) is None
     assert hold.result().contaminated

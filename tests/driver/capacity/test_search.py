@@ -181,6 +181,11 @@ def test_a_clear_failure_can_be_seen_before_the_step_ends():
         (StepResult(100, 100, 0.09, 5), False),
         (StepResult(100, 0, 0.0, None), True),  # due and nothing succeeded
         (StepResult(2, 2, 0.0, None), False),  # at 2 req/s a second may see no completion
+        # a queue going down is caught up with, however slow its answers; errors still count
+        (StepResult(100, 100, 0.0, 500, in_flight_end=60, in_flight_change=-20), False),
+        (StepResult(100, 100, 0.0, 500, in_flight_end=60, in_flight_change=0), True),
+        (StepResult(100, 100, 0.0, 5, in_flight_end=60, in_flight_change=5), True),  # queued
+        (StepResult(100, 100, 0.10, 5, in_flight_end=60, in_flight_change=-20), True),
     ],
 )
 def test_a_second_is_clearly_overloaded_only_twice_past_an_objective(second, over):
@@ -329,3 +334,30 @@ def test_a_stall_is_not_a_slow_run_but_most_seconds_slow_is():
     slow = run_with([s for s in range(3, 23) if s % 3])  # two of every three seconds
     assert slow.slow_share > 0.5
     assert not judge(slow, Objectives(), 63, strict_latency=False).passed
+
+
+def test_a_queue_that_drains_does_not_cut_a_run_short_but_one_that_grows_does():
+    """Issue 22 on a capped real server: a run's first seconds built a queue that then drained
+    (120 s at that rate met the objective), and three slow seconds cut the run short. Slow
+    seconds count towards a clear failure only while the queue is not going down."""
+    search = CapacitySearch(start_rps=10)
+    search.set_baseline(13)  # objective 63 ms: 126 ms is twice past it
+    rate = 500
+
+    def measure(first, last, stopped_early=False, overloaded_s=0):
+        return StepResult(rate, rate, 0.0, 400.0 if first < 6 else 8.0,
+                          stopped_early=stopped_early, overloaded_s=overloaded_s)
+
+    transient = [150, 260, 200, 120, 40, 3] + [3] * 20  # built in 2 s, drained in 4
+    hold = HoldJudge(search, rate, 3, 22, measure, lambda s: transient[s] if s >= 0 else 0, 0)
+    assert all(hold.second_done(second) is None for second in range(23))
+    assert hold.longest == 2  # the two seconds the queue grew
+
+    growing = HoldJudge(search, rate, 3, 22, measure, lambda s: 150 * (s + 1), 0)
+    stopped = [hold for second in range(23) if (hold := growing.second_done(second))]
+    assert stopped and stopped[0].stopped_early and stopped[0].overloaded_s == 3
+
+    anything = CapacitySearch(start_rps=10, objectives=Objectives(clear_needs_growth=False))
+    anything.set_baseline(13)
+    before = HoldJudge(anything, rate, 3, 22, measure, lambda s: transient[s] if s >= 0 else 0, 0)
+    assert any(before.second_done(second) for second in range(23))  # as before issue 22's fix
