@@ -9,6 +9,9 @@ kept in flight and a Poisson rate, about ``--seconds`` and at least 12 streams e
 the same workload: ``/v1/completions``, ``--input-len`` prompt tokens (vLLM's ``random``
 dataset; for loadwatch a prompts file of random token ids made with the model's own tokenizer,
 the same length), ``--output-len`` tokens with ``ignore_eos`` (loadwatch's ``llm.ignoreEos``).
+With ``--together`` both run at once instead, each with half the scenario's load (``share``),
+loadwatch starting as vLLM's client begins its main run and stopped as it ends: one engine,
+the same moments, so the engine's drift from run to run (up to 1.9x here) cancels out.
 
 Part ``known``: the server of bench/llm_client.py (first token ``--first-ms`` after the request
 arrives, then one every ``--interval-ms``; core 0), which records when it wrote each first
@@ -30,11 +33,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -58,6 +63,18 @@ SCENARIOS = {
     "c16": (16, None),
     "poisson": (None, 4.0),
 }
+
+
+def share(scenario: str, together: bool) -> tuple[int | None, float | None]:
+    """One client's load in ``scenario``: all of it, or (``--together``) half of it, so the
+    two clients side by side offer the server the scenario's load between them (1 in flight
+    stays 1 each: 2 in all)."""
+    concurrency, rate = SCENARIOS[scenario]
+    if not together:
+        return concurrency, rate
+    return (max(1, concurrency // 2) if concurrency else None), (rate / 2 if rate else None)
+
+
 # Prompts of exactly N tokens (the server adds BOS, as to vLLM's random dataset): random ids
 # decoded, re-encoded and trimmed until the count holds, as vLLM's own generator does.
 PROMPTS = r'''
@@ -177,8 +194,10 @@ def _bucket_quantile(buckets: dict[float, float], q: float) -> float | None:
 # --- the two clients -------------------------------------------------------------------------
 
 def run_vllm(url: str, scenario: str, prompts: int, args: argparse.Namespace,
-             work: Path) -> dict[str, Any]:
-    concurrency, rate = SCENARIOS[scenario]
+             work: Path, on_start: Any = None) -> dict[str, Any]:
+    """``vllm bench serve`` for ``scenario``; ``on_start()`` is called as its main run begins
+    (its "Traffic request rate" line), after its imports and its single-prompt test."""
+    concurrency, rate = share(scenario, args.together)
     name = f"vllm-{scenario}-{time.monotonic_ns()}.json"
     command = ["taskset", "-c", CLIENT_CORE, str(VLLM_ENV / "bin" / "vllm"), "bench", "serve",
                "--backend", "openai", "--base-url", url, "--endpoint", "/v1/completions",
@@ -193,12 +212,24 @@ def run_vllm(url: str, scenario: str, prompts: int, args: argparse.Namespace,
     if rate is not None:
         command += ["--request-rate", f"{rate:g}"]
     env = os.environ | {"VLLM_TARGET_DEVICE": "cpu", "HF_HUB_OFFLINE": "1",
-                        "VLLM_NO_USAGE_STATS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if done.returncode != 0:
-        raise SystemExit(f"vllm bench serve failed:\n{done.stderr[-3000:]}")
+                        "VLLM_NO_USAGE_STATS": "1", "PYTHONUNBUFFERED": "1"}
+    errors = (work / f"{name}.err").open("w")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True,
+                               env=env)
+    assert process.stdout is not None
+    out = []
+    for line in process.stdout:
+        out.append(line)
+        if on_start is not None and line.startswith("Traffic request rate"):
+            on_start()
+            on_start = None
+    errors.close()
+    if process.wait(900) != 0:
+        raise SystemExit("vllm bench serve failed:\n"
+                         + (work / f"{name}.err").read_text()[-3000:])
+    stdout = "".join(out)
     data = json.loads((work / name).read_text())
-    printed = done.stdout[done.stdout.find("============ Serving Benchmark Result"):]
+    printed = stdout[stdout.find("============ Serving Benchmark Result"):]
     return {"client": "vllm", "completed": data["completed"], "duration_s": data["duration"],
             "printed": printed[:2500],
             "request_rps": data["request_throughput"],
@@ -208,10 +239,11 @@ def run_vllm(url: str, scenario: str, prompts: int, args: argparse.Namespace,
 
 
 def loadwatch_profile(url: str, scenario: str, seconds: float, prompts_file: Path,
-                      words: tuple[int, int] | None = None, api: str = "completions") -> str:
+                      words: tuple[int, int] | None = None, api: str = "completions",
+                      together: bool = False) -> str:
     """``words``: synthetic prompts of that many words in and tokens out instead of the
     prompts file (a word is about 3.4 of this tokenizer's tokens: the issue's first run)."""
-    concurrency, rate = SCENARIOS[scenario]
+    concurrency, rate = share(scenario, together)
     load = "  mode: concurrency\n" if concurrency is not None else "  arrivals: poisson\n"
     prompts = f"prompts: {prompts_file}" if words is None else \
         f"inputTokens: {words[0]}\n  outputTokens: {words[1]}"
@@ -234,14 +266,25 @@ load:
 
 def run_loadwatch(url: str, scenario: str, seconds: float, prompts_file: Path,
                   work: Path, words: tuple[int, int] | None = None,
-                  api: str = "completions") -> dict[str, Any]:
+                  api: str = "completions", together: bool = False,
+                  until: threading.Event | None = None) -> dict[str, Any]:
+    """One ``loadwatch run``; with ``until``, it is stopped (SIGINT, as a user's Ctrl-C)
+    once that is set — its figures are those of the run up to then."""
     profile = work / f"lw-{scenario}.yml"
-    profile.write_text(loadwatch_profile(url, scenario, seconds, prompts_file, words, api))
+    profile.write_text(loadwatch_profile(url, scenario, seconds, prompts_file, words, api,
+                                         together))
     record = work / f"lw-{scenario}-{time.monotonic_ns()}.jsonl"
-    done = subprocess.run(["taskset", "-c", CLIENT_CORE, str(LOADWATCH), "run", str(profile),
-                           "--headless", "--record", str(record)],
-                          capture_output=True, text=True, timeout=900)
-    if done.returncode not in (0, 1):
+    process = subprocess.Popen(["taskset", "-c", CLIENT_CORE, str(LOADWATCH), "run",
+                                str(profile), "--headless", "--record", str(record)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if until is not None:
+        while process.poll() is None and not until.wait(0.2):
+            pass
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=900)
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    if done.returncode not in (0, 1, 130):
         raise SystemExit(f"loadwatch failed ({done.returncode}):\n{done.stderr[-3000:]}")
     footer = json.loads(record.read_text().splitlines()[-1])
     total = footer["summary"]["llm"]["total"]
@@ -276,6 +319,9 @@ def main() -> int:
     parser.add_argument("--words", action="store_true",
                         help="loadwatch sends synthetic prompts of --input-len words, not the "
                              "token-exact prompts file (how the issue's first run was made)")
+    parser.add_argument("--together", action="store_true",
+                        help="run both clients at once, each with half the scenario's load "
+                             "(the engine's drift between runs cancels out)")
     parser.add_argument("--api", choices=("completions", "chat"), default="completions",
                         help="loadwatch's llm.api (chat: its default for an HTTP target, as in "
                              "the issue's first run; vLLM's client posts completions)")
@@ -301,8 +347,10 @@ def main() -> int:
                           capture_output=True, text=True, check=True)
     prompts_file.write_text(made.stdout)
     result: dict[str, Any] = {"conditions": {
-        "clients": f"taskset -c {CLIENT_CORE}, one at a time, alternating (round 1: vLLM's "
-                   "first)", "input_len": args.input_len, "output_len": args.output_len,
+        "clients": f"taskset -c {CLIENT_CORE}, " + (
+            "both at once, each with half the load" if args.together else
+            "one at a time, alternating (round 1: vLLM's first)"),
+        "input_len": args.input_len, "output_len": args.output_len,
         "seconds": args.seconds, "rounds": args.rounds, "words": args.words,
         "loadwatch_api": args.api,
         "host": "2 cores shared with other helpers' work"}}
@@ -395,11 +443,16 @@ def rounds(args: argparse.Namespace, url: str, work: Path, prompts_file: Path,
     for round_index in range(args.rounds):
         vllm_first = round_index % 2 == 0
         for scenario in args.scenarios.split(","):
-            concurrency, rate = SCENARIOS[scenario]
+            concurrency, rate = share(scenario, args.together)
             # About --seconds of load, and at least MIN_REQUESTS streams for a median.
             prompts = max(MIN_REQUESTS, round(args.seconds * (rate or concurrency / stream_s)))
             seconds = max(args.seconds, prompts / rate if rate else
                           prompts * stream_s / concurrency)
+            words = (args.input_len, args.output_len) if args.words else None
+            if args.together:
+                rows += together(args, url, work, prompts_file, scenario, prompts, seconds,
+                                 words, before, after, round_index)
+                continue
             order = ("vllm", "loadwatch") if vllm_first else ("loadwatch", "vllm")
             for position, client in enumerate(order):
                 mark = before()
@@ -416,13 +469,61 @@ def rounds(args: argparse.Namespace, url: str, work: Path, prompts_file: Path,
                     row.pop("headless", None)
                     row.pop("printed", None)
                 rows.append(row)
-                server = row["server"]
-                print(f"round {round_index + 1} {scenario:<8} {client:<9} TTFT p50 "
-                      f"{row['ttft_median_ms']:.2f} (server {server.get('ttft_mean_ms') or 0:.2f}"
-                      f" mean) TPOT p50 {row['tpot_median_ms']:.2f} ITL p50 "
-                      f"{row['itl_median_ms']:.2f} E2E p50 {row['e2el_median_ms']:.1f} "
-                      f"n={row['completed']} prompt tok/req "
-                      f"{server.get('prompt_tokens_per_request') or 0:.1f}", flush=True)
+                say(row, round_index, scenario, client)
+    return rows
+
+
+def say(row: dict[str, Any], round_index: int, scenario: str, client: str) -> None:
+    server = row["server"]
+    print(f"round {round_index + 1} {scenario:<8} {client:<9} TTFT p50 "
+          f"{row['ttft_median_ms']:.2f} (server {server.get('ttft_mean_ms') or 0:.2f}"
+          f" mean) TPOT p50 {row['tpot_median_ms']:.2f} ITL p50 "
+          f"{row['itl_median_ms']:.2f} E2E p50 {row['e2el_median_ms']:.1f} "
+          f"n={row['completed']} prompt tok/req "
+          f"{server.get('prompt_tokens_per_request') or 0:.1f}", flush=True)
+
+
+def together(args: argparse.Namespace, url: str, work: Path, prompts_file: Path,
+             scenario: str, prompts: int, seconds: float, words: tuple[int, int] | None,
+             before: Any, after: Any, round_index: int) -> list[dict[str, Any]]:
+    """Both clients at once, each with half the scenario's load (``share``): loadwatch starts
+    as vLLM's client begins its main run, so both read the same engine at the same moments
+    and its drift from one run to the next cancels out. The engine's figures cover both."""
+    mark = before()
+    started = time.time()
+    found: dict[str, dict[str, Any]] = {}
+    threads: list[threading.Thread] = []
+
+    vllm_done = threading.Event()
+
+    def loadwatch() -> None:  # runs until vLLM's client ends (3 x seconds at most)
+        found["loadwatch"] = run_loadwatch(url, scenario, 3 * seconds, prompts_file, work,
+                                           words, args.api, together=True, until=vllm_done)
+
+    def start_loadwatch() -> None:
+        thread = threading.Thread(target=loadwatch)
+        thread.start()
+        threads.append(thread)
+
+    try:
+        found["vllm"] = run_vllm(url, scenario, prompts, args, work, on_start=start_loadwatch)
+    finally:
+        vllm_done.set()
+    for thread in threads:
+        thread.join()
+    if "loadwatch" not in found:
+        raise SystemExit(f"loadwatch did not run beside vLLM's client ({scenario})")
+    server = after(mark)
+    rows = []
+    for client in ("vllm", "loadwatch"):
+        row = found[client]
+        row.update(round=round_index + 1, scenario=scenario, position=0, started=started,
+                   server=server)
+        if round_index:
+            row.pop("headless", None)
+            row.pop("printed", None)
+        rows.append(row)
+        say(row, round_index, scenario, client)
     return rows
 
 
@@ -450,7 +551,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 continue
             lw, vl = pair["loadwatch"], pair["vllm"]
             entry: dict[str, Any] = {"scenario": scenario, "round": round_index,
-                                     "first": "vllm" if vl["position"] == 1 else "loadwatch"}
+                                     "first": "together" if vl["position"] == 0 else
+                                     "vllm" if vl["position"] == 1 else "loadwatch"}
             for metric in METRICS:
                 entry[metric] = (lw[metric], vl[metric])
             entry["server_ttft_mean_ms"] = (lw["server"].get("ttft_mean_ms"),
@@ -479,7 +581,8 @@ def pooled(summary: list[dict[str, Any]]) -> str:
     own (client TTFT mean minus the server's, client TPOT p50 over the server's ITL mean)."""
     lines = ["| scenario | TTFT p50, median of rounds | within 5 % or 2 ms | TPOT p50, median "
              "of rounds | within 5 % | client − server TTFT, median of rounds | client TPOT ÷ "
-             "server ITL, median of rounds |", "|---|---|---|---|---|---|---|"]
+             "server ITL, median of rounds | loadwatch ÷ vLLM's client, median of the "
+             "rounds' ratios: TTFT / TPOT / ITL p50 |", "|---|---|---|---|---|---|---|---|"]
 
     def med(entries: list[dict[str, Any]], key: str, side: int) -> float | None:
         values = [e[key][side] for e in entries if e[key][side] is not None]
@@ -501,8 +604,18 @@ def pooled(summary: list[dict[str, Any]]) -> str:
             f"{fmt(tpot[0])} / {fmt(tpot[1])} | {'yes' if tpot_ok else 'NO'} | "
             f"{fmt(med(rows, 'client_over_server_ttft_ms', 0))} / "
             f"{fmt(med(rows, 'client_over_server_ttft_ms', 1))} | "
-            f"{fmt(ratio[0], 3)} / {fmt(ratio[1], 3)} |")
+            f"{fmt(ratio[0], 3)} / {fmt(ratio[1], 3)} | "
+            + " / ".join(fmt(paired(rows, key), 3) for key in
+                         ("ttft_median_ms", "tpot_median_ms", "itl_median_ms")) + " |")
     return "\n".join(lines)
+
+
+def paired(rows: list[dict[str, Any]], key: str) -> float | None:
+    """The median over the rounds of loadwatch's figure over vLLM's client's in the same
+    round: the figure to read when both ran at once (``--together``), each round then on
+    one engine state, while the engine itself drifts from round to round."""
+    ratios = [e[key][0] / e[key][1] for e in rows if e[key][0] and e[key][1]]
+    return statistics.median(ratios) if ratios else None
 
 
 def table(summary: list[dict[str, Any]], server: str) -> str:
