@@ -283,16 +283,15 @@ def run_loadwatch(url: str, scenario: str, seconds: float, prompts_file: Path,
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=900)
-    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-    if done.returncode not in (0, 1, 130):
-        raise SystemExit(f"loadwatch failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    if process.returncode not in (0, 1, 130):
+        raise SystemExit(f"loadwatch failed ({process.returncode}):\n{stderr[-3000:]}")
     footer = json.loads(record.read_text().splitlines()[-1])
     total = footer["summary"]["llm"]["total"]
     names = {"ttft": "ttft_sent_ms", "tpot": "tpot_ms", "itl": "itl_ms", "e2el": "e2e_ms"}
     row = {"client": "loadwatch", "completed": total["ok"],
            "request_rps": total["requests_per_s"], "output_tps": total["output_tokens_per_s"],
            "input_tokens_per_request": total["input_tokens"] / max(total["ok"], 1),
-           "headless": done.stdout[-2500:]}
+           "headless": stdout[-2500:]}
     for metric, key in names.items():
         for stat, field in (("mean", "mean"), ("median", "p50"), ("p99", "p99")):
             row[f"{metric}_{stat}_ms"] = total[key][field]
@@ -460,27 +459,29 @@ def rounds(args: argparse.Namespace, url: str, work: Path, prompts_file: Path,
                 if client == "vllm":
                     row = run_vllm(url, scenario, prompts, args, work)
                 else:
-                    row = run_loadwatch(url, scenario, seconds, prompts_file, work,
-                                        (args.input_len, args.output_len) if args.words
-                                        else None, args.api)
-                row.update(round=round_index + 1, scenario=scenario, position=position + 1,
-                           started=started, server=after(mark))
-                if round_index:  # each client's own printout: round 1's is kept, to compare
-                    row.pop("headless", None)
-                    row.pop("printed", None)
-                rows.append(row)
-                say(row, round_index, scenario, client)
+                    row = run_loadwatch(url, scenario, seconds, prompts_file, work, words,
+                                        args.api)
+                rows.append(kept(row, round_index, scenario, client, position + 1, started,
+                                 after(mark)))
     return rows
 
 
-def say(row: dict[str, Any], round_index: int, scenario: str, client: str) -> None:
-    server = row["server"]
+def kept(row: dict[str, Any], round_index: int, scenario: str, client: str, position: int,
+         started: float, server: dict[str, Any]) -> dict[str, Any]:
+    """One client's run as the results keep it (position 0: both ran at once), said in a
+    line. Each client's own printout is kept for round 1 only, to compare."""
+    row.update(round=round_index + 1, scenario=scenario, position=position, started=started,
+               server=server)
+    if round_index:
+        row.pop("headless", None)
+        row.pop("printed", None)
     print(f"round {round_index + 1} {scenario:<8} {client:<9} TTFT p50 "
           f"{row['ttft_median_ms']:.2f} (server {server.get('ttft_mean_ms') or 0:.2f}"
           f" mean) TPOT p50 {row['tpot_median_ms']:.2f} ITL p50 "
           f"{row['itl_median_ms']:.2f} E2E p50 {row['e2el_median_ms']:.1f} "
           f"n={row['completed']} prompt tok/req "
           f"{server.get('prompt_tokens_per_request') or 0:.1f}", flush=True)
+    return row
 
 
 def together(args: argparse.Namespace, url: str, work: Path, prompts_file: Path,
@@ -492,39 +493,22 @@ def together(args: argparse.Namespace, url: str, work: Path, prompts_file: Path,
     mark = before()
     started = time.time()
     found: dict[str, dict[str, Any]] = {}
-    threads: list[threading.Thread] = []
-
     vllm_done = threading.Event()
-
-    def loadwatch() -> None:  # runs until vLLM's client ends (3 x seconds at most)
-        found["loadwatch"] = run_loadwatch(url, scenario, 3 * seconds, prompts_file, work,
-                                           words, args.api, together=True, until=vllm_done)
-
-    def start_loadwatch() -> None:
-        thread = threading.Thread(target=loadwatch)
-        thread.start()
-        threads.append(thread)
-
+    # runs until vLLM's client ends (3 x seconds at most)
+    loadwatch = threading.Thread(target=lambda: found.update(loadwatch=run_loadwatch(
+        url, scenario, 3 * seconds, prompts_file, work, words, args.api, together=True,
+        until=vllm_done)))
     try:
-        found["vllm"] = run_vllm(url, scenario, prompts, args, work, on_start=start_loadwatch)
+        found["vllm"] = run_vllm(url, scenario, prompts, args, work, on_start=loadwatch.start)
     finally:
         vllm_done.set()
-    for thread in threads:
-        thread.join()
+    if loadwatch.ident is not None:
+        loadwatch.join()
     if "loadwatch" not in found:
         raise SystemExit(f"loadwatch did not run beside vLLM's client ({scenario})")
     server = after(mark)
-    rows = []
-    for client in ("vllm", "loadwatch"):
-        row = found[client]
-        row.update(round=round_index + 1, scenario=scenario, position=0, started=started,
-                   server=server)
-        if round_index:
-            row.pop("headless", None)
-            row.pop("printed", None)
-        rows.append(row)
-        say(row, round_index, scenario, client)
-    return rows
+    return [kept(found[client], round_index, scenario, client, 0, started, server)
+            for client in ("vllm", "loadwatch")]
 
 
 def vllm_version() -> str:
