@@ -79,7 +79,7 @@ def probe_recovered(probe: StepResult, rule: RecoveryRule, unloaded_p50_ms: floa
     if probe.error_rate >= max_error_rate:
         wrong.append(f"errors {100 * probe.error_rate:.0f}%")
     if backlogged(probe, probe.rate, objective_ms):
-        wrong.append(f"{probe.in_flight_end} still in flight")
+        wrong.append(f"{probe.in_flight_end:.0f} still in flight")
     return not wrong, figures + (f" ({', '.join(wrong)})" if wrong else "")
 
 

@@ -119,7 +119,7 @@ class HoldJudge:
     (``Objectives.clear_persist_s``), so one spike does not end it; the settling seconds
     (from ``begin``) count too, so a run far past capacity ends within seconds.
     ``measure(first, last, stopped_early, overloaded_s)`` gives the figures of a span of
-    seconds; ``in_flight`` the requests in flight at the end of a second. ``CapacityRun``
+    seconds; ``in_flight`` the requests in flight in a second. ``CapacityRun``
     feeds it live ticks; ``bench/capacity_sim.py`` a simulated endpoint.
     """
 
@@ -128,7 +128,7 @@ class HoldJudge:
     first: int  # the first judged second (after settling)
     last: int
     measure: Callable[..., StepResult]
-    in_flight: Callable[[int], int]
+    in_flight: Callable[[int], float]
     begin: int | None = None  # the run's first second (None: ``first``)
     streak: int = 0
     longest: int = 0
@@ -293,8 +293,9 @@ class CapacityRun:
                 return stopped
         return hold.result()
 
-    def _in_flight(self, second: int) -> int:
-        """Requests in flight at the end of ``second`` (every worker's tick of it)."""
+    def _in_flight(self, second: int) -> float:
+        """Requests in flight in ``second``: every worker's tick of it, each the worker's
+        time-weighted mean over the second (recordings before issue 25: at its end)."""
         return sum(t.in_flight for t in self.ticks if t.second == second)
 
     async def run(self, session: Session) -> None:

@@ -118,11 +118,12 @@ class StepResult:
     # The share of the judged seconds whose own p99 was over the objective (None: not judged
     # second by second). Past capacity most seconds are slow; a stall makes a few slow.
     slow_share: float | None = None
-    # The client's requests in flight at the end of the run (or of the second judged).
-    in_flight_end: int | None = None
-    # One judged second's: its requests in flight at its end minus at its start (None: a
-    # whole run, or not known). Below 0 the queue drains (``draining``).
-    in_flight_change: int | None = None
+    # The client's requests in flight in the run's last second (or the second judged): the
+    # workers' time-weighted means summed (recordings before issue 25: at the second's end).
+    in_flight_end: float | None = None
+    # One judged second's: its requests in flight minus the second before's (None: a whole
+    # run, or not known). Below 0 the queue drains (``draining``).
+    in_flight_change: float | None = None
     # The p99 of each judged window (``driver.capacity.run.WINDOW_S`` seconds each) and their
     # median, the p99 judged when there are three windows or more: one burst sways one window.
     window_p99_ms: tuple[float, ...] | None = None
@@ -171,8 +172,8 @@ def clearly_over(result: StepResult, objectives: Objectives, latency_objective_m
 
 
 def draining(result: StepResult) -> bool:
-    """Whether the second's queue went down: fewer requests in flight at its end than at its
-    start. A server past capacity falls further behind every second; one that stalled (a
+    """Whether the second's queue went down: fewer requests in flight in it than in the second
+    before. A server past capacity falls further behind every second; one that stalled (a
     throttled period of a capped CPU, a neighbour's burst) or inherited a queue catches up,
     and its slow answers then are the stall's, not the rate's (issue 22: runs at rates a
     capped server sustained for 120 s were cut short by the queue of their first seconds)."""
@@ -222,7 +223,7 @@ def judge(result: StepResult, objectives: Objectives, latency_objective_ms: floa
     if objectives.early_clear and result.stopped_early and queued_past(
             result, latency_objective_ms * objectives.clear_failure_factor):
         # Judged only to cut a run short: a whole run is judged on its backlog's slope.
-        reasons.append(f"{result.in_flight_end} in flight: over "
+        reasons.append(f"{result.in_flight_end:.0f} in flight: over "
                        f"{objectives.clear_failure_factor:g}x the objective's worth of the rate")
     if result.rate > 0 and result.achieved_rps < objectives.min_achieved * result.rate:
         reasons.append(f"achieved {result.achieved_rps:.0f} of {result.rate:.0f} req/s")
