@@ -37,6 +37,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(f"loadwatch sandbox: {exc}", file=sys.stderr)
             return 2
         arguments[at:at + 2] = twin_flags(twin)
+        if twin.live_caveat:
+            print(f"loadwatch sandbox: note: {twin.live_caveat}", file=sys.stderr)
     return main(arguments)
 
 

@@ -55,6 +55,11 @@ def cmd_twin(args: argparse.Namespace) -> int:
           f"{twin.service_time_ms:.1f} ms (ModelLatency {twin.model_latency_ms:.1f} ms), "
           f"provisioning {twin.provisioning_delay_s:g} s, publication delay "
           f"{twin.publication_delay_s:g} s, period {twin.period_s:g} s")
+    if twin.stretches is not None:
+        st = twin.stretches
+        print(f"in stretches: {st.fast_rps:.0f} req/s fast (about {st.fast_s:.0f} s at a time), "
+              f"{st.slow_rps:.0f} req/s slow (about {st.slow_s:.0f} s), slow "
+              f"{st.slow_share:.0%} of the time")
     print("measured vs modelled, per step:")
     print(latency_summary(twin))
     for note in twin.notes:

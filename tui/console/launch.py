@@ -29,7 +29,7 @@ from driver.session import (
 )
 
 if TYPE_CHECKING:
-    from sandbox.config import SandboxConfig
+    from twin.model import Twin
 
 # Each stops a run the same way: load stopped, scaling restored, the recording finished.
 # SIGHUP is the terminal closing (an SSH session dropped, a window shut).
@@ -147,9 +147,12 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
     from sandbox.process import SandboxProcess, SandboxStartError
 
     sagemaker = profile.sagemaker
+    caveat = None
     try:
         if profile.sandbox is not None:  # the profile's twin: its instance and its clock
-            config = _twin_config(profile, options.sandbox_instances)
+            twin = _load_twin(profile)
+            config = twin.sandbox_config(initial_instances=options.sandbox_instances)
+            caveat = twin.live_caveat
         else:
             config = SandboxConfig(timings=REALISTIC if options.realistic else FAST,
                                    initial_instances=options.sandbox_instances)
@@ -200,7 +203,8 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
     prepared._closers.append(lambda: asyncio.to_thread(sandbox.stop))
     timings = config.timings
     if profile.sandbox is not None:
-        prepared.notes.insert(0, f"sandbox: serving like the twin {profile.sandbox.twin}")
+        prepared.notes.insert(0, f"sandbox: serving like the twin {profile.sandbox.twin}"
+                                 + (f"; {caveat}" if caveat else ""))
     prepared.notes.insert(0, (
         f"sandbox: {sandbox.endpoint_url} (pid {sandbox.pid}), {config.initial_instances} x "
         f"{config.profile.instance_type} at about {config.profile.capacity_rps:.0f} req/s each; "
@@ -209,8 +213,8 @@ async def launch(profile: Profile, options: RunOptions) -> PreparedRun:
     return prepared
 
 
-def _twin_config(profile: Profile, instances: int) -> SandboxConfig:
-    """The sandbox of the profile's ``sandbox.twin``: the twin's instance and timings;
+def _load_twin(profile: Profile) -> Twin:
+    """The profile's ``sandbox.twin``, whose instance and timings the sandbox takes;
     SetupError naming the profile's line and the twin file's field when it is not a twin."""
     from twin.model import TwinError, load_twin
 
@@ -222,4 +226,4 @@ def _twin_config(profile: Profile, instances: int) -> SandboxConfig:
         if profile.sandbox.twin_line is not None:
             where += f":{profile.sandbox.twin_line}"
         raise SetupError(f"{where}: sandbox.twin: {exc}") from exc
-    return twin.sandbox_config(initial_instances=instances)
+    return twin

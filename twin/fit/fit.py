@@ -16,7 +16,10 @@
   default, said so);
 - publication delay: the earliest a CloudWatch datapoint reached the recording after its
   period ended (known to the second; the poller's interval adds to the others);
-- the period: the SageMaker datapoints' period.
+- the period: the SageMaker datapoints' period;
+- fast and slow stretches (``stretches``): when the seconds in which a queue stood served at
+  two clearly different rates, the instance alternates between them; each rate and its mean
+  stretch length (absent: one capacity).
 
 Then each fitted step is run on the twin in virtual time, and its p50, p99 and error share set
 beside the measured ones. ``FitError`` says what is missing and which run would give it.
@@ -35,6 +38,7 @@ from metrics.recording import Recording
 from metrics.records import Datapoint, EndpointState, ScalingActivity, Tick
 from sandbox.config import FAST
 from twin.fit.steps import SETTLE_S, Step, steps_of
+from twin.fit.stretches import fit_stretches
 from twin.model import Twin
 from twin.virtual import VirtualRun, constant_traffic
 
@@ -124,10 +128,32 @@ def fit(recordings: Sequence[Recording]) -> Twin:
         publication_delay_s=FAST.publication_delay_s, period_s=FAST.period_s,
         sources=sources)
     sources["instance_type"] = {"recording": str(first.path), "how": "the header's aws section"}
+    stretch = fit_stretches(recordings, workers)
+    twin.stretches = stretch.stretches
+    if stretch.stretches is None:
+        twin.notes.append(f"one capacity: {stretch.how}")
+    else:
+        where = {"recording": ", ".join(sorted({path for path, _ in stretch.seconds})),
+                 "seconds": _spans([second for _, second in stretch.seconds]),
+                 "how": stretch.how}
+        for name in ("fast_capacity_rps", "slow_capacity_rps", "fast_stretch_s",
+                     "slow_stretch_s"):
+            sources[name] = where
     _period_and_delay(recordings, twin)
     _provisioning(recordings, twin)
     twin.steps = [_compare(twin, s, first) for s in sorted(steps, key=lambda s: s.rate)]
     return twin
+
+
+def _spans(seconds: list[int]) -> list[list[int]]:
+    """Sorted seconds as [first, last] of each unbroken run."""
+    spans: list[list[int]] = []
+    for second in sorted(seconds):
+        if spans and spans[-1][1] == second - 1:
+            spans[-1][1] = second
+        else:
+            spans.append([second, second])
+    return spans
 
 
 def _period_and_delay(recordings: Sequence[Recording], twin: Twin) -> None:
@@ -200,21 +226,26 @@ def _provisioning(recordings: Sequence[Recording], twin: Twin) -> None:
     twin.notes.append("provisioning_delay_s was not measured: add a recording with a scale-out")
 
 
-def _compare(twin: Twin, step: Step, recording: Recording) -> dict[str, Any]:
-    """The step measured, and the same rate run on the twin (one instance, no scaling)."""
+def _modelled(twin: Twin, step: Step, recording: Recording, seed: int) -> dict[str, Any]:
+    """The step's rate run on the twin (one instance, no scaling): p50, p99, error share."""
     seconds = step.last - step.first + 1 + SETTLE_S
     traffic = replace(constant_traffic(step.rate, seconds),
                       poisson=(recording.header.meta.get("load") or {}).get("arrivals")
                       == "poisson")
-    result = VirtualRun(twin, traffic, None, seed=0).run()
+    result = VirtualRun(twin, traffic, None, seed=seed).run()
     sent = int(result.sent.sum())
+    return {"p50_ms": _round(result.percentile_ms(50)),
+            "p99_ms": _round(result.percentile_ms(99)),
+            "error_share": round(int(result.failed.sum()) / sent, 4) if sent else 0.0}
+
+
+def _compare(twin: Twin, step: Step, recording: Recording) -> dict[str, Any]:
+    """The step measured, and the same rate run on the twin (one instance, no scaling)."""
     return {
         "recording": step.recording, "seconds": step.seconds, "rate": round(step.rate, 2),
         "measured": {"p50_ms": _round(step.p50_ms), "p99_ms": _round(step.p99_ms),
                      "error_share": round(step.error_share, 4)},
-        "modelled": {"p50_ms": _round(result.percentile_ms(50)),
-                     "p99_ms": _round(result.percentile_ms(99)),
-                     "error_share": round(int(result.failed.sum()) / sent, 4) if sent else 0.0},
+        "modelled": _modelled(twin, step, recording, 0),
     }
 
 

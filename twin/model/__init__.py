@@ -3,6 +3,7 @@ scaling policy a twin is run under. Pure: imports only the sandbox's configurati
 """
 
 from twin.model.policy import METRICS, ScalingPolicy
-from twin.model.twinfile import FIELDS, Twin, TwinError, load_twin, save_twin
+from twin.model.twinfile import FIELDS, Stretches, Twin, TwinError, load_twin, save_twin
 
-__all__ = ["FIELDS", "METRICS", "ScalingPolicy", "Twin", "TwinError", "load_twin", "save_twin"]
+__all__ = ["FIELDS", "METRICS", "ScalingPolicy", "Stretches", "Twin", "TwinError", "load_twin",
+           "save_twin"]

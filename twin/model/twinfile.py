@@ -36,6 +36,36 @@ FIELDS: dict[str, tuple[type, str]] = {
 # Not fitted (a find-capacity run never removes an instance); defaults are the sandbox's.
 OPTIONAL: dict[str, float] = {"deprovisioning_delay_s": 10.0, "high_resolution_s": 10.0,
                               "default_cooldown_s": 300.0}
+# All four or none: an instance whose capacity alternates between two stretches (Stretches).
+STRETCH_FIELDS: dict[str, str] = {
+    "fast_capacity_rps": "requests per second one instance serves in its fast stretches",
+    "slow_capacity_rps": "requests per second one instance serves in its slow stretches",
+    "fast_stretch_s": "mean length of a fast stretch, seconds",
+    "slow_stretch_s": "mean length of a slow stretch, seconds",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Stretches:
+    """An instance whose capacity is not one number: it serves ``fast_rps`` for stretches of
+    ``fast_s`` seconds on average, then ``slow_rps`` for ``slow_s`` (each stretch's length
+    drawn at random, so a stretch ends in any second with probability 1 / its mean). A CPU-bound
+    server on a host whose cores are shared does this (docs/twin.md, "A server nobody here
+    wrote")."""
+
+    fast_rps: float
+    slow_rps: float
+    fast_s: float
+    slow_s: float
+
+    @property
+    def slow_share(self) -> float:
+        """The long-run share of seconds spent slow."""
+        return self.slow_s / (self.fast_s + self.slow_s)
+
+    @property
+    def mean_rps(self) -> float:
+        return self.fast_rps * (1.0 - self.slow_share) + self.slow_rps * self.slow_share
 
 
 class TwinError(Exception):
@@ -62,6 +92,8 @@ class Twin:
     # (probability %, ms) of the client service time at low load; empty: the normal
     # distribution of service_time_ms and service_jitter_ms.
     service_quantiles_ms: list[tuple[float, float]] = field(default_factory=list)
+    # None: one capacity, capacity_rps, all the time.
+    stretches: Stretches | None = None
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)  # measured vs modelled
     notes: list[str] = field(default_factory=list)
@@ -71,6 +103,16 @@ class Twin:
     def overhead_ms(self) -> float:
         """Client service time outside the instance (network, the front end)."""
         return max(self.service_time_ms - self.model_latency_ms, 0.0)
+
+    @property
+    def live_caveat(self) -> str | None:
+        """What a live sandbox serving this twin leaves out, for the user (None: nothing)."""
+        if self.stretches is None:
+            return None
+        return (f"the live sandbox serves one capacity, {self.capacity_rps:.0f} req/s; the "
+                f"twin's fast and slow stretches ({self.stretches.fast_rps:.0f} and "
+                f"{self.stretches.slow_rps:.0f} req/s) are served in virtual time only "
+                "(what-if)")
 
     def sandbox_config(self, **changes: Any) -> SandboxConfig:
         """A sandbox that serves like this twin: its instance profile and timings."""
@@ -102,6 +144,11 @@ def save_twin(twin: Twin, path: str | Path) -> None:
         value = getattr(twin, name)
         fields[name] = {"value": round(value, 4) if isinstance(value, float) else value,
                         **twin.sources.get(name, {})}
+    if twin.stretches is not None:
+        st = twin.stretches
+        for name, value in zip(STRETCH_FIELDS, (st.fast_rps, st.slow_rps, st.fast_s, st.slow_s),
+                               strict=True):
+            fields[name] = {"value": round(value, 4), **twin.sources.get(name, {})}
     if twin.service_quantiles_ms:
         fields["service_quantiles_ms"] = {
             "value": [[p, round(v, 3)] for p, v in twin.service_quantiles_ms],
@@ -137,7 +184,8 @@ def load_twin(path: str | Path) -> Twin:
         found = _value(path, fields, name, float, name, required=False)
         values[name] = default if found is None else found
     values["service_quantiles_ms"] = _quantiles(path, fields.get("service_quantiles_ms"))
-    for name in values:
+    values["stretches"] = _stretches(path, fields)
+    for name in [*values, *STRETCH_FIELDS]:
         entry = fields.get(name)
         if isinstance(entry, dict):
             sources[name] = {k: v for k, v in entry.items() if k != "value"}
@@ -147,6 +195,18 @@ def load_twin(path: str | Path) -> Twin:
         if getattr(twin, name) <= 0:
             raise TwinError(f"{path}: fields.{name}: must be positive, not {getattr(twin, name)}")
     return twin
+
+
+def _stretches(path: Path, fields: dict[str, Any]) -> Stretches | None:
+    given = [name for name in STRETCH_FIELDS if fields.get(name) is not None]
+    if not given:
+        return None
+    values = [_value(path, fields, name, float, what, required=True)
+              for name, what in STRETCH_FIELDS.items()]
+    for name, value in zip(STRETCH_FIELDS, values, strict=True):
+        if value <= 0:
+            raise TwinError(f"{path}: fields.{name}: must be positive, not {value}")
+    return Stretches(*values)
 
 
 def _quantiles(path: Path, entry: Any) -> list[tuple[float, float]]:

@@ -31,7 +31,7 @@ from sandbox.simulation import Simulation
 from twin.model import ScalingPolicy, Twin
 from twin.model.policy import INVOCATIONS, TARGET
 from twin.virtual.recorder import RecordBuilder
-from twin.virtual.serving import ServingModel, serve_second
+from twin.virtual.serving import Capacity, ServingModel, serve_second
 from twin.virtual.traffic import Traffic
 
 # Virtual time starts here (a whole hour, so every period is aligned): 2027-01-01T00:00Z.
@@ -96,6 +96,7 @@ class VirtualRun:
         self.serving = ServingModel(twin.capacity_rps, twin.queue_bound, twin.model_latency_ms,
                                     twin.service_jitter_ms, twin.overhead_ms, traffic.timeout_s,
                                     tuple(twin.service_quantiles_ms))
+        self.capacity = Capacity(twin.capacity_rps, twin.stretches, seed)
         if policy is not None:
             self._put_in_force(policy)
 
@@ -145,7 +146,8 @@ class VirtualRun:
             serving_count[k] = m
             billed[k] = len(endpoint.instances)
             arrivals = traffic.arrivals(k, rng)
-            second = serve_second(self.serving, backlog, arrivals, m, rng)
+            second = serve_second(self.serving, backlog, arrivals, m, rng,
+                                  self.capacity.drain(m, k), self.capacity.ahead(m, k))
             backlog = second.backlog
             timed_out = second.latency_s > traffic.timeout_s
             bad = second.rejected | timed_out
@@ -202,6 +204,8 @@ class VirtualRun:
         overhead = self.serving.overhead_ms / 1000.0
         for instances, parts in served.items():
             model_s = np.sort(np.concatenate(parts))
+            if not len(model_s):  # a period in which none of them was served in time
+                continue
             for group in np.array_split(model_s, min(LATENCY_GROUPS, len(model_s))):
                 if len(group):
                     seconds = float(group.mean())

@@ -11,6 +11,9 @@ clamped to [mean/5, mean + 4 jitter]). What this leaves out: the imbalance of ra
 between instances and the queueing of a pool that is busy but not full (at loads near capacity
 with Poisson arrivals the real p99 is higher); see docs/twin.md. When the twin holds the
 measured service-time quantiles, service times are drawn from them instead of the normal.
+
+How much the pool drains in a second is ``Capacity``'s: the twin's one capacity, or, for a twin
+fitted with fast and slow stretches, each instance's own stretch that second.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from twin.model import Stretches
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,65 @@ class ServingModel:
         return np.clip(samples, low, high) / 1000.0
 
 
+class Capacity:
+    """Requests per second the serving instances drain, second by second. With stretches each
+    instance position has its own timeline of fast and slow stretches, each stretch's length
+    drawn from a geometric distribution of its mean (it ends in any second with probability
+    1 / its mean), the first one's kind as the long run has them. The timelines are drawn
+    ahead of need, so a queued request's wait can be worked out over the seconds to come
+    (``ahead``). Its draws come from a stream of its own, so a twin of one capacity draws what
+    it always did from the arrivals' and service times' stream."""
+
+    HORIZON_S = 120  # seconds ahead over which a queued request's wait is worked out
+
+    def __init__(self, capacity_rps: float, stretches: Stretches | None, seed: int) -> None:
+        self.capacity_rps = capacity_rps
+        self.stretches = stretches
+        self.rng = np.random.default_rng([seed, 1])
+        self.timelines: list[np.ndarray] = []  # per instance position: True where slow
+
+    def _timeline(self, position: int, until: int) -> np.ndarray:
+        st = self.stretches
+        assert st is not None
+        while len(self.timelines) <= position:
+            self.timelines.append(np.zeros(0, dtype=bool))
+        line = self.timelines[position]
+        if len(line) < until:
+            parts = [line]
+            slow = bool(line[-1]) if len(line) else bool(self.rng.random() >= st.slow_share)
+            have = len(line)
+            while have < until + self.HORIZON_S:
+                slow = not slow
+                length = int(self.rng.geometric(1.0 / max(st.slow_s if slow else st.fast_s,
+                                                          1.0)))
+                parts.append(np.full(length, slow))
+                have += length
+            line = self.timelines[position] = np.concatenate(parts)
+        return line
+
+    def _drains(self, instances: int, first: int, until: int) -> np.ndarray:
+        st = self.stretches
+        assert st is not None
+        total = np.zeros(until - first)
+        for position in range(instances):
+            slow = self._timeline(position, until)[first:until]
+            total += np.where(slow, st.slow_rps, st.fast_rps)
+        return total
+
+    def drain(self, instances: int, second: int) -> float:
+        """What ``instances`` drain in ``second``."""
+        if self.stretches is None:
+            return instances * self.capacity_rps
+        return float(self._drains(instances, second, second + 1)[0])
+
+    def ahead(self, instances: int, second: int) -> np.ndarray | None:
+        """What ``instances`` drain in each of the seconds after ``second`` (if their number
+        holds); None for one capacity (a wait is then the queue over the drain)."""
+        if self.stretches is None:
+            return None
+        return self._drains(instances, second + 1, second + 1 + self.HORIZON_S)
+
+
 @dataclass(slots=True)
 class Second:
     """What became of one second's arrivals."""
@@ -56,10 +120,13 @@ class Second:
 
 
 def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, instances: int,
-                 rng: np.random.Generator) -> Second:
-    """Serve ``arrivals`` (sorted offsets in [0, 1)) on ``instances`` instances."""
+                 rng: np.random.Generator, drain: float | None = None,
+                 ahead: np.ndarray | None = None) -> Second:
+    """Serve ``arrivals`` (sorted offsets in [0, 1)) on ``instances`` instances, which drain
+    ``drain`` requests this second (default: ``instances x capacity_rps``) and ``ahead`` in
+    each second after it (default: the same)."""
     n = len(arrivals)
-    drain = instances * model.capacity_rps
+    drain = instances * model.capacity_rps if drain is None else drain
     bound = float(instances * model.queue_bound)
     overhead = model.overhead_ms / 1000.0
     walk = backlog + np.arange(n, dtype=np.float64) - drain * arrivals
@@ -77,7 +144,25 @@ def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, inst
         waiting = np.zeros(0)
         rejected = np.zeros(0, dtype=bool)
     left = max(end - min(lowest, 0.0) - over_end, 0.0)
-    model_s = waiting / drain + model.sample_model_seconds(rng, n)
+    model_s = _waits(waiting, arrivals, drain, ahead) + model.sample_model_seconds(rng, n)
     model_s[rejected] = 0.0
     latency = model_s + overhead
     return Second(arrivals, rejected, model_s, latency, min(left, bound))
+
+
+def _waits(waiting: np.ndarray, arrivals: np.ndarray, drain: float,
+           ahead: np.ndarray | None) -> np.ndarray:
+    """Seconds until the ``waiting`` requests ahead of each arrival are served: over this
+    second's drain while the rest of it suffices, then over the seconds to come."""
+    wait = waiting / drain
+    if ahead is None or not len(waiting):
+        return wait
+    rest = (1.0 - arrivals) * drain
+    later = waiting > rest
+    if later.any():
+        served = np.cumsum(ahead)
+        need = waiting[later] - rest[later]
+        j = np.minimum(np.searchsorted(served, need), len(ahead) - 1)
+        before = np.where(j > 0, served[np.maximum(j - 1, 0)], 0.0)
+        wait[later] = (1.0 - arrivals[later]) + j + (need - before) / ahead[j]
+    return wait
