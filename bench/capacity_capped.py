@@ -12,10 +12,16 @@ machine overlaps it (or the whole session does, ``--session-locked`` under the c
 1. hey, closed loop, 8 connections, four 8 s runs: the server's throughput, as issue 22 did;
 2. ``--searches`` searches in a row, each exactly as a user runs it (``loadwatch find-capacity
    PROFILE --target URL --headless``); answer, recovery waits and time from the recording;
+   hey's four runs again after each search, so the report shows whether the server held still;
 3. 120 s open-loop runs (``loadwatch run``, the same request) at the searches' median answer
    and at 1.15 x it, each judged by the search's own rule (``driver.capacity.search.judge``
    with the objective the first search derived, the first 3 s not judged, the backlog fitted
    over the rest): the answer should meet it and 1.15 x should not.
+
+Throughout, ``bench/cpu_gauge.py`` times a fixed piece of work on the server's core every half
+second: ``cpucap`` fixes the server's CPU time, not what that time is worth, and on this host
+the same work costs 1.0-1.6x the CPU time from second to second. Each piece's gauge (median,
+slowdown against the session's fastest samples, share of slow samples) is in the report.
 
 Results: Markdown-ish lines on stdout, JSON in ``bench/results/capacity_capped.json``.
 """
@@ -41,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.capacity_repeat import BODY, MODEL_PROFILE, search_summary  # noqa: E402
 from bench.capped_server import capped_model_server  # noqa: E402
+from bench.cpu_gauge import gauged, load, summary  # noqa: E402
 from driver.capacity.run import CapacityRun, HoldJudge, StepPlan  # noqa: E402
 from driver.capacity.search import CapacitySearch, Objectives, judge  # noqa: E402
 from metrics.recording import read_recording  # noqa: E402
@@ -147,15 +154,29 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the server on the way out
-    with capped_model_server(args.cpus, "0") as url:
-        report["hey_rps"] = hey(url, "1")
-        print(f"hey (8 connections, 4 x 8 s): {report['hey_rps']} req/s", flush=True)
+    pieces: list[tuple[dict[str, Any], float, float]] = []  # (its report, began, ended)
+
+    def timed(piece: dict[str, Any], began: float) -> dict[str, Any]:
+        pieces.append((piece, began, time.time()))
+        return piece
+
+    def hey_block(name: str) -> list[float]:
+        began = time.time()
+        found = hey(url, "1")
+        timed(report.setdefault("hey", {}).setdefault(name, {"rps": found}), began)
+        print(f"hey {name} (8 connections, 4 x 8 s): {found} req/s", flush=True)
+        return found
+
+    with capped_model_server(args.cpus, "0") as url, gauged("0", work / "gauge.json") as gauge:
+        report["hey_rps"] = hey_block("before")
         report["searches"] = []
         for i in range(args.searches):
-            found = search(url, "1", work, i)
+            began = time.time()
+            found = timed(search(url, "1", work, i), began)
             report["searches"].append(found)
             print(f"search {i + 1}: {found['max_rps']} req/s (exit {found['exit_code']}, "
                   f"{found['seconds']:.0f} s, waits {found['waits_s']} s)", flush=True)
+            hey_block(f"after search {i + 1}")
             save()
         answers = [s["max_rps"] for s in report["searches"] if s["max_rps"]]
         report["answers"] = answers
@@ -165,13 +186,23 @@ def main(argv: list[str] | None = None) -> int:
             objective = report["searches"][0]["latency_objective_ms"]
             report["open_loop"] = []
             for rate in (answer, round(answer * 1.15)):
-                found = open_loop(url, "1", work, rate, objective, args.open_seconds)
+                began = time.time()
+                found = timed(open_loop(url, "1", work, rate, objective, args.open_seconds),
+                              began)
                 report["open_loop"].append(found)
                 print(f"open loop {rate:g} req/s for {args.open_seconds} s: "
                       f"{'meets' if found['passed'] else 'FAILS'} the objective "
                       f"({found['reasons'] or 'p99 %.1f ms' % (found['p99_ms'] or 0)})",
                       flush=True)
                 save()
+    samples = load(gauge)
+    if samples:  # the session's fastest 5 % of samples: the core with nothing beside it
+        fast = sorted(ms for _, ms in samples)[len(samples) // 20]
+        report["gauge_fast_ms"] = fast
+        for piece, began, ended in pieces:
+            piece["gauge"] = summary(samples, began, ended, fast)
+            what = piece.get("max_rps") or piece.get("rate") or piece.get("rps")
+            print(f"gauge during {what}: {piece['gauge']}", flush=True)
     report["load_average"].append(os.getloadavg()[0])
     save()
     shutil.rmtree(work, ignore_errors=True)
