@@ -16,13 +16,19 @@ beside the instances' utilisation (``/aws/sagemaker/Endpoints``, EndpointName an
 
 Polls never overlap (the next is armed after the previous finished), run boto3 in a thread
 so the event loop never waits on the network, and back off (doubling, up to ``max_backoff``)
-while CloudWatch throttles or fails. The client is the caller's: ``metrics`` makes no clients.
+while CloudWatch throttles or fails. Between successful polls the wait is the interval give or
+take ``jitter`` / 2 of it, at random (the mean, and so the cost, unchanged): polls at a fixed
+phase see every datapoint the same few seconds after it became visible, so the recording
+could never tell the publication delay better than one interval; with the phase drifting, the
+earliest arrivals over a run come within a fraction of a second of it (``loadwatch twin``).
+The client is the caller's: ``metrics`` makes no clients.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -165,6 +171,8 @@ class CloudWatchPoller:
         sleep: Sleep = asyncio.sleep,
         metrics: tuple[MetricSpec, ...] | None = None,
         component: str | None = None,
+        jitter: float = 0.5,
+        uniform: Callable[[], float] = random.random,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
@@ -181,6 +189,8 @@ class CloudWatchPoller:
         self.clock = clock
         self.elapsed = elapsed
         self.sleep = sleep
+        self.jitter = jitter
+        self.uniform = uniform
         self.metrics = metrics
         self._by_id = {m.id: m for m in metrics}
         self._seen: dict[tuple[str, float], float] = {}  # (query id, period start) -> raw value
@@ -298,9 +308,10 @@ class CloudWatchPoller:
     # --- the loop ------------------------------------------------------------------------
 
     def next_delay(self) -> float:
-        """Seconds until the next poll: the interval, doubled per consecutive failure."""
+        """Seconds until the next poll: the interval (give or take ``jitter`` / 2 of it),
+        doubled per consecutive failure."""
         if not self.failures:
-            return self.interval
+            return self.interval * (1.0 + self.jitter * (self.uniform() - 0.5))
         return min(self.interval * 2 ** self.failures, self.max_backoff)
 
     async def run(self) -> None:

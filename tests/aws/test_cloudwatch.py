@@ -202,7 +202,7 @@ async def test_failures_back_off_and_become_one_event(stubbed, code, status, eve
     client, stubber = stubbed
     records: list = []
     sleeps = Sleeps(limit=5)
-    p = poller(client, records, interval=60, max_backoff=300, sleep=sleeps)
+    p = poller(client, records, interval=60, max_backoff=300, sleep=sleeps, jitter=0)
     for _ in range(3):
         stubber.add_client_error("get_metric_data", service_error_code=code,
                                  service_message="Rate exceeded", http_status_code=status)
@@ -216,6 +216,27 @@ async def test_failures_back_off_and_become_one_event(stubbed, code, status, eve
     assert [e.name for e in events] == [event, "poll_recovered"]
     assert events[0].data["code"] == code and code in events[0].message
     assert [r.value for r in records if isinstance(r, Datapoint)] == [7.0]
+
+
+def test_polls_drift_in_phase_around_the_interval() -> None:
+    """Between good polls the wait is the interval give or take a quarter of it: the mean (the
+    cost) holds, and the polls' phase within a period spreads over all of it, so some poll
+    comes soon after every moment a datapoint may become visible."""
+    import random
+
+    draws = random.Random(7)
+    p = CloudWatchPoller(None, ENDPOINT, VARIANT, lambda r: None, period=10,
+                         uniform=draws.random)
+    delays = [p.next_delay() for _ in range(400)]
+    assert min(delays) >= 7.5 and max(delays) <= 12.5
+    assert sum(delays) / len(delays) == pytest.approx(10.0, rel=0.02)
+    at = 0.0
+    phases = []
+    for delay in delays:
+        at += delay
+        phases.append(at % 10.0)
+    assert sum(phase < 1.0 for phase in phases) >= 20  # uniform would give 40 of 400
+    assert sum(phase > 9.0 for phase in phases) >= 20
 
 
 async def test_a_forbidden_series_is_reported_once(stubbed):
