@@ -15,6 +15,9 @@ lock. The open-loop run is one profile of three phases at
 60, 90 and 120 % of the search's answer (``--phase-seconds`` each, the overloaded one last so
 its queue cannot spill into the others); the twin runs the same profile in virtual time (no
 scaling: one instance). Printed per phase: p50, p99 (ok) and error share, real vs twin.
+A twin fitted with fast and slow stretches is a random process: where its stretches fall
+decides its p99 near saturation, so it also runs ``--seeds`` times and the table gives its
+p99's median and 10-90 % band per phase beside the one real run.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import time
 import urllib.request
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,9 +75,38 @@ def drained(url: str, limit_s: float = 90.0) -> float:
     return round(time.monotonic() - began, 1)
 
 
+def seeds_table(real: Path, twin: Any, traffic: Any, seeds: int) -> list[str]:
+    """Per phase: the real p99 beside the twin's median and 10-90 % band over ``seeds`` runs."""
+    from metrics.analysis import analyze
+    from twin.virtual import VirtualRun
+
+    measured = analyze(read_recording(real))
+    runs: list[list[float | None]] = []
+    for seed in range(seeds):
+        records = VirtualRun(twin, traffic, None, seed=seed).run(records=True).records
+        path = real.with_name("seeds-twin.jsonl")
+        write_records(records, path)
+        modelled = analyze(read_recording(path))
+        runs.append([modelled.figures(w).p99_ms for w in modelled.phases])
+    lines = [f"twin over {seeds} seeds:", "",
+             "| phase | p99 real (ms) | twin p99 median (ms) | 10-90 % | real / median | "
+             "real in band |", "|---|---|---|---|---|---|"]
+    for i, window in enumerate(measured.phases):
+        real_p99 = measured.figures(window).p99_ms
+        found = [r[i] for r in runs if i < len(r) and r[i] is not None]
+        if not found or real_p99 is None:
+            continue
+        low, mid, high = np.percentile(found, [10, 50, 90])
+        lines.append(f"| {window.name} | {real_p99:.1f} | {mid:.1f} | {low:.1f}-{high:.1f} | "
+                     f"{real_p99 / mid:.2f} | {'yes' if low <= real_p99 <= high else 'no'} |")
+    return lines
+
+
 def main() -> int:
     parser = arguments(__doc__.splitlines()[0], "/tmp/twin-real")
     parser.add_argument("--phase-seconds", type=int, default=30)
+    parser.add_argument("--seeds", type=int, default=20,
+                        help="twin runs for the p99 band (a twin with stretches is random)")
     parser.add_argument("--session-locked", action="store_true",
                         help=f"the caller holds {LOCK} (flock {LOCK} python ...): do not take "
                              "it here")
@@ -130,10 +165,15 @@ def main() -> int:
     twin = load_twin(out / "twin.yml")
     report.append(f"twin: {twin.capacity_rps:g} req/s, {twin.workers} in parallel, queue "
                   f"{twin.queue_bound}, service {twin.service_time_ms:.1f} ms")
-    records = VirtualRun(twin, traffic_from_profile(load_profile(open_profile)), None,
-                         seed=args.seed).run(records=True).records
+    if twin.stretches is not None:
+        st = twin.stretches
+        report.append(f"twin stretches: {st.fast_rps:.0f} req/s fast (~{st.fast_s:.1f} s), "
+                      f"{st.slow_rps:.0f} req/s slow (~{st.slow_s:.1f} s)")
+    traffic = traffic_from_profile(load_profile(open_profile))
+    records = VirtualRun(twin, traffic, None, seed=args.seed).run(records=True).records
     write_records(records, predicted)
     report += ["", *phase_table(real, predicted, rates=True)]
+    report += ["", *seeds_table(real, twin, traffic, args.seeds)]
     return finish(out, report)
 
 
