@@ -37,14 +37,12 @@ import numpy as np
 from metrics.recording import Recording
 from metrics.records import Datapoint, EndpointState, ScalingActivity, Tick
 from sandbox.config import FAST
-from twin.fit.steps import SETTLE_S, Step, steps_of
+from twin.fit.steps import OVERLOADED_SHARE, SETTLE_S, SHORT_SHARE, Step, steps_of
 from twin.fit.stretches import fit_stretches
 from twin.model import Twin
 from twin.virtual import VirtualRun, constant_traffic
 
-OVERLOADED_SHARE = 0.05  # a step past saturation: this share of its requests failed,
-SHORT_SHARE = 0.9  # or it served less than this share of the offered rate (its queue grew)
-CLEAN_SHARE = 0.01  # a step below it
+CLEAN_SHARE = 0.01  # a step below saturation
 
 
 class FitError(ValueError):
@@ -61,8 +59,7 @@ def fit(recordings: Sequence[Recording]) -> Twin:
     if not clean:
         raise FitError("no step without errors: the service time at low load cannot be "
                        "measured; record a `loadwatch find-capacity` run (its baseline is low)")
-    over = [s for s in steps if s.p99_ms is not None and (
-        s.error_share > OVERLOADED_SHARE or s.ok_rps < SHORT_SHARE * s.rate)]
+    over = [s for s in steps if s.past_saturation]
     if not over:
         top = max(steps, key=lambda s: s.rate)
         raise FitError(

@@ -3,7 +3,11 @@
 A step is a run of consecutive in-schedule seconds whose target rate stays within 1 % (a
 find-capacity run's baseline and steps, a profile's constant phases); its first
 ``SETTLE_S`` seconds are left out (queues adapt to the new rate) and steps with fewer than
-``MIN_SECONDS`` left are dropped (a ramp). Each step's figures come from the ticks' HDR
+``MIN_SECONDS`` left are dropped (a ramp). A step past saturation (``past_saturation``) cut
+short, as find-capacity cuts a clear failure after a few seconds, is kept from its second
+second when at least ``MIN_OVERLOADED_SECONDS`` remain: an overload shows at once (the queue
+fills in a fraction of a second), and without these steps a search of a server that turns
+requests away leaves nothing past saturation to fit. Each step's figures come from the ticks' HDR
 histograms merged, and the server's ModelLatency from the datapoints whose period starts in it.
 """
 
@@ -20,6 +24,9 @@ from metrics.records import OK, Datapoint, EndpointState, Tick
 QUANTILES = (0.0, 1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0)
 SETTLE_S = 2
 MIN_SECONDS = 3
+MIN_OVERLOADED_SECONDS = 2
+OVERLOADED_SHARE = 0.05  # a step past saturation: this share of its requests failed,
+SHORT_SHARE = 0.9  # or it served less than this share of the offered rate (its queue grew)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,11 @@ class Step:
     @property
     def seconds(self) -> list[int]:
         return [self.first, self.last]
+
+    @property
+    def past_saturation(self) -> bool:
+        return self.p99_ms is not None and (self.error_share > OVERLOADED_SHARE
+                                            or self.ok_rps < SHORT_SHARE * self.rate)
 
 
 def steps_of(recording: Recording) -> list[Step]:
@@ -66,17 +78,28 @@ def steps_of(recording: Recording) -> list[Step]:
               for r in recording.records if isinstance(r, EndpointState)]
     steps = []
     for run in runs:
-        judged = run[SETTLE_S:]
-        # The judged seconds' median: the first second of a step may be part of a ramp into it.
-        rate = float(np.median([sum(t.target_rps for t in by_second[s]) for s in judged])) \
-            if judged else 0.0
-        if len(judged) < MIN_SECONDS or rate <= 0:
+        step = _judged(recording, run[SETTLE_S:], by_second, datapoints, states)
+        if step is not None and len(run) - SETTLE_S >= MIN_SECONDS:
+            steps.append(step)
             continue
-        serving = [n for at, n in states if judged[0] <= at <= judged[-1] + 1]
-        serving += [n for at, n in states if at < judged[0]][-1:]
-        steps.append(_step(recording, judged, [t for s in judged for t in by_second[s]], rate,
-                           datapoints, max(serving, default=1)))
+        short = _judged(recording, run[1:], by_second, datapoints, states)
+        if short is not None and len(run) - 1 >= MIN_OVERLOADED_SECONDS and short.past_saturation:
+            steps.append(short)
     return steps
+
+
+def _judged(recording: Recording, judged: list[int], by_second: dict[int, list[Tick]],
+            datapoints: list[Datapoint], states: list[tuple[float, int]]) -> Step | None:
+    if not judged:
+        return None
+    # The judged seconds' median: the first second of a step may be part of a ramp into it.
+    rate = float(np.median([sum(t.target_rps for t in by_second[s]) for s in judged]))
+    if rate <= 0:
+        return None
+    serving = [n for at, n in states if judged[0] <= at <= judged[-1] + 1]
+    serving += [n for at, n in states if at < judged[0]][-1:]
+    return _step(recording, judged, [t for s in judged for t in by_second[s]], rate,
+                 datapoints, max(serving, default=1))
 
 
 def _step(recording: Recording, seconds: list[int], ticks: list[Tick], rate: float,
