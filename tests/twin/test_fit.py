@@ -96,25 +96,12 @@ def test_a_queue_that_never_turns_anyone_away_is_bounded_by_the_timeout(tmp_path
     """Past capacity nginx -> gunicorn queues instead of answering 503: steps with no errors
     but served short of the offered rate are past saturation, and the client's timeout
     bounds the queue. The recording is a virtual session of such a server (queue 10,000)."""
-    import numpy as np
+    from tests.twin.sessions import instance, write_session
 
-    from metrics.recording import RecordingWriter
-    from sandbox.config import InstanceProfile, SandboxConfig
-    from twin.model import Twin
-    from twin.virtual import Traffic, VirtualRun
-
-    deep = Twin.from_sandbox(SandboxConfig(profile=InstanceProfile(
-        "ml.c5.large", vcpus=2, memory_gib=4.0, workers=2, service_time_ms=25.0,
-        jitter_ms=1.0, queue_bound=10_000)))
-    rates = [20] * 12 + [60] * 12 + [120] * 12  # 80 req/s serve all of 20 and 60, not 120
-    counts = np.array(rates, dtype=np.int64)
-    traffic = Traffic(counts, counts.astype(float), np.repeat([0, 1, 2], 12),
-                      ["low", "mid", "over"], timeout_s=20.0, source="steps")
-    records = VirtualRun(deep, traffic, None, seed=1).run(records=True).records
-    path = tmp_path / "deep.jsonl"
-    with RecordingWriter(path, records[0]) as writer:  # type: ignore[arg-type]
-        for record in records[1:]:
-            writer.write(record)
+    # 80 req/s serve all of 20 and 60, not 120
+    path = write_session(instance(queue_bound=10_000),
+                         [("low", 20, 12), ("mid", 60, 12), ("over", 120, 12)],
+                         tmp_path / "deep.jsonl")
     fitted = fit([read_recording(path)])
     assert fitted.capacity_rps == pytest.approx(80, rel=0.05)
     assert fitted.queue_bound == round(fitted.capacity_rps * 20.0)
@@ -125,25 +112,11 @@ def test_a_clear_failure_cut_short_is_still_a_step_past_saturation(tmp_path) -> 
     """find-capacity cuts a clear failure after about 3 s: too short for a step's 2 s of
     settling and 3 judged seconds, yet it is where the instance's capacity shows. Such a run
     is kept from its second second when it is past saturation (here: 503s)."""
-    import numpy as np
+    from tests.twin.sessions import instance, write_session
 
-    from metrics.recording import RecordingWriter
-    from sandbox.config import InstanceProfile, SandboxConfig
-    from twin.model import Twin
-    from twin.virtual import Traffic, VirtualRun
-
-    known = Twin.from_sandbox(SandboxConfig(profile=InstanceProfile(
-        "ml.c5.large", vcpus=2, memory_gib=4.0, workers=2, service_time_ms=25.0,
-        jitter_ms=1.0, queue_bound=16)))  # 80 req/s
-    rates = [20] * 12 + [40] * 12 + [160] * 3 + [20] * 8
-    counts = np.array(rates, dtype=np.int64)
-    traffic = Traffic(counts, counts.astype(float), np.repeat([0, 1, 2, 3], [12, 12, 3, 8]),
-                      ["low", "mid", "over", "after"], timeout_s=20.0, source="steps")
-    records = VirtualRun(known, traffic, None, seed=1).run(records=True).records
-    path = tmp_path / "cut.jsonl"
-    with RecordingWriter(path, records[0]) as writer:  # type: ignore[arg-type]
-        for record in records[1:]:
-            writer.write(record)
+    path = write_session(instance(queue_bound=16),  # 80 req/s
+                         [("low", 20, 12), ("mid", 40, 12), ("over", 160, 3), ("after", 20, 8)],
+                         tmp_path / "cut.jsonl")
     fitted = fit([read_recording(path)])
     assert fitted.capacity_rps == pytest.approx(80, rel=0.05)
     assert fitted.sources["capacity_rps"]["seconds"] == [[25, 26]]

@@ -13,29 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from metrics.recording import RecordingWriter, read_recording
-from sandbox.config import InstanceProfile, SandboxConfig
+from metrics.recording import read_recording
+from tests.twin.sessions import instance, write_session
 from twin.fit import fit
 from twin.model import Stretches, Twin, TwinError, load_twin, save_twin
-from twin.virtual import Traffic, VirtualRun, constant_traffic
+from twin.virtual import VirtualRun, constant_traffic
 
-DEEP = Twin.from_sandbox(SandboxConfig(profile=InstanceProfile(
-    "ml.c5.large", vcpus=2, memory_gib=4.0, workers=2, service_time_ms=20.0, jitter_ms=1.0,
-    queue_bound=100_000)))  # 100 req/s
+DEEP = instance(service_time_ms=20.0, queue_bound=100_000)  # 100 req/s
 KNOWN = Stretches(fast_rps=100.0, slow_rps=60.0, fast_s=6.0, slow_s=4.0)  # mean 84 req/s
 
 
 def _recording(twin: Twin, tmp_path: Path, name: str, seed: int = 3) -> Path:
-    rates = [20] * 12 + [130] * 120
-    counts = np.array(rates, dtype=np.int64)
-    traffic = Traffic(counts, counts.astype(float), np.repeat([0, 1], [12, 120]),
-                      ["low", "over"], timeout_s=300.0, source="steps")
-    records = VirtualRun(twin, traffic, None, seed=seed).run(records=True).records
-    path = tmp_path / f"{name}.jsonl"
-    with RecordingWriter(path, records[0]) as writer:  # type: ignore[arg-type]
-        for record in records[1:]:
-            writer.write(record)
-    return path
+    return write_session(twin, [("low", 20, 12), ("over", 130, 120)],
+                         tmp_path / f"{name}.jsonl", seed=seed, timeout_s=300.0)
 
 
 def test_the_fit_recovers_known_stretches(tmp_path: Path) -> None:
