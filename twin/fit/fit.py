@@ -37,7 +37,7 @@ import numpy as np
 from metrics.recording import Recording
 from metrics.records import Datapoint, EndpointState, ScalingActivity, Tick
 from sandbox.config import FAST
-from twin.fit.steps import OVERLOADED_SHARE, SETTLE_S, SHORT_SHARE, Step, steps_of
+from twin.fit.steps import OVERLOADED_SHARE, SHORT_SHARE, Step, steps_of
 from twin.fit.stretches import fit_stretches
 from twin.model import Twin
 from twin.virtual import VirtualRun, constant_traffic
@@ -224,16 +224,18 @@ def _provisioning(recordings: Sequence[Recording], twin: Twin) -> None:
 
 
 def _modelled(twin: Twin, step: Step, recording: Recording, seed: int) -> dict[str, Any]:
-    """The step's rate run on the twin (one instance, no scaling): p50, p99, error share."""
-    seconds = step.last - step.first + 1 + SETTLE_S
+    """The step's rate run on the twin (one instance, no scaling) for its settling and judged
+    seconds: p50 and p99 of the whole run, the error share of the judged seconds."""
+    seconds = step.last - step.first + 1 + step.settled
     traffic = replace(constant_traffic(step.rate, seconds),
                       poisson=(recording.header.meta.get("load") or {}).get("arrivals")
                       == "poisson")
     result = VirtualRun(twin, traffic, None, seed=seed).run()
-    sent = int(result.sent.sum())
+    sent = int(result.sent[step.settled:].sum())
+    failed = int(result.failed[step.settled:].sum())
     return {"p50_ms": _round(result.percentile_ms(50)),
             "p99_ms": _round(result.percentile_ms(99)),
-            "error_share": round(int(result.failed.sum()) / sent, 4) if sent else 0.0}
+            "error_share": round(failed / sent, 4) if sent else 0.0}
 
 
 def _compare(twin: Twin, step: Step, recording: Recording) -> dict[str, Any]:

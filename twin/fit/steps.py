@@ -44,6 +44,7 @@ class Step:
     model_latency_ms: float | None  # server ModelLatency, Average over the step's periods
     instances: int  # the most serving during the step (1 when the recording has no states)
     service_quantiles_ms: list[tuple[float, float]]  # (percent, ms) at QUANTILES
+    settled: int = SETTLE_S  # seconds of the run left out before ``first``
 
     @property
     def seconds(self) -> list[int]:
@@ -78,18 +79,19 @@ def steps_of(recording: Recording) -> list[Step]:
               for r in recording.records if isinstance(r, EndpointState)]
     steps = []
     for run in runs:
-        step = _judged(recording, run[SETTLE_S:], by_second, datapoints, states)
+        step = _judged(recording, run[SETTLE_S:], by_second, datapoints, states, SETTLE_S)
         if step is not None and len(run) - SETTLE_S >= MIN_SECONDS:
             steps.append(step)
             continue
-        short = _judged(recording, run[1:], by_second, datapoints, states)
+        short = _judged(recording, run[1:], by_second, datapoints, states, 1)
         if short is not None and len(run) - 1 >= MIN_OVERLOADED_SECONDS and short.past_saturation:
             steps.append(short)
     return steps
 
 
 def _judged(recording: Recording, judged: list[int], by_second: dict[int, list[Tick]],
-            datapoints: list[Datapoint], states: list[tuple[float, int]]) -> Step | None:
+            datapoints: list[Datapoint], states: list[tuple[float, int]],
+            settled: int) -> Step | None:
     if not judged:
         return None
     # The judged seconds' median: the first second of a step may be part of a ramp into it.
@@ -99,11 +101,11 @@ def _judged(recording: Recording, judged: list[int], by_second: dict[int, list[T
     serving = [n for at, n in states if judged[0] <= at <= judged[-1] + 1]
     serving += [n for at, n in states if at < judged[0]][-1:]
     return _step(recording, judged, [t for s in judged for t in by_second[s]], rate,
-                 datapoints, max(serving, default=1))
+                 datapoints, max(serving, default=1), settled)
 
 
 def _step(recording: Recording, seconds: list[int], ticks: list[Tick], rate: float,
-          datapoints: list[Datapoint], instances: int) -> Step:
+          datapoints: list[Datapoint], instances: int, settled: int) -> Step:
     n = len(seconds)
     ok = sum(t.outcomes.get(OK, 0) for t in ticks)
     ended = sum(sum(t.outcomes.values()) for t in ticks) + sum(t.not_sent for t in ticks)
@@ -124,4 +126,4 @@ def _step(recording: Recording, seconds: list[int], ticks: list[Tick], rate: flo
         model_latency_ms=sum(v for v, _ in model) / len(model) if model else None,
         instances=instances,
         service_quantiles_ms=list(zip(QUANTILES, (v / 1000.0 for v in hdr.percentiles_us(
-            service, QUANTILES)), strict=True)) if count else [])
+            service, QUANTILES)), strict=True)) if count else [], settled=settled)
