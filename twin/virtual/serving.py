@@ -7,10 +7,17 @@ pool does not store up service) and at the bound (an arrival that finds it full 
 503 and adds nothing): each reflection is a running minimum or maximum, so a second of a
 thousand requests costs a few vector operations. A request's wait is the queue ahead of it
 over the drain rate; its service time is drawn as the sandbox's instance draws it (normal,
-clamped to [mean/5, mean + 4 jitter]). What this leaves out: the imbalance of random routing
-between instances and the queueing of a pool that is busy but not full (at loads near capacity
-with Poisson arrivals the real p99 is higher); see docs/twin.md. When the twin holds the
-measured service-time quantiles, service times are drawn from them instead of the normal.
+clamped to [mean/5, mean + 4 jitter]). When the twin holds the measured service-time
+quantiles, service times are drawn from them instead of the normal.
+
+A pool that is busy but not full queues too: requests routed at random reach an instance's
+``workers`` at random moments, and one that finds them all busy waits. A request with nothing
+queued ahead of it in the walk waits, with the Erlang C probability of an M/M/c queue at the
+instance's load, an exponential time of mean 1 / (capacity - arrival rate), scaled by
+(Ca² + Cs²) / 2 (Allen-Cunneen): Cs² the service times' squared coefficient of variation, Ca²
+the arrivals' (1 for Poisson; 1 - 1/instances for an even stream split at random, so one
+instance fed an even stream never waits). What this leaves out: the imbalance of random
+routing between instances past saturation; see docs/twin.md.
 
 How much the pool drains in a second is ``Capacity``'s: the twin's one capacity, or, for a twin
 fitted with fast and slow stretches, each instance's own stretch that second.
@@ -36,6 +43,19 @@ class ServingModel:
     # The measured client service time at low load, as (probability %, ms) points: when
     # given, service times are drawn from it (its tail, not the normal's) less the overhead.
     quantiles: tuple[tuple[float, float], ...] = ()
+    workers: int = 1  # one instance's requests in parallel
+
+    @property
+    def service_cv2(self) -> float:
+        """Squared coefficient of variation of the service time inside the instance."""
+        if self.quantiles:
+            grid = np.linspace(0.0005, 0.9995, 1000)
+            probabilities = np.array([p for p, _ in self.quantiles]) / 100.0
+            values = np.maximum(np.interp(grid, probabilities, np.array(
+                [v for _, v in self.quantiles]) - self.overhead_ms), self.model_ms / 5.0)
+            mean = float(values.mean())
+            return float(values.var()) / mean ** 2 if mean > 0 else 0.0
+        return (self.jitter_ms / self.model_ms) ** 2 if self.model_ms > 0 else 0.0
 
     def sample_model_seconds(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.quantiles:
@@ -121,10 +141,15 @@ class Second:
 
 def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, instances: int,
                  rng: np.random.Generator, drain: float | None = None,
-                 ahead: np.ndarray | None = None) -> Second:
+                 ahead: np.ndarray | None = None, poisson: bool = False,
+                 service_cv2: float | None = None, offered: float | None = None) -> Second:
     """Serve ``arrivals`` (sorted offsets in [0, 1)) on ``instances`` instances, which drain
     ``drain`` requests this second (default: ``instances x capacity_rps``) and ``ahead`` in
-    each second after it (default: the same)."""
+    each second after it (default: the same). ``poisson``: the arrivals are a Poisson stream
+    (else an even one); ``service_cv2``: ``model.service_cv2``, when the caller has it;
+    ``offered``: the requests the second was due to bring (default: those it brought), whose
+    rate decides whether the pool keeps up (a Poisson second above its mean is not overload:
+    Erlang C has its fluctuations already)."""
     n = len(arrivals)
     drain = instances * model.capacity_rps if drain is None else drain
     bound = float(instances * model.queue_bound)
@@ -144,10 +169,25 @@ def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, inst
         waiting = np.zeros(0)
         rejected = np.zeros(0, dtype=bool)
     left = max(end - min(lowest, 0.0) - over_end, 0.0)
-    model_s = _waits(waiting, arrivals, drain, ahead) + model.sample_model_seconds(rng, n)
+    # In a second that the pool keeps up with (fewer arrivals than it drains, no queue carried
+    # in), how long a request waits for a worker is the busy pool's question (Erlang C), not
+    # the fluid walk's; else the walk's queue decides, except for a request with fewer queued
+    # ahead of it than the pool has workers.
+    workers = instances * model.workers
+    offered = float(n) if offered is None else offered
+    keeps_up = offered < drain and backlog < workers
+    free = np.full(n, True) if keeps_up else waiting < workers
+    model_s = np.where(free, 0.0, _waits(waiting, arrivals, drain, ahead)) \
+        + model.sample_model_seconds(rng, n)
+    if n and instances:
+        cv2 = model.service_cv2 if service_cv2 is None else service_cv2
+        model_s += _busy_pool_waits(free, offered / instances, drain / instances,
+                                    model.workers, (1.0 if poisson else 1.0 - 1.0 / instances)
+                                    + cv2, rng)
     model_s[rejected] = 0.0
     latency = model_s + overhead
-    return Second(arrivals, rejected, model_s, latency, min(left, bound))
+    # A pool that keeps up carries no queue into the next second: its waits were Erlang's.
+    return Second(arrivals, rejected, model_s, latency, 0.0 if keeps_up else min(left, bound))
 
 
 def _waits(waiting: np.ndarray, arrivals: np.ndarray, drain: float,
@@ -166,3 +206,22 @@ def _waits(waiting: np.ndarray, arrivals: np.ndarray, drain: float,
         before = np.where(j > 0, served[np.maximum(j - 1, 0)], 0.0)
         wait[later] = (1.0 - arrivals[later]) + j + (need - before) / ahead[j]
     return wait
+
+
+def _busy_pool_waits(free: np.ndarray, arrival_rps: float, capacity_rps: float, workers: int,
+                     variability: float, rng: np.random.Generator) -> np.ndarray:
+    """Waits for a worker of a pool that is busy but not full (module docstring): ``free``
+    marks the requests with no queue ahead of them; ``variability`` is Ca² + Cs²."""
+    waits = np.zeros(len(free))
+    load = arrival_rps / capacity_rps if capacity_rps > 0 else 1.0
+    if variability <= 0 or load <= 0 or load >= 1 or not free.any():
+        return waits
+    offered = load * workers  # Erlangs
+    blocking = 1.0  # Erlang B, by its recurrence; then Erlang C from it
+    for k in range(1, workers + 1):
+        blocking = offered * blocking / (k + offered * blocking)
+    waiting = workers * blocking / (workers - offered * (1.0 - blocking))
+    mean_s = variability / 2.0 / (capacity_rps - arrival_rps)
+    chosen = free & (rng.random(len(free)) < waiting)
+    waits[chosen] = rng.exponential(mean_s, int(chosen.sum()))
+    return waits
