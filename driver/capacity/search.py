@@ -249,6 +249,7 @@ BEND_P50 = 1.5  # a pass whose p50 is this many times the unloaded one: latency 
 MAX_CONTAMINATED = 2  # a rate's runs set aside as contaminated; past this they count
 
 SLOW_SHARE = 0.5  # this share of a run's seconds each with its p99 over the objective: slow
+UNSTEADY_BAND = 0.10  # verdicts out of order over a band wider than this: the target moved
 
 
 def persistently_slow(result: StepResult, objectives: Objectives,
@@ -518,6 +519,14 @@ class CapacitySearch:
                             if not runs[0] and runs.count(True) >= 2)
         confirmed = sorted(rate for rate, runs in self.decided.items()
                            if runs.count(False) >= 2)
+        # Verdicts out of order: a rate that failed (confirmed) below one that passed a run.
+        # A failure overturned by two passes is a stall, not the edge; a band wider than
+        # UNSTEADY_BAND says the target's own capacity moved during the search (a shared or
+        # throttled host), and another search may answer anywhere in it.
+        failed = [rate for rate, runs in self.decided.items() if self._decide(runs) is False]
+        passed = [rate for rate, runs in self.decided.items() if True in runs]
+        band = [min(failed), max(passed)] if failed and passed else None
+        unsteady = band if band and band[1] > band[0] * (1.0 + UNSTEADY_BAND) else None
         return {
             "bracket": [low, high],
             "bracket_pct": (100.0 * (high - low) / low) if low and high else None,
@@ -530,6 +539,9 @@ class CapacitySearch:
             "contaminated_runs": sum(self.contaminated.values()),
             "runs": len(self.history),
             "unit": self.unit,
+            "unsteady": unsteady,
+            "flipped": sorted(rate for rate, runs in self.decided.items()
+                              if True in runs and False in runs) if unsteady else [],
         }
 
     def recommendation(self, safety_factor: float = 0.5) -> dict[str, Any] | None:

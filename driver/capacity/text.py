@@ -29,7 +29,16 @@ def describe_spread(spread: dict[str, Any]) -> str:
     if overturned:
         parts.append(f"{len(overturned)} overturned (failed once, then passed twice: "
                      + ", ".join(f"{r:g}" for r in overturned) + f" {unit})")
-    return f"{edge}; {', '.join(parts)}; {spread['runs']} runs"
+    line = f"{edge}; {', '.join(parts)}; {spread['runs']} runs"
+    if spread.get("unsteady"):
+        lo, hi = spread["unsteady"]
+        flipped = spread.get("flipped") or []
+        line += (f". UNSTEADY: {lo:g} {unit} failed while {hi:g} passed"
+                 + (f" ({', '.join(f'{r:g}' for r in flipped)} {unit} each both passed and "
+                    "failed)" if flipped else "")
+                 + ": the target's own capacity moved during the search (a shared or "
+                   "throttled host?); another search may answer anywhere in that band")
+    return line
 
 
 def scaling_block(recommendation: dict[str, Any], minimum: int = 1, maximum: int = 4) -> str:

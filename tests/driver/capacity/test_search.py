@@ -361,3 +361,28 @@ def test_a_queue_that_drains_does_not_cut_a_run_short_but_one_that_grows_does():
     anything.set_baseline(13)
     before = HoldJudge(anything, rate, 3, 22, measure, lambda s: transient[s] if s >= 0 else 0, 0)
     assert any(before.second_done(second) for second in range(23))  # as before issue 22's fix
+
+
+def test_a_target_whose_capacity_moves_is_called_unsteady_and_a_steady_one_is_not():
+    """Verdicts out of order over more than 10 % (a rate failing, confirmed, below one that
+    passed) say the target's own capacity moved during the search, as a server on a shared
+    host's does; a steady target whose stalls fail single runs is not called so."""
+    steady = CapacitySearch(start_rps=50)
+    steady.set_baseline(13)
+    run(steady, noisy(endpoint(420), spikes={1, 5, 9}))
+    assert steady.spread()["unsteady"] is None
+    assert "UNSTEADY" not in describe_spread(steady.spread())
+
+    runs = iter(range(10_000))
+
+    def moving(rate: float) -> StepResult:  # 600 req/s for its first 8 runs, then 400
+        return endpoint(600 if next(runs) < 8 else 400)(rate)
+
+    search = CapacitySearch(start_rps=50)
+    search.set_baseline(13)
+    run(search, moving)
+    spread = search.spread()
+    assert spread["unsteady"] == [412, 600] and spread["flipped"] == [600]
+    low, high = spread["unsteady"]
+    line = describe_spread(spread)
+    assert f"UNSTEADY: {low:g} req/s failed while {high:g} passed" in line
