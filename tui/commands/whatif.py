@@ -144,7 +144,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     print(f"what-if: {len(policies)} policies x {traffic.seconds} s of {traffic.source} "
           f"({traffic.requests:,} requests) on twin {args.twin} "
-          f"({twin.instance_type}, {twin.capacity_rps:g} req/s per instance)", flush=True)
+          f"({twin.summary})", flush=True)
     ranked = rank(twin, traffic, policies, objective, seed=args.seed, jobs=args.jobs,
                   sort=args.sort)
     elapsed = time.perf_counter() - started
@@ -216,7 +216,7 @@ def _report(twin: Any, args: argparse.Namespace, traffic: Any, ranked: list[Any]
     best = next((f for f in ranked if f.meets), None)
     return WhatIfReport(
         traffic=str(args.traffic), demand=demand, phases=phases,
-        twin=f"{args.twin} ({twin.instance_type}, {twin.capacity_rps:g} req/s per instance)",
+        twin=f"{args.twin} ({twin.summary})",
         ranking=Table(list(COLUMNS), [list(r) for r in ranking_rows(ranked, args.top)]),
         traces=traces, slo_ms=objective.slo_ms, slo_text=slo_text(objective),
         best_text=best_policy_text(best, objective, twin.period_s), policies=len(ranked),

@@ -105,6 +105,15 @@ class Twin:
         return max(self.service_time_ms - self.model_latency_ms, 0.0)
 
     @property
+    def summary(self) -> str:
+        """The instance in a few words: its type and capacity (and its stretches, if any)."""
+        text = f"{self.instance_type}, {self.capacity_rps:g} req/s per instance"
+        if self.stretches is not None:
+            text += (f", in stretches of {self.stretches.fast_rps:.0f} and "
+                     f"{self.stretches.slow_rps:.0f} req/s")
+        return text
+
+    @property
     def live_caveat(self) -> str | None:
         """What a live sandbox serving this twin leaves out, for the user (None: nothing)."""
         if self.stretches is None:
