@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.capacity_repeat import BODY, MODEL_PROFILE, search_summary  # noqa: E402
 from bench.capped_server import capped_model_server  # noqa: E402
-from bench.cpu_gauge import gauged, load, summary  # noqa: E402
+from bench.cpu_gauge import fastest, gauged, load, summary  # noqa: E402
 from driver.capacity.run import CapacityRun, HoldJudge, StepPlan  # noqa: E402
 from driver.capacity.search import CapacitySearch, Objectives, judge  # noqa: E402
 from metrics.recording import read_recording  # noqa: E402
@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 save()
     samples = load(gauge)
-    if samples:  # the session's fastest 5 % of samples: the core with nothing beside it
-        fast = sorted(ms for _, ms in samples)[len(samples) // 20]
+    if samples:
+        fast = fastest([ms for _, ms in samples])
         report["gauge_fast_ms"] = fast
         for piece, began, ended in pieces:
             piece["gauge"] = summary(samples, began, ended, fast)

@@ -130,8 +130,8 @@ def fit(recordings: Sequence[Recording]) -> Twin:
     if stretch.stretches is None:
         twin.notes.append(f"one capacity: {stretch.how}")
     else:
-        where = {"recording": ", ".join(sorted({path for path, _ in stretch.seconds})),
-                 "seconds": _spans([second for _, second in stretch.seconds]),
+        where = {"recording": ", ".join(sorted({path for path, _, _ in stretch.spans})),
+                 "seconds": [[first, last] for _, first, last in stretch.spans],
                  "how": stretch.how}
         for name in ("fast_capacity_rps", "slow_capacity_rps", "fast_stretch_s",
                      "slow_stretch_s"):
@@ -140,17 +140,6 @@ def fit(recordings: Sequence[Recording]) -> Twin:
     _provisioning(recordings, twin)
     twin.steps = [_compare(twin, s, first) for s in sorted(steps, key=lambda s: s.rate)]
     return twin
-
-
-def _spans(seconds: list[int]) -> list[list[int]]:
-    """Sorted seconds as [first, last] of each unbroken run."""
-    spans: list[list[int]] = []
-    for second in sorted(seconds):
-        if spans and spans[-1][1] == second - 1:
-            spans[-1][1] = second
-        else:
-            spans.append([second, second])
-    return spans
 
 
 def _period_and_delay(recordings: Sequence[Recording], twin: Twin) -> None:

@@ -7,8 +7,8 @@ find-capacity run's baseline and steps, a profile's constant phases); its first
 short, as find-capacity cuts a clear failure after a few seconds, is kept from its second
 second when at least ``MIN_OVERLOADED_SECONDS`` remain: an overload shows at once (the queue
 fills in a fraction of a second), and without these steps a search of a server that turns
-requests away leaves nothing past saturation to fit. Each step's figures come from the ticks' HDR
-histograms merged, and the server's ModelLatency from the datapoints whose period starts in it.
+requests away leaves nothing past saturation to fit. Each step's figures come from the ticks'
+HDR histograms merged, and the server's ModelLatency from the datapoints whose period starts in it.
 """
 
 from __future__ import annotations
@@ -79,13 +79,15 @@ def steps_of(recording: Recording) -> list[Step]:
               for r in recording.records if isinstance(r, EndpointState)]
     steps = []
     for run in runs:
-        step = _judged(recording, run[SETTLE_S:], by_second, datapoints, states, SETTLE_S)
-        if step is not None and len(run) - SETTLE_S >= MIN_SECONDS:
+        if len(run) - SETTLE_S >= MIN_SECONDS:
+            step = _judged(recording, run[SETTLE_S:], by_second, datapoints, states, SETTLE_S)
+        elif len(run) - 1 >= MIN_OVERLOADED_SECONDS:  # cut short: kept only past saturation
+            step = _judged(recording, run[1:], by_second, datapoints, states, 1)
+            step = step if step is not None and step.past_saturation else None
+        else:
+            step = None
+        if step is not None:
             steps.append(step)
-            continue
-        short = _judged(recording, run[1:], by_second, datapoints, states, 1)
-        if short is not None and len(run) - 1 >= MIN_OVERLOADED_SECONDS and short.past_saturation:
-            steps.append(short)
     return steps
 
 

@@ -33,7 +33,7 @@ MIN_SECONDS = 4
 @dataclass(frozen=True, slots=True)
 class StretchFit:
     stretches: Stretches | None
-    seconds: list[tuple[str, int]]  # (recording, second) of every queued second counted
+    spans: list[tuple[str, int, int]]  # (recording, first, last) of each run of queued seconds
     how: str
 
 
@@ -71,7 +71,7 @@ def queued_seconds(recordings: Sequence[Recording],
 
 def fit_stretches(recordings: Sequence[Recording], workers: int) -> StretchFit:
     runs = queued_seconds(recordings, workers)
-    counted = [(path, second) for run in runs for path, second, _ in run]
+    counted = [(run[0][0], run[0][1], run[-1][1]) for run in runs]
     served = np.array([ok for run in runs for _, _, ok in run], dtype=np.float64)
     if len(served) < 2 * MIN_SECONDS:
         return StretchFit(None, counted, f"{len(served)} seconds with a standing queue: too "

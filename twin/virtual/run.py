@@ -96,7 +96,6 @@ class VirtualRun:
         self.serving = ServingModel(twin.capacity_rps, twin.queue_bound, twin.model_latency_ms,
                                     twin.service_jitter_ms, twin.overhead_ms, traffic.timeout_s,
                                     tuple(twin.service_quantiles_ms), twin.workers)
-        self.service_cv2 = self.serving.service_cv2
         self.capacity = Capacity(twin.capacity_rps, twin.stretches, seed)
         if policy is not None:
             self._put_in_force(policy)
@@ -147,10 +146,9 @@ class VirtualRun:
             serving_count[k] = m
             billed[k] = len(endpoint.instances)
             arrivals = traffic.arrivals(k, rng)
-            second = serve_second(self.serving, backlog, arrivals, m, rng,
-                                  self.capacity.drain(m, k), self.capacity.ahead(m, k),
-                                  traffic.poisson, self.service_cv2,
-                                  float(traffic.counts[k]))
+            drain, ahead = self.capacity.drains(m, k)
+            second = serve_second(self.serving, backlog, arrivals, m, rng, drain, ahead,
+                                  traffic.poisson, float(traffic.counts[k]))
             backlog = second.backlog
             timed_out = second.latency_s > traffic.timeout_s
             bad = second.rejected | timed_out

@@ -11,8 +11,10 @@ clamped to [mean/5, mean + 4 jitter]). When the twin holds the measured service-
 quantiles, service times are drawn from them instead of the normal.
 
 A pool that is busy but not full queues too: requests routed at random reach an instance's
-``workers`` at random moments, and one that finds them all busy waits. A request with nothing
-queued ahead of it in the walk waits, with the Erlang C probability of an M/M/c queue at the
+``workers`` at random moments, and one that finds them all busy waits. In a second the pool
+keeps up with (fewer due arrivals than it drains, no queue carried in) every request, and in
+any other second one with fewer queued ahead of it in the walk than the pool has workers,
+waits instead of the walk's wait, with the Erlang C probability of an M/M/c queue at the
 instance's load, an exponential time of mean 1 / (capacity - arrival rate), scaled by
 (Ca² + Cs²) / 2 (Allen-Cunneen): Cs² the service times' squared coefficient of variation, Ca²
 the arrivals' (1 for Poisson; 1 - 1/instances for an even stream split at random, so one
@@ -25,7 +27,7 @@ fitted with fast and slow stretches, each instance's own stretch that second.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,18 +46,20 @@ class ServingModel:
     # given, service times are drawn from it (its tail, not the normal's) less the overhead.
     quantiles: tuple[tuple[float, float], ...] = ()
     workers: int = 1  # one instance's requests in parallel
+    # Squared coefficient of variation of the service time inside the instance (derived).
+    service_cv2: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def service_cv2(self) -> float:
-        """Squared coefficient of variation of the service time inside the instance."""
+    def __post_init__(self) -> None:
         if self.quantiles:
             grid = np.linspace(0.0005, 0.9995, 1000)
             probabilities = np.array([p for p, _ in self.quantiles]) / 100.0
             values = np.maximum(np.interp(grid, probabilities, np.array(
                 [v for _, v in self.quantiles]) - self.overhead_ms), self.model_ms / 5.0)
             mean = float(values.mean())
-            return float(values.var()) / mean ** 2 if mean > 0 else 0.0
-        return (self.jitter_ms / self.model_ms) ** 2 if self.model_ms > 0 else 0.0
+            cv2 = float(values.var()) / mean ** 2 if mean > 0 else 0.0
+        else:
+            cv2 = (self.jitter_ms / self.model_ms) ** 2 if self.model_ms > 0 else 0.0
+        object.__setattr__(self, "service_cv2", cv2)
 
     def sample_model_seconds(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.quantiles:
@@ -75,7 +79,7 @@ class Capacity:
     drawn from a geometric distribution of its mean (it ends in any second with probability
     1 / its mean), the first one's kind as the long run has them. The timelines are drawn
     ahead of need, so a queued request's wait can be worked out over the seconds to come
-    (``ahead``). Its draws come from a stream of its own, so a twin of one capacity draws what
+    (``drains``). Its draws come from a stream of its own, so a twin of one capacity draws what
     it always did from the arrivals' and service times' stream."""
 
     HORIZON_S = 120  # seconds ahead over which a queued request's wait is worked out
@@ -105,27 +109,19 @@ class Capacity:
             line = self.timelines[position] = np.concatenate(parts)
         return line
 
-    def _drains(self, instances: int, first: int, until: int) -> np.ndarray:
+    def drains(self, instances: int, second: int) -> tuple[float, np.ndarray | None]:
+        """What ``instances`` drain in ``second``, and in each of the ``HORIZON_S`` seconds
+        after it if their number holds (None for one capacity: a wait is then the queue over
+        the drain)."""
         st = self.stretches
-        assert st is not None
-        total = np.zeros(until - first)
+        if st is None:
+            return instances * self.capacity_rps, None
+        until = second + 1 + self.HORIZON_S
+        total = np.zeros(until - second)
         for position in range(instances):
-            slow = self._timeline(position, until)[first:until]
+            slow = self._timeline(position, until)[second:until]
             total += np.where(slow, st.slow_rps, st.fast_rps)
-        return total
-
-    def drain(self, instances: int, second: int) -> float:
-        """What ``instances`` drain in ``second``."""
-        if self.stretches is None:
-            return instances * self.capacity_rps
-        return float(self._drains(instances, second, second + 1)[0])
-
-    def ahead(self, instances: int, second: int) -> np.ndarray | None:
-        """What ``instances`` drain in each of the seconds after ``second`` (if their number
-        holds); None for one capacity (a wait is then the queue over the drain)."""
-        if self.stretches is None:
-            return None
-        return self._drains(instances, second + 1, second + 1 + self.HORIZON_S)
+        return float(total[0]), total[1:]
 
 
 @dataclass(slots=True)
@@ -142,14 +138,13 @@ class Second:
 def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, instances: int,
                  rng: np.random.Generator, drain: float | None = None,
                  ahead: np.ndarray | None = None, poisson: bool = False,
-                 service_cv2: float | None = None, offered: float | None = None) -> Second:
+                 offered: float | None = None) -> Second:
     """Serve ``arrivals`` (sorted offsets in [0, 1)) on ``instances`` instances, which drain
     ``drain`` requests this second (default: ``instances x capacity_rps``) and ``ahead`` in
     each second after it (default: the same). ``poisson``: the arrivals are a Poisson stream
-    (else an even one); ``service_cv2``: ``model.service_cv2``, when the caller has it;
-    ``offered``: the requests the second was due to bring (default: those it brought), whose
-    rate decides whether the pool keeps up (a Poisson second above its mean is not overload:
-    Erlang C has its fluctuations already)."""
+    (else an even one); ``offered``: the requests the second was due to bring (default:
+    those it brought), whose rate decides whether the pool keeps up (a Poisson second above
+    its mean is not overload: Erlang C has its fluctuations already)."""
     n = len(arrivals)
     drain = instances * model.capacity_rps if drain is None else drain
     bound = float(instances * model.queue_bound)
@@ -180,10 +175,9 @@ def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, inst
     model_s = np.where(free, 0.0, _waits(waiting, arrivals, drain, ahead)) \
         + model.sample_model_seconds(rng, n)
     if n and instances:
-        cv2 = model.service_cv2 if service_cv2 is None else service_cv2
         model_s += _busy_pool_waits(free, offered / instances, drain / instances,
                                     model.workers, (1.0 if poisson else 1.0 - 1.0 / instances)
-                                    + cv2, rng)
+                                    + model.service_cv2, rng)
     model_s[rejected] = 0.0
     latency = model_s + overhead
     # A pool that keeps up carries no queue into the next second: its waits were Erlang's.
