@@ -135,7 +135,8 @@ def fit(recordings: Sequence[Recording]) -> Twin:
                  "how": stretch.how}
         for name in ("fast_capacity_rps", "slow_capacity_rps", "fast_stretch_s",
                      "slow_stretch_s"):
-            sources[name] = where
+            # A copy each: a shared list would be written as a YAML alias (&id001/*id001).
+            sources[name] = {**where, "seconds": [list(span) for span in where["seconds"]]}
     _period_and_delay(recordings, twin)
     _provisioning(recordings, twin)
     twin.steps = [_compare(twin, s, first) for s in sorted(steps, key=lambda s: s.rate)]
