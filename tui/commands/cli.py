@@ -25,6 +25,7 @@ from tui.commands import (
     whatif,
 )
 from tui.commands.exit_codes import EXIT_CODES
+from tui.console import signals_given_back
 
 # Each command's module has ``register(subparsers)``, which adds its parser with
 # ``set_defaults(handler=...)``; handlers take the parsed args and return the exit code.
@@ -95,8 +96,17 @@ def _read_safely(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; ``argv`` None: this process is ``loadwatch`` and ends with this code, so a
+    run's after-the-run signal handling stays until exit. Given ``argv`` (a test, a script
+    calling in), the signals are given back as they were."""
+    if argv is None:
+        return _main(sys.argv[1:])
+    with signals_given_back():
+        return _main(list(argv))
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
     commands = next(a for a in parser._actions
                     if isinstance(a, argparse._SubParsersAction)).choices
     if not argv or (argv[0] not in commands and argv[0] not in TOP_LEVEL_OPTIONS):

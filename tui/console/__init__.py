@@ -8,6 +8,7 @@ from tui.console.launch import (
     launch,
     launch_or_exit_code,
     launch_or_explain,
+    signals_given_back,
     stop_signals,
 )
 from tui.console.printer import HeadlessPrinter, clock, llm_summary_lines, print_result
@@ -21,5 +22,6 @@ __all__ = [
     "launch_or_explain",
     "llm_summary_lines",
     "print_result",
+    "signals_given_back",
     "stop_signals",
 ]

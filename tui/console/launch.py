@@ -42,7 +42,10 @@ def stop_signals(callback: Callable[[str], None]) -> Iterator[None]:
     """While inside, SIGINT, SIGTERM and SIGHUP call ``callback(signal name)``.
 
     Nested uses stack: the innermost callback is called, and leaving it gives the signals
-    back to the one outside.
+    back to the one outside. Leaving the outermost means the command's work is done and its
+    exit code decided (a run's footer already holds it): until the process ends, one stop
+    signal changes nothing, a second ends the process at once with 130 (``_after_the_run``).
+    ``signals_given_back`` undoes that for a caller that goes on (a test calling ``main``).
     """
     loop = asyncio.get_running_loop()
     _stop_callbacks.append(callback)
@@ -56,6 +59,10 @@ def stop_signals(callback: Callable[[str], None]) -> Iterator[None]:
         if not _stop_callbacks:
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
+                # Not the default action: a SIGTERM while the loop shuts down or the
+                # interpreter exits would kill the process with -15 while the recording
+                # says 0 (seen in CI: the signal sent on "scaling restored" came late).
+                signal.signal(signum, _after_the_run)
 
 
 def _on_stop_signal(name: str) -> None:
@@ -63,6 +70,33 @@ def _on_stop_signal(name: str) -> None:
         _leave_dead_terminal()
     if _stop_callbacks:
         _stop_callbacks[-1](name)
+
+
+_late_signals: list[int] = []
+
+
+def _after_the_run(signum: int, _frame: object) -> None:
+    if signum == signal.SIGHUP:
+        _leave_dead_terminal()
+    _late_signals.append(signum)
+    if len(_late_signals) > 1:  # asked twice: the exit itself is stuck, or they mean it
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def signals_given_back() -> Iterator[None]:
+    """Inside, ``stop_signals`` may leave its after-the-run handlers; leaving gives SIGINT,
+    SIGTERM and SIGHUP back as they were on entry."""
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        _late_signals.clear()
 
 
 def _leave_dead_terminal() -> None:
