@@ -497,8 +497,10 @@ class CapacitySearch:
         return verdict
 
     def outcome(self, rate: float) -> bool | None:
-        """Whether ``rate`` was decided to pass (True) or fail (False); None if undecided."""
-        runs = self.decided.get(rate)
+        """Whether ``rate`` was decided to pass (True) or fail (False); None if undecided,
+        which a rate decided once is again while re-runs disagree (the highest pass run
+        again to confirm the edge, and failing)."""
+        runs = self._runs if rate == self.pending else self.decided.get(rate)
         return None if runs is None else self._decide(runs)
 
     def _decide(self, runs: list[bool]) -> bool | None:

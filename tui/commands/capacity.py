@@ -336,12 +336,13 @@ def _why(step: dict[str, Any], first_passed: bool = False) -> str:
     if step.get("contaminated"):
         return why
     decided = step.get("rate_passes")
-    if decided is None:  # this rate's runs do not agree yet
-        why += " — re-run to confirm" if not step["passed"] else "a third run decides"
+    if decided is None:  # a first failure, or this rate's runs disagree
+        why += (" — " if why else "") + ("a third run decides" if step.get("run", 1) > 1
+                                          else "re-run to confirm")
     elif step.get("run", 1) > 1:
-        why += (" — " if why else "") + (
-            "confirmed: fails" if not decided
-            else "confirmed: passes" if first_passed else "overturned: passes")
+        confirmed = decided == first_passed  # the first run's verdict stood
+        why += (" — " if why else "") + ("confirmed: " if confirmed else "overturned: ") + (
+            "passes" if decided else "fails")
     return why
 
 

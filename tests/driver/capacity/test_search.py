@@ -267,8 +267,14 @@ def test_the_highest_pass_is_run_again_and_a_lucky_one_is_overturned():
 
     search = CapacitySearch(start_rps=50)
     search.set_baseline(13)
-    rates = run(search, run_once)
+    outcomes = []  # each run's rate and what the rate stood at after it (the table's "why")
+    while (rate := search.next_rate()) is not None:
+        search.record(run_once(rate))
+        outcomes.append((rate, search.outcome(rate)))
+    rates = [rate for rate, _ in outcomes]
     assert search.decided[437] == [True, False, False]
+    # Passed, then failed its confirmation (undecided, not "confirmed: passes"), then failed.
+    assert [o for r, o in outcomes if r == 437] == [True, None, False]
     assert search.recommendation()["max_rps"] < 437 and search.lowest_fail <= 437
     assert rates.count(437) == 3
     answer = search.recommendation()["max_rps"]
