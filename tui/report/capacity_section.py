@@ -27,7 +27,8 @@ _KNOWN = {"rate", "run", "passed", "clear", "reasons", "rate_passes", "achieved_
 # when any step has it): the wait for recovery before the run, the backlog's slope as a share
 # of the rate per second, the share of judged seconds each slow, the windows' median p99.
 _JUDGED = (("wait s", "recovery_s", lambda v: f"{v:.0f}" if v else "—"),
-           ("backlog %/s", "backlog_growth", lambda v: f"{100 * v:+.1f}"),
+           ("backlog %/s", "backlog_growth",
+            lambda v: f"{100 * v:+.1f}" if abs(100 * v) >= 0.05 else "0.0"),
            ("slow seconds", "slow_share", lambda v: f"{100 * v:.0f} %"),
            ("p99 judged ms", "judged_p99_ms", tables.ms))
 # Shown for a streaming search only: a plain step's count of ended requests is its "requests".
@@ -65,6 +66,8 @@ def _value(key: str, value: Any) -> str:
         return "—"
     if key.endswith("_ms"):
         return tables.ms(value)
+    if key.startswith("in_flight"):  # requests in flight, a mean over the run's seconds
+        return f"{value:,.1f}"
     if key.endswith("_pct"):
         return f"{value:.1f}"
     if key.endswith("_rps"):

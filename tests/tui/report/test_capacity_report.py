@@ -30,12 +30,13 @@ def _verdict(at: int, rate: float, passed: bool, **fields: object) -> Event:
 def test_backlog_slow_seconds_judged_p99_and_the_recovery_wait_have_columns():
     events = [
         _verdict(30, 200, True, backlog_growth=0.0012, slow_share=0.05, judged_p99_ms=25.0,
-                 recovery_s=0.0),
+                 recovery_s=0.0, in_flight_end=0.104),
         _verdict(60, 250, False, backlog_growth=0.021, slow_share=0.75, judged_p99_ms=400.0,
-                 recovery_s=0.0),
+                 recovery_s=0.0, in_flight_end=627.46),
         _event("capacity_recovered", 70, recovered=True, waited_s=9.4, probes=2),
         _verdict(100, 225, False, backlog_growth=-0.04, slow_share=0.1, recovery_s=9.4,
                  contaminated=True),
+        _verdict(130, 212, True, backlog_growth=-0.0001, slow_share=0.0, recovery_s=0.0),
     ]
     html = report_html([analyze(recording(header(), [tick(0, [10.0]), *events]), "search")])
     body = html.split("<h3>Capacity search</h3>", 1)[1]
@@ -45,9 +46,12 @@ def test_backlog_slow_seconds_judged_p99_and_the_recovery_wait_have_columns():
     cells = [[unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)] for r in rows]
     assert [c[8:12] for c in cells] == [["—", "+0.1", "5 %", "25.0"],
                                         ["—", "+2.1", "75 %", "400"],
-                                        ["9", "-4.0", "10 %", "—"]]
+                                        ["9", "-4.0", "10 %", "—"],
+                                        ["—", "0.0", "0 %", "—"]]  # not "-0.0"
     assert [c[2:4] for c in cells] == [["pass", "passes"], ["FAIL", "fails"],
-                                       ["aside", "not counted"]]
+                                       ["aside", "not counted"], ["pass", "passes"]]
+    assert columns[12] == "in flight end"  # requests in flight: a tenth, not 0.104
+    assert [c[12] for c in cells] == ["0.1", "627.5", "—", "—"]
     assert "Recovery: waited 1 time for the target, 9 s in all, the longest 9 s." in body
     assert "inherited the previous run's queue" in body
     assert "“backlog %/s”: how fast requests in flight grew" in body
