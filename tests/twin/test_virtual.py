@@ -72,6 +72,18 @@ def test_without_a_policy_one_instance_saturates() -> None:
     assert 0.4 < share < 0.55
 
 
+def test_the_latency_histogram_can_leave_out_the_first_seconds() -> None:
+    """A step's settling seconds are left out of the twin's p50/p99, as from the measured."""
+    burst = constant_traffic(100, 20)
+    burst.counts[:3] = 600  # a queue builds in the first seconds and drains by second 10
+    whole = VirtualRun(TWIN, burst, None, seed=3).run()
+    judged = VirtualRun(TWIN, burst, None, seed=3).run(latency_from=10)
+    assert whole.latency.get_total_count() == int(whole.ok.sum())
+    assert judged.latency.get_total_count() == int(judged.ok[10:].sum())
+    assert whole.percentile_ms(99) > 10 * judged.percentile_ms(99)
+    assert np.nanmax(judged.p99_ms[10:]) == pytest.approx(judged.percentile_ms(99), rel=0.05)
+
+
 def test_serving_below_capacity_has_no_wait_and_above_it_a_bounded_queue() -> None:
     model = ServingModel(capacity_rps=100, queue_bound=10, model_ms=10, jitter_ms=0,
                          overhead_ms=1, timeout_s=30)

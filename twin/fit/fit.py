@@ -215,12 +215,12 @@ def _provisioning(recordings: Sequence[Recording], twin: Twin) -> None:
 
 def _modelled(twin: Twin, step: Step, recording: Recording, seed: int) -> dict[str, Any]:
     """The step's rate run on the twin (one instance, no scaling) for its settling and judged
-    seconds: p50 and p99 of the whole run, the error share of the judged seconds."""
+    seconds; p50, p99 and the error share of the judged seconds, as the step was measured."""
     seconds = step.last - step.first + 1 + step.settled
     traffic = replace(constant_traffic(step.rate, seconds),
                       poisson=(recording.header.meta.get("load") or {}).get("arrivals")
                       == "poisson")
-    result = VirtualRun(twin, traffic, None, seed=seed).run()
+    result = VirtualRun(twin, traffic, None, seed=seed).run(latency_from=step.settled)
     sent = int(result.sent[step.settled:].sum())
     failed = int(result.failed[step.settled:].sum())
     return {"p50_ms": _round(result.percentile_ms(50)),

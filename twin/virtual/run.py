@@ -72,7 +72,7 @@ class RunResult:
     p99_ms: np.ndarray  # of the second's successful requests; nan without any
     serving: np.ndarray  # instances serving
     billed: np.ndarray  # instances billed (provisioning and draining included)
-    latency: Any  # HDR histogram of every successful request's latency
+    latency: Any  # HDR histogram of every successful request's latency (see ``run``)
     records: list[Record] = field(default_factory=list)
 
     def percentile_ms(self, percentile: float) -> float | None:
@@ -115,7 +115,10 @@ class VirtualRun:
             if operation == "PutScalingPolicy":
                 arns[params["PolicyName"]] = answer["PolicyARN"]
 
-    def run(self, records: bool = False) -> RunResult:
+    def run(self, records: bool = False, latency_from: int = 0) -> RunResult:
+        """``records``: also the records a live session would write; ``latency_from``: the
+        whole-run latency histogram counts requests arriving from this second on (a step's
+        judged seconds, its settling left out)."""
         traffic, sim, clock = self.traffic, self.sim, self.clock
         endpoint = sim.endpoint
         rng = np.random.default_rng(self.seed)
@@ -160,7 +163,8 @@ class VirtualRun:
             if len(ok_latency_us):
                 rank = max(math.ceil(0.99 * len(ok_latency_us)) - 1, 0)
                 p99[k] = float(np.partition(ok_latency_us, rank)[rank]) / 1000.0
-                hdr.record_many(latency_all, ok_latency_us)
+                if k >= latency_from:
+                    hdr.record_many(latency_all, ok_latency_us)
             served.setdefault(m, []).append(second.model_s[good])
             rejected[m] = rejected.get(m, 0) + int(second.rejected.sum())
             if (k + 1) % period == 0 or k == n - 1:
