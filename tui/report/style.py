@@ -32,6 +32,9 @@ th, td { padding: 4px 5px; border-bottom: 1px solid var(--line); text-align: rig
 th { background: var(--soft); font-weight: 600; white-space: normal; vertical-align: bottom; }
 th:first-child, td:first-child, th.text { text-align: left; }
 td.text { text-align: left; white-space: normal; min-width: 12em; }
+table.comparison th:first-child, table.comparison td:first-child { position: sticky; left: 0;
+  z-index: 1; background: #fff; box-shadow: inset -1px 0 0 var(--line); }
+table.comparison th:first-child { background: var(--soft); }
 th.group { text-align: center; border-left: 2px solid #fff; }
 td.first, th.first { border-left: 2px solid var(--line); }
 td.long { white-space: normal; min-width: 8em; }
