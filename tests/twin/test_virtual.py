@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,16 @@ import pytest
 from driver.profile import load_profile
 from metrics.analysis import analyze
 from metrics.recording import RecordingWriter, read_recording
-from metrics.records import EndpointState, Footer, Header, ScalingActivity, Tick, to_dict
+from metrics.records import (
+    HTTP_5XX,
+    Datapoint,
+    EndpointState,
+    Footer,
+    Header,
+    ScalingActivity,
+    Tick,
+    to_dict,
+)
 from sandbox.config import SandboxConfig
 from twin.model import ScalingPolicy, Twin
 from twin.virtual import VirtualRun, constant_traffic, traffic_from_profile
@@ -70,6 +80,31 @@ def test_without_a_policy_one_instance_saturates() -> None:
     # One instance serves ~420 req/s: about half the requests are turned away with 503.
     share = result.failed.sum() / result.sent.sum()
     assert 0.4 < share < 0.55
+
+
+def test_past_the_clients_in_flight_cap_requests_are_not_sent() -> None:
+    """A server that queues without bound, a client that keeps at most 300 in flight: the
+    wait stops growing at the cap and the excess is not sent (not a 503 the endpoint
+    counted), as a real worker's ``load.max_in_flight`` does."""
+    unbounded = replace(TWIN, queue_bound=100_000)
+    rate, cap = 1.2 * unbounded.capacity_rps, 300
+    traffic = replace(constant_traffic(rate, 60), max_in_flight=cap)
+    capped = VirtualRun(unbounded, traffic, None, seed=2).run(records=True)
+    free = VirtualRun(unbounded, constant_traffic(rate, 60), None, seed=2).run()
+    # The queue's wait: the cap less the busy workers, over the capacity (plus service).
+    full_wait_ms = 1000 * (cap - unbounded.workers) / unbounded.capacity_rps
+    assert full_wait_ms < capped.percentile_ms(99) < full_wait_ms + 30
+    assert free.percentile_ms(99) > 10 * full_wait_ms  # without the cap the queue grows on
+    assert free.failed.sum() == 0
+    ticks = [r for r in capped.records if isinstance(r, Tick)]
+    not_sent = sum(t.not_sent for t in ticks)
+    assert not_sent == capped.failed.sum()  # every failure is one not sent
+    assert not_sent / capped.sent.sum() == pytest.approx(1 - 1 / 1.2, abs=0.03)
+    assert max(t.in_flight for t in ticks) <= cap
+    assert not any(t.outcomes.get(HTTP_5XX) for t in ticks)
+    five_xx = [r for r in capped.records if isinstance(r, Datapoint)
+               and r.metric == "Invocation5XXErrors"]
+    assert five_xx and all(d.value == 0 for d in five_xx)
 
 
 def test_the_latency_histogram_can_leave_out_the_first_seconds() -> None:

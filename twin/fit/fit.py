@@ -40,7 +40,7 @@ from sandbox.config import FAST
 from twin.fit.steps import OVERLOADED_SHARE, SHORT_SHARE, Step, steps_of
 from twin.fit.stretches import fit_stretches
 from twin.model import Twin
-from twin.virtual import VirtualRun, constant_traffic
+from twin.virtual import VirtualRun, client_in_flight_cap, constant_traffic
 
 CLEAN_SHARE = 0.01  # a step below saturation
 
@@ -217,9 +217,10 @@ def _modelled(twin: Twin, step: Step, recording: Recording, seed: int) -> dict[s
     """The step's rate run on the twin (one instance, no scaling) for its settling and judged
     seconds; p50, p99 and the error share of the judged seconds, as the step was measured."""
     seconds = step.last - step.first + 1 + step.settled
+    load = recording.header.meta.get("load") or {}
     traffic = replace(constant_traffic(step.rate, seconds),
-                      poisson=(recording.header.meta.get("load") or {}).get("arrivals")
-                      == "poisson")
+                      poisson=load.get("arrivals") == "poisson",
+                      max_in_flight=client_in_flight_cap(load))
     result = VirtualRun(twin, traffic, None, seed=seed).run(latency_from=step.settled)
     sent = int(result.sent[step.settled:].sum())
     failed = int(result.failed[step.settled:].sum())

@@ -57,6 +57,7 @@ class RecordBuilder:
         self._failed: dict[int, list[np.ndarray]] = defaultdict(list)
         self._outcomes: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._sent = np.zeros(traffic.seconds, dtype=np.int64)
+        self._not_sent = np.zeros(traffic.seconds, dtype=np.int64)
         self._endpoint_seen: tuple[Any, ...] | None = None
         self._activities: dict[str, tuple[Any, ...]] = {}
         config = sim.config
@@ -104,10 +105,12 @@ class RecordBuilder:
         self._datapoints(now)
 
     def after_second(self, k: int, second: Second, timed_out: np.ndarray) -> None:
-        self._sent[k] = len(second.arrivals)
+        not_sent = int(second.not_sent.sum())
+        self._sent[k] = len(second.arrivals) - not_sent
+        self._not_sent[k] = not_sent
         done = np.floor(k + second.arrivals + second.latency_s).astype(np.int64)
         latency_us = (second.latency_s * 1e6).astype(np.int64)
-        bad = second.rejected | timed_out
+        bad = (second.rejected | timed_out) & ~second.not_sent
         for at in np.unique(done).tolist():
             here = done == at
             good = here & ~bad
@@ -145,6 +148,7 @@ class RecordBuilder:
             phase_index=int(traffic.phase_index[min(k, traffic.seconds - 1)]),
             target_rps=float(traffic.target_rps[k]) if in_schedule else 0.0,
             sent=int(self._sent[k]) if in_schedule else 0, completed=completed,
+            not_sent=int(self._not_sent[k]) if in_schedule else 0,
             outcomes=outcomes, status=status,
             errors={"ServiceUnavailable": outcomes[HTTP_5XX]} if outcomes.get(HTTP_5XX) else {},
             in_flight=int(self._sent[:k + 1].sum()) - self._completed,
@@ -203,6 +207,7 @@ class RecordBuilder:
         k = self.traffic.seconds
         while self._ok or self._failed:
             self._sent = np.append(self._sent, 0)
+            self._not_sent = np.append(self._not_sent, 0)
             self._emit_tick(k)
             k += 1
         ticks = [self.ticks[s] for s in sorted(self.ticks)]

@@ -66,9 +66,9 @@ class NoPredictions:
 class RunResult:
     """Per-second figures of a virtual run (index: elapsed second of arrival)."""
 
-    sent: np.ndarray
+    sent: np.ndarray  # due (the client's in-flight cap may have kept some from being sent)
     ok: np.ndarray
-    failed: np.ndarray
+    failed: np.ndarray  # due and not ok: 503, timed out, or not sent
     p99_ms: np.ndarray  # of the second's successful requests; nan without any
     serving: np.ndarray  # instances serving
     billed: np.ndarray  # instances billed (provisioning and draining included)
@@ -95,7 +95,8 @@ class VirtualRun:
                               wall=self.clock, clock=self.clock)
         self.serving = ServingModel(twin.capacity_rps, twin.queue_bound, twin.model_latency_ms,
                                     twin.service_jitter_ms, twin.overhead_ms, traffic.timeout_s,
-                                    tuple(twin.service_quantiles_ms), twin.workers)
+                                    tuple(twin.service_quantiles_ms), twin.workers,
+                                    traffic.max_in_flight)
         self.capacity = Capacity(twin.capacity_rps, twin.stretches, seed)
         if policy is not None:
             self._put_in_force(policy)
@@ -166,7 +167,8 @@ class VirtualRun:
                 if k >= latency_from:
                     hdr.record_many(latency_all, ok_latency_us)
             served.setdefault(m, []).append(second.model_s[good])
-            rejected[m] = rejected.get(m, 0) + int(second.rejected.sum())
+            # Requests not sent never reached the endpoint: neither invocations nor 503s.
+            rejected[m] = rejected.get(m, 0) + int((second.rejected & ~second.not_sent).sum())
             if (k + 1) % period == 0 or k == n - 1:
                 clock.now = now + 0.5  # inside the period the sandbox counts them in
                 self._count(served, rejected)

@@ -4,8 +4,9 @@ The instances are one pool draining ``instances x capacity_rps`` requests per se
 ``instances x queue_bound`` places to wait. The number waiting ahead of request i (arriving
 at t_i in the second) is the walk ``backlog + i - drain x t_i``, reflected at zero (an idle
 pool does not store up service) and at the bound (an arrival that finds it full is answered
-503 and adds nothing): each reflection is a running minimum or maximum, so a second of a
-thousand requests costs a few vector operations. A request's wait is the queue ahead of it
+503 and adds nothing; or, when the client's in-flight cap is the lower bound, is not sent):
+each reflection is a running minimum or maximum, so a second of a thousand requests costs a
+few vector operations. A request's wait is the queue ahead of it
 over the drain rate; its service time is drawn as the sandbox's instance draws it (normal,
 clamped to [mean/5, mean + 4 jitter]). When the twin holds the measured service-time
 quantiles, service times are drawn from them instead of the normal.
@@ -46,6 +47,9 @@ class ServingModel:
     # given, service times are drawn from it (its tail, not the normal's) less the overhead.
     quantiles: tuple[tuple[float, float], ...] = ()
     workers: int = 1  # one instance's requests in parallel
+    # The client's cap on requests in flight (all its workers): past it, due requests are not
+    # sent, so no more than the cap less the busy workers wait. None: no cap.
+    max_in_flight: int | None = None
     # Squared coefficient of variation of the service time inside the instance (derived).
     service_cv2: float = field(init=False, repr=False, compare=False)
 
@@ -129,10 +133,11 @@ class Second:
     """What became of one second's arrivals."""
 
     arrivals: np.ndarray  # offsets in the second, sorted
-    rejected: np.ndarray  # bool: answered 503 (queue full)
+    rejected: np.ndarray  # bool: answered 503 (queue full), or not sent (``not_sent``)
     model_s: np.ndarray  # time inside the instance (wait + service); rejected: 0
     latency_s: np.ndarray  # client latency (model + overhead); rejected: the overhead
     backlog: float  # requests still waiting at the second's end
+    not_sent: np.ndarray  # bool, within ``rejected``: the client's in-flight cap was reached
 
 
 def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, instances: int,
@@ -147,7 +152,13 @@ def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, inst
     its mean is not overload: Erlang C has its fluctuations already)."""
     n = len(arrivals)
     drain = instances * model.capacity_rps if drain is None else drain
+    workers = instances * model.workers
     bound = float(instances * model.queue_bound)
+    # The client sends no more than its cap: with all workers busy, cap - workers may wait.
+    client_bound = (float("inf") if model.max_in_flight is None
+                    else float(max(model.max_in_flight - workers, 0)))
+    client_full = client_bound < bound
+    bound = min(bound, client_bound)
     overhead = model.overhead_ms / 1000.0
     walk = backlog + np.arange(n, dtype=np.float64) - drain * arrivals
     end = backlog + n - drain
@@ -168,7 +179,6 @@ def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, inst
     # in), how long a request waits for a worker is the busy pool's question (Erlang C), not
     # the fluid walk's; else the walk's queue decides, except for a request with fewer queued
     # ahead of it than the pool has workers.
-    workers = instances * model.workers
     offered = float(n) if offered is None else offered
     keeps_up = offered < drain and backlog < workers
     free = np.full(n, True) if keeps_up else waiting < workers
@@ -180,8 +190,11 @@ def serve_second(model: ServingModel, backlog: float, arrivals: np.ndarray, inst
                                     + model.service_cv2, rng)
     model_s[rejected] = 0.0
     latency = model_s + overhead
+    not_sent = rejected if client_full else np.zeros(n, dtype=bool)
+    latency[not_sent] = 0.0
     # A pool that keeps up carries no queue into the next second: its waits were Erlang's.
-    return Second(arrivals, rejected, model_s, latency, 0.0 if keeps_up else min(left, bound))
+    return Second(arrivals, rejected, model_s, latency, 0.0 if keeps_up else min(left, bound),
+                  not_sent)
 
 
 def _waits(waiting: np.ndarray, arrivals: np.ndarray, drain: float,

@@ -27,6 +27,9 @@ class Traffic:
     phase_names: list[str]
     poisson: bool = False
     timeout_s: float = 30.0
+    # The client's cap on requests in flight, all workers together (``load.max_in_flight`` x
+    # ``load.workers``): a due request that finds it reached is not sent. None: no cap.
+    max_in_flight: int | None = None
     plan: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
     profile: Profile | None = None
@@ -57,8 +60,18 @@ def traffic_from_profile(profile: Profile) -> Traffic:
     phase = np.array([rate.phase_index_at(k + 0.5) for k in range(seconds)], dtype=np.int64)
     return Traffic(counts, target, phase, [p.name for p in profile.phases],
                    poisson=profile.load.arrivals == "poisson", timeout_s=profile.load.timeout,
+                   max_in_flight=profile.load.max_in_flight * profile.load.workers,
                    plan=describe_plan(profile), source=str(profile.path or "profile"),
                    profile=profile)
+
+
+def client_in_flight_cap(load: dict[str, Any] | None) -> int | None:
+    """The client's cap on requests in flight, all workers together, from a recording's
+    ``meta.load`` (None when the recording does not say)."""
+    load = load or {}
+    if not load.get("max_in_flight"):
+        return None
+    return int(load["max_in_flight"]) * int(load.get("workers") or 1)
 
 
 def traffic_from_recording(recording: Recording) -> Traffic:
@@ -80,7 +93,8 @@ def traffic_from_recording(recording: Recording) -> Traffic:
     return Traffic(counts, target, phase,
                    [names.get(i, f"phase {i + 1}") for i in range(max(names) + 1)],
                    poisson=load.get("arrivals") == "poisson",
-                   timeout_s=float(load.get("timeout", 30.0)), plan=plan,
+                   timeout_s=float(load.get("timeout", 30.0)),
+                   max_in_flight=client_in_flight_cap(load), plan=plan,
                    source=str(recording.path))
 
 
