@@ -25,7 +25,7 @@ from metrics.records import (
 )
 from sandbox.config import SandboxConfig
 from twin.model import ScalingPolicy, Twin
-from twin.virtual import VirtualRun, constant_traffic, traffic_from_profile
+from twin.virtual import VirtualRun, constant_traffic, traffic_from_profile, traffic_from_recording
 from twin.virtual.serving import ServingModel, serve_second
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def test_without_a_policy_one_instance_saturates() -> None:
     assert 0.4 < share < 0.55
 
 
-def test_past_the_clients_in_flight_cap_requests_are_not_sent() -> None:
+def test_past_the_clients_in_flight_cap_requests_are_not_sent(tmp_path: Path) -> None:
     """A server that queues without bound, a client that keeps at most 300 in flight: the
     wait stops growing at the cap and the excess is not sent (not a 503 the endpoint
     counted), as a real worker's ``load.max_in_flight`` does."""
@@ -105,6 +105,13 @@ def test_past_the_clients_in_flight_cap_requests_are_not_sent() -> None:
     five_xx = [r for r in capped.records if isinstance(r, Datapoint)
                and r.metric == "Invocation5XXErrors"]
     assert five_xx and all(d.value == 0 for d in five_xx)
+    # Replayed, the recording's demand is what was due, not sent ones only.
+    path = tmp_path / "capped.jsonl"
+    with RecordingWriter(path, capped.records[0]) as writer:
+        for record in capped.records[1:]:
+            writer.write(record)
+    replayed = traffic_from_recording(read_recording(path))
+    assert replayed.requests == capped.sent.sum() == traffic.requests
 
 
 def test_the_latency_histogram_can_leave_out_the_first_seconds() -> None:

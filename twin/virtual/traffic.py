@@ -3,7 +3,8 @@
 From a profile: the same pure schedule the workers pace by (``driver.schedule.RateFunction``):
 second k carries the requests j with C(k) <= j < C(k+1), evenly spaced, or for Poisson
 arrivals a Poisson number of them at uniform times (seeded). From a recording: each second's
-``sent`` requests, replayed (real traffic; the phases are the recording's plan).
+due requests (``sent`` and ``not_sent``: the client's in-flight cap is the virtual run's to
+apply again), replayed (real traffic; the phases are the recording's plan).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def traffic_from_recording(recording: Recording) -> Traffic:
     phase = np.zeros(seconds, dtype=np.int64)
     names: dict[int, str] = {}
     for tick in ticks:
-        counts[tick.second] += tick.sent
+        counts[tick.second] += tick.sent + tick.not_sent  # due: the cap is the twin's to apply
         target[tick.second] = tick.target_rps
         phase[tick.second] = tick.phase_index
         names.setdefault(tick.phase_index, tick.phase or f"phase {tick.phase_index + 1}")
