@@ -64,7 +64,9 @@ class RecordBuilder:
         meta: dict[str, Any] = {
             "plan": traffic.plan,
             "load": {"workers": 1, "arrivals": "poisson" if traffic.poisson else "even",
-                     "timeout": traffic.timeout_s},
+                     "timeout": traffic.timeout_s,
+                     **({"max_in_flight": traffic.max_in_flight}
+                        if traffic.max_in_flight is not None else {})},
             "ensure": dict(traffic.profile.ensure) if traffic.profile else {},
             "target_kind": "sagemaker",
             "load_source": {"kind": "virtual time"},
@@ -110,9 +112,10 @@ class RecordBuilder:
         self._not_sent[k] = not_sent
         done = np.floor(k + second.arrivals + second.latency_s).astype(np.int64)
         latency_us = (second.latency_s * 1e6).astype(np.int64)
-        bad = (second.rejected | timed_out) & ~second.not_sent
-        for at in np.unique(done).tolist():
-            here = done == at
+        bad = second.rejected | timed_out
+        sent = ~second.not_sent  # a request not sent never ends
+        for at in np.unique(done[sent]).tolist():
+            here = (done == at) & sent
             good = here & ~bad
             self._ok[at].append(latency_us[good])
             failed = here & bad
