@@ -108,6 +108,27 @@ def test_a_queue_that_never_turns_anyone_away_is_bounded_by_the_timeout(tmp_path
     assert "timeout" in fitted.sources["queue_bound"]["how"]
 
 
+def test_requests_the_client_did_not_send_are_not_the_servers_queue_bound(tmp_path) -> None:
+    """The same deep-queue server, run by a client that keeps at most 300 in flight: past
+    capacity the excess is not sent. That is the client's cap, which the virtual run applies
+    itself, not a queue bound of the server's; and the fitted twin, run at the step's rate
+    with the recording's cap, reproduces the share not sent."""
+    from tests.twin.sessions import instance, write_session
+
+    path = write_session(instance(queue_bound=10_000),
+                         [("low", 20, 12), ("mid", 60, 12), ("over", 120, 20)],
+                         tmp_path / "capped.jsonl", max_in_flight=300)
+    recording = read_recording(path)
+    assert recording.header.meta["load"]["max_in_flight"] == 300
+    fitted = fit([recording])
+    assert fitted.capacity_rps == pytest.approx(80, rel=0.05)
+    assert fitted.queue_bound == round(fitted.capacity_rps * 20.0)  # not ~300
+    [over] = [s for s in fitted.steps if s["rate"] == 120]
+    assert over["measured"]["error_share"] > 0.2  # not sent, once 300 were in flight
+    assert over["modelled"]["error_share"] == pytest.approx(
+        over["measured"]["error_share"], abs=0.05)
+
+
 def test_a_clear_failure_cut_short_is_still_a_step_past_saturation(tmp_path) -> None:
     """find-capacity cuts a clear failure after about 3 s: too short for a step's 2 s of
     settling and 3 judged seconds, yet it is where the instance's capacity shows. Such a run

@@ -101,7 +101,10 @@ def fit(recordings: Sequence[Recording]) -> Twin:
     workers = max(1, round(capacity * model / 1000.0))
     source("workers", [*over, low], "capacity x mean ModelLatency (Little's law)")
     first = recordings[0]
-    turned_away = [s for s in over if s.error_share > OVERLOADED_SHARE and s.p50_ms is not None]
+    # Requests the client did not send (its in-flight cap) say nothing of the server's queue:
+    # the virtual run applies the cap itself.
+    turned_away = [s for s in over
+                   if s.turned_away_share > OVERLOADED_SHARE and s.p50_ms is not None]
     if turned_away:
         # Past saturation the queue stays full: most requests wait for all of it.
         full = float(np.median([s.p50_ms for s in turned_away]))

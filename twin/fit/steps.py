@@ -36,7 +36,7 @@ class Step:
     last: int
     rate: float  # offered, req/s
     ok_rps: float
-    error_share: float
+    error_share: float  # of requests due: failed, timed out or not sent
     service_mean_ms: float | None  # client service time of ok requests (from actual send)
     service_std_ms: float | None
     p50_ms: float | None  # client latency of ok requests (from intended send)
@@ -45,6 +45,13 @@ class Step:
     instances: int  # the most serving during the step (1 when the recording has no states)
     service_quantiles_ms: list[tuple[float, float]]  # (percent, ms) at QUANTILES
     settled: int = SETTLE_S  # seconds of the run left out before ``first``
+    not_sent_share: float = 0.0  # of requests due: the client's in-flight cap was reached
+
+    @property
+    def turned_away_share(self) -> float:
+        """Of requests due, those the server turned away or let time out (not the client's
+        not sent)."""
+        return self.error_share - self.not_sent_share
 
     @property
     def seconds(self) -> list[int]:
@@ -122,6 +129,7 @@ def _step(recording: Recording, seconds: list[int], ticks: list[Tick], rate: flo
     return Step(
         recording=str(recording.path), first=seconds[0], last=seconds[-1], rate=rate,
         ok_rps=ok / n, error_share=(ended - ok) / ended if ended else 0.0,
+        not_sent_share=sum(t.not_sent for t in ticks) / ended if ended else 0.0,
         service_mean_ms=hdr.mean_us(service) / 1000.0 if count else None,
         service_std_ms=service.get_stddev() / 1000.0 if count else None,
         p50_ms=hdr.percentile_ms(latency, 50), p99_ms=hdr.percentile_ms(latency, 99),
