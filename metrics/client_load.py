@@ -9,7 +9,10 @@ of a run up and ``verdict`` says, in one line, whether the client limited it and
 
 The thresholds are shares, not single bad seconds: a GC pause or a slow start is not a
 verdict. Requests not sent count only beside another sign, since a server that holds every
-connection (the in-flight cap) makes them too.
+connection (the in-flight cap) makes them too. A send is late when the request waits for a
+connection, so late sends in seconds when all of the client's connections were in use
+(``connections``: ``load.connections`` x workers) are said to be that, with the advice that
+fits (raise ``load.connections``), not a busy worker's.
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ BUSY_CORE = 0.90  # a worker's CPU, as a fraction of one core, that counts as bu
 BUSY_SHARE = 0.25  # of the schedule's seconds the busiest worker was busy
 LAG_SHARE = 0.25  # of the seconds whose loop lag passed lateMs (a shared host lags at times)
 NOT_SENT_SHARE = 0.01  # of requests due, not sent (counted only beside another sign)
+HELD_SHARE = 0.95  # a second's mean requests in flight, of the connections: all in use
+ADVICE_WORKERS = "add workers"
+# The server held every connection: more let it take more at once, if it can (workers bring
+# their own connections too).
+ADVICE_CONNECTIONS = "raise load.connections if the server can take more at once"
 
 
 @dataclass
@@ -31,9 +39,11 @@ class ClientLoad:
     """The load generator's own figures over a run, added tick by tick."""
 
     late_ms: float = 10.0
+    connections: int | None = None  # all workers' connections (None: not known)
     seconds: int = 0
     sent: int = 0
     late: int = 0
+    late_held: int = 0  # late sends in seconds when every connection was in use
     not_sent: int = 0
     busy_seconds: int = 0
     lagging_seconds: int = 0
@@ -49,6 +59,8 @@ class ClientLoad:
         self.seconds += 1
         self.sent += tick.sent
         self.late += tick.late
+        if self.connections and tick.in_flight >= HELD_SHARE * self.connections:
+            self.late_held += tick.late
         self.not_sent += tick.not_sent
         if tick.cpu:
             self.measured_seconds += 1
@@ -71,8 +83,11 @@ class ClientLoad:
         busy_pct = 100.0 * self.busy_seconds / measured
         lag_pct = 100.0 * self.lagging_seconds / max(self.seconds, 1)
         reasons = []
+        held = self.late > 0 and self.late_held >= 0.5 * self.late
         if late_pct >= 100 * LATE_SHARE:
-            reasons.append(f"{late_pct:.0f} % of requests sent late (over {self.late_ms:g} ms)")
+            reasons.append(f"{late_pct:.0f} % of requests sent late (over {self.late_ms:g} ms)"
+                           + (f", waiting for a connection: all {self.connections} in use"
+                              if held else ""))
         if self.measured_seconds and busy_pct >= 100 * BUSY_SHARE:
             busiest = max(self.cpu_max, key=lambda w: self.cpu_max[w])
             reasons.append(f"worker {busiest} at {100 * self.cpu_max[busiest]:.0f} % of a core "
@@ -80,12 +95,15 @@ class ClientLoad:
         if lag_pct >= 100 * LAG_SHARE:
             reasons.append(f"event loop late by up to {self.loop_lag_max_ms:.0f} ms "
                            f"({lag_pct:.0f} % of seconds over {self.late_ms:g} ms)")
+        connection_bound = held and len(reasons) == 1  # no busy worker, no lagging loop
         if reasons and not_sent_pct >= 100 * NOT_SENT_SHARE:
             reasons.append(f"{not_sent_pct:.1f} % of requests not sent")
+        advice = (ADVICE_CONNECTIONS if connection_bound else ADVICE_WORKERS) if reasons else None
         return {
             "limited": bool(reasons),
-            "message": verdict(reasons),
+            "message": verdict(reasons, advice or ADVICE_WORKERS),
             "reasons": reasons,
+            "advice": advice,
             "late_pct": round(late_pct, 3),
             "not_sent_pct": round(not_sent_pct, 3),
             "busy_seconds_pct": round(busy_pct, 1) if self.measured_seconds else None,
@@ -98,16 +116,26 @@ class ClientLoad:
         }
 
 
-def verdict(reasons: list[str]) -> str | None:
-    """``limited by the load generator: …; add workers``, or None when it was not."""
+def verdict(reasons: list[str], advice: str = "add workers") -> str | None:
+    """``limited by the load generator: …; add workers`` (or the advice given), or None when
+    it was not."""
     if not reasons:
         return None
-    return "limited by the load generator: " + ", ".join(reasons) + "; add workers"
+    return "limited by the load generator: " + ", ".join(reasons) + "; " + advice
 
 
-def client_load(ticks: list[Tick], late_ms: float = 10.0) -> dict[str, Any]:
+def from_header_load(load: dict[str, Any] | None) -> ClientLoad:
+    """An empty ``ClientLoad`` for the run whose header's ``meta.load`` this is."""
+    load = load or {}
+    per_worker = load.get("connections")
+    return ClientLoad(float(load.get("late_ms", 10.0)),
+                      int(per_worker) * int(load.get("workers") or 1) if per_worker else None)
+
+
+def client_load(ticks: list[Tick], late_ms: float = 10.0,
+                connections: int | None = None) -> dict[str, Any]:
     """``ClientLoad(...).result()`` of a list of ticks (a recording, a window)."""
-    load = ClientLoad(late_ms)
+    load = ClientLoad(late_ms, connections)
     for tick in ticks:
         load.add(tick)
     return load.result()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics import hdr
-from metrics.client_load import ClientLoad
+from metrics.client_load import ClientLoad, from_header_load
 from metrics.cost import CostMeter
 from metrics.engine import ENGINE
 from metrics.llm import LLM_SERIES, LLM_TAKE_MAX, llm_point
@@ -241,7 +241,7 @@ class Timeline:
                 self._engine_event(record)
         elif isinstance(record, Header):
             self.header = record
-            self.client_load.late_ms = float((record.meta.get("load") or {}).get("late_ms", 10))
+            self.client_load = from_header_load(record.meta.get("load"))
         elif isinstance(record, Footer):
             self.footer = record
             self.elapsed = max(self.elapsed, record.elapsed)

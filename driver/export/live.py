@@ -13,7 +13,7 @@ from typing import Any
 
 from driver.export.names import QUANTILES
 from metrics import hdr
-from metrics.client_load import ClientLoad
+from metrics.client_load import ClientLoad, from_header_load
 from metrics.cost import CostMeter
 from metrics.llm import LlmAggregate
 from metrics.records import OUTCOMES, EndpointState, Header, Record, Tick
@@ -46,7 +46,7 @@ class LiveFigures:
     def __call__(self, record: Record) -> None:
         self._cost(record)
         if isinstance(record, Header):
-            self._client.late_ms = float((record.meta.get("load") or {}).get("late_ms", 10))
+            self._client = from_header_load(record.meta.get("load"))
         elif isinstance(record, Tick):
             self._add(record)
             self._publish()

@@ -90,6 +90,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                                                   "not_sent_pct", "cpu_max"],
                    "properties": {"limited": {"type": "boolean"},
                                   "message": {"type": ["string", "null"]},
+                                  "advice": {"type": ["string", "null"]},
                                   "late_pct": {"type": "number"},
                                   "not_sent_pct": {"type": "number"},
                                   "cpu_max": {"type": "object",

@@ -127,7 +127,9 @@ class Session:
         self._merger = TickMerger((), profile.phases)  # workers join when they start
         self._summary = SummaryBuilder()
         self._llm_summary = LlmSummaryBuilder()  # streaming LLM targets (issue 14)
-        self._client_load = ClientLoad(profile.load.late_ms)  # was the client the limit?
+        # Was the client the limit? (all workers' connections: late sends may be waits for one)
+        self._client_load = ClientLoad(profile.load.late_ms,
+                                       profile.load.connections * self.workers)
         self._cost = CostMeter()  # what the instances cost, from the records it reads
         self._consumers.append(self._cost)
         self._writer: RecordingWriter | None = None

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from metrics.client_load import client_load
+from metrics.client_load import ADVICE_CONNECTIONS, client_load
 from metrics.records import Tick
 from metrics.stats import merge_ticks
 
 
 def _tick(second: int, sent: int, late: int = 0, cpu: dict | None = None, lag: float = 0.0,
-          not_sent: int = 0) -> Tick:
+          not_sent: int = 0, in_flight: float = 0.0) -> Tick:
     return Tick(second=second, t=float(second), elapsed=float(second), phase="p",
                 phase_index=0, target_rps=sent, sent=sent, late=late, not_sent=not_sent,
-                cpu=cpu or {}, loop_lag_ms=lag)
+                cpu=cpu or {}, loop_lag_ms=lag, in_flight=in_flight)
 
 
 def test_a_run_that_kept_up_is_not_limited() -> None:
@@ -26,6 +26,24 @@ def test_late_sends_say_how_many_and_what_to_do() -> None:
     result = client_load(ticks, late_ms=10)
     assert result["message"] == ("limited by the load generator: 12 % of requests sent late "
                                  "(over 10 ms); add workers")
+
+
+def test_late_sends_while_every_connection_is_in_use_are_waits_for_one() -> None:
+    """A saturated server holds all 256 connections (seen against nginx -> gunicorn): the
+    worker is idle, its sends wait for a connection. The advice is connections, not CPU."""
+    calm = [_tick(s, 500, cpu={"0": 0.1}, in_flight=40.0) for s in range(10)]
+    held = [_tick(s, 400, late=380, cpu={"0": 0.1}, in_flight=1200.0) for s in range(10, 30)]
+    result = client_load(calm + held, late_ms=10, connections=256)
+    assert result["limited"] is True and result["advice"] == ADVICE_CONNECTIONS
+    assert result["message"] == (
+        "limited by the load generator: 58 % of requests sent late (over 10 ms), waiting for a "
+        "connection: all 256 in use; raise load.connections if the server can take more at "
+        "once")
+    # The same sends with a busy worker: the CPU is the first thing to fix.
+    busy = [_tick(s, 400, late=380, cpu={"0": 0.97}, in_flight=1200.0) for s in range(20)]
+    assert client_load(busy, connections=256)["advice"] == "add workers"
+    # Not known how many connections (an older recording): the old words.
+    assert client_load(held)["message"].endswith("(over 10 ms); add workers")
 
 
 def test_a_busy_worker_and_a_lagging_loop_with_requests_not_sent() -> None:

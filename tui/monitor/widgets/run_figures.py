@@ -31,6 +31,7 @@ def load_generator_rows(timeline: Timeline) -> list[Row]:
         return []
     result = timeline.client_load.result()
     if result["limited"]:  # the first reason leads: it is what a cut-off value still shows
-        return [("load gen", "LIMITED: " + "; ".join(result["reasons"]) + "; add workers")]
+        return [("load gen", "LIMITED: " + "; ".join(result["reasons"]) + "; "
+                 + str(result["advice"]))]
     busiest = max(result["cpu_max"].values(), default=None)
     return [("load gen", "ok" + ("" if busiest is None else f", CPU ≤ {100 * busiest:.0f} %"))]
