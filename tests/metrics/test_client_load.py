@@ -42,6 +42,14 @@ def test_late_sends_while_every_connection_is_in_use_are_waits_for_one() -> None
     # The same sends with a busy worker: the CPU is the first thing to fix.
     busy = [_tick(s, 400, late=380, cpu={"0": 0.97}, in_flight=1200.0) for s in range(20)]
     assert client_load(busy, connections=256)["advice"] == "add workers"
+    # A worker short of busy yet far from idle (a shared host, a 2 s run): its own slowness
+    # may hold the connections, so it is not the server's doing.
+    working = [_tick(s, 400, late=380, cpu={"0": 0.7}, in_flight=1200.0) for s in range(20)]
+    assert client_load(working, connections=256)["advice"] == "add workers"
+    # Idle, but its event loop lagged: the same.
+    lagging = [_tick(s, 400, late=380, cpu={"0": 0.1}, in_flight=1200.0, lag=30.0 * (s == 3))
+               for s in range(20)]
+    assert client_load(lagging, connections=256)["advice"] == "add workers"
     # Not known how many connections (an older recording): the old words.
     assert client_load(held)["message"].endswith("(over 10 ms); add workers")
 

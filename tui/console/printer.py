@@ -410,7 +410,10 @@ def summary_lines(summary: dict[str, Any], checks: list[Any] | None = None,
         notes.append(f"interrupted: {n:,} request{'s' if n != 1 else ''} in flight when the "
                      "run was stopped (not errors: outside err % and the columns above)")
     if total.get("late"):
-        notes.append(f"late sends: {total['late']}")
+        late_ms = (summary.get("client") or {}).get("late_ms")
+        notes.append(f"late sends: {total['late']:,}" + (
+            f" (sent over {late_ms:g} ms after their intended time; latency counts from it)"
+            if late_ms is not None else ""))
     llm = ["", *llm_summary_lines(summary["llm"], width=width)] if summary.get("llm") else []
     after = [*client_lines(summary.get("client"))]
     if (cost := cost_line(summary.get("cost"))) is not None:

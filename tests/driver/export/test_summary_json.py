@@ -89,7 +89,9 @@ scenarios:
 
 def test_one_worker_asked_for_too_much_is_flagged_and_fails_its_ensure(
         tmp_path: Path, static_server: str) -> None:
-    code, summary, stdout = _static_run(tmp_path, static_server, 40000)
+    # Far past one worker's reach: 40,000 req/s was within it at a fast moment of this host
+    # (all sent at 0.67 of a core, not flagged), which made this test fail now and then.
+    code, summary, stdout = _static_run(tmp_path, static_server, 400_000)
     client = summary["client"]
     assert client["limited"] is True, client
     assert client["message"].startswith("limited by the load generator: ")

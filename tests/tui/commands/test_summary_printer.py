@@ -66,6 +66,15 @@ def test_requests_cut_by_the_stop_are_apart_and_leave_err_pct_alone():
                    if line.startswith("total") and "." in line.split()[-1]]
 
 
+def test_late_sends_are_counted_with_what_late_means():
+    late = copy.deepcopy(SUMMARY)
+    late["total"]["late"] = 10973
+    late["client"] = {**(late.get("client") or {}), "late_ms": 10.0}
+    lines = summary_lines(late, width=200)
+    assert ("late sends: 10,973 (sent over 10 ms after their intended time; latency counts "
+            "from it)") in lines
+
+
 def _result(summary, exit_code=0, reason="completed"):
     return SessionResult(reason, exit_code, summary, [], FIXTURES / "run.jsonl")
 
