@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests.servers.loopback import serving
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On an xdist worker, put the grouped tests first, the ``measured`` group before all.
@@ -80,16 +82,8 @@ async def target_server() -> AsyncIterator[TargetServer]:
     server = TargetServer()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", server.handle)
-    # At teardown, cancel requests still in flight (a test's slow or stalled answers) rather
-    # than wait out their delay: aiohttp waits up to 60 s for them by default.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    server.url = f"http://127.0.0.1:{port}"
-    yield server
-    await runner.cleanup()
+    async with serving(app) as server.url:
+        yield server
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from driver.aws import AwsClients, AwsSettings, FrozenCredentials
+from tests.servers.loopback import serving
 
 ACCESS_KEY = "AKIALOADWATCHTEST01"
 SECRET_KEY = "loadwatch-test-secret-key-0123456789abcd"
@@ -177,13 +178,8 @@ async def sigv4_runtime() -> AsyncIterator[SigV4Runtime]:
     runtime = SigV4Runtime()
     app = web.Application()
     app.router.add_post("/endpoints/{name}/invocations", runtime.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    runtime.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield runtime
-    await runner.cleanup()
+    async with serving(app) as runtime.url:
+        yield runtime
 
 
 def target_spec(runtime_url: str, secret: str = SECRET_KEY, **extra: object) -> dict:

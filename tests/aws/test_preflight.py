@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from driver.aws import AwsClients, AwsSettings
 from driver.profile import load_profile
 from driver.session import RunOptions, SetupError, prepare_run
 from tests.aws.conftest import ENDPOINT, REGION, VARIANT, make_endpoint, sagemaker_profile
+from tests.servers.loopback import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = sagemaker_profile("    - {duration: 1, arrivalRate: 5, name: warm up}",
@@ -98,21 +100,15 @@ class AwsSaysNo:
 
 @pytest.fixture
 async def aws_says_no():
-    servers = []
+    async with contextlib.AsyncExitStack() as servers:
 
-    async def start(code: str, status: int = 400) -> tuple[AwsSaysNo, str]:
-        server = AwsSaysNo(code, status)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", server.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        servers.append(runner)
-        return server, f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async def start(code: str, status: int = 400) -> tuple[AwsSaysNo, str]:
+            server = AwsSaysNo(code, status)
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", server.handle)
+            return server, await servers.enter_async_context(serving(app))
 
-    yield start
-    for runner in servers:
-        await runner.cleanup()
+        yield start
 
 
 @pytest.mark.parametrize(("code", "says"), [

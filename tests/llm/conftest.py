@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from tests.aws.conftest import aws_env, moto_aws  # noqa: F401 (moto fixtures for scaling)
+from tests.servers.loopback import serving
 
 
 class SseServer:
@@ -74,16 +75,8 @@ async def sse_server() -> AsyncIterator[SseServer]:
     server = SseServer()
     app = web.Application()
     app.router.add_post("/v1/chat/completions", server.chat)
-    # At teardown, cancel requests still in flight (a test's slow or stalled answers) rather
-    # than wait out their delay: aiohttp waits up to 60 s for them by default.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"http://127.0.0.1:{port}"
-    yield server
-    await runner.cleanup()
+    async with serving(app) as server.url:
+        yield server
 
 
 def write(tmp_path: Path, text: str, name: str = "llm.yml") -> Path:

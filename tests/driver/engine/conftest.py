@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests.servers.loopback import serving
+
 PAGES = Path(__file__).resolve().parents[2] / "fixtures" / "engine"
 
 
@@ -36,12 +38,8 @@ async def metrics_server() -> AsyncIterator[MetricsServer]:
     server = MetricsServer(body=(PAGES / "sglang-metrics.txt").read_text())
     app = web.Application()
     app.router.add_get("/metrics", server.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
-    yield server
-    await runner.cleanup()
+    async with serving(app) as url:
+        server.url = f"{url}/metrics"
+        yield server
 
 

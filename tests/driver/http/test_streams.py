@@ -38,6 +38,7 @@ from driver.http.streams import (
 from sandbox.config import INSTANCE_PROFILES, SandboxConfig
 from sandbox.eventstream import encode_message, exception_event, payload_part
 from sandbox.server import SandboxThread
+from tests.servers.loopback import serving
 
 
 class Itl:
@@ -255,23 +256,14 @@ def test_timing_against_a_server_with_known_delays() -> None:
     async def run() -> tuple[object, Itl]:
         app = web.Application()
         app.router.add_post("/v1/completions", known_server)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
         itl = Itl()
-        try:
-            async with aiohttp.ClientSession() as session:
-                intended = time.perf_counter()
-                reader = StreamReader(SSE, OPENAI_CHUNKS, intended, time.perf_counter(), itl)
-                async with session.post(f"http://127.0.0.1:{port}/v1/completions",
-                                        json={}) as response:
-                    async for piece in response.content.iter_any():
-                        reader.feed(piece, time.perf_counter())
-                return reader.end(time.perf_counter()), itl
-        finally:
-            await runner.cleanup()
+        async with serving(app) as url, aiohttp.ClientSession() as session:
+            intended = time.perf_counter()
+            reader = StreamReader(SSE, OPENAI_CHUNKS, intended, time.perf_counter(), itl)
+            async with session.post(f"{url}/v1/completions", json={}) as response:
+                async for piece in response.content.iter_any():
+                    reader.feed(piece, time.perf_counter())
+            return reader.end(time.perf_counter()), itl
     result, itl = asyncio.run(run())
     assert result.outcome == OK and result.output_tokens == 9  # type: ignore[attr-defined]
     assert not result.tokens_estimated  # type: ignore[attr-defined]
