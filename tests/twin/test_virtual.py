@@ -26,7 +26,13 @@ from metrics.records import (
 )
 from sandbox.config import SandboxConfig
 from twin.model import ScalingPolicy, Twin
-from twin.virtual import VirtualRun, constant_traffic, traffic_from_profile, traffic_from_recording
+from twin.virtual import (
+    Traffic,
+    VirtualRun,
+    constant_traffic,
+    traffic_from_profile,
+    traffic_from_recording,
+)
 from twin.virtual.serving import ServingModel, serve_second
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +122,33 @@ def test_past_the_clients_in_flight_cap_requests_are_not_sent(tmp_path: Path) ->
             writer.write(record)
     replayed = traffic_from_recording(read_recording(path))
     assert replayed.requests == capped.sent.sum() == traffic.requests
+
+
+def test_a_replayed_open_model_recording_brings_its_schedule_not_its_late_sends(
+        tmp_path: Path) -> None:
+    """A client that waited for connections sent late, in bursts shaped by the policy it ran
+    under; another policy would not have made it wait. What was due is the ticks' rate."""
+    traffic = constant_traffic(120, 30)
+    records = VirtualRun(TWIN, traffic, None, seed=4).run(records=True).records
+    lagged = []
+    for record in records:  # seconds 10-19 send half late, caught up in second 20
+        if isinstance(record, Tick) and 10 <= record.second <= 20:
+            record = replace(record, sent=60 if record.second < 20 else 720)
+        lagged.append(record)
+
+    def replay(header: Header) -> Traffic:
+        path = tmp_path / f"{header.meta['load'].get('mode', 'rate')}.jsonl"
+        with RecordingWriter(path, header) as writer:
+            for record in lagged[1:]:
+                writer.write(record)
+        return traffic_from_recording(read_recording(path))
+
+    header = lagged[0]
+    assert replay(header).counts.tolist() == traffic.counts.tolist()
+    # A closed-loop run's ticks carry no rate to replay: its sends are the demand.
+    closed = replace(header, meta={**header.meta, "load": {**header.meta["load"],
+                                                           "mode": "concurrency"}})
+    assert replay(closed).counts[10:21].tolist() == [60] * 10 + [720]
 
 
 def test_the_latency_histogram_can_leave_out_the_first_seconds() -> None:

@@ -26,7 +26,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                     "Scaling JSON. Lists are a,b,c; ranges START:STOP:STEP (stop included). "
                     "Exit 2 on bad input.")
     parser.add_argument("traffic", type=Path, metavar="PROFILE|RECORDING",
-                        help="a profile (its schedule) or a recording (.jsonl: its arrivals)")
+                        help="a profile (its schedule) or a recording (.jsonl: the rate it "
+                             "was asked for, second by second)")
     parser.add_argument("--twin", type=Path, required=True, help="the twin file (loadwatch twin)")
     policy = parser.add_argument_group("candidate policies")
     policy.add_argument("--metric", default="invocations",

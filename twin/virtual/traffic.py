@@ -3,8 +3,10 @@
 From a profile: the same pure schedule the workers pace by (``driver.schedule.RateFunction``):
 second k carries the requests j with C(k) <= j < C(k+1), evenly spaced, or for Poisson
 arrivals a Poisson number of them at uniform times (seeded). From a recording: each second's
-due requests (``sent`` and ``not_sent``: the client's in-flight cap is the virtual run's to
-apply again), replayed (real traffic; the phases are the recording's plan).
+due requests, the ticks' ``target_rps`` (the rate the run was asked for that second, the
+operator's changes included; the client's lateness and in-flight cap are not replayed, the
+virtual run applies the cap again); for a closed-loop (concurrency) recording, each second's
+``sent`` and ``not_sent``. The phases are the recording's plan.
 """
 
 from __future__ import annotations
@@ -91,6 +93,13 @@ def traffic_from_recording(recording: Recording) -> Traffic:
         names.setdefault(tick.phase_index, tick.phase or f"phase {tick.phase_index + 1}")
     plan = list(recording.header.meta.get("plan") or [])
     load = recording.header.meta.get("load") or {}
+    if load.get("mode", "rate") == "rate":
+        # An open-model run: the demand is what was due each second, the schedule's rate as
+        # the run had it (operator's changes included), not when the client got the sends out
+        # (a client waiting for connections sends late, in bursts shaped by the old policy).
+        # Request j is due at C^-1(j): every j < C(t) by t, as the workers pace them.
+        due = np.ceil(np.concatenate(([0.0], np.cumsum(target))) - 1e-9)
+        counts = np.diff(due).astype(np.int64)
     return Traffic(counts, target, phase,
                    [names.get(i, f"phase {i + 1}") for i in range(max(names) + 1)],
                    poisson=load.get("arrivals") == "poisson",
