@@ -370,12 +370,15 @@ class EndpointPoller:
         snap = await asyncio.to_thread(self._read)
         for part in ("endpoint", "component", "scaling", "activities"):
             self._report(part, snap.errors.get(part))
-        if snap.endpoint is not None:
-            self._endpoint_state(snap)
+        # The causes before the state they led to: the activities were read after the state,
+        # so a copy or instance the state shows in service has its activity in this poll or an
+        # earlier one, and a reader of the stream (the cold-start tracker) sees it first.
         if snap.scaling is not None:
             self._scaling_config(snap.scaling)
         for activity in reversed(snap.activities):  # AWS lists newest first
             self._activity(activity_record(activity))
+        if snap.endpoint is not None:
+            self._endpoint_state(snap)
 
     def _endpoint_state(self, snap: _Snapshot) -> None:
         described = snap.endpoint or {}

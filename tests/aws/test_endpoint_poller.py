@@ -76,6 +76,20 @@ def activity(activity_id: str, start: datetime, status: str, end: datetime | Non
     return out
 
 
+async def test_a_poll_emits_the_activities_before_the_state_they_led_to(moto_aws):
+    """A poll that first sees a scale-out both as an activity and in the instance count (a
+    slow poll, a quick scale-out) says the cause first: a cold start closed on the state
+    would otherwise miss its alarm (seen once in CI: "alarm not seen")."""
+    make_endpoint(instances=3)
+    register_scaling(min_capacity=1, max_capacity=6, target=20000)
+    aas = boto3.client("application-autoscaling", region_name=REGION)
+    answer_activities(aas, [activity("a1", START, "Successful", START + timedelta(seconds=40))])
+    records: list = []
+    await new_poller(records, autoscaling=aas).poll()
+    kinds = [type(r).__name__ for r in records if isinstance(r, EndpointState | ScalingActivity)]
+    assert kinds == ["ScalingActivity", "EndpointState"]
+
+
 async def test_activities_are_emitted_when_new_and_when_changed(aws_env):
     sm = boto3.client("sagemaker", region_name=REGION)
     aas = boto3.client("application-autoscaling", region_name=REGION)
