@@ -15,6 +15,7 @@ from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.eventstream import EventStreamBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,6 +101,28 @@ def recorded() -> Iterator[dict[str, bytes]]:
         yield asyncio.run(all_of())
 
 
+def text_events(raw: bytes, transport: str) -> int:
+    """Events that carry text, decoded without our reader (botocore's event-stream parser,
+    then the JSON): a busy sandbox sends tokens that became ready together in one event,
+    as a busy server does, so a stream of 30 tokens may have fewer."""
+    if transport == SAGEMAKER_EVENT_STREAM:
+        frames = EventStreamBuffer()
+        frames.add_data(raw)
+        raw = b"".join(frame.payload for frame in frames)
+    count = 0
+    for event in raw.split(b"\n\n"):
+        data = event.strip().removeprefix(b"data:").strip()
+        if not data or data == b"[DONE]":
+            continue
+        answer = json.loads(data)
+        if "token" in answer:  # TGI
+            count += bool(answer["token"].get("text"))
+        else:
+            count += any(choice.get("text") or (choice.get("delta") or {}).get("content")
+                         for choice in answer.get("choices", []))
+    return count
+
+
 def read_in_pieces(raw: bytes, cuts: list[int], transport: str, shape: str,
                    itl: Itl | None = None) -> tuple[StreamReader, object]:
     reader = StreamReader(transport, shape, intended=0.0, sent=0.5, on_itl=itl)
@@ -121,11 +144,15 @@ def test_the_sandbox_streams_decode_in_any_chunking(recorded: dict[str, bytes], 
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=40))
     itl = Itl()
     _, result = read_in_pieces(raw, cuts, transport, shape, itl)
-    assert result.outcome == OK and result.output_tokens == 30  # type: ignore[attr-defined]
-    # Exact when the stream says so: TGI's details, OpenAI usage (asked for on chat only).
+    # Exact when the stream says so: TGI's details, OpenAI usage (asked for on chat only);
+    # else one per event with text.
     assert result.tokens_estimated is (name == "sse")  # type: ignore[attr-defined]
-    # Every token after the first got an inter-token sample.
-    assert itl.count == 29
+    assert result.outcome == OK  # type: ignore[attr-defined]
+    assert result.output_tokens == (  # type: ignore[attr-defined]
+        text_events(raw, transport) if name == "sse" else 30)
+    # Every event with text after the first gave an inter-token sample (29 when each token
+    # came alone).
+    assert itl.count == text_events(raw, transport) - 1
     assert result.ttft_s - result.ttft_sent_s == pytest.approx(0.5)  # type: ignore[attr-defined]
 
 
@@ -139,7 +166,8 @@ def test_an_sse_stream_without_done_is_cut(recorded: dict[str, bytes]) -> None:
     raw = recorded["sse"]
     body = raw[:raw.rindex(b"data: [DONE]")]
     _, result = read_in_pieces(body, [], SSE, OPENAI_CHUNKS)
-    assert result.outcome == STREAM_CUT and result.output_tokens == 30  # type: ignore[attr-defined]
+    assert result.outcome == STREAM_CUT  # type: ignore[attr-defined]
+    assert result.output_tokens == text_events(raw, SSE)  # type: ignore[attr-defined]
 
 
 # --- faults ----------------------------------------------------------------------------------
