@@ -103,12 +103,12 @@ class ClientLoad:
         connection_bound = held and idle and len(reasons) == 1
         if reasons and not_sent_pct >= 100 * NOT_SENT_SHARE:
             reasons.append(f"{not_sent_pct:.1f} % of requests not sent")
-        advice = (ADVICE_CONNECTIONS if connection_bound else ADVICE_WORKERS) if reasons else None
+        advice = ADVICE_CONNECTIONS if connection_bound else ADVICE_WORKERS
         return {
             "limited": bool(reasons),
-            "message": verdict(reasons, advice or ADVICE_WORKERS),
+            "message": verdict(reasons, advice),
             "reasons": reasons,
-            "advice": advice,
+            "advice": advice if reasons else None,
             "late_pct": round(late_pct, 3),
             "not_sent_pct": round(not_sent_pct, 3),
             "busy_seconds_pct": round(busy_pct, 1) if self.measured_seconds else None,
@@ -121,7 +121,7 @@ class ClientLoad:
         }
 
 
-def verdict(reasons: list[str], advice: str = "add workers") -> str | None:
+def verdict(reasons: list[str], advice: str = ADVICE_WORKERS) -> str | None:
     """``limited by the load generator: …; add workers`` (or the advice given), or None when
     it was not."""
     if not reasons:

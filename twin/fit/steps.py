@@ -117,7 +117,8 @@ def _step(recording: Recording, seconds: list[int], ticks: list[Tick], rate: flo
           datapoints: list[Datapoint], instances: int, settled: int) -> Step:
     n = len(seconds)
     ok = sum(t.outcomes.get(OK, 0) for t in ticks)
-    ended = sum(sum(t.outcomes.values()) for t in ticks) + sum(t.not_sent for t in ticks)
+    not_sent = sum(t.not_sent for t in ticks)
+    ended = sum(sum(t.outcomes.values()) for t in ticks) + not_sent
     latency = hdr.merge(t.latency for t in ticks)
     service = hdr.merge(t.service for t in ticks)
     count = service.get_total_count()
@@ -129,7 +130,7 @@ def _step(recording: Recording, seconds: list[int], ticks: list[Tick], rate: flo
     return Step(
         recording=str(recording.path), first=seconds[0], last=seconds[-1], rate=rate,
         ok_rps=ok / n, error_share=(ended - ok) / ended if ended else 0.0,
-        not_sent_share=sum(t.not_sent for t in ticks) / ended if ended else 0.0,
+        not_sent_share=not_sent / ended if ended else 0.0,
         service_mean_ms=hdr.mean_us(service) / 1000.0 if count else None,
         service_std_ms=service.get_stddev() / 1000.0 if count else None,
         p50_ms=hdr.percentile_ms(latency, 50), p99_ms=hdr.percentile_ms(latency, 99),

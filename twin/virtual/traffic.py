@@ -87,7 +87,7 @@ def traffic_from_recording(recording: Recording) -> Traffic:
     phase = np.zeros(seconds, dtype=np.int64)
     names: dict[int, str] = {}
     for tick in ticks:
-        counts[tick.second] += tick.sent + tick.not_sent  # due: the cap is the twin's to apply
+        counts[tick.second] += tick.sent + tick.not_sent
         target[tick.second] = tick.target_rps
         phase[tick.second] = tick.phase_index
         names.setdefault(tick.phase_index, tick.phase or f"phase {tick.phase_index + 1}")
@@ -97,7 +97,8 @@ def traffic_from_recording(recording: Recording) -> Traffic:
         # An open-model run: the demand is what was due each second, the schedule's rate as
         # the run had it (operator's changes included), not when the client got the sends out
         # (a client waiting for connections sends late, in bursts shaped by the old policy).
-        # Request j is due at C^-1(j): every j < C(t) by t, as the workers pace them.
+        # Request j is due at C^-1(j): every j < C(t) by t, as the workers pace them. (A
+        # closed-loop run keeps its sends and not-sent: the cap is the twin's to apply.)
         due = np.ceil(np.concatenate(([0.0], np.cumsum(target))) - 1e-9)
         counts = np.diff(due).astype(np.int64)
     return Traffic(counts, target, phase,
